@@ -1,0 +1,70 @@
+// swift-tools-version: 6.0
+// Spruce: sparse model compression and an embedded runtime that computes from the sparse form.
+// Dependencies point one way; see ../shared/DESIGN.md and README.md for the module table.
+import PackageDescription
+
+// MARK: - System libraries (Debian -dev packages, found by pkg-config)
+
+let systemLibraries: [Target] = [
+    .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+    .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
+    .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+    .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+]
+
+// MARK: - Public modules
+
+let modules: [Target] = [
+    // protoc-c output for formats/*.proto, committed; `make proto` regenerates it.
+    .target(name: "CSpruceProto", dependencies: ["CProtobufC"]),
+    // Tensor IR, shape inference, verifier, reference executor. Foundation-free.
+    .target(name: "SpruceCore"),
+    // The .spruce artifact: layout, writer, reader, checksums. Foundation-free.
+    .target(name: "SpruceFormat", dependencies: ["SpruceCore", "CZstd", "CSpruceProto"]),
+    // Embedded inference from the stored (sparse, int8) form. No BLAS, no Foundation.
+    .target(name: "SpruceRuntime", dependencies: ["SpruceCore", "SpruceFormat"]),
+    // ONNX import and export.
+    .target(name: "SpruceONNX", dependencies: ["SpruceCore", "CSpruceProto"]),
+    // Image decoding and (later) training.
+    .target(name: "SpruceTrain", dependencies: ["SpruceCore", "COpenBLAS", "CTurboJPEG", "CPNG"]),
+    // Stages, recipes, reports; everything the CLI drives.
+    .target(
+        name: "SprucePipeline",
+        dependencies: ["SpruceCore", "SpruceFormat", "SpruceRuntime", "SpruceONNX", "SpruceTrain"]),
+    // The command-line tool.
+    .executableTarget(
+        name: "spruce",
+        dependencies: [
+            "SprucePipeline",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+]
+
+// MARK: - Tests
+
+let tests: [Target] = [
+    .testTarget(name: "SpruceCoreTests", dependencies: ["SpruceCore"]),
+    .testTarget(
+        name: "SpruceONNXTests", dependencies: ["SpruceONNX", "SpruceCore", "SprucePipeline"],
+        resources: []),
+    .testTarget(name: "SpruceFormatTests", dependencies: ["SpruceFormat", "SpruceCore"]),
+    .testTarget(name: "SpruceRuntimeTests", dependencies: ["SpruceRuntime", "SpruceFormat", "SpruceCore"]),
+    .testTarget(name: "SpruceTrainTests", dependencies: ["SpruceTrain", "SpruceCore"]),
+    .testTarget(name: "spruceTests", dependencies: ["spruce", "SprucePipeline"]),
+]
+
+let package = Package(
+    name: "Spruce",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "spruce", targets: ["spruce"]),
+        .library(name: "SpruceCore", targets: ["SpruceCore"]),
+        .library(name: "SpruceONNX", targets: ["SpruceONNX"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: systemLibraries + modules + tests,
+    swiftLanguageModes: [.v6]
+)

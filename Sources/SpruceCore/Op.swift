@@ -1,0 +1,159 @@
+// The operator set of the IR, each with its typed attributes.
+// Constant inputs that ONNX passes as tensors (Reshape's shape, Clip's bounds, Pad's pads,
+// axes) are folded into attributes at import, so every op here reads weights only from
+// float initializers. It is not an open registry: adding an op means adding a case.
+
+/// Convolution attributes (ONNX `Conv`). Pads are resolved: `auto_pad` is applied at import
+/// when the input size is known, or kept in `autoPad` and resolved by shape inference.
+public struct ConvAttributes: Sendable, Equatable, Hashable {
+    /// Kernel spatial size [kH, kW] (redundant with the weight shape; checked by the verifier).
+    public var kernelShape: [Int]
+    /// Strides [sH, sW].
+    public var strides: [Int]
+    /// Pads [top, left, bottom, right] (ONNX order: begins then ends).
+    public var pads: [Int]
+    /// Dilations [dH, dW].
+    public var dilations: [Int]
+    /// Number of groups; `groups == C_in == C_out` is depthwise.
+    public var groups: Int
+    /// `SAME_UPPER`/`SAME_LOWER` padding still to be resolved against the input size.
+    public var autoPad: AutoPad
+
+    /// Attributes with ONNX defaults filled in for a 2-D kernel.
+    public init(kernelShape: [Int], strides: [Int] = [1, 1], pads: [Int] = [0, 0, 0, 0],
+                dilations: [Int] = [1, 1], groups: Int = 1, autoPad: AutoPad = .notSet) {
+        self.kernelShape = kernelShape
+        self.strides = strides
+        self.pads = pads
+        self.dilations = dilations
+        self.groups = groups
+        self.autoPad = autoPad
+    }
+}
+
+/// ONNX `auto_pad` values.
+public enum AutoPad: String, Sendable, Equatable, Hashable {
+    case notSet = "NOTSET", sameUpper = "SAME_UPPER", sameLower = "SAME_LOWER", valid = "VALID"
+}
+
+/// Pooling attributes (ONNX `MaxPool`, `AveragePool`).
+public struct PoolAttributes: Sendable, Equatable, Hashable {
+    /// Window [kH, kW].
+    public var kernelShape: [Int]
+    /// Strides [sH, sW].
+    public var strides: [Int]
+    /// Pads [top, left, bottom, right].
+    public var pads: [Int]
+    /// Dilations [dH, dW] (MaxPool only; 1 for AveragePool).
+    public var dilations: [Int]
+    /// `auto_pad` still to be resolved.
+    public var autoPad: AutoPad
+    /// AveragePool: whether padded cells count in the divisor.
+    public var countIncludePad: Bool
+    /// Output size rounds up instead of down.
+    public var ceilMode: Bool
+
+    /// Attributes with ONNX defaults filled in for a 2-D window.
+    public init(kernelShape: [Int], strides: [Int] = [1, 1], pads: [Int] = [0, 0, 0, 0],
+                dilations: [Int] = [1, 1], autoPad: AutoPad = .notSet,
+                countIncludePad: Bool = false, ceilMode: Bool = false) {
+        self.kernelShape = kernelShape
+        self.strides = strides
+        self.pads = pads
+        self.dilations = dilations
+        self.autoPad = autoPad
+        self.countIncludePad = countIncludePad
+        self.ceilMode = ceilMode
+    }
+}
+
+/// Gemm attributes: `Y = alpha * op(A) * op(B) + beta * C`.
+public struct GemmAttributes: Sendable, Equatable, Hashable {
+    public var alpha: Float
+    public var beta: Float
+    public var transA: Bool
+    public var transB: Bool
+
+    /// ONNX defaults: alpha = beta = 1, no transposes.
+    public init(alpha: Float = 1, beta: Float = 1, transA: Bool = false, transB: Bool = false) {
+        self.alpha = alpha
+        self.beta = beta
+        self.transA = transA
+        self.transB = transB
+    }
+}
+
+/// An IR operator with its attributes. Inputs are listed on the `Node`, in ONNX order.
+public enum Op: Sendable, Equatable, Hashable {
+    /// Inputs: X [N,C,H,W], W [M, C/groups, kH, kW], optional B [M].
+    case conv(ConvAttributes)
+    /// Inference-mode batch normalization. Inputs: X, scale, B, mean, var.
+    case batchNormalization(epsilon: Float)
+    case relu
+    /// Elementwise clamp to [min, max] (ReLU6 is `clip(0, 6)`).
+    case clip(min: Float, max: Float)
+    /// Broadcasting binary arithmetic (numpy rules).
+    case add, sub, mul, div
+    /// Broadcasting sum of any number of inputs.
+    case sum
+    /// Mean over H and W, keeping them as 1×1.
+    case globalAveragePool
+    /// Mean over `axes` (normalized, non-negative, sorted).
+    case reduceMean(axes: [Int], keepDims: Bool)
+    case maxPool(PoolAttributes)
+    case averagePool(PoolAttributes)
+    /// Inputs: A, B, optional C.
+    case gemm(GemmAttributes)
+    /// numpy `matmul` semantics with batch broadcasting.
+    case matMul
+    /// Flattens to 2-D: dims before `axis` and dims from `axis` on.
+    case flatten(axis: Int)
+    /// Target shape with ONNX semantics: 0 copies the input dim (unless `allowZero`), -1 is inferred.
+    case reshape(shape: [Int], allowZero: Bool)
+    /// Removes the given size-1 axes (all size-1 axes when `nil`).
+    case squeeze(axes: [Int]?)
+    /// Inserts size-1 axes at the given output positions.
+    case unsqueeze(axes: [Int])
+    /// Permutes axes (reverses them when `nil`).
+    case transpose(perm: [Int]?)
+    case concat(axis: Int)
+    case sigmoid
+    case softmax(axis: Int)
+    /// Constant padding: pads in ONNX order (all begins, then all ends), one pair per input axis.
+    case pad(pads: [Int], value: Float)
+    case identity
+    /// Inference-mode dropout: passes its input through.
+    case dropout
+
+    /// The ONNX operator name.
+    public var onnxName: String {
+        switch self {
+        case .conv: "Conv"
+        case .batchNormalization: "BatchNormalization"
+        case .relu: "Relu"
+        case .clip: "Clip"
+        case .add: "Add"
+        case .sub: "Sub"
+        case .mul: "Mul"
+        case .div: "Div"
+        case .sum: "Sum"
+        case .globalAveragePool: "GlobalAveragePool"
+        case .reduceMean: "ReduceMean"
+        case .maxPool: "MaxPool"
+        case .averagePool: "AveragePool"
+        case .gemm: "Gemm"
+        case .matMul: "MatMul"
+        case .flatten: "Flatten"
+        case .reshape: "Reshape"
+        case .squeeze: "Squeeze"
+        case .unsqueeze: "Unsqueeze"
+        case .transpose: "Transpose"
+        case .concat: "Concat"
+        case .sigmoid: "Sigmoid"
+        case .softmax: "Softmax"
+        case .pad: "Pad"
+        case .identity: "Identity"
+        case .dropout: "Dropout"
+        }
+    }
+}

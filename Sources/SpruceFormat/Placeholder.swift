@@ -1,0 +1,1 @@
+// SpruceFormat: placeholder until its first real file lands.

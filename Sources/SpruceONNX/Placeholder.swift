@@ -1,0 +1,1 @@
+// SpruceONNX: placeholder until its first real file lands.

@@ -1,0 +1,1 @@
+// SprucePipeline: placeholder until its first real file lands.

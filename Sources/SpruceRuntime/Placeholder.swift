@@ -1,0 +1,1 @@
+// SpruceRuntime: placeholder until its first real file lands.

@@ -1,0 +1,1 @@
+// SpruceTrain: placeholder until its first real file lands.
