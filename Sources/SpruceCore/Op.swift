@@ -18,17 +18,29 @@ public struct ConvAttributes: Sendable, Equatable, Hashable {
     public var groups: Int
     /// `SAME_UPPER`/`SAME_LOWER` padding still to be resolved against the input size.
     public var autoPad: AutoPad
+    /// Activation applied to the output after the bias; set only by lowering (never by ONNX import).
+    public var activation: FusedActivation
 
     /// Attributes with ONNX defaults filled in for a 2-D kernel.
     public init(kernelShape: [Int], strides: [Int] = [1, 1], pads: [Int] = [0, 0, 0, 0],
-                dilations: [Int] = [1, 1], groups: Int = 1, autoPad: AutoPad = .notSet) {
+                dilations: [Int] = [1, 1], groups: Int = 1, autoPad: AutoPad = .notSet,
+                activation: FusedActivation = .none) {
         self.kernelShape = kernelShape
         self.strides = strides
         self.pads = pads
         self.dilations = dilations
         self.groups = groups
         self.autoPad = autoPad
+        self.activation = activation
     }
+}
+
+/// An activation fused into the producing convolution by lowering.
+public enum FusedActivation: Sendable, Equatable, Hashable {
+    case none
+    case relu
+    /// Clamp to [min, max]; ReLU6 is `clip(min: 0, max: 6)`.
+    case clip(min: Float, max: Float)
 }
 
 /// ONNX `auto_pad` values.

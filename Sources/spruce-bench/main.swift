@@ -1,0 +1,1 @@
+print("spruce-bench: no benchmarks yet")
