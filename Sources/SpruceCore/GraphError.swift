@@ -17,6 +17,8 @@ public enum GraphError: Error, Sendable, Equatable, CustomStringConvertible {
     case missingOutput(String)
     /// A runtime input was not supplied or has the wrong shape.
     case badInput(name: String, detail: String)
+    /// An initializer's element count disagrees with its shape.
+    case invalidInitializer(name: String, detail: String)
 
     public var description: String {
         switch self {
@@ -27,6 +29,7 @@ public enum GraphError: Error, Sendable, Equatable, CustomStringConvertible {
         case .shapeMismatch(let node, let op, let detail): "node '\(node)' (\(op)): shape mismatch: \(detail)"
         case .missingOutput(let v): "graph output '\(v)' is never produced"
         case .badInput(let name, let detail): "input '\(name)': \(detail)"
+        case .invalidInitializer(let name, let detail): "initializer '\(name)': \(detail)"
         }
     }
 }
