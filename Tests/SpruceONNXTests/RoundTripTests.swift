@@ -57,7 +57,6 @@ enum SampleModels {
         g.inputs = [ValueInfo(name: "x", shape: [nil, 4, 2, 2])]
         g.initializers = [
             "m": tensor([16, 3], seed: 11), "c": tensor([3], seed: 12), "d": Tensor(shape: [3], data: [1, 2, 4]),
-            "a": tensor([2, 3], seed: 13),
         ]
         g.nodes = [
             Node(name: "nhwc", op: .transpose(perm: [0, 2, 3, 1]), inputs: ["x"], outputs: ["t"]),
