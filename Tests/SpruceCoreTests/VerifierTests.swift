@@ -153,6 +153,32 @@ func expectGraphError(mentioning name: String, _ body: () throws -> Void,
         }
     }
 
+    @Test(arguments: [
+        (Op.reshape(shape: [Int.max, 2], allowZero: false), [[2, 3]]),
+        (.reshape(shape: [Int.max, Int.max, -1], allowZero: false), [[2, 3]]),
+        (.add, [[1 << 40, 1], [1, 1 << 40]]),
+        (.conv(ConvAttributes(kernelShape: [1, 1], strides: [Int.max, 1])), [[1, 1, 2, 2], [1, 1, 1, 1]]),
+        (.maxPool(PoolAttributes(kernelShape: [1, 1], pads: [Int.max, 0, Int.max, 0])), [[1, 1, 2, 2]]),
+        (.pad(pads: [Int.min, 0], value: 0), [[2]]),
+        (.reduceMean(axes: [Int.min], keepDims: true), [[2]]),
+    ] as [(Op, [[Int]])])
+    func hostileValuesAreErrorsNotCrashes(op: Op, inputs: [[Int]]) {
+        let g = singleNodeGraph(op, inputs: inputs)
+        expectGraphError(mentioning: "n", { try g.verify() }) {
+            switch $0 {
+            case .shapeMismatch(node: "n", _, _), .invalidAttribute(node: "n", _, _): true
+            default: false
+            }
+        }
+    }
+
+    @Test func hugeInputShapeIsABadInput() {
+        let g = singleNodeGraph(.relu, inputs: [[1 << 40, 1 << 40]])
+        expectGraphError(mentioning: "x0", { try g.verify() }) {
+            if case .badInput(name: "x0", _) = $0 { return true } else { return false }
+        }
+    }
+
     @Test func declaredOutputShapeMustAgree() {
         var g = smallValidGraph()
         g.outputs = [ValueInfo(name: "y", shape: [nil, 5, 1, 1])]
