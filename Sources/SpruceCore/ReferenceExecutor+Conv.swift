@@ -16,9 +16,16 @@ extension ReferenceExecutor {
         let plane = oh * ow
         var out = [Float](repeating: 0, count: n * m * plane)
         let biasData = bias?.data ?? [Float](repeating: 0, count: m)
-        out.withUnsafeMutableBufferPointer { o in
-            x.data.withUnsafeBufferPointer { xp in
+        // Per kernel row / column: the output rows / columns whose input tap lies inside the
+        // image (oy*sh - padTop + ki*dh in 0..<h), so the inner loops need no bounds tests.
+        let rowRanges = (0..<kh).map { validRange(count: oh, stride: sh, offset: $0 * dh - padTop, limit: h) }
+        let colRanges = (0..<kw).map { validRange(count: ow, stride: sw, offset: $0 * dw - padLeft, limit: wd) }
+        let rowLo = rowRanges.map(\.lowerBound), rowHi = rowRanges.map(\.upperBound)
+        let colLo = colRanges.map(\.lowerBound), colHi = colRanges.map(\.upperBound)
+        out.withUnsafeMutableBufferPointer { ob in
+            x.data.withUnsafeBufferPointer { xb in
                 w.data.withUnsafeBufferPointer { wp in
+                    guard let o = ob.baseAddress, let xp = xb.baseAddress else { return }
                     for b in 0..<n {
                         for oc in 0..<m {
                             let group = oc / mg
@@ -26,23 +33,23 @@ extension ReferenceExecutor {
                             for i in 0..<plane { o[oBase + i] = biasData[oc] }
                             for ci in 0..<cg {
                                 let xBase = (b * c + group * cg + ci) * h * wd
-                                for ki in 0..<kh {
-                                    // Output rows whose input row (oy*sh - padTop + ki*dh) lies inside the image.
+                                for ki in 0..<kh where rowLo[ki] < rowHi[ki] {
                                     let rowOffset = ki * dh - padTop
-                                    let rows = validRange(count: oh, stride: sh, offset: rowOffset, limit: h)
-                                    for kj in 0..<kw {
+                                    for kj in 0..<kw where colLo[kj] < colHi[kj] {
                                         let weight = wp[((oc * cg + ci) * kh + ki) * kw + kj]
-                                        let colOffset = kj * dw - padLeft
-                                        let cols = validRange(count: ow, stride: sw, offset: colOffset, limit: wd)
-                                        if cols.isEmpty { continue }
-                                        for oy in rows {
-                                            let xRow = xBase + (oy * sh + rowOffset) * wd
-                                            let oRow = oBase + oy * ow
-                                            var ix = cols.lowerBound * sw + colOffset
-                                            for ox in cols {
-                                                o[oRow + ox] += weight * xp[xRow + ix]
-                                                ix += sw
-                                            }
+                                        let (c0, cn) = (colLo[kj], colHi[kj] - colLo[kj])
+                                        let first = xp + xBase + c0 * sw + kj * dw - padLeft
+                                        if sh == 1 && sw == 1 && ow == wd && cn == ow {
+                                            // Whole rows back to back: one contiguous run (the common 1×1 case).
+                                            accumulate(weight, first + (rowLo[ki] + rowOffset) * wd, 1,
+                                                       o + oBase + rowLo[ki] * ow, (rowHi[ki] - rowLo[ki]) * ow)
+                                            continue
+                                        }
+                                        var oy = rowLo[ki]
+                                        while oy < rowHi[ki] {
+                                            accumulate(weight, first + (oy * sh + rowOffset) * wd, sw,
+                                                       o + oBase + oy * ow + c0, cn)
+                                            oy += 1
                                         }
                                     }
                                 }
@@ -51,15 +58,25 @@ extension ReferenceExecutor {
                     }
                 }
             }
-            switch a.activation {
-            case .none: break
-            case .relu:
-                for i in 0..<o.count where !(o[i] > 0) { o[i] = 0 }
-            case .clip(let lo, let hi):
-                for i in 0..<o.count { o[i] = min(max(o[i], lo), hi) }
-            }
+        }
+        switch a.activation {
+        case .none: break
+        case .relu: return map(Tensor(shape: outputShape, data: out)) { $0 > 0 ? $0 : 0 }
+        case .clip(let lo, let hi): return map(Tensor(shape: outputShape, data: out)) { min(max($0, lo), hi) }
         }
         return Tensor(shape: outputShape, data: out)
+    }
+
+    /// dst[i] += weight * src[i * stride] for i in 0..<count.
+    @inline(__always)
+    static func accumulate(_ weight: Float, _ src: UnsafePointer<Float>, _ stride: Int,
+                           _ dst: UnsafeMutablePointer<Float>, _ count: Int) {
+        var i = 0, j = 0
+        while i < count {
+            dst[i] += weight * src[j]
+            i += 1
+            j += stride
+        }
     }
 
     /// Output positions `p` in 0..<count with `p * stride + offset` in 0..<limit.

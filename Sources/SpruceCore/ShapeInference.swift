@@ -34,6 +34,10 @@ extension Graph {
             }
             let results = try Graph.outputShapes(of: node, inputShapes: operands)
             for (name, shape) in zip(node.outputs, results) {
+                guard Graph.checkedCount(shape) != nil else {
+                    throw GraphError.shapeMismatch(node: node.name, op: node.op.onnxName,
+                                                   detail: "output shape \(shape) is too large")
+                }
                 if shapes[name] != nil { throw GraphError.duplicateValue(name) }
                 shapes[name] = shape
             }
@@ -43,14 +47,36 @@ extension Graph {
 
     /// Rejects a tensor whose element count disagrees with its shape (possible after mutation).
     static func checkInitializer(name: String, _ tensor: Tensor) throws {
-        if tensor.shape.contains(where: { $0 < 0 }) || tensor.shape.elementCount != tensor.data.count {
+        if checkedCount(tensor.shape) != tensor.data.count {
             throw GraphError.invalidInitializer(
                 name: name, detail: "shape \(tensor.shape) does not match \(tensor.data.count) elements")
         }
     }
 
+    /// Element count of `shape`, or nil when a dim is negative or the product of the non-zero
+    /// dims overflows (so every partial product of a checked shape fits in an Int).
+    static func checkedCount(_ shape: [Int]) -> Int? {
+        var product = 1
+        var zero = false
+        for d in shape {
+            if d < 0 { return nil }
+            if d == 0 { zero = true; continue }
+            let (p, overflow) = product.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            product = p
+        }
+        return zero ? 0 : product
+    }
+
+    /// Largest kernel, stride, dilation or pad accepted; far beyond any real model, small enough
+    /// that size arithmetic can never overflow.
+    static let attributeLimit = 1 << 24
+
     /// Checks a concrete input shape against the declared one (rank and static dims).
     static func checkInputShape(_ info: ValueInfo, _ given: [Int]) throws {
+        guard checkedCount(given) != nil else {
+            throw GraphError.badInput(name: info.name, detail: "shape \(given) has a negative dimension or too many elements")
+        }
         guard given.count == info.shape.count else {
             throw GraphError.badInput(
                 name: info.name, detail: "rank \(given.count) given, graph declares \(shapeText(info.shape))")
@@ -136,6 +162,9 @@ extension Graph {
             guard dilations.allSatisfy({ $0 > 0 }) else { throw bad("dilations \(dilations) must be positive") }
             guard pads.count == 4 else { throw bad("pads \(pads) must have 4 entries") }
             guard pads.allSatisfy({ $0 >= 0 }) else { throw bad("pads \(pads) must not be negative") }
+            guard (kernel + strides + dilations + pads).allSatisfy({ $0 <= attributeLimit }) else {
+                throw bad("window attributes exceed \(attributeLimit)")
+            }
         }
         switch node.op {
         case .conv(let a):
@@ -162,6 +191,7 @@ extension Graph {
             }
         case .pad(let pads, _):
             guard pads.count % 2 == 0 else { throw bad("pads \(pads) must have an even count") }
+            guard pads.allSatisfy({ $0 >= -attributeLimit && $0 <= attributeLimit }) else { throw bad("pads \(pads) exceed \(attributeLimit)") }
         case .unsqueeze(let axes):
             guard !axes.isEmpty else { throw bad("axes must not be empty") }
         default:
@@ -435,13 +465,17 @@ private struct ShapeRule {
         let total = s.elementCount
         if let hole = out.firstIndex(of: -1) {
             var known = 1
-            for (i, d) in out.enumerated() where i != hole { known *= d }
+            for (i, d) in out.enumerated() where i != hole {
+                let (p, overflow) = known.multipliedReportingOverflow(by: d)
+                guard !overflow else { throw mismatch("cannot reshape \(s) to \(target)") }
+                known = p
+            }
             guard known > 0, total % known == 0 else {
                 throw mismatch("cannot reshape \(s) to \(target)")
             }
             out[hole] = total / known
         }
-        guard out.elementCount == total else { throw mismatch("cannot reshape \(s) (\(total) elements) to \(target)") }
+        guard Graph.checkedCount(out) == total else { throw mismatch("cannot reshape \(s) (\(total) elements) to \(target)") }
         return out
     }
 }
