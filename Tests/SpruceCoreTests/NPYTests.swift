@@ -72,19 +72,6 @@ private enum NumpyFiles {
     ])
 }
 
-/// A tiny deterministic generator for test data (SplitMix64).
-private struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
-}
-
 struct NPYTests {
     @Test("numpy-written files decode to the expected shape and values", arguments: [
         (NumpyFiles.float32_2x3, [2, 3], [-1, -0.5, 0, 0.5, 1, 1.5]),
@@ -113,8 +100,8 @@ struct NPYTests {
     @Test("write then read gives the same tensor, header 64-byte aligned",
           arguments: [[], [1], [7], [2, 3], [1, 3, 5, 4], [2, 1, 1, 1, 3], [0, 4]] as [[Int]])
     func roundTrip(shape: [Int]) throws {
-        var rng = SplitMix64(state: UInt64(shape.count * 31 + shape.reduce(0, +)))
-        let t = Tensor(shape: shape, data: (0..<shape.elementCount).map { _ in rng.nextFloat() * 100 })
+        var rng = SplitMix64(seed: UInt64(shape.count * 31 + shape.reduce(0, +)))
+        let t = Tensor(shape: shape, data: (0..<shape.elementCount).map { _ in rng.float(-100, 100) })
         let bytes = t.npyBytes()
         let headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
         #expect((10 + headerLength) % 64 == 0)
