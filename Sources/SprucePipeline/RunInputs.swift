@@ -43,7 +43,7 @@ public struct RunInputs: Sendable {
                                                    expected: [nil] + tensors[0].shape.dropFirst().map { $0 })
                 }
                 rows += t.data
-                labels += t.shape[0] == 1 ? [path] : (0..<t.shape[0]).map { "\(path)[\($0)]" }
+                labels += rowLabels(t, path)
             }
             let batch = tensors.reduce(0) { $0 + $1.shape[0] }
             let stacked = Tensor(shape: [batch] + tensors[0].shape.dropFirst(), data: rows)
@@ -57,7 +57,15 @@ public struct RunInputs: Sendable {
             try check(t, from: path, fits: input)
             feeds[input.name] = t
         }
-        return RunInputs(feeds: feeds, rowLabels: [])
+        // Rows can be named after the file only when one file makes the whole batch.
+        let labels = paths.count == 1 ? feeds.values.first.map { rowLabels($0, paths[0]) } ?? [] : []
+        return RunInputs(feeds: feeds, rowLabels: labels)
+    }
+
+    /// `file` for a batch of one, `file[i]` per row otherwise.
+    private static func rowLabels(_ tensor: Tensor, _ path: String) -> [String] {
+        guard let rows = tensor.shape.first else { return [] }
+        return rows == 1 ? [path] : (0..<rows).map { "\(path)[\($0)]" }
     }
 
     /// Rank and every fixed dimension must agree; an input declared without a shape accepts anything.

@@ -17,7 +17,7 @@ struct RunCommand: ParsableCommand {
             and width, laid out as the input is ([N,3,H,W] or [N,H,W,3]) and stacked into one batch.
 
             A single output of shape [N, 1] (a sigmoid classifier) prints one line per row, \
-            `file: score`; other outputs print their name, shape and values (long ones truncated). \
+            `file: score` (`file[i]` for rows of one .npy batch); other outputs print their name, shape and values (long ones truncated). \
             --output writes the output as .npy instead; a model with several outputs writes one \
             file per output, OUT.<output name>.npy. Files are written whole or not at all.
 

@@ -69,7 +69,7 @@ import SpruceTrain
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.isEmpty)
         let expected = TinyModels.logits(x).enumerated()
-            .map { "[\($0.offset)]: \(String(format: "%.4f", TinyModels.sigmoid($0.element)))" }
+            .map { "\(input)[\($0.offset)]: \(String(format: "%.4f", TinyModels.sigmoid($0.element)))" }
         #expect(result.stdout == expected.joined(separator: "\n") + "\n")
     }
 
