@@ -95,6 +95,7 @@ public struct RunInputs: Sendable {
         } else {
             throw PipelineError.notAnImageInput(input: input.name, shape: shape)
         }
+        guard (height ?? 1) > 0, (width ?? 1) > 0 else { throw PipelineError.notAnImageInput(input: input.name, shape: shape) }
         if let batch = shape[0], batch != paths.count {
             throw PipelineError.batchSize(input: input.name, expected: batch, got: paths.count)
         }
