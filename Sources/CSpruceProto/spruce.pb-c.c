@@ -1009,7 +1009,7 @@ static const ProtobufCFieldDescriptor spruce__section__field_descriptors[5] =
     "offset",
     1,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_UINT64,
+    PROTOBUF_C_TYPE_FIXED64,
     0,   /* quantifier_offset */
     offsetof(Spruce__Section, offset),
     NULL,

@@ -189,9 +189,12 @@ struct  Spruce__Section
 {
   ProtobufCMessage base;
   /*
-   * from the start of the file, multiple of 64
+   * from the start of the file, multiple of 64 (fixed width, so the
    */
   uint64_t offset;
+  /*
+   * manifest's length does not depend on where sections land)
+   */
   /*
    * bytes in the file
    */
