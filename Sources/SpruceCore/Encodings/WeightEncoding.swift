@@ -75,4 +75,13 @@ public struct EncodingCost: Sendable, Equatable, Hashable {
 
     /// All raw bytes.
     public var totalBytes: Int { valueBytes + indexBytes + scaleBytes }
+
+    /// A cost from its parts.
+    public init(encoding: WeightEncoding, storedCount: Int, valueBytes: Int, indexBytes: Int, scaleBytes: Int) {
+        self.encoding = encoding
+        self.storedCount = storedCount
+        self.valueBytes = valueBytes
+        self.indexBytes = indexBytes
+        self.scaleBytes = scaleBytes
+    }
 }
