@@ -1,0 +1,263 @@
+// ONNX operators → IR `Op`s, for every opset form PyTorch and tf2onnx emit (opset 6–18):
+// attribute-style and input-style Clip, ReduceMean, Squeeze/Unsqueeze, Pad, Reshape, Slice.
+// Inputs that ONNX passes as tensors but the IR keeps as attributes are read as import-time
+// constants here. Anything the IR cannot express is an error naming the node.
+import CSpruceProto
+import SpruceCore
+
+extension ONNXImporter.Session {
+    /// Maps one run-time ONNX node onto an IR node.
+    mutating func importOperator(_ n: ONNXNode) throws {
+        let a = n.attributes
+        guard let output = n.outputs.first, !output.isEmpty else {
+            throw ONNXError.missingAttribute(node: n.name, op: n.opType, attribute: "output")
+        }
+        var inputs = n.inputs
+        let op: Op
+        switch n.opType {
+        case "Conv":
+            op = .conv(try convAttributes(n))
+            inputs = Array(n.inputs.prefix(3))
+        case "BatchNormalization":
+            if try a.int("training_mode") ?? 0 != 0 {
+                throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "training_mode", detail: "training mode")
+            }
+            try rejectUsedOutputs(n, from: 1)
+            op = .batchNormalization(epsilon: try a.float("epsilon") ?? 1e-5)
+            inputs = Array(n.inputs.prefix(5))
+        case "Relu": op = .relu
+        case "Sigmoid": op = .sigmoid
+        case "Add": op = .add
+        case "Sub": op = .sub
+        case "Mul": op = .mul
+        case "Div": op = .div
+        case "Sum": op = .sum
+        case "MatMul": op = .matMul
+        case "GlobalAveragePool": op = .globalAveragePool
+        case "Identity":
+            if aliasInitializer(n) { return }
+            op = .identity
+        case "Cast":
+            // A run-time Cast is only accepted when it changes nothing (float to float).
+            guard try a.int("to") == 1 else {
+                throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "to",
+                                                     detail: "run-time cast to \(ONNXDataType.name(of: Int32(clamping: try a.int("to") ?? 0)))")
+            }
+            if aliasInitializer(n) { return }
+            op = .identity
+        case "Clip":
+            var low = try a.float("min") ?? -Float.infinity
+            var high = try a.float("max") ?? Float.infinity
+            if !n.input(1).isEmpty { low = try constantScalar(n.input(1), for: n) }
+            if !n.input(2).isEmpty { high = try constantScalar(n.input(2), for: n) }
+            op = .clip(min: low, max: high)
+            inputs = [n.input(0)]
+        case "ReduceMean":
+            let keepDims = try a.int("keepdims") ?? 1 != 0
+            let axes = try self.axes(n, inputIndex: 1) ?? []
+            if axes.isEmpty, try a.int("noop_with_empty_axes") ?? 0 != 0 {
+                op = .identity
+            } else {
+                op = .reduceMean(axes: normalizedAxes(axes, of: n.input(0), node: n), keepDims: keepDims)
+            }
+            inputs = [n.input(0)]
+        case "MaxPool":
+            try rejectUsedOutputs(n, from: 1)
+            op = .maxPool(try poolAttributes(n))
+        case "AveragePool":
+            op = .averagePool(try poolAttributes(n))
+        case "Gemm":
+            op = .gemm(GemmAttributes(alpha: try a.float("alpha") ?? 1, beta: try a.float("beta") ?? 1,
+                                      transA: try a.int("transA") ?? 0 != 0, transB: try a.int("transB") ?? 0 != 0))
+            inputs = Array(n.inputs.prefix(3))
+        case "Flatten":
+            op = .flatten(axis: try a.int("axis") ?? 1)
+        case "Reshape":
+            op = try reshapeOp(n)
+            inputs = [n.input(0)]
+        case "Squeeze":
+            op = .squeeze(axes: try axes(n, inputIndex: 1))
+            inputs = [n.input(0)]
+        case "Unsqueeze":
+            guard let axes = try axes(n, inputIndex: 1) else {
+                throw ONNXError.missingAttribute(node: n.name, op: n.opType, attribute: "axes")
+            }
+            op = .unsqueeze(axes: axes)
+            inputs = [n.input(0)]
+        case "Transpose":
+            op = .transpose(perm: try a.ints("perm"))
+        case "Concat":
+            guard let axis = try a.int("axis") else {
+                throw ONNXError.missingAttribute(node: n.name, op: n.opType, attribute: "axis")
+            }
+            op = .concat(axis: axis)
+        case "Softmax":
+            op = try softmaxOp(n)
+        case "Pad":
+            op = try padOp(n)
+            inputs = [n.input(0)]
+        case "Dropout":
+            try rejectUsedOutputs(n, from: 1)
+            if !n.input(2).isEmpty, let training = try? constantScalar(n.input(2), for: n), training != 0 {
+                throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "training_mode", detail: "training mode")
+            }
+            op = .dropout
+            inputs = [n.input(0)]
+        default:
+            throw ONNXError.unsupportedOperator(op: n.opType, node: n.name)
+        }
+        while let last = inputs.last, last.isEmpty { inputs.removeLast() }
+        try append(Node(name: n.name, op: op, inputs: inputs, outputs: [output]))
+    }
+
+    /// Rejects a node whose dropped outputs (from index `first` on) are read by anything.
+    private func rejectUsedOutputs(_ n: ONNXNode, from first: Int) throws {
+        for extra in n.outputs.dropFirst(first) where !extra.isEmpty && usedNames.contains(extra) {
+            throw ONNXError.unsupportedOutputUsed(node: n.name, op: n.opType, output: extra)
+        }
+    }
+
+    /// Identity/Cast of a weight: the output becomes another name for the same initializer,
+    /// so consumers (a Conv sharing weights) still read an initializer.
+    private mutating func aliasInitializer(_ n: ONNXNode) -> Bool {
+        guard let tensor = initializers[n.input(0)], let output = n.outputs.first,
+              !graphOutputNames.contains(output) else { return false }
+        initializers[output] = tensor
+        return true
+    }
+
+    /// Axes made non-negative and sorted when the input rank is known; as given otherwise.
+    private mutating func normalizedAxes(_ axes: [Int], of value: String, node n: ONNXNode) -> [Int] {
+        guard let rank = rank(of: value, node: n.name) else { return axes }
+        let normalized = axes.compactMap { IndexMath.normalize($0, rank: rank) }
+        return normalized.count == axes.count ? normalized.sorted() : axes
+    }
+
+    /// Checks that a window attribute has one entry per spatial axis (2-D only).
+    private func window(_ n: ONNXNode, _ name: String, _ values: [Int], count: Int) throws -> [Int] {
+        guard values.count == count else {
+            throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: name,
+                                                 detail: "\(values) (only 2-D windows are supported)")
+        }
+        return values
+    }
+
+    private func autoPad(_ n: ONNXNode) throws -> AutoPad {
+        let text = try n.attributes.string("auto_pad") ?? "NOTSET"
+        guard let value = AutoPad(rawValue: text) else {
+            throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "auto_pad", detail: text)
+        }
+        return value
+    }
+
+    private mutating func convAttributes(_ n: ONNXNode) throws -> ConvAttributes {
+        let a = n.attributes
+        var kernel = try a.ints("kernel_shape")
+        if kernel == nil, let weight = try? shapePair(of: n.input(1), node: n.name), weight.low.count >= 2 {
+            kernel = Array(weight.low.dropFirst(2))
+        }
+        guard let kernel else { throw ONNXError.missingAttribute(node: n.name, op: n.opType, attribute: "kernel_shape") }
+        return ConvAttributes(
+            kernelShape: try window(n, "kernel_shape", kernel, count: 2),
+            strides: try window(n, "strides", a.ints("strides") ?? [1, 1], count: 2),
+            pads: try window(n, "pads", a.ints("pads") ?? [0, 0, 0, 0], count: 4),
+            dilations: try window(n, "dilations", a.ints("dilations") ?? [1, 1], count: 2),
+            groups: try a.int("group") ?? 1,
+            autoPad: try autoPad(n))
+    }
+
+    private func poolAttributes(_ n: ONNXNode) throws -> PoolAttributes {
+        let a = n.attributes
+        guard let kernel = try a.ints("kernel_shape") else {
+            throw ONNXError.missingAttribute(node: n.name, op: n.opType, attribute: "kernel_shape")
+        }
+        if try a.int("storage_order") ?? 0 != 0 && n.outputs.count > 1 && usedNames.contains(n.outputs[1]) {
+            throw ONNXError.unsupportedOutputUsed(node: n.name, op: n.opType, output: n.outputs[1])
+        }
+        return PoolAttributes(
+            kernelShape: try window(n, "kernel_shape", kernel, count: 2),
+            strides: try window(n, "strides", a.ints("strides") ?? [1, 1], count: 2),
+            pads: try window(n, "pads", a.ints("pads") ?? [0, 0, 0, 0], count: 4),
+            dilations: try window(n, "dilations", a.ints("dilations") ?? [1, 1], count: 2),
+            autoPad: try autoPad(n),
+            countIncludePad: try a.int("count_include_pad") ?? 0 != 0,
+            ceilMode: try a.int("ceil_mode") ?? 0 != 0)
+    }
+
+    /// Reshape with its target folded into the attribute. Entries that depend on the dynamic
+    /// dimensions become 0 ("copy the input dim") when they equal the input's dim at the same
+    /// position under both assignments, or -1 when exactly one such entry is left.
+    private mutating func reshapeOp(_ n: ONNXNode) throws -> Op {
+        let allowZero = try n.attributes.int("allowzero") ?? 0 != 0
+        if let target = try n.attributes.ints("shape") { return .reshape(shape: target, allowZero: allowZero) }
+        let value = try constant(n.input(1), for: n)
+        guard case .ints(let low, let high) = value.values else {
+            throw ONNXError.unsupportedDataType(tensor: n.input(1), dataType: "FLOAT where integers are required")
+        }
+        if low == high { return .reshape(shape: low, allowZero: allowZero) }
+        let data = try? shapePair(of: n.input(0), node: n.name)
+        var target: [Int] = []
+        var unresolved: [Int] = []
+        for i in low.indices {
+            if low[i] == high[i] {
+                target.append(low[i])
+            } else if !allowZero, let data, i < data.low.count, data.low[i] == low[i], data.high[i] == high[i] {
+                target.append(0)
+            } else {
+                target.append(-1)
+                unresolved.append(i)
+            }
+        }
+        let staticInferred = low.indices.filter { low[$0] == -1 && high[$0] == -1 }.count
+        guard unresolved.count + staticInferred <= 1 else {
+            throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "shape",
+                                                 detail: "target depends on the dynamic dimensions in more than one entry")
+        }
+        return .reshape(shape: target, allowZero: allowZero)
+    }
+
+    /// Softmax: opset 13+ normalizes over one axis; older opsets flatten to 2-D at `axis`,
+    /// which is the same thing only when `axis` is the last axis.
+    private mutating func softmaxOp(_ n: ONNXNode) throws -> Op {
+        if opset >= 13 { return .softmax(axis: try n.attributes.int("axis") ?? -1) }
+        let axis = try n.attributes.int("axis") ?? 1
+        guard let rank = rank(of: n.input(0), node: n.name), let normalized = IndexMath.normalize(axis, rank: rank),
+              normalized == rank - 1 else {
+            throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "axis",
+                                                 detail: "opset \(opset) Softmax flattens at axis \(axis); only the last axis (e.g. 2-D input, axis 1) is supported")
+        }
+        return .softmax(axis: normalized)
+    }
+
+    /// Constant-mode Pad, from attributes (opset < 11) or inputs (pads, value, axes).
+    private mutating func padOp(_ n: ONNXNode) throws -> Op {
+        let a = n.attributes
+        let mode = try a.string("mode") ?? "constant"
+        guard mode == "constant" else {
+            throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "mode",
+                                                 detail: "'\(mode)' padding (only constant padding is supported)")
+        }
+        if let pads = try a.ints("pads") {
+            return .pad(pads: pads, value: try a.float("value") ?? 0)
+        }
+        var pads = try constantInts(n.input(1), for: n)
+        let value = n.input(2).isEmpty ? 0 : try constantScalar(n.input(2), for: n)
+        if !n.input(3).isEmpty {
+            let axes = try constantInts(n.input(3), for: n)
+            guard let rank = rank(of: n.input(0), node: n.name), pads.count == 2 * axes.count else {
+                throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "axes",
+                                                     detail: "pads \(pads) do not match axes \(axes)")
+            }
+            var full = [Int](repeating: 0, count: 2 * rank)
+            for (k, axis) in axes.enumerated() {
+                guard let a = IndexMath.normalize(axis, rank: rank) else {
+                    throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "axes", detail: "\(axes)")
+                }
+                full[a] = pads[k]
+                full[a + rank] = pads[k + axes.count]
+            }
+            pads = full
+        }
+        return .pad(pads: pads, value: value)
+    }
+}

@@ -1,1 +1,0 @@
-// SpruceONNX: placeholder until its first real file lands.

@@ -1,1 +1,0 @@
-// SprucePipeline: placeholder until its first real file lands.

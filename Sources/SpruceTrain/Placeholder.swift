@@ -1,1 +1,0 @@
-// SpruceTrain: placeholder until its first real file lands.

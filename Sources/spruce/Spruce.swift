@@ -1,0 +1,39 @@
+// The `spruce` command: the root lists the subcommands (one file each) and owns error reporting.
+// Every failure reaches the user as one `error: ...` line on stderr with a non-zero exit status;
+// help and version go to stdout as ArgumentParser prints them.
+import ArgumentParser
+import Foundation
+
+/// The `spruce` command-line tool.
+@main
+struct Spruce: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spruce",
+        abstract: "Compress convolutional networks and run them from the compressed file.",
+        discussion: """
+            Spruce reads ONNX image classifiers, reports what is in them and runs them \
+            with its reference executor on NumPy tensors or images.
+
+            Examples:
+              spruce inspect model.onnx
+              spruce run model.onnx lesion.jpg
+            """,
+        version: "0.1.0",
+        subcommands: [RunCommand.self, InspectCommand.self])
+
+    /// Parses and runs, turning any error into one line on stderr.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }  // --help, --version
+            // ArgumentParser's messages can span lines (a usage hint); the contract is one line.
+            let message = message(for: error).split(whereSeparator: \.isNewline)
+                .map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+            FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+            Foundation.exit(code.rawValue)
+        }
+    }
+}
