@@ -77,6 +77,19 @@ extension ONNXImporter.Session {
 
     // MARK: - Folding
 
+    /// Largest constant folding may create: shape computations are tiny, and sizes here come
+    /// from the file, so they are bounded before anything is allocated.
+    static let maximumFoldedCount = 1 << 24
+
+    private func checkSize(_ node: ONNXNode, _ factors: [Int]) throws {
+        var total = 1
+        for f in factors {
+            let (product, overflow) = total.multipliedReportingOverflow(by: max(f, 0))
+            guard !overflow, product <= Self.maximumFoldedCount else { throw failure(node, "result too large to evaluate at import") }
+            total = product
+        }
+    }
+
     private func failure(_ node: ONNXNode, _ detail: String) -> ONNXError {
         .constantFolding(node: node.name, op: node.opType, detail: detail)
     }
@@ -123,6 +136,7 @@ extension ONNXImporter.Session {
         let dim = data.shape[axis]
         let outer = Array(data.shape[..<axis]).elementCount
         let inner = Array(data.shape[(axis + 1)...]).elementCount
+        try checkSize(node, [outer, indices.count, inner])
         var sources: [Int] = []
         sources.reserveCapacity(outer * indices.count * inner)
         for o in 0..<outer {
@@ -174,8 +188,8 @@ extension ONNXImporter.Session {
         guard let shape = shapeValue.staticInts else {
             throw ONNXError.nonConstantInput(node: node.name, op: node.opType, input: node.input(0))
         }
+        try checkSize(node, shape)
         let count = try TensorDecoder.elementCount(shape.map { Int64($0) }, tensor: node.outputs.first ?? node.name)
-        guard count <= TensorDecoder.maximumMaterializedCount else { throw failure(node, "shape \(shape) is too large") }
         guard let proto = try node.attributes.tensor("value") else {
             return Folded(shape: shape, floats: [Float](repeating: 0, count: count))
         }
@@ -360,6 +374,7 @@ extension ONNXImporter.Session {
         guard let shape = IndexMath.broadcast(a.shape, b.shape) else {
             throw failure(node, "shapes \(a.shape) and \(b.shape) do not broadcast")
         }
+        try checkSize(node, shape)
         let sa = IndexMath.broadcastSources(from: a.shape, to: shape)
         let sb = IndexMath.broadcastSources(from: b.shape, to: shape)
         let op = node.opType

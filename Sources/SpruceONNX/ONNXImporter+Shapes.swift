@@ -53,11 +53,8 @@ extension ONNXImporter.Session {
 
     /// Checks the finished graph with SpruceCore's rules, naming the node that breaks one.
     func check(_ graph: Graph) throws {
-        // Shape inference at batch 1 until SpruceCore's `verify()` lands on this branch.
-        var shapes: [String: [Int]] = [:]
-        for input in graph.inputs { shapes[input.name] = input.shape.map { $0 ?? 1 } }
         do {
-            _ = try graph.inferShapes(inputShapes: shapes)
+            try graph.verify()
         } catch let error as GraphError {
             throw ONNXError.invalidGraph(error)
         }

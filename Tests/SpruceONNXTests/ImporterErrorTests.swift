@@ -175,3 +175,57 @@ func onnxError(_ body: () throws -> Model) -> ONNXError? {
         }
     }
 }
+
+/// Single-byte corruption anywhere in small models (exported, and hand-made with folding and
+/// typed data) either imports or throws an ONNXError — the process must never trap.
+@Suite struct CorruptionTests {
+    static func samples() throws -> [[UInt8]] {
+        let folding = tinyModel([
+            P.node("Shape", ["x"], ["s"], name: "shape"),
+            P.node("Gather", ["s", "i0"], ["n"], name: "g"),
+            P.node("Unsqueeze", ["n", "zero"], ["n1"], name: "u"),
+            P.node("Concat", ["n1", "minus1"], ["t"], name: "cat", [.int("axis", 0)]),
+            P.node("Reshape", ["x", "t"], ["r"], name: "reshape"),
+            P.node("Clip", ["r", "lo"], ["y"], name: "clip"),
+        ], initializers: [P.int64s("i0", [], [0]), P.int64s("zero", [1], [0]), P.int64s("minus1", [1], [-1]), P.floats("lo", [], [0])],
+           inputs: [P.valueInfo("x", [nil, 2, 2])], outputs: [P.valueInfo("y", [nil, 4])])
+        return [try ONNXExporter.encode(SampleModels.static2D()), folding]
+    }
+
+    @Test(arguments: [0, 1])
+    func everyByteFlipIsHandled(sample: Int) throws {
+        let bytes = try Self.samples()[sample]
+        var outcomes = [0, 0]
+        for position in bytes.indices {
+            for mask: UInt8 in [0xFF, 0x01, 0x80] {
+                var corrupt = bytes
+                corrupt[position] ^= mask
+                do {
+                    _ = try ONNXImporter.decode(corrupt)
+                    outcomes[0] += 1
+                } catch is ONNXError {
+                    outcomes[1] += 1
+                } catch {
+                    Issue.record("byte \(position) ^ \(mask): non-ONNX error \(error)")
+                }
+            }
+        }
+        #expect(outcomes[1] > 0, "corruption never detected")
+    }
+
+    @Test(arguments: [0, 1])
+    func randomMultiByteCorruptionIsHandled(sample: Int) throws {
+        let bytes = try Self.samples()[sample]
+        #expect(throws: Never.self) { try ONNXImporter.decode(bytes) }
+        var rng = SplitMix64(seed: UInt64(sample) + 7)
+        for _ in 0..<2000 {
+            var corrupt = bytes
+            for _ in 0..<(1 + Int(rng.next() % 8)) {
+                corrupt[Int(rng.next() % UInt64(corrupt.count))] = UInt8(truncatingIfNeeded: rng.next())
+            }
+            do { _ = try ONNXImporter.decode(corrupt) } catch is ONNXError {} catch {
+                Issue.record("non-ONNX error \(error)")
+            }
+        }
+    }
+}

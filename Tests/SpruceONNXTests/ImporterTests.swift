@@ -121,6 +121,44 @@ import Testing
         #expect(model.graph.nodes[0].op == .conv(ConvAttributes(kernelShape: [1, 1])))
     }
 
+    @Test func constantNodeForms() throws {
+        let model = try importOne([
+            P.node("Constant", [], ["f"], name: "cf", [.float("value_float", 2)]),
+            P.node("Constant", [], ["fs"], name: "cfs", [.ints("value_ints", [0, -1])]),
+            P.node("Mul", ["x", "f"], ["m"], name: "mul"),
+            P.node("Reshape", ["m", "fs"], ["y"], name: "reshape"),
+        ])
+        #expect(model.graph.initializers == ["f": Tensor(scalar: 2)])
+        #expect(model.graph.nodes.map(\.op) == [.mul, .reshape(shape: [0, -1], allowZero: false)])
+        let stringConstant = onnxError { try importOne_([P.node("Constant", [], ["y"], name: "c", [.string("value_string", "hi")])],
+                                                        initializers: []) }
+        #expect(stringConstant == .unsupportedAttribute(node: "c", op: "Constant", attribute: "value_string", detail: "constant kind not supported"))
+    }
+
+    /// Sparse initializers with [nnz, rank] coordinate indices densify like linear ones.
+    @Test func sparseInitializerWithCoordinates() throws {
+        var sparse = ProtoMessage()
+        sparse.message(1, P.floats("w", [2], [5, 7]))
+        sparse.message(2, P.int64s("", [2, 2], [0, 1, 1, 0]))
+        sparse.int(3, 2)
+        sparse.int(3, 2)
+        var graph = P.graph(nodes: [P.node("MatMul", ["x", "w"], ["y"], name: "mm")], inputs: [P.valueInfo("x", [1, 2])],
+                            outputs: [P.valueInfo("y", [1, 2])])
+        graph.message(15, sparse)
+        let model = try ONNXImporter.decode(P.model(graph))
+        #expect(model.graph.initializers["w"] == Tensor(shape: [2, 2], data: [0, 5, 7, 0]))
+        var bad = ProtoMessage()
+        bad.message(1, P.floats("w", [1], [5]))
+        bad.message(2, P.int64s("", [1], [4]))
+        bad.int(3, 2)
+        bad.int(3, 2)
+        var badGraph = P.graph(nodes: [], inputs: [], outputs: [])
+        badGraph.message(15, bad)
+        guard case .badTensorDataSize(tensor: "w", _, _, _) = onnxError({ try ONNXImporter.decode(P.model(badGraph)) }) else {
+            Issue.record("out-of-range sparse index accepted"); return
+        }
+    }
+
     // MARK: - Constant folding
 
     /// PyTorch's `x.view(x.size(0), -1)`: Shape → Gather → Unsqueeze → Concat → Reshape.
