@@ -150,7 +150,7 @@ let convCases: [ConvCase] = [
     ConvCase(c: 8, h: 8, w: 8, m: 8, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 2),
     ConvCase(c: 6, h: 9, w: 7, m: 9, kh: 3, kw: 3, stride: (2, 1), pads: [0, 1, 1, 0], groups: 3),
     ConvCase(c: 17, h: 13, w: 11, m: 19, kh: 3, kw: 3, pads: [1, 1, 1, 1]),
-    ConvCase(c: 32, h: 9, w: 10, m: 13, kh: 3, kw: 3, pads: [1, 1, 1, 1]),  // K = 288 > one GEMM depth block
+    ConvCase(c: 40, h: 9, w: 10, m: 13, kh: 3, kw: 3, pads: [1, 1, 1, 1]),  // K = 360: two GEMM depth blocks
     ConvCase(c: 70, h: 5, w: 6, m: 20, kh: 1, kw: 1),
     ConvCase(c: 2, h: 2, w: 3, m: 4, kh: 3, kw: 3, pads: [1, 1, 1, 1]),
     ConvCase(c: 3, h: 8, w: 8, m: 4, kh: 2, kw: 3, stride: (3, 2), pads: [0, 1, 2, 0], dilation: (2, 1)),

@@ -7,8 +7,9 @@
 public let f32GemmMR = 6
 /// Columns of B per micro-tile (two SIMD8 vectors).
 public let f32GemmNR = 16
-/// Depth of one packed B block; KC·NR floats stay in L1.
-let f32GemmKC = 256
+/// Largest depth of one packed B block; KC·NR floats stay in L1. Depths are split into equal
+/// blocks, so no block is a thin remainder.
+let f32GemmKC = 320
 
 /// Floats needed by `f32GemmPackA` for an M×K matrix.
 public func f32GemmPackedACount(m: Int, k: Int) -> Int {
@@ -58,9 +59,11 @@ public func f32Gemm(m: Int, n: Int, k: Int, packedA: UnsafePointer<Float>,
     var j0 = 0
     while j0 < n {
         let nValid = min(nr, n - j0)
+        let blocks = max(1, (k + f32GemmKC - 1) / f32GemmKC)
+        let blockDepth = (k + blocks - 1) / blocks
         var k0 = 0
         repeat {
-            let kLen = min(f32GemmKC, k - k0)
+            let kLen = min(blockDepth, k - k0)
             // Pack the KC×NR block of B so the micro-kernel reads it contiguously from L1.
             for kk in 0..<kLen {
                 let src = b + (k0 + kk) * ldb + j0

@@ -60,41 +60,84 @@ func decodeSparseRow(_ m: Int, _ indexing: SparseIndexing, _ values: SparseValue
 }
 
 /// dst[j] = clamp(scale · Σ_t weights[t] · base[offsets[t] + j] + bias) for j in 0..<length.
+/// Every source run must be readable for `length` floats. The last partial block is computed as
+/// overlapping full vectors ending at `length` (recomputed outputs are identical), so only
+/// lengths below 8 take the scalar path.
 func sparseRowAccumulate(count: Int, offsets: UnsafePointer<Int>, weights: UnsafePointer<Float>,
                          base: UnsafePointer<Float>, length: Int, dst: UnsafeMutablePointer<Float>,
                          scale: Float, bias: Float, bounds: ActivationBounds) {
     let vScale = SIMD8<Float>(repeating: scale), vBias = SIMD8<Float>(repeating: bias)
     let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
+    @inline(__always) func finish(_ a: SIMD8<Float>, _ at: Int) {
+        store8(clamp8(multiplyAdd(vBias, a, vScale), lo, hi), dst + at)
+    }
+    guard length >= 8 else {
+        for j in 0..<length {
+            var a0: Float = 0, a1: Float = 0
+            var t = 0
+            while t + 2 <= count {
+                a0 += weights[t] * base[offsets[t] + j]
+                a1 += weights[t + 1] * base[offsets[t + 1] + j]
+                t += 2
+            }
+            if t < count { a0 += weights[t] * base[offsets[t] + j] }
+            dst[j] = bounds.apply((a0 + a1) * scale + bias)
+        }
+        return
+    }
     var j = 0
-    while j + 32 <= length {
-        var a0 = SIMD8<Float>.zero, a1 = SIMD8<Float>.zero, a2 = SIMD8<Float>.zero, a3 = SIMD8<Float>.zero
-        for t in 0..<count {
-            let s = base + offsets[t] + j
-            let w = SIMD8<Float>(repeating: weights[t])
-            a0 = multiplyAdd(a0, w, load8(s))
-            a1 = multiplyAdd(a1, w, load8(s + 8))
-            a2 = multiplyAdd(a2, w, load8(s + 16))
-            a3 = multiplyAdd(a3, w, load8(s + 24))
-        }
-        store8(clamp8(multiplyAdd(vBias, a0, vScale), lo, hi), dst + j)
-        store8(clamp8(multiplyAdd(vBias, a1, vScale), lo, hi), dst + j + 8)
-        store8(clamp8(multiplyAdd(vBias, a2, vScale), lo, hi), dst + j + 16)
-        store8(clamp8(multiplyAdd(vBias, a3, vScale), lo, hi), dst + j + 24)
-        j += 32
-    }
-    while j + 8 <= length {
-        var a0 = SIMD8<Float>.zero
-        for t in 0..<count {
-            a0 = multiplyAdd(a0, SIMD8<Float>(repeating: weights[t]), load8(base + offsets[t] + j))
-        }
-        store8(clamp8(multiplyAdd(vBias, a0, vScale), lo, hi), dst + j)
-        j += 8
-    }
+    // Four vectors per pass over the row; with a short tail, the positions overlap.
     while j < length {
-        var a: Float = 0
-        for t in 0..<count { a += weights[t] * base[offsets[t] + j] }
-        dst[j] = bounds.apply(a * scale + bias)
-        j += 1
+        let remaining = length - j
+        if remaining <= 8 {
+            let p = length - 8
+            var a0 = SIMD8<Float>.zero, a1 = SIMD8<Float>.zero
+            var t = 0
+            while t + 2 <= count {
+                a0 = multiplyAdd(a0, SIMD8<Float>(repeating: weights[t]), load8(base + offsets[t] + p))
+                a1 = multiplyAdd(a1, SIMD8<Float>(repeating: weights[t + 1]), load8(base + offsets[t + 1] + p))
+                t += 2
+            }
+            if t < count { a0 = multiplyAdd(a0, SIMD8<Float>(repeating: weights[t]), load8(base + offsets[t] + p)) }
+            finish(a0 + a1, p)
+            return
+        }
+        if remaining <= 16 {
+            let p0 = j, p1 = length - 8
+            var a = SIMD16<Float>.zero
+            for t in 0..<count {
+                let src = base + offsets[t]
+                a = multiplyAdd(a, SIMD16<Float>(repeating: weights[t]),
+                                SIMD16<Float>(lowHalf: load8(src + p0), highHalf: load8(src + p1)))
+            }
+            finish(a.lowHalf, p0)
+            finish(a.highHalf, p1)
+            return
+        }
+        var a = SIMD32<Float>.zero
+        if remaining >= 32 {
+            for t in 0..<count {
+                a = multiplyAdd(a, SIMD32<Float>(repeating: weights[t]), load32(base + offsets[t] + j))
+            }
+            finish(a.lowHalf.lowHalf, j)
+            finish(a.lowHalf.highHalf, j + 8)
+            finish(a.highHalf.lowHalf, j + 16)
+            finish(a.highHalf.highHalf, j + 24)
+        } else {
+            // 16 < remaining < 32: the last two vectors overlap so they end at `length`.
+            let p2 = min(j + 16, length - 8), p3 = length - 8
+            for t in 0..<count {
+                let src = base + offsets[t]
+                let x = SIMD32<Float>(lowHalf: SIMD16(lowHalf: load8(src + j), highHalf: load8(src + j + 8)),
+                                      highHalf: SIMD16(lowHalf: load8(src + p2), highHalf: load8(src + p3)))
+                a = multiplyAdd(a, SIMD32<Float>(repeating: weights[t]), x)
+            }
+            finish(a.lowHalf.lowHalf, j)
+            finish(a.lowHalf.highHalf, j + 8)
+            finish(a.highHalf.lowHalf, p2)
+            finish(a.highHalf.highHalf, p3)
+        }
+        j += 32
     }
 }
 
@@ -123,9 +166,9 @@ func sparseSpconvWorkspaceBytes(_ g: ConvGeometry) -> Int {
     let layout = PhaseLayout(g)
     let k = max(1, g.reduction)
     return alignedBytes(layout.bufferCount(channels: g.inChannels) * 4)
-        + alignedBytes(g.kernelArea * MemoryLayout<Int>.stride)
+        + alignedBytes(k * MemoryLayout<Int>.stride)
         + alignedBytes(k * MemoryLayout<Int>.stride) + alignedBytes(k * 4)
-        + alignedBytes(layout.wideLength(g) * 4)
+        + alignedBytes(max(8, layout.wideLength(g)) * 4)
 }
 
 /// Direct sparse convolution: every non-zero (c, ky, kx) of output row m adds its weight times
@@ -137,20 +180,20 @@ func sparseSpconv(_ g: ConvGeometry, _ indexing: SparseIndexing, _ values: Spars
     let range = outputChannels.clamped(to: 0..<g.outChannels)
     guard !range.isEmpty else { return }
     let layout = PhaseLayout(g)
-    let mg = g.outChannelsPerGroup, cg = g.inChannelsPerGroup, area = g.kernelArea
+    let mg = g.outChannelsPerGroup, cg = g.inChannelsPerGroup
     let k = max(1, g.reduction)
     let wideLength = layout.wideLength(g)
 
     var cursor = workspace
     let planes = cursor.bindMemory(to: Float.self, capacity: max(1, layout.bufferCount(channels: g.inChannels)))
     cursor += alignedBytes(layout.bufferCount(channels: g.inChannels) * 4)
-    let taps = cursor.bindMemory(to: Int.self, capacity: area)
-    cursor += alignedBytes(area * MemoryLayout<Int>.stride)
+    let columnOffsets = cursor.bindMemory(to: Int.self, capacity: k)
+    cursor += alignedBytes(k * MemoryLayout<Int>.stride)
     let columns = cursor.bindMemory(to: Int.self, capacity: k)
     cursor += alignedBytes(k * MemoryLayout<Int>.stride)
     let weightScratch = cursor.bindMemory(to: Float.self, capacity: k)
     cursor += alignedBytes(k * 4)
-    let wide = cursor.bindMemory(to: Float.self, capacity: max(1, wideLength))
+    let wide = cursor.bindMemory(to: Float.self, capacity: max(8, wideLength))
 
     // Only the input channels of the groups this call touches are decomposed.
     let firstGroup = range.lowerBound / mg, lastGroup = (range.upperBound - 1) / mg
@@ -163,21 +206,25 @@ func sparseSpconv(_ g: ConvGeometry, _ indexing: SparseIndexing, _ values: Spars
                          input: input + firstChannel * g.inPlane, planes: planes)
         base = UnsafePointer(planes)
     }
-    for ky in 0..<g.kernelHeight {
-        for kx in 0..<g.kernelWidth { taps[ky * g.kernelWidth + kx] = layout.tapOffset(ky: ky, kx: kx) }
+    // Column (c, ky, kx) → offset of its run within a group's phase planes; a table lookup per
+    // non-zero instead of two integer divisions.
+    for c in 0..<cg {
+        for ky in 0..<g.kernelHeight {
+            for kx in 0..<g.kernelWidth {
+                columnOffsets[(c * g.kernelHeight + ky) * g.kernelWidth + kx] =
+                    c * layout.channelStride + layout.tapOffset(ky: ky, kx: kx)
+            }
+        }
     }
     let direct = layout.width == g.outWidth
     for m in range {
-        let groupBase = (m / mg - firstGroup) * cg
+        let groupBase = (m / mg - firstGroup) * cg * layout.channelStride
         let (count, weights, scale) = decodeSparseRow(m, indexing, values, columns: columns, weightScratch: weightScratch)
-        for t in 0..<count {
-            let col = columns[t]
-            let c = col / area
-            columns[t] = (groupBase + c) * layout.channelStride + taps[col - c * area]
-        }
+        for t in 0..<count { columns[t] = groupBase + columnOffsets[columns[t]] }
         let dst = direct ? output + m * g.outPlane : wide
-        sparseRowAccumulate(count: count, offsets: columns, weights: weights, base: base, length: wideLength,
-                            dst: dst, scale: scale, bias: bias?[m] ?? 0, bounds: bounds)
+        // Into the scratch, at least one full vector: the phase-plane slack keeps those reads in bounds.
+        sparseRowAccumulate(count: count, offsets: columns, weights: weights, base: base,
+                            length: direct ? wideLength : max(8, wideLength), dst: dst, scale: scale, bias: bias?[m] ?? 0, bounds: bounds)
         if !direct {
             compactWide(wide, pitch: layout.width, rows: g.outHeight, width: g.outWidth, into: output + m * g.outPlane)
         }
