@@ -1,0 +1,144 @@
+// Symmetric per-row int8 quantization of stored values: scale = max|v| / 127 over the values a
+// row stores, q = round(v / scale). Zeros (stored or not) stay exactly zero; the error of any
+// stored value is at most scale / 2. It is a container and the quantizer, not a kernel.
+
+/// Int8 values grouped in rows, with one float32 scale per row.
+public struct Int8Rows: Sendable, Equatable, Hashable {
+    /// `rows + 1` offsets into `values`; row `r` is `rowStarts[r] ..< rowStarts[r+1]`.
+    public var rowStarts: [Int32]
+    /// Quantized values in [-127, 127].
+    public var values: [Int8]
+    /// One scale per row: an element is `Float(q) * scales[row]`.
+    public var scales: [Float]
+
+    /// Number of rows.
+    public var rows: Int { scales.count }
+
+    /// Wraps already-valid arrays (the artifact reader checks them first).
+    public init(rowStarts: [Int32], values: [Int8], scales: [Float]) {
+        self.rowStarts = rowStarts
+        self.values = values
+        self.scales = scales
+    }
+
+    /// Quantizes `values`, row by row as `rowStarts` partitions them (`rowStarts.last == values.count`).
+    /// Non-finite inputs give non-finite scales; writers reject them before quantizing.
+    public init(quantizing values: [Float], rowStarts: [Int32]) {
+        let rows = max(rowStarts.count - 1, 0)
+        var scales = [Float](repeating: 0, count: rows)
+        var quantized = [Int8](repeating: 0, count: values.count)
+        values.withUnsafeBufferPointer { v in
+            quantized.withUnsafeMutableBufferPointer { q in
+                for r in 0..<rows {
+                    let range = Int(rowStarts[r])..<Int(rowStarts[r + 1])
+                    var maxAbs: Float = 0
+                    for i in range { maxAbs = max(maxAbs, abs(v[i])) }
+                    let scale = Self.scale(maxAbs: maxAbs)
+                    scales[r] = scale
+                    guard scale > 0 else { continue }
+                    for i in range { q[i] = Self.quantize(v[i], scale: scale) }
+                }
+            }
+        }
+        self.init(rowStarts: rowStarts, values: quantized, scales: scales)
+    }
+
+    /// Quantizes a dense row-major matrix, one scale per row.
+    public init(quantizingDense values: [Float], rows: Int, cols: Int) {
+        let starts = (0...rows).map { Int32(truncatingIfNeeded: $0 * cols) }
+        self.init(quantizing: values, rowStarts: starts)
+    }
+
+    /// The scale for a row whose largest magnitude is `maxAbs` (0 for an all-zero row).
+    @inlinable
+    public static func scale(maxAbs: Float) -> Float { maxAbs / 127 }
+
+    /// One value quantized with `scale` > 0, rounding half away from zero, clamped to [-127, 127].
+    @inlinable
+    public static func quantize(_ value: Float, scale: Float) -> Int8 {
+        let r = (value / scale).rounded(.toNearestOrAwayFromZero)
+        guard !r.isNaN else { return 0 }
+        return Int8(max(-127, min(127, r)))
+    }
+
+    /// The float values back, `Float(q) * scale` of the row.
+    public func dequantized() -> [Float] {
+        var out = [Float](repeating: 0, count: values.count)
+        out.withUnsafeMutableBufferPointer { o in
+            values.withUnsafeBufferPointer { q in
+                for r in 0..<rows {
+                    let s = scales[r]
+                    for i in Int(rowStarts[r])..<Int(rowStarts[r + 1]) { o[i] = Float(q[i]) * s }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// A CSR matrix whose values are int8 rows (the structure of `CSRMatrix`, quantized values).
+public struct CSRMatrixInt8: Sendable, Equatable, Hashable {
+    /// Number of rows.
+    public var rows: Int
+    /// Number of columns.
+    public var cols: Int
+    /// `rows + 1` offsets into `columnIndices`/`values.values`.
+    public var rowPointers: [Int32]
+    /// Column of each stored value, strictly increasing within a row.
+    public var columnIndices: [Int32]
+    /// Quantized values and per-row scales; `values.rowStarts == rowPointers`.
+    public var values: Int8Rows
+
+    /// Wraps already-valid parts.
+    public init(rows: Int, cols: Int, rowPointers: [Int32], columnIndices: [Int32], values: Int8Rows) {
+        self.rows = rows
+        self.cols = cols
+        self.rowPointers = rowPointers
+        self.columnIndices = columnIndices
+        self.values = values
+    }
+
+    /// Quantizes the stored values of `matrix` per row.
+    public init(quantizing matrix: CSRMatrix) {
+        self.init(rows: matrix.rows, cols: matrix.cols, rowPointers: matrix.rowPointers,
+                  columnIndices: matrix.columnIndices,
+                  values: Int8Rows(quantizing: matrix.values, rowStarts: matrix.rowPointers))
+    }
+
+    /// The float CSR matrix with dequantized values.
+    public func dequantized() -> CSRMatrix {
+        CSRMatrix(rows: rows, cols: cols, rowPointers: rowPointers, columnIndices: columnIndices,
+                  values: values.dequantized())
+    }
+}
+
+/// A bitmask matrix whose values are int8 rows.
+public struct BitmaskMatrixInt8: Sendable, Equatable, Hashable {
+    /// Number of rows.
+    public var rows: Int
+    /// Number of columns.
+    public var cols: Int
+    /// `rows * ceil(cols / 8)` bytes, LSB first within a byte.
+    public var mask: [UInt8]
+    /// Quantized values and per-row scales; `values.rowStarts` are the mask's prefix counts.
+    public var values: Int8Rows
+
+    /// Wraps already-valid parts.
+    public init(rows: Int, cols: Int, mask: [UInt8], values: Int8Rows) {
+        self.rows = rows
+        self.cols = cols
+        self.mask = mask
+        self.values = values
+    }
+
+    /// Quantizes the stored values of `matrix` per row.
+    public init(quantizing matrix: BitmaskMatrix) {
+        self.init(rows: matrix.rows, cols: matrix.cols, mask: matrix.mask,
+                  values: Int8Rows(quantizing: matrix.values, rowStarts: matrix.rowOffsets))
+    }
+
+    /// The float bitmask matrix with dequantized values.
+    public func dequantized() -> BitmaskMatrix {
+        BitmaskMatrix(rows: rows, cols: cols, mask: mask, values: values.dequantized())
+    }
+}

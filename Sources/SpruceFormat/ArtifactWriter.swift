@@ -1,0 +1,200 @@
+// Model → .spruce bytes: encodes each conv/Gemm weight with the cheapest encoding (optionally
+// int8), stores other tensors dense f32, zstd-compresses each section when that helps, and
+// lays out header, manifest and 64-byte aligned sections with their CRC-32C checksums.
+// It does not lower or prune the graph: stages before it do.
+
+import SpruceCore
+
+/// Writes models as `.spruce` artifacts.
+///
+/// ```swift
+/// try ArtifactWriter(int8: true).write(model, to: "model.spruce")
+/// ```
+public struct ArtifactWriter: Sendable {
+    /// Quantize conv and Gemm weights to int8 (symmetric, one scale per row).
+    public var int8: Bool
+    /// zstd compression level (1 fastest … 19 smallest).
+    public var zstdLevel: Int
+    /// Choose CSR or bitmask for weights when smaller; `false` stores every tensor dense.
+    public var chooseEncodings: Bool
+
+    /// A writer with the given options.
+    public init(int8: Bool = false, zstdLevel: Int = 6, chooseEncodings: Bool = true) {
+        self.int8 = int8
+        self.zstdLevel = zstdLevel
+        self.chooseEncodings = chooseEncodings
+    }
+
+    /// Names of the initializers that are conv or Gemm weights (input 1, rank ≥ 2).
+    public static func weightNames(in graph: Graph) -> Set<String> {
+        var names = Set<String>()
+        for node in graph.nodes where node.inputs.count > 1 {
+            switch node.op {
+            case .conv, .gemm:
+                if let t = graph.initializers[node.inputs[1]], t.rank >= 2 { names.insert(node.inputs[1]) }
+            default: break
+            }
+        }
+        return names
+    }
+
+    /// Writes `model` to `path` atomically: the destination is replaced only when the whole file is on disk.
+    public func write(_ model: Model, to path: String) throws(FormatError) {
+        let bytes = try encode(model)
+        try FileIO.writeAtomically(bytes, to: path)
+    }
+
+    /// The artifact bytes of `model`.
+    public func encode(_ model: Model) throws(FormatError) -> [UInt8] {
+        let weights = Self.weightNames(in: model.graph)
+        var manifest = ManifestContents()
+        manifest.producer = model.producer
+        manifest.metadata = model.metadata.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        manifest.nodes = model.graph.nodes
+        manifest.inputs = model.graph.inputs
+        manifest.outputs = model.graph.outputs
+
+        var payloads: [[UInt8]] = []
+        for name in model.graph.initializers.keys.sorted() {
+            guard let tensor = model.graph.initializers[name] else { continue }
+            let (record, parts) = try encodeTensor(name: name, tensor: tensor, isWeight: weights.contains(name))
+            var r = record
+            for (part, raw) in parts {
+                let stored: [UInt8]
+                let codec: SectionCodec
+                if raw.isEmpty {
+                    (stored, codec) = (raw, .raw)
+                } else if let z = Zstd.compress(raw, level: zstdLevel), z.count < raw.count {
+                    (stored, codec) = (z, .zstd)
+                } else {
+                    (stored, codec) = (raw, .raw)
+                }
+                r.parts[part] = UInt32(manifest.sections.count)
+                // A non-zero placeholder: proto3 omits zero fields, which would shorten the draft.
+                manifest.sections.append(SectionRecord(offset: UInt64(Layout.headerSize), storedSize: UInt64(stored.count), rawSize: UInt64(raw.count),
+                                                       codec: codec, checksum: CRC32C.checksum(stored)))
+                payloads.append(stored)
+            }
+            manifest.tensors.append(r)
+        }
+
+        // Offsets are fixed64 (and never 0), so the manifest's length does not depend on their values.
+        let draftLength = try ManifestCoding.encode(manifest).count
+        var end = Layout.headerSize + draftLength
+        for i in manifest.sections.indices {
+            let offset = align(end, to: Layout.alignment)
+            manifest.sections[i].offset = UInt64(offset)
+            end = offset + payloads[i].count
+        }
+        let manifestBytes = try ManifestCoding.encode(manifest)
+        guard manifestBytes.count == draftLength else {
+            throw .cannotEncode(name: "manifest", detail: "manifest length changed while placing sections")
+        }
+
+        var header = ByteWriter()
+        header.bytes = Layout.magic
+        header.append(Layout.majorVersion)
+        header.append(Layout.minorVersion)
+        header.append(UInt32(0))  // flags
+        header.append(CRC32C.checksum(manifestBytes))
+        header.append(UInt64(Layout.headerSize))
+        header.append(UInt64(manifestBytes.count))
+        header.append(UInt64(end))
+        header.bytes.append(contentsOf: repeatElement(0, count: Layout.checksummedHeaderBytes - header.bytes.count))
+        header.append(CRC32C.checksum(header.bytes))
+
+        var out = ByteWriter()
+        out.bytes.reserveCapacity(end)
+        out.bytes.append(contentsOf: header.bytes)
+        out.bytes.append(contentsOf: manifestBytes)
+        for payload in payloads {
+            out.pad(toMultipleOf: Layout.alignment)
+            out.bytes.append(contentsOf: payload)
+        }
+        return out.bytes
+    }
+
+    /// The tensor-table entry (without section indices) and raw part bytes, in section order.
+    private func encodeTensor(name: String, tensor: Tensor, isWeight: Bool)
+        throws(FormatError) -> (TensorRecord, [(TensorPart, [UInt8])]) {
+        if name.isEmpty { throw .cannotEncode(name: name, detail: "tensor names must not be empty") }
+        let rows = tensor.shape.first ?? 1
+        let cols = tensor.shape.count > 1 ? tensor.shape.dropFirst().reduce(1, *) : 1
+        if Int64(tensor.count) > Layout.maxElements || Int64(cols) > Layout.maxElements {
+            throw .cannotEncode(name: name, detail: "\(tensor.count) elements exceed the format's 2^48 limit")
+        }
+        var record = TensorRecord(name: name, shape: tensor.shape.map { Int64($0) }, encoding: .dense, valueType: .f32,
+                                  storedValues: UInt64(tensor.count), rowPointerFormat: nil, columnIndexFormat: nil,
+                                  parts: [:])
+        guard isWeight else { return (record, [(.values, ByteCoding.bytes(of: tensor.data))]) }
+
+        let valueType: WeightValueType = int8 ? .int8 : .f32
+        if int8, tensor.data.contains(where: { !$0.isFinite }) {
+            throw .cannotEncode(name: name, detail: "int8 quantization needs finite weights")
+        }
+        // In-memory indices are Int32 (rows * cols for dense int8 row starts, cols and counts for sparse).
+        let fitsInt32 = tensor.count <= Int(Int32.max)
+        let encoding = chooseEncodings && fitsInt32
+            ? WeightEncoding.choose(for: tensor.data, rows: rows, cols: cols, valueType: valueType).encoding
+            : .dense
+        if valueType == .int8 && !fitsInt32 {
+            throw .cannotEncode(name: name, detail: "int8 tensors need fewer than 2^31 elements")
+        }
+        record.valueType = valueType
+        var parts: [(TensorPart, [UInt8])] = []
+        switch encoding {
+        case .dense:
+            if valueType == .f32 {
+                parts.append((.values, ByteCoding.bytes(of: tensor.data)))
+            } else {
+                let q = Int8Rows(quantizingDense: tensor.data, rows: rows, cols: cols)
+                parts.append((.values, ByteCoding.bytes(of: q.values)))
+                parts.append((.scales, ByteCoding.bytes(of: q.scales)))
+            }
+        case .csr(let pointerFormat, let columnFormat):
+            let m = CSRMatrix(dense: tensor.data, rows: rows, cols: cols)
+            record.encoding = .csr
+            record.storedValues = UInt64(m.storedCount)
+            record.rowPointerFormat = pointerFormat
+            record.columnIndexFormat = columnFormat
+            parts.append((.rowPointers, ByteCoding.pack(m.rowPointers, width: pointerFormat.byteWidth)))
+            let columns = columnFormat.isDelta ? Self.deltas(of: m) : m.columnIndices
+            parts.append((.columnIndices, ByteCoding.pack(columns, width: columnFormat.byteWidth)))
+            if valueType == .f32 {
+                parts.append((.values, ByteCoding.bytes(of: m.values)))
+            } else {
+                let q = Int8Rows(quantizing: m.values, rowStarts: m.rowPointers)
+                parts.append((.values, ByteCoding.bytes(of: q.values)))
+                parts.append((.scales, ByteCoding.bytes(of: q.scales)))
+            }
+        case .bitmask:
+            let m = BitmaskMatrix(dense: tensor.data, rows: rows, cols: cols)
+            record.encoding = .bitmask
+            record.storedValues = UInt64(m.storedCount)
+            parts.append((.mask, m.mask))
+            if valueType == .f32 {
+                parts.append((.values, ByteCoding.bytes(of: m.values)))
+            } else {
+                let q = Int8Rows(quantizing: m.values, rowStarts: m.rowOffsets)
+                parts.append((.values, ByteCoding.bytes(of: q.values)))
+                parts.append((.scales, ByteCoding.bytes(of: q.scales)))
+            }
+        }
+        return (record, parts)
+    }
+
+    /// Column indices as per-row differences (a row's first entry is its column).
+    static func deltas(of m: CSRMatrix) -> [Int32] {
+        var out = m.columnIndices
+        for r in 0..<m.rows {
+            let start = Int(m.rowPointers[r])
+            let end = Int(m.rowPointers[r + 1])
+            var k = end - 1
+            while k > start {
+                out[k] = m.columnIndices[k] - m.columnIndices[k - 1]
+                k -= 1
+            }
+        }
+        return out
+    }
+}

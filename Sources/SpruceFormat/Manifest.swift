@@ -1,0 +1,56 @@
+// The manifest as Swift values: what ManifestCoding packs into and unpacks from protobuf.
+// Decoding already enforces the rules about enums, strings and attribute cases (R9–R11, R18
+// for value shapes, R26); the reader checks everything about tensors and sections.
+
+import SpruceCore
+
+/// Tensor encodings as named in the manifest.
+enum ManifestEncoding: Int, Sendable {
+    case dense = 1, csr = 2, bitmask = 3
+}
+
+/// One entry of the tensor table.
+struct TensorRecord: Sendable, Equatable {
+    var name: String
+    var shape: [Int64]
+    var encoding: ManifestEncoding
+    var valueType: WeightValueType
+    var storedValues: UInt64
+    var rowPointerFormat: IndexFormat?
+    var columnIndexFormat: IndexFormat?
+    /// Section index of each part present.
+    var parts: [TensorPart: UInt32]
+}
+
+/// One entry of the section table.
+struct SectionRecord: Sendable, Equatable {
+    var offset: UInt64
+    var storedSize: UInt64
+    var rawSize: UInt64
+    var codec: SectionCodec
+    var checksum: UInt32
+}
+
+/// The whole manifest.
+struct ManifestContents: Sendable {
+    var producer: String = ""
+    var metadata: [(key: String, value: String)] = []
+    var nodes: [Node] = []
+    var inputs: [ValueInfo] = []
+    var outputs: [ValueInfo] = []
+    var tensors: [TensorRecord] = []
+    var sections: [SectionRecord] = []
+}
+
+/// Fixed facts of the file layout (formats/SPEC.md, "Byte layout").
+enum Layout {
+    static let magic: [UInt8] = [0x53, 0x50, 0x52, 0x43]  // "SPRC"
+    static let majorVersion: UInt16 = 1
+    static let minorVersion: UInt16 = 0
+    static let headerSize = 64
+    static let alignment = 64
+    /// Bytes the header checksum covers.
+    static let checksummedHeaderBytes = 60
+    /// Largest `rows * cols` or `cols` a tensor may have (R18).
+    static let maxElements: Int64 = 1 << 48
+}

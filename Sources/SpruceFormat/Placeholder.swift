@@ -1,1 +1,0 @@
-// SpruceFormat: placeholder until its first real file lands.

@@ -1,0 +1,242 @@
+// Damaged artifacts: every truncation and every single-byte flip of small artifacts gives a
+// typed FormatError, except flips in alignment padding (no checksum covers it by design,
+// formats/SPEC.md), which must leave the decoded model identical. Plus hand-made bad files.
+
+import SpruceCore
+@testable import SpruceFormat
+import Testing
+
+@Suite struct CorruptionTests {
+    /// Small artifacts covering dense, bitmask and CSR parts, f32 and int8, raw and zstd sections.
+    static func artifacts() throws -> [[UInt8]] {
+        [try ArtifactWriter().encode(smallModel(sparsity: 0.5)),
+         try ArtifactWriter(int8: true).encode(smallModel(sparsity: 0.9))]
+    }
+
+    @Test func fixturesCoverEveryPartAndCodec() throws {
+        var parts = Set<TensorPart>()
+        var codecs = Set<SectionCodec>()
+        for bytes in try Self.artifacts() {
+            for t in try ArtifactReader.decode(bytes).tensors {
+                for s in t.sections { parts.insert(s.part); codecs.insert(s.codec) }
+            }
+        }
+        #expect(parts == Set(TensorPart.allCases))
+        #expect(codecs == [.raw, .zstd])
+    }
+
+    @Test func everyTruncationThrows() throws {
+        for bytes in try Self.artifacts() {
+            for length in 0..<bytes.count {
+                #expect(throws: FormatError.self, "length \(length)") { try ArtifactReader.decode(Array(bytes[0..<length])) }
+            }
+        }
+    }
+
+    @Test func everyByteFlipThrowsOrHitsPadding() throws {
+        for bytes in try Self.artifacts() {
+            let original = try ArtifactReader.decode(bytes).denseModel()
+            let padding = try paddingRanges(of: bytes)
+            var silent = 0
+            for i in 0..<bytes.count {
+                var damaged = bytes
+                damaged[i] ^= 0xFF
+                do {
+                    let model = try ArtifactReader.decode(damaged).denseModel()
+                    #expect(padding.contains { $0.contains(i) }, "flip at \(i) was accepted outside padding")
+                    #expect(model == original, "flip at \(i) changed the model")
+                    silent += 1
+                } catch {
+                    // Typed throws: `error` is a FormatError; its description must name a rule.
+                    #expect(error.description.hasPrefix("R"), "\(error)")
+                }
+            }
+            #expect(silent == padding.reduce(0) { $0 + $1.count })
+        }
+    }
+
+    @Test func badMagic() throws {
+        var bytes = try ArtifactWriter().encode(smallModel(sparsity: 0))
+        bytes[0] = UInt8(ascii: "X")
+        #expect(throws: FormatError.badMagic([UInt8(ascii: "X"), 0x50, 0x52, 0x43])) { try ArtifactReader.decode(bytes) }
+    }
+
+    @Test func newerMajorVersionIsRefused() throws {
+        var bytes = try ArtifactWriter().encode(smallModel(sparsity: 0))
+        setLE(&bytes, at: 4, UInt16(2))
+        resealHeader(&bytes)
+        #expect(throws: FormatError.unsupportedVersion(major: 2, minor: 0)) { try ArtifactReader.decode(bytes) }
+        setLE(&bytes, at: 4, UInt16(1))
+        setLE(&bytes, at: 6, UInt16(7))  // a newer minor version is accepted
+        resealHeader(&bytes)
+        #expect(try ArtifactReader.decode(bytes).minorVersion == 7)
+    }
+
+    @Test func trailingBytesAreRefused() throws {
+        var bytes = try ArtifactWriter().encode(smallModel(sparsity: 0))
+        bytes.append(contentsOf: [0, 0, 0])
+        setLE(&bytes, at: 32, UInt64(bytes.count))
+        resealHeader(&bytes)
+        #expect(throws: FormatError.trailingBytes(expectedEnd: UInt64(bytes.count - 3), fileLength: bytes.count)) {
+            try ArtifactReader.decode(bytes)
+        }
+    }
+
+    @Test func manifestPastTheEndIsRefused() throws {
+        var bytes = try ArtifactWriter().encode(smallModel(sparsity: 0))
+        setLE(&bytes, at: 24, UInt64.max - 10)
+        resealHeader(&bytes)
+        #expect(throws: FormatError.manifestOutOfBounds(offset: 64, length: UInt64.max - 10, fileLength: bytes.count)) {
+            try ArtifactReader.decode(bytes)
+        }
+    }
+
+    @Test func garbageManifestIsRefused() throws {
+        // A header that seals 16 bytes of 0xFF as the manifest.
+        var bytes = [UInt8](repeating: 0, count: 80)
+        bytes.replaceSubrange(0..<4, with: Layout.magic)
+        setLE(&bytes, at: 4, UInt16(1))
+        setLE(&bytes, at: 16, UInt64(64))
+        setLE(&bytes, at: 24, UInt64(16))
+        setLE(&bytes, at: 32, UInt64(80))
+        for i in 64..<80 { bytes[i] = 0xFF }
+        setLE(&bytes, at: 12, CRC32C.checksum(Array(bytes[64..<80])))
+        resealHeader(&bytes)
+        #expect(throws: FormatError.manifestMalformed(length: 16)) { try ArtifactReader.decode(bytes) }
+    }
+
+    /// Re-packs a valid artifact after `edit` changes its manifest or section payloads, resealing every checksum.
+    static func tampered(_ edit: (inout ManifestContents, inout [[UInt8]]) -> Void) throws -> [UInt8] {
+        let bytes = try ArtifactWriter().encode(smallModel(sparsity: 0.9))
+        let manifestLength = bytes.withUnsafeBytes { Int(readLE($0, 24, as: UInt64.self)) }
+        var manifest = try bytes.withUnsafeBytes { try ManifestCoding.decode(UnsafeRawBufferPointer(rebasing: $0[64..<64 + manifestLength])) }
+        var payloads = manifest.sections.map { Array(bytes[Int($0.offset)..<Int($0.offset + $0.storedSize)]) }
+        edit(&manifest, &payloads)
+        for i in manifest.sections.indices {
+            manifest.sections[i].storedSize = UInt64(payloads[i].count)
+            manifest.sections[i].checksum = CRC32C.checksum(payloads[i])
+            manifest.sections[i].offset = 64  // non-zero placeholder, as the writer does
+        }
+        let length = try ManifestCoding.encode(manifest).count
+        var end = 64 + length
+        for i in manifest.sections.indices {
+            manifest.sections[i].offset = UInt64(align(end, to: 64))
+            end = Int(manifest.sections[i].offset) + payloads[i].count
+        }
+        let m = try ManifestCoding.encode(manifest)
+        var out = [UInt8](repeating: 0, count: 64)
+        out.replaceSubrange(0..<4, with: Layout.magic)
+        setLE(&out, at: 4, UInt16(1))
+        setLE(&out, at: 12, CRC32C.checksum(m))
+        setLE(&out, at: 16, UInt64(64))
+        setLE(&out, at: 24, UInt64(m.count))
+        setLE(&out, at: 32, UInt64(end))
+        resealHeader(&out)
+        out += m
+        for p in payloads {
+            out += [UInt8](repeating: 0, count: align(out.count, to: 64) - out.count)
+            out += p
+        }
+        return out
+    }
+
+    static func sectionIndex(_ m: ManifestContents, _ tensor: String, _ part: TensorPart) -> Int {
+        Int(m.tensors.first { $0.name == tensor }!.parts[part]!)
+    }
+
+    @Test func resealedUntouchedArtifactIsValid() throws {
+        let bytes = try Self.tampered { _, _ in }
+        #expect(try ArtifactReader.decode(bytes).denseModel() == smallModel(sparsity: 0.9))
+    }
+
+    @Test func columnIndexPastTheEnd() throws {
+        let csr = CSRMatrix(dense: smallModel(sparsity: 0.9).graph.initializers["w1"]!.data, rows: 8, cols: 288)
+        func columns(lastBecomes last: Int32) throws -> [UInt8] {
+            try Self.tampered { m, p in
+                let k = m.tensors.firstIndex { $0.name == "w1" }!
+                let i = Self.sectionIndex(m, "w1", .columnIndices)
+                m.tensors[k].columnIndexFormat = .u16
+                m.sections[i].codec = .raw
+                m.sections[i].rawSize = UInt64(csr.storedCount * 2)
+                var indices = csr.columnIndices
+                indices[indices.count - 1] = last
+                p[i] = ByteCoding.pack(indices, width: 2)
+            }
+        }
+        // Absolute u16 indices re-encoded by hand are valid; one column ≥ 288 is not.
+        #expect(try ArtifactReader.decode(columns(lastBecomes: csr.columnIndices.last!)).denseModel() == smallModel(sparsity: 0.9))
+        #expect { try ArtifactReader.decode(columns(lastBecomes: 288)) } throws: { error in
+            guard case FormatError.invalidColumnIndices(let tensor, _) = error else { return false }
+            return tensor == "w1"
+        }
+    }
+
+    @Test func sharedSectionIsRefused() throws {
+        let bytes = try Self.tampered { m, _ in
+            let k = m.tensors.firstIndex { $0.name == "b3" }!
+            m.tensors[k].parts[.values] = UInt32(Self.sectionIndex(m, "b1", .values))
+        }
+        #expect { try ArtifactReader.decode(bytes) } throws: { error in
+            guard case FormatError.invalidSectionReference = error else { return false }
+            return true
+        }
+    }
+
+    @Test func wrongPartSizeIsRefused() throws {
+        let bytes = try Self.tampered { m, _ in
+            let k = m.tensors.firstIndex { $0.name == "b3" }!
+            m.tensors[k].shape = [11]
+            m.tensors[k].storedValues = 11
+        }
+        #expect(throws: FormatError.partSizeMismatch(tensor: "b3", part: "values", expected: 44, actual: 40)) {
+            try ArtifactReader.decode(bytes)
+        }
+    }
+
+    @Test func hugeShapeIsRefused() throws {
+        let bytes = try Self.tampered { m, _ in
+            let k = m.tensors.firstIndex { $0.name == "b3" }!
+            m.tensors[k].shape = [1 << 40, 1 << 40]
+        }
+        #expect(throws: FormatError.invalidShape(name: "b3", shape: [1 << 40, 1 << 40])) { try ArtifactReader.decode(bytes) }
+    }
+
+    @Test func rowPointersMustEndAtValueCount() throws {
+        let bytes = try Self.tampered { m, p in
+            let i = Self.sectionIndex(m, "w1", .rowPointers)
+            let t = m.tensors.first { $0.name == "w1" }!
+            m.sections[i].codec = .raw
+            p[i] = ByteCoding.pack([Int32](repeating: 0, count: 9), width: t.rowPointerFormat!.byteWidth)
+        }
+        #expect { try ArtifactReader.decode(bytes) } throws: { error in
+            guard case FormatError.invalidRowPointers(let tensor, _) = error else { return false }
+            return tensor == "w1"
+        }
+    }
+
+    @Test func int8MinusOneTwentyEightIsRefused() throws {
+        let bytes = try Self.tampered { m, p in
+            let k = m.tensors.firstIndex { $0.name == "b3" }!
+            let i = Self.sectionIndex(m, "b3", .values)
+            // Re-declare b3 as dense int8 with a -128 value and a scales section.
+            m.tensors[k].valueType = .int8
+            m.sections[i] = SectionRecord(offset: 0, storedSize: 10, rawSize: 10, codec: .raw, checksum: 0)
+            p[i] = [UInt8](repeating: 0x80, count: 10)
+            m.tensors[k].parts[.scales] = UInt32(m.sections.count)
+            m.sections.append(SectionRecord(offset: 0, storedSize: 40, rawSize: 40, codec: .raw, checksum: 0))
+            p.append([UInt8](repeating: 0, count: 40))
+        }
+        #expect { try ArtifactReader.decode(bytes) } throws: { error in
+            guard case FormatError.invalidQuantization(let tensor, _) = error else { return false }
+            return tensor == "b3"
+        }
+    }
+
+    @Test func rawLimitIsEnforced() throws {
+        let bytes = try ArtifactWriter().encode(smallModel(sparsity: 0))
+        #expect { try ArtifactReader.decode(bytes, options: .init(maxRawBytes: 1000)) } throws: { error in
+            guard case FormatError.limitExceeded = error else { return false }
+            return true
+        }
+    }
+}

@@ -1,0 +1,127 @@
+// Model → artifact → Model round trips: exact for float32 at any sparsity, within scale/2
+// for int8; every Op case survives the manifest; the writer picks encodings by cost.
+
+import SpruceCore
+@testable import SpruceFormat
+import Testing
+
+@Suite struct RoundTripTests {
+    @Test func crc32cCheckValue() {
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(CRC32C.checksum([]) == 0)
+        // The sliced path (≥ 8 bytes) agrees with a bytewise reference.
+        var rng = SplitMix64(seed: 5)
+        let bytes = (0..<1000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        var crc: UInt32 = 0xFFFF_FFFF
+        for b in bytes {
+            crc ^= UInt32(b)
+            for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+        }
+        #expect(CRC32C.checksum(bytes) == crc ^ 0xFFFF_FFFF)
+    }
+
+    @Test(arguments: [0.0, 0.5, 0.9])
+    func float32RoundTripIsExact(sparsity: Double) throws {
+        let model = smallModel(sparsity: sparsity)
+        let bytes = try ArtifactWriter().encode(model)
+        let artifact = try ArtifactReader.decode(bytes)
+        #expect(artifact.denseModel() == model)
+        #expect(artifact.graph.initializers.isEmpty)
+        #expect(artifact.fileBytes == bytes.count)
+        #expect(artifact.majorVersion == 1 && artifact.minorVersion == 0)
+        // Deterministic: same model, same bytes.
+        #expect(try ArtifactWriter().encode(model) == bytes)
+    }
+
+    @Test(arguments: [(0.0, "dense"), (0.5, "bitmask"), (0.9, "csr")])
+    func writerPicksEncodingByCost(sparsity: Double, expected: String) throws {
+        let model = smallModel(sparsity: sparsity)
+        let artifact = try ArtifactReader.decode(ArtifactWriter().encode(model))
+        guard let w1 = artifact.tensor(named: "w1") else { Issue.record("w1 missing"); return }
+        switch (w1.storage, expected) {
+        case (.dense, "dense"), (.bitmask, "bitmask"), (.csr, "csr"): break
+        default: Issue.record("w1 at \(sparsity) stored as \(w1.encoding), expected \(expected)")
+        }
+        // Non-weights stay dense f32.
+        if case .dense = artifact.tensor(named: "bn_mean")?.storage {} else { Issue.record("bn_mean not dense") }
+    }
+
+    @Test(arguments: [0.0, 0.5, 0.9])
+    func int8StaysWithinHalfAScale(sparsity: Double) throws {
+        let model = smallModel(sparsity: sparsity)
+        let artifact = try ArtifactReader.decode(ArtifactWriter(int8: true).encode(model))
+        let back = artifact.denseModel()
+        #expect(back.graph.nodes == model.graph.nodes)
+        for (name, original) in model.graph.initializers {
+            guard let stored = artifact.tensor(named: name), let restored = back.graph.initializers[name] else {
+                Issue.record("\(name) missing"); continue
+            }
+            guard ArtifactWriter.weightNames(in: model.graph).contains(name) else {
+                #expect(restored == original, "\(name) must stay exact f32")
+                continue
+            }
+            #expect(stored.storage.valueType == .int8)
+            let rows = original.shape[0], cols = original.count / rows
+            for r in 0..<rows {
+                let row = original.data[r * cols..<(r + 1) * cols]
+                let scale = (row.map(abs).max() ?? 0) / 127
+                for c in 0..<cols {
+                    let a = original.data[r * cols + c], b = restored.data[r * cols + c]
+                    if a == 0 { #expect(b == 0) }
+                    #expect(abs(a - b) <= scale / 2 + abs(a) * 1e-6, "\(name)[\(r),\(c)]")
+                }
+            }
+        }
+    }
+
+    @Test func everyOpCaseRoundTrips() throws {
+        let ops: [Op] = [
+            .conv(ConvAttributes(kernelShape: [3, 3], strides: [2, 2], pads: [0, 1, 1, 0], dilations: [2, 1], groups: 4,
+                                 autoPad: .sameLower, activation: .clip(min: 0, max: 6))),
+            .conv(ConvAttributes(kernelShape: [1, 1], autoPad: .valid, activation: .relu)),
+            .conv(ConvAttributes(kernelShape: [5, 5], autoPad: .sameUpper)),
+            .batchNormalization(epsilon: 1e-3), .relu, .clip(min: -Float.infinity, max: 6),
+            .add, .sub, .mul, .div, .sum, .globalAveragePool, .reduceMean(axes: [2, 3], keepDims: true),
+            .maxPool(PoolAttributes(kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 2], ceilMode: true)),
+            .averagePool(PoolAttributes(kernelShape: [2, 2], autoPad: .sameUpper, countIncludePad: true)),
+            .gemm(GemmAttributes(alpha: 0.5, beta: 2, transA: true, transB: false)), .matMul, .flatten(axis: 1),
+            .reshape(shape: [0, -1], allowZero: true), .squeeze(axes: nil), .squeeze(axes: []), .squeeze(axes: [0, 2]),
+            .unsqueeze(axes: [1]), .unsqueeze(axes: []), .transpose(perm: nil), .transpose(perm: [0, 2, 3, 1]),
+            .concat(axis: -1), .sigmoid, .softmax(axis: -1), .pad(pads: [0, 0, 1, 1, 0, 0, 1, 1], value: -0.5),
+            .identity, .dropout,
+        ]
+        let nodes = ops.enumerated().map { i, op in
+            Node(name: "n\(i)", op: op, inputs: ["x\(i)", "", "é\(i)"], outputs: ["y\(i)"])
+        }
+        let model = Model(graph: Graph(nodes: nodes, inputs: [ValueInfo(name: "x0", shape: [nil, 3, nil, 7])],
+                                       outputs: [ValueInfo(name: "y0", shape: [])]),
+                          metadata: ["b": "2", "a": "ü", "": "empty key"], producer: "π")
+        let back = try ArtifactReader.decode(ArtifactWriter().encode(model)).denseModel()
+        #expect(back == model)
+    }
+
+    @Test func emptyAndScalarTensors() throws {
+        let graph = Graph(nodes: [Node(name: "c", op: .conv(ConvAttributes(kernelShape: [1, 1])), inputs: ["x", "w", "b"], outputs: ["y"])],
+                          initializers: ["w": Tensor(shape: [0, 4, 1, 1], data: []), "b": Tensor(shape: [0], data: []),
+                                         "s": Tensor(scalar: 3)])
+        let model = Model(graph: graph)
+        for int8 in [false, true] {
+            #expect(try ArtifactReader.decode(ArtifactWriter(int8: int8).encode(model)).denseModel() == model)
+        }
+    }
+
+    @Test func manifestPartsAreReported() throws {
+        let artifact = try ArtifactReader.decode(ArtifactWriter(int8: true).encode(smallModel(sparsity: 0.9)))
+        guard let w1 = artifact.tensor(named: "w1") else { Issue.record("w1 missing"); return }
+        #expect(w1.sections.map(\.part) == [.rowPointers, .columnIndices, .values, .scales])
+        #expect(w1.rawBytes(of: .scales) == 8 * 4)
+        if case .csrInt8(let shape, let m) = w1.storage {
+            #expect(shape == [8, 32, 3, 3])
+            #expect(m.rows == 8 && m.cols == 288)
+            #expect(w1.rawBytes(of: .values) == m.values.values.count)
+            #expect(w1.encoding == .csr(rowPointers: .u8, columnIndices: .deltaU8))
+        } else {
+            Issue.record("w1 stored as \(w1.encoding)")
+        }
+    }
+}
