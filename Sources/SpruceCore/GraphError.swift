@@ -13,10 +13,14 @@ public enum GraphError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidAttribute(node: String, op: String, detail: String)
     /// Input shapes do not fit the operator.
     case shapeMismatch(node: String, op: String, detail: String)
+    /// Two nodes share a name.
+    case duplicateNode(String)
     /// A graph output is never produced.
     case missingOutput(String)
     /// A runtime input was not supplied or has the wrong shape.
     case badInput(name: String, detail: String)
+    /// An initializer's element count disagrees with its shape.
+    case invalidInitializer(name: String, detail: String)
 
     public var description: String {
         switch self {
@@ -25,8 +29,10 @@ public enum GraphError: Error, Sendable, Equatable, CustomStringConvertible {
         case .arity(let node, let op, let detail): "node '\(node)' (\(op)): \(detail)"
         case .invalidAttribute(let node, let op, let detail): "node '\(node)' (\(op)): invalid attribute: \(detail)"
         case .shapeMismatch(let node, let op, let detail): "node '\(node)' (\(op)): shape mismatch: \(detail)"
+        case .duplicateNode(let n): "node name '\(n)' is used by more than one node"
         case .missingOutput(let v): "graph output '\(v)' is never produced"
         case .badInput(let name, let detail): "input '\(name)': \(detail)"
+        case .invalidInitializer(let name, let detail): "initializer '\(name)': \(detail)"
         }
     }
 }

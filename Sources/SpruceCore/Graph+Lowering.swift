@@ -1,0 +1,156 @@
+// Inference lowering: removes Identity/Dropout, folds BatchNormalization into the preceding
+// Conv, fuses a following Relu/Clip into the Conv, and drops initializers nobody reads.
+// Folding scales whole output rows of the weight, so pruned (exactly zero) weights stay zero.
+// It does not quantize, prune or reorder nodes; outputs are unchanged up to float rounding.
+
+extension Graph {
+    /// The inference form of this graph (verified first), computing the same outputs.
+    ///
+    /// ```swift
+    /// let inference = try graph.lowered()   // conv → bn → relu becomes one conv(activation: .relu)
+    /// ```
+    public func lowered() throws -> Graph {
+        try verify()
+        var g = self
+        while g.removeOnePassThrough() {}
+        while g.foldOneBatchNormalization() {}
+        while g.fuseOneActivation() {}
+        g.dropUnusedInitializers()
+        return g
+    }
+
+    /// How many times each value is read by a node.
+    private func readCounts() -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for node in nodes {
+            for name in node.inputs where !name.isEmpty { counts[name, default: 0] += 1 }
+        }
+        return counts
+    }
+
+    private var outputNames: Set<String> { Set(outputs.map(\.name)) }
+
+    /// Replaces every node input `old` with `new` in nodes after index `start`.
+    private mutating func rewire(_ old: String, to new: String, after start: Int) {
+        for i in (start + 1)..<nodes.count {
+            for j in 0..<nodes[i].inputs.count where nodes[i].inputs[j] == old {
+                nodes[i].inputs[j] = new
+            }
+        }
+    }
+
+    /// Removes one Identity or Dropout; false when none can go.
+    private mutating func removeOnePassThrough() -> Bool {
+        let graphOutputs = outputNames
+        for (i, node) in nodes.enumerated() {
+            switch node.op {
+            case .identity, .dropout: break
+            default: continue
+            }
+            let x = node.inputs[0], y = node.outputs[0]
+            if !graphOutputs.contains(y) {
+                rewire(y, to: x, after: i)
+                nodes.remove(at: i)
+                return true
+            }
+            // y must keep its name: let x's producer write y instead, if x is free to rename.
+            guard !graphOutputs.contains(x),
+                  let p = nodes[..<i].lastIndex(where: { $0.outputs.contains(x) }) else { continue }
+            let slot = nodes[p].outputs.firstIndex(of: x) ?? 0
+            nodes[p].outputs[slot] = y
+            nodes.remove(at: i)
+            rewire(x, to: y, after: p)
+            return true
+        }
+        return false
+    }
+
+    /// A fresh initializer name starting with `base`.
+    private func unusedName(_ base: String) -> String {
+        var taken = Set(initializers.keys).union(inputs.map(\.name))
+        for node in nodes { taken.formUnion(node.inputs); taken.formUnion(node.outputs) }
+        if !taken.contains(base) { return base }
+        var k = 1
+        while taken.contains("\(base)_\(k)") { k += 1 }
+        return "\(base)_\(k)"
+    }
+
+    /// Folds one BatchNormalization into the Conv that feeds only it; false when none qualifies.
+    private mutating func foldOneBatchNormalization() -> Bool {
+        let reads = readCounts()
+        let graphOutputs = outputNames
+        for (j, bn) in nodes.enumerated() {
+            guard case .batchNormalization(let epsilon) = bn.op else { continue }
+            let c = bn.inputs[0]
+            guard reads[c] == 1, !graphOutputs.contains(c),
+                  let i = nodes[..<j].lastIndex(where: { $0.outputs == [c] }),
+                  case .conv = nodes[i].op else { continue }
+            let conv = nodes[i]
+            let weightName = conv.inputs[1]
+            let biasName = conv.inputs.count > 2 ? conv.inputs[2] : ""
+            guard let w = initializers[weightName], w.rank == 4 else { continue }
+            let m = w.shape[0]
+            let params = bn.inputs[1...4].compactMap { initializers[$0]?.data }
+            guard params.count == 4, params.allSatisfy({ $0.count == m }) else { continue }
+            let scale = params[0], beta = params[1], mean = params[2], variance = params[3]
+            var bias = [Float](repeating: 0, count: m)
+            if !biasName.isEmpty {
+                guard let b = initializers[biasName], b.data.count == m else { continue }
+                bias = b.data
+            }
+
+            var weight = w
+            let row = w.count / max(m, 1)
+            for oc in 0..<m {
+                let factor = scale[oc] / (variance[oc] + epsilon).squareRoot()
+                for k in (oc * row)..<((oc + 1) * row) { weight.data[k] *= factor }
+                bias[oc] = (bias[oc] - mean[oc]) * factor + beta[oc]
+            }
+            // Keep the weight's name when nothing else reads it, so per-tensor metadata still applies.
+            let newWeight = reads[weightName] == 1 && !graphOutputs.contains(weightName)
+                ? weightName : unusedName(weightName + "_bn_folded")
+            let newBias = !biasName.isEmpty && reads[biasName] == 1 && !graphOutputs.contains(biasName)
+                ? biasName : unusedName(conv.name + "_bias")
+            initializers[newWeight] = weight
+            initializers[newBias] = Tensor(shape: [m], data: bias)
+            var fused = conv
+            fused.inputs = [conv.inputs[0], newWeight, newBias]
+            fused.outputs = bn.outputs
+            nodes[i] = fused
+            nodes.remove(at: j)
+            return true
+        }
+        return false
+    }
+
+    /// Fuses one Relu/Clip into the Conv whose sole reader it is; false when none qualifies.
+    private mutating func fuseOneActivation() -> Bool {
+        let reads = readCounts()
+        let graphOutputs = outputNames
+        for (j, act) in nodes.enumerated() {
+            let activation: FusedActivation
+            switch act.op {
+            case .relu: activation = .relu
+            case .clip(let lo, let hi): activation = .clip(min: lo, max: hi)
+            default: continue
+            }
+            let c = act.inputs[0]
+            guard reads[c] == 1, !graphOutputs.contains(c),
+                  let i = nodes[..<j].lastIndex(where: { $0.outputs == [c] }),
+                  case .conv(var attributes) = nodes[i].op, attributes.activation == .none else { continue }
+            attributes.activation = activation
+            nodes[i].op = .conv(attributes)
+            nodes[i].outputs = act.outputs
+            nodes.remove(at: j)
+            return true
+        }
+        return false
+    }
+
+    /// Removes initializers that no node reads and no graph output names.
+    private mutating func dropUnusedInitializers() {
+        var used = outputNames
+        for node in nodes { used.formUnion(node.inputs) }
+        initializers = initializers.filter { used.contains($0.key) }
+    }
+}
