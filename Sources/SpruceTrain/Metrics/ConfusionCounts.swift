@@ -49,6 +49,6 @@ public struct ConfusionCounts: Sendable, Equatable, Codable {
     public var percentFalsePositive: Double? { percent(falsePositives) }
     public var percentFalseNegative: Double? { percent(falseNegatives) }
 
-    private func percent(_ count: Int) -> Double? { ratio(count, total).map { $0 * 100 } }
+    private func percent(_ count: Int) -> Double? { ratio(100 * count, total) }
     private func ratio(_ a: Int, _ b: Int) -> Double? { b == 0 ? nil : Double(a) / Double(b) }
 }
