@@ -14,9 +14,13 @@ struct AugmentTests {
     func render(_ t: ImageTransform, _ pixels: [UInt8], height: Int, width: Int, scaling: PixelScaling = .unit) throws -> [Float] {
         let (scale, bias) = try scaling.coefficients()
         var out = [Float](repeating: .nan, count: pixels.count)
+        var scratch = [Float](repeating: .nan, count: pixels.count)
         pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                t.render(src.baseAddress!, height: height, width: width, scale: scale, bias: bias, into: dst.baseAddress!)
+                scratch.withUnsafeMutableBufferPointer { tmp in
+                    t.render(src.baseAddress!, height: height, width: width, scale: scale, bias: bias,
+                             scratch: tmp.baseAddress!, into: dst.baseAddress!)
+                }
             }
         }
         return out

@@ -73,43 +73,65 @@ struct ImageTransform: Sendable, Equatable {
     }
 
     /// Writes the transformed `height`×`width` HWC byte image as three scaled float planes (CHW).
+    /// `scratch` holds `height * width * 3` floats. Two passes: the crop resized back to full
+    /// size (separable bilinear, half-pixel centres; exact when there is no crop), then the
+    /// rotation and flips as an index walk with a constant step along each output row.
     func render(_ src: UnsafePointer<UInt8>, height: Int, width: Int, scale: [Float], bias: [Float],
-                into dst: UnsafeMutablePointer<Float>) {
-        let plane = height * width
+                scratch: UnsafeMutablePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
+        let maxY = height - 1, maxX = width - 1
         let sy = cropHeight / Float(height), sx = cropWidth / Float(width)
+        var cols = [(Int, Int, Float)]()
+        cols.reserveCapacity(width)
+        for x in 0..<width {
+            let px = max(cropX + (Float(x) + 0.5) * sx - 0.5, 0)
+            let x0 = min(Int(px), maxX)
+            cols.append((x0 * 3, min(x0 + 1, maxX) * 3, px - Float(x0)))
+        }
+        cols.withUnsafeBufferPointer { cols in
+            for y in 0..<height {
+                let py = max(cropY + (Float(y) + 0.5) * sy - 0.5, 0)
+                let y0 = min(Int(py), maxY)
+                let r0 = src + y0 * width * 3, r1 = src + min(y0 + 1, maxY) * width * 3
+                let wy = py - Float(y0)
+                let out = scratch + y * width * 3
+                for x in 0..<width {
+                    let (a, b, wx) = cols[x]
+                    for c in 0..<3 {
+                        let top = Float(r0[a + c]) + (Float(r0[b + c]) - Float(r0[a + c])) * wx
+                        let bottom = Float(r1[a + c]) + (Float(r1[b + c]) - Float(r1[a + c])) * wx
+                        out[x * 3 + c] = top + (bottom - top) * wy
+                    }
+                }
+            }
+        }
+        let plane = height * width
         let (s0, s1, s2) = (scale[0], scale[1], scale[2])
         let (b0, b1, b2) = (bias[0], bias[1], bias[2])
-        let maxY = height - 1, maxX = width - 1
         for oy in 0..<height {
+            let start = sourceIndex(oy, 0, maxY: maxY, maxX: maxX, width: width)
+            let step = width > 1 ? sourceIndex(oy, 1, maxY: maxY, maxX: maxX, width: width) - start : 0
+            var index = start
+            let row = oy * width
             for ox in 0..<width {
-                // Undo the flips, then the rotation, to find the pixel of the cropped image.
-                let fy = flipVertical ? maxY - oy : oy
-                let fx = flipHorizontal ? maxX - ox : ox
-                let (y, x): (Int, Int)
-                switch quarterTurns {
-                case 1: (y, x) = (fx, maxX - fy)
-                case 2: (y, x) = (maxY - fy, maxX - fx)
-                case 3: (y, x) = (maxY - fx, fy)
-                default: (y, x) = (fy, fx)
-                }
-                // Half-pixel centres; with no crop this lands exactly on (y, x).
-                let py = max(cropY + (Float(y) + 0.5) * sy - 0.5, 0)
-                let px = max(cropX + (Float(x) + 0.5) * sx - 0.5, 0)
-                let y0 = min(Int(py), maxY), x0 = min(Int(px), maxX)
-                let y1 = min(y0 + 1, maxY), x1 = min(x0 + 1, maxX)
-                let wy = py - Float(y0), wx = px - Float(x0)
-                let p00 = src + (y0 * width + x0) * 3, p01 = src + (y0 * width + x1) * 3
-                let p10 = src + (y1 * width + x0) * 3, p11 = src + (y1 * width + x1) * 3
-                let o = oy * width + ox
-                @inline(__always) func sample(_ c: Int) -> Float {
-                    let top = Float(p00[c]) + (Float(p01[c]) - Float(p00[c])) * wx
-                    let bottom = Float(p10[c]) + (Float(p11[c]) - Float(p10[c])) * wx
-                    return top + (bottom - top) * wy
-                }
-                dst[o] = sample(0) * s0 + b0
-                dst[plane + o] = sample(1) * s1 + b1
-                dst[2 * plane + o] = sample(2) * s2 + b2
+                let p = scratch + index * 3
+                dst[row + ox] = p[0] * s0 + b0
+                dst[plane + row + ox] = p[1] * s1 + b1
+                dst[2 * plane + row + ox] = p[2] * s2 + b2
+                index += step
             }
+        }
+    }
+
+    /// Pixel index (y * width + x) in the cropped image that output pixel (oy, ox) shows:
+    /// the flips undone first, then the counter-clockwise quarter turns.
+    private func sourceIndex(_ oy: Int, _ ox: Int, maxY: Int, maxX: Int, width: Int) -> Int {
+        let fy = flipVertical ? maxY - oy : oy
+        let fx = flipHorizontal ? maxX - ox : ox
+        switch quarterTurns {
+        case 1: return fx * width + (maxX - fy)
+        case 2: return (maxY - fy) * width + (maxX - fx)
+        case 3: return (maxY - fx) * width + fy
+        default: return fy * width + fx
         }
     }
 }

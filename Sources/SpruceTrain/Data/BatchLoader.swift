@@ -131,14 +131,17 @@ public struct BatchLoader: Sendable {
         let perImage = 3 * h * w
         var data = [Float](repeating: 0, count: members.count * perImage)
         let samples = cache.dataset.samples
+        var scratch = [Float](repeating: 0, count: perImage)
         cache.pixels.withUnsafeBufferPointer { pixels in
             data.withUnsafeMutableBufferPointer { out in
-                guard let src = pixels.baseAddress, let dst = out.baseAddress else { return }
-                for (b, index) in members.enumerated() {
-                    let transform = options.augmentation.transform(
-                        seed: options.seed, epoch: epoch, imageID: samples[index].imageID, height: h, width: w)
-                    transform.render(src + index * cache.bytesPerImage, height: h, width: w,
-                                     scale: scale, bias: bias, into: dst + b * perImage)
+                scratch.withUnsafeMutableBufferPointer { scratch in
+                    guard let src = pixels.baseAddress, let dst = out.baseAddress, let tmp = scratch.baseAddress else { return }
+                    for (b, index) in members.enumerated() {
+                        let transform = options.augmentation.transform(
+                            seed: options.seed, epoch: epoch, imageID: samples[index].imageID, height: h, width: w)
+                        transform.render(src + index * cache.bytesPerImage, height: h, width: w,
+                                         scale: scale, bias: bias, scratch: tmp, into: dst + b * perImage)
+                    }
                 }
             }
         }
