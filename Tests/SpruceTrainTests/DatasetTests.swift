@@ -240,6 +240,7 @@ struct DatasetTests {
         try FileManager.default.createDirectory(atPath: dir.path + "/only", withIntermediateDirectories: true)
         _ = try dir.write("only/a.png", TestImages.rgbPNG)
         #expect(throws: DatasetError.singleClass(path: dir.path)) { try Dataset.load(classFolders: dir.path) }
+        #expect(throws: DatasetError.singleClass(path: dir.path)) { try Dataset.load(directory: dir.path) }
     }
 
     @Test func committedHAMSample() throws {

@@ -95,11 +95,9 @@ public struct Dataset: Sendable, Equatable {
         if FileManager.default.fileExists(atPath: join(directory, options.labelsFile)) {
             return try load(csvDirectory: directory, options: options)
         }
-        let classFolders = try? load(classFolders: directory)
-        guard let dataset = classFolders else {
+        do { return try load(classFolders: directory) } catch DatasetError.noLabelsOrClassFolders {
             throw DatasetError.noLabelsOrClassFolders(path: directory, labelsFile: options.labelsFile)
         }
-        return dataset
     }
 
     /// Reads `<directory>/<labelsFile>` and finds each row's image file.
