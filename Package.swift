@@ -63,6 +63,8 @@ let package = Package(
         .executable(name: "spruce", targets: ["spruce"]),
         .library(name: "SpruceCore", targets: ["SpruceCore"]),
         .library(name: "SpruceONNX", targets: ["SpruceONNX"]),
+        // The runtime as a shared library for C and C++ programs (header: Sources/SpruceRuntime/include/spruce.h).
+        .library(name: "SpruceRuntimeC", type: .dynamic, targets: ["SpruceRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -1,19 +1,28 @@
 // The embedded inference engine: loads a .spruce artifact (path or bytes), plans it once, and
 // runs batches of any size sample by sample through one preallocated activation arena, so an
-// inference allocates nothing but the returned output tensors. Not thread-safe: one engine
-// runs one batch at a time (create one engine per thread).
+// inference allocates nothing but the returned output tensors. With `threads` > 1 a pool created
+// at load splits each large step's output channels. Not thread-safe: one engine runs one batch at
+// a time (create one engine per calling thread).
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import SpruceCore
 import SpruceFormat
 
 /// Options of an `Engine`.
 public struct EngineOptions: Sendable, Equatable {
-    /// Worker threads per inference. The kernels take output-channel ranges for splitting; the
-    /// engine currently runs every step on the calling thread whatever this says.
+    /// Threads per inference, the calling thread included: convolutions are split by output
+    /// channel between them. 1 (the default) starts no thread.
     public var threads: Int
+    /// How convolutions with sparse stored weights are computed (default: per-layer cost model).
+    public var kernelChoice: KernelChoice
 
-    /// Options with `threads` workers (default 1).
-    public init(threads: Int = 1) {
-        self.threads = max(1, threads)
+    /// Options with `threads` threads (default 1) and the given kernel choice.
+    public init(threads: Int = 1, kernelChoice: KernelChoice = .automatic) {
+        self.threads = max(1, min(threads, 64))
+        self.kernelChoice = kernelChoice
     }
 }
 
@@ -35,12 +44,14 @@ public final class Engine {
     let arena: UnsafeMutablePointer<Float>
     let offsets: UnsafeMutablePointer<Int>
     let workspace: UnsafeMutableRawPointer
+    /// nil when running on the calling thread only.
+    let pool: WorkerPool?
 
     /// Plans an artifact already read.
     public init(artifact: Artifact, options: EngineOptions = EngineOptions()) throws(RuntimeError) {
         var tensors: [String: StoredTensor] = [:]
         for t in artifact.tensors { tensors[t.name] = t.storage }
-        plan = try Plan.build(graph: artifact.graph, tensors: tensors)
+        plan = try Plan.build(graph: artifact.graph, tensors: tensors, kernelChoice: options.kernelChoice)
         self.options = options
         inputShapes = plan.inputs.map { ($0.name, $0.shape) }
         outputShapes = plan.outputs.map { ($0.name, $0.shape) }
@@ -49,7 +60,9 @@ public final class Engine {
         offsets = .allocate(capacity: max(1, plan.offsets.count))
         offsets.initialize(repeating: 0, count: max(1, plan.offsets.count))
         for (i, o) in plan.offsets.enumerated() { offsets[i] = o }
-        workspace = .allocate(byteCount: plan.workspaceBytes, alignment: 64)
+        let stride = roundUp(plan.workspaceBytes, 64) + 64  // keep threads' workspaces off shared lines
+        workspace = .allocate(byteCount: stride * options.threads, alignment: 64)
+        pool = options.threads > 1 ? WorkerPool(parts: options.threads, workspaces: workspace, workspaceStride: stride) : nil
         for (slot, data) in plan.constants {
             for (i, v) in data.enumerated() { arena[plan.offsets[slot] + i] = v }
         }
@@ -70,6 +83,7 @@ public final class Engine {
     }
 
     deinit {
+        pool?.shutdown()
         arena.deallocate()
         offsets.deallocate()
         workspace.deallocate()
@@ -111,39 +125,111 @@ public final class Engine {
                 throw .unbatchedOutput(name: binding.name, shape: binding.shape)
             }
         }
-        var results: [String: [Float]] = [:]
-        for binding in plan.outputs {
-            results[binding.name] = [Float](repeating: 0, count: batch * binding.shape.elementCount)
-        }
-        for sample in 0..<batch {
-            for binding in plan.inputs {
+        var results: [[Float]] = plan.outputs.map { [Float](repeating: 0, count: batch * $0.shape.elementCount) }
+        let tensors = plan.inputs.map { inputs[$0.name]! }
+        runSamples(batch: batch, load: { sample in
+            for (i, binding) in plan.inputs.enumerated() {
                 let count = binding.shape.elementCount
-                inputs[binding.name]!.data.withUnsafeBufferPointer { src in
-                    let dst = arena + plan.offsets[binding.slot]
-                    for i in 0..<count { dst[i] = src[sample * count + i] }
+                tensors[i].data.withUnsafeBufferPointer { src in
+                    if count > 0 { (arena + plan.offsets[binding.slot]).update(from: src.baseAddress! + sample * count, count: count) }
                 }
             }
-            runSample()
-            for binding in plan.outputs {
+        }, store: { sample in
+            for (j, binding) in plan.outputs.enumerated() {
                 let count = binding.shape.elementCount
-                let src = arena + plan.offsets[binding.slot]
-                results[binding.name]!.withUnsafeMutableBufferPointer { dst in
-                    for i in 0..<count { dst[sample * count + i] = src[i] }
+                results[j].withUnsafeMutableBufferPointer { dst in
+                    if count > 0 { (dst.baseAddress! + sample * count).update(from: arena + plan.offsets[binding.slot], count: count) }
                 }
             }
-        }
+        })
         var outputs: [String: Tensor] = [:]
-        for binding in plan.outputs {
+        for (i, binding) in plan.outputs.enumerated() {
             var shape = binding.shape
             if batch != 1 { shape[0] = batch }
-            outputs[binding.name] = Tensor(shape: shape, data: results[binding.name]!)
+            outputs[binding.name] = Tensor(shape: shape, data: results[i])
         }
         return outputs
+    }
+
+    /// Whether any batch size runs (every input's leading dim is dynamic); otherwise only batch 1.
+    public var batchIsDynamic: Bool { plan.perSample }
+
+    /// Runs `batch` samples from raw buffers, without allocating: `input(i)` holds
+    /// batch · (one-sample count) floats of input i, `output(j)` has room for the same of output j,
+    /// in the order of `inputShapes` / `outputShapes`. Fails when `batch` is not allowed.
+    public func run(batch: Int, input: (Int) -> UnsafePointer<Float>,
+                    output: (Int) -> UnsafeMutablePointer<Float>) throws(RuntimeError) {
+        guard batch >= 1 else { throw .badInput(name: plan.inputs.first?.name ?? "?", detail: "batch \(batch)") }
+        if batch != 1 {
+            guard plan.perSample else {
+                throw .badInput(name: plan.inputs.first?.name ?? "?", detail: "batch \(batch), the model takes only 1")
+            }
+            for binding in plan.outputs where binding.shape.first != 1 {
+                throw .unbatchedOutput(name: binding.name, shape: binding.shape)
+            }
+        }
+        runSamples(batch: batch, load: { sample in
+            for (i, binding) in plan.inputs.enumerated() {
+                let count = binding.shape.elementCount
+                (arena + plan.offsets[binding.slot]).update(from: input(i) + sample * count, count: count)
+            }
+        }, store: { sample in
+            for (j, binding) in plan.outputs.enumerated() {
+                let count = binding.shape.elementCount
+                (output(j) + sample * count).update(from: arena + plan.offsets[binding.slot], count: count)
+            }
+        })
+    }
+
+    /// For each sample: `load` puts it into the arena's input slots, the plan runs, `store` copies the outputs out.
+    func runSamples(batch: Int, load: (Int) -> Void, store: (Int) -> Void) {
+        for sample in 0..<batch {
+            load(sample)
+            runSample()
+            store(sample)
+        }
     }
 
     /// Runs the plan on the sample already in the arena.
     func runSample() {
         let buffers = Buffers(arena: arena, offsets: UnsafePointer(offsets), workspace: workspace)
-        for step in plan.steps { step.run(buffers) }
+        if let pool {
+            for step in plan.steps {
+                if step.parallelUnits > 1 && step.workEstimate >= Engine.parallelWorkThreshold {
+                    pool.run(step, buffers)
+                } else {
+                    step.run(buffers)
+                }
+            }
+        } else {
+            for step in plan.steps { step.run(buffers) }
+        }
+    }
+
+    /// Multiply-adds below which a step runs on the calling thread alone (waking a worker costs
+    /// some microseconds, about what this much work takes).
+    static let parallelWorkThreshold = 150_000
+
+    /// Per-step wall time, averaged over `runs` inferences on the sample in the arena: for
+    /// finding slow layers. Returns (node, step kind, seconds) in plan order.
+    public func profileSteps(runs: Int) -> [(node: String, kernel: String, seconds: Double)] {
+        let buffers = Buffers(arena: arena, offsets: UnsafePointer(offsets), workspace: workspace)
+        var totals = [Double](repeating: 0, count: plan.steps.count)
+        let clock = ContinuousClock()
+        for _ in 0..<max(1, runs) {
+            for (i, step) in plan.steps.enumerated() {
+                let elapsed = clock.measure {
+                    if let pool, step.parallelUnits > 1 && step.workEstimate >= Engine.parallelWorkThreshold {
+                        pool.run(step, buffers)
+                    } else {
+                        step.run(buffers)
+                    }
+                }
+                totals[i] += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            }
+        }
+        return plan.steps.enumerated().map { i, step in
+            (step.node, String(describing: type(of: step)), totals[i] / Double(max(1, runs)))
+        }
     }
 }

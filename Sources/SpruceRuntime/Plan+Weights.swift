@@ -28,10 +28,20 @@ extension PlanBuilder {
         let bounds = ActivationBounds(a.activation)
         let x = try read(xName, node: node)
         let rows = g.outChannels, cols = g.reduction
-        switch stored {
-        case .dense, .denseInt8:
+        let depthwise = g.groups == g.inChannels && g.inChannelsPerGroup == 1
+        let nonZeros = stored.storedNonZeros
+        let sparse: Bool
+        switch (stored, kernelChoice) {
+        case (.dense, _), (.denseInt8, _): sparse = false
+        case (_, .stored): sparse = true
+        case (_, .dense): sparse = false
+        case (_, .automatic): sparse = !ConvCostModel.densePays(g, nonZeros: nonZeros)
+        }
+        if !sparse {
+            // Speed choice: a sparse weight expanded here costs M·K floats of memory but runs as a
+            // dense GEMM, which the cost model found faster for this layer (tiny maps, moderate sparsity).
             let w = stored.denseTensor().data
-            if g.groups == g.inChannels && g.inChannelsPerGroup == 1 {
+            if depthwise {
                 steps.append(DWConvStep(node: node.name, geometry: g, weights: w, bias: bias, bounds: bounds,
                                         input: x, output: write(out), batch: batch))
             } else {
@@ -44,10 +54,10 @@ extension PlanBuilder {
                 steps.append(ConvDenseStep(node: node.name, geometry: g, packedWeights: packed, bias: bias,
                                            bounds: bounds, input: x, output: write(out), batch: batch))
             }
-        default:
+        } else {
             let (index, values) = try sparseForm(stored, rows: rows, cols: cols, node: node, tensor: wName, scale: 1)
             steps.append(SparseConvStep(node: node.name, geometry: g, index: index, values: values, bias: bias,
-                                        bounds: bounds, input: x, output: write(out), batch: batch))
+                                        bounds: bounds, input: x, output: write(out), batch: batch, nonZeros: nonZeros))
         }
     }
 

@@ -38,8 +38,9 @@ struct Plan: Sendable {
 
 extension Plan {
     /// Plans `graph` with weights `tensors` (as stored) for one sample.
-    static func build(graph: Graph, tensors: [String: StoredTensor]) throws(RuntimeError) -> Plan {
-        var builder = PlanBuilder(graph: graph, tensors: tensors)
+    static func build(graph: Graph, tensors: [String: StoredTensor],
+                      kernelChoice: KernelChoice = .automatic) throws(RuntimeError) -> Plan {
+        var builder = PlanBuilder(graph: graph, tensors: tensors, kernelChoice: kernelChoice)
         return try builder.build()
     }
 
@@ -83,10 +84,12 @@ struct PlanBuilder {
     var slotOf: [String: Int] = [:]
     var steps: [any PlanStep] = []
     var constants: [(slot: Int, data: [Float])] = []
+    let kernelChoice: KernelChoice
 
-    init(graph: Graph, tensors: [String: StoredTensor]) {
+    init(graph: Graph, tensors: [String: StoredTensor], kernelChoice: KernelChoice) {
         self.graph = graph
         self.tensors = tensors
+        self.kernelChoice = kernelChoice
     }
 
     mutating func build() throws(RuntimeError) -> Plan {

@@ -18,10 +18,25 @@ struct Buffers {
 protocol PlanStep: Sendable {
     /// The node this step computes (for errors and profiles).
     var node: String { get }
-    /// Scratch bytes the kernel needs.
+    /// Scratch bytes the kernel needs (per thread).
     var workspaceBytes: Int { get }
-    /// Runs the step over output channels `0..<channels` (the whole layer).
+    /// Runs the whole step.
     func run(_ buffers: Buffers)
+    /// Output channels (or rows) the step can be split over between threads; 1: not splittable.
+    var parallelUnits: Int { get }
+    /// Split points are multiples of this (a GEMM panel height, so no thread gets edge tiles).
+    var parallelGranularity: Int { get }
+    /// Multiply-adds of the whole step: splitting a step much smaller than a thread wake-up is a loss.
+    var workEstimate: Int { get }
+    /// Runs output channels (rows) `units` only, with this thread's workspace in `buffers`.
+    func run(_ buffers: Buffers, units: Range<Int>)
+}
+
+extension PlanStep {
+    var parallelUnits: Int { 1 }
+    var parallelGranularity: Int { 1 }
+    var workEstimate: Int { 0 }
+    func run(_ buffers: Buffers, units: Range<Int>) { run(buffers) }
 }
 
 /// Calls `body` with a pointer to `array` (nil when `array` is nil).
@@ -59,14 +74,18 @@ struct ConvDenseStep: PlanStep {
     let input: Int, output: Int
     var batch = 1
     var workspaceBytes: Int { f32ConvDenseWorkspaceBytes(geometry) }
-    func run(_ b: Buffers) {
+    var parallelUnits: Int { geometry.outChannels }
+    var parallelGranularity: Int { geometry.groups == 1 ? f32GemmMR : 1 }
+    var workEstimate: Int { batch * geometry.outChannels * geometry.reduction * geometry.outPlane }
+    func run(_ b: Buffers) { run(b, units: 0..<geometry.outChannels) }
+    func run(_ b: Buffers, units: Range<Int>) {
         let g = geometry
         withBase(packedWeights) { w in
             withOptionalPointer(bias) { bias in
                 for n in 0..<batch {
                     f32ConvDense(g, input: b[input] + n * g.inChannels * g.inPlane, packedWeights: w, bias: bias,
                                  bounds: bounds, output: b[output] + n * g.outChannels * g.outPlane,
-                                 outputChannels: 0..<g.outChannels, workspace: b.workspace)
+                                 outputChannels: units, workspace: b.workspace)
                 }
             }
         }
@@ -83,13 +102,16 @@ struct DWConvStep: PlanStep {
     let input: Int, output: Int
     var batch = 1
     var workspaceBytes: Int { f32DWConvWorkspaceBytes(geometry) }
-    func run(_ b: Buffers) {
+    var parallelUnits: Int { geometry.outChannels }
+    var workEstimate: Int { batch * geometry.outChannels * geometry.kernelArea * geometry.outPlane }
+    func run(_ b: Buffers) { run(b, units: 0..<geometry.outChannels) }
+    func run(_ b: Buffers, units: Range<Int>) {
         let g = geometry
         withBase(weights) { w in
             withOptionalPointer(bias) { bias in
                 for n in 0..<batch {
                     f32DWConv(g, input: b[input] + n * g.inChannels * g.inPlane, weights: w, bias: bias, bounds: bounds,
-                              output: b[output] + n * g.outChannels * g.outPlane, outputChannels: 0..<g.outChannels,
+                              output: b[output] + n * g.outChannels * g.outPlane, outputChannels: units,
                               workspace: b.workspace)
                 }
             }
@@ -107,15 +129,20 @@ struct SparseConvStep: PlanStep {
     let bounds: ActivationBounds
     let input: Int, output: Int
     var batch = 1
+    /// Stored non-zeros (for the work estimate).
+    let nonZeros: Int
     var workspaceBytes: Int { f32SpconvCSRWorkspaceBytes(geometry) }
-    func run(_ b: Buffers) {
+    var parallelUnits: Int { geometry.outChannels }
+    var workEstimate: Int { batch * nonZeros * geometry.outPlane }
+    func run(_ b: Buffers) { run(b, units: 0..<geometry.outChannels) }
+    func run(_ b: Buffers, units: Range<Int>) {
         for n in 0..<batch {
             run(b, x: b[input] + n * geometry.inChannels * geometry.inPlane,
-                y: b[output] + n * geometry.outChannels * geometry.outPlane)
+                y: b[output] + n * geometry.outChannels * geometry.outPlane, all: units)
         }
     }
-    private func run(_ b: Buffers, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        let g = geometry, ws = b.workspace, all = 0..<geometry.outChannels
+    private func run(_ b: Buffers, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, all: Range<Int>) {
+        let g = geometry, ws = b.workspace
         withOptionalPointer(bias) { bias in
             switch (index, values) {
             case (.csr(let rp, let ci), .f32(let v)):

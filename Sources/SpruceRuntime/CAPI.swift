@@ -1,0 +1,222 @@
+// The C interface declared in include/spruce.h, as @_cdecl functions over an `Engine`: a model
+// handle is a retained `CModel`, errors are caught here and kept per thread for
+// `spruce_last_error`, so no Swift error or trap crosses the C boundary for bad input.
+// Not a second engine: every call forwards to `Engine`.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import SpruceCore
+
+/// What a `spruce_model *` points to: the engine plus C copies of its input and output names.
+final class CModel {
+    let engine: Engine
+    let inputNames: [UnsafeMutablePointer<CChar>]
+    let outputNames: [UnsafeMutablePointer<CChar>]
+
+    init(engine: Engine) {
+        self.engine = engine
+        inputNames = engine.inputShapes.map { strdup($0.name)! }
+        outputNames = engine.outputShapes.map { strdup($0.name)! }
+    }
+
+    deinit {
+        for p in inputNames { free(p) }
+        for p in outputNames { free(p) }
+    }
+
+    static func from(_ raw: OpaquePointer?) -> CModel? {
+        guard let raw else { return nil }
+        return Unmanaged<CModel>.fromOpaque(UnsafeRawPointer(raw)).takeUnretainedValue()
+    }
+}
+
+/// The thread-specific slot holding the calling thread's last error (a malloc'd C string).
+private let lastErrorKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key) { value in free(value) }
+    return key
+}()
+
+/// Records `message` as this thread's last error.
+func setLastError(_ message: String) {
+    let old = pthread_getspecific(lastErrorKey)
+    pthread_setspecific(lastErrorKey, strdup(message))
+    free(old)
+}
+
+private func load(_ body: () throws(RuntimeError) -> Engine) -> OpaquePointer? {
+    do {
+        let model = CModel(engine: try body())
+        return OpaquePointer(Unmanaged.passRetained(model).toOpaque())
+    } catch {
+        setLastError(error.description)
+        return nil
+    }
+}
+
+@_cdecl("spruce_load")
+public func spruce_load(_ path: UnsafePointer<CChar>?, _ threads: Int32) -> OpaquePointer? {
+    guard let path else {
+        setLastError("spruce_load: path is NULL")
+        return nil
+    }
+    let p = String(cString: path)
+    return load { () throws(RuntimeError) in try Engine(path: p, options: EngineOptions(threads: Int(threads))) }
+}
+
+@_cdecl("spruce_load_bytes")
+public func spruce_load_bytes(_ bytes: UnsafeRawPointer?, _ length: Int, _ threads: Int32) -> OpaquePointer? {
+    guard let bytes, length >= 0 else {
+        setLastError("spruce_load_bytes: bytes is NULL")
+        return nil
+    }
+    let copy = [UInt8](UnsafeRawBufferPointer(start: bytes, count: length))
+    return load { () throws(RuntimeError) in try Engine(bytes: copy, options: EngineOptions(threads: Int(threads))) }
+}
+
+@_cdecl("spruce_free")
+public func spruce_free(_ model: OpaquePointer?) {
+    guard let model else { return }
+    Unmanaged<CModel>.fromOpaque(UnsafeRawPointer(model)).release()
+}
+
+@_cdecl("spruce_input_count")
+public func spruce_input_count(_ model: OpaquePointer?) -> Int32 {
+    guard let m = CModel.from(model) else { setLastError("spruce_input_count: model is NULL"); return -1 }
+    return Int32(m.engine.inputShapes.count)
+}
+
+@_cdecl("spruce_output_count")
+public func spruce_output_count(_ model: OpaquePointer?) -> Int32 {
+    guard let m = CModel.from(model) else { setLastError("spruce_output_count: model is NULL"); return -1 }
+    return Int32(m.engine.outputShapes.count)
+}
+
+@_cdecl("spruce_input_name")
+public func spruce_input_name(_ model: OpaquePointer?, _ index: Int32) -> UnsafePointer<CChar>? {
+    guard let m = CModel.from(model), index >= 0, Int(index) < m.inputNames.count else {
+        setLastError("spruce_input_name: no input \(index)")
+        return nil
+    }
+    return UnsafePointer(m.inputNames[Int(index)])
+}
+
+@_cdecl("spruce_output_name")
+public func spruce_output_name(_ model: OpaquePointer?, _ index: Int32) -> UnsafePointer<CChar>? {
+    guard let m = CModel.from(model), index >= 0, Int(index) < m.outputNames.count else {
+        setLastError("spruce_output_name: no output \(index)")
+        return nil
+    }
+    return UnsafePointer(m.outputNames[Int(index)])
+}
+
+private func writeShape(_ shape: [Int], _ dims: UnsafeMutablePointer<Int64>?, _ capacity: Int32) -> Int32 {
+    if let dims {
+        for i in 0..<min(shape.count, max(0, Int(capacity))) { dims[i] = Int64(shape[i]) }
+    }
+    return Int32(shape.count)
+}
+
+@_cdecl("spruce_input_shape")
+public func spruce_input_shape(_ model: OpaquePointer?, _ index: Int32, _ dims: UnsafeMutablePointer<Int64>?,
+                               _ capacity: Int32) -> Int32 {
+    guard let m = CModel.from(model), index >= 0, Int(index) < m.engine.inputShapes.count else {
+        setLastError("spruce_input_shape: no input \(index)")
+        return -1
+    }
+    return writeShape(m.engine.inputShapes[Int(index)].shape, dims, capacity)
+}
+
+@_cdecl("spruce_output_shape")
+public func spruce_output_shape(_ model: OpaquePointer?, _ index: Int32, _ dims: UnsafeMutablePointer<Int64>?,
+                                _ capacity: Int32) -> Int32 {
+    guard let m = CModel.from(model), index >= 0, Int(index) < m.engine.outputShapes.count else {
+        setLastError("spruce_output_shape: no output \(index)")
+        return -1
+    }
+    return writeShape(m.engine.outputShapes[Int(index)].shape, dims, capacity)
+}
+
+@_cdecl("spruce_input_size")
+public func spruce_input_size(_ model: OpaquePointer?, _ index: Int32) -> Int {
+    guard let m = CModel.from(model), index >= 0, Int(index) < m.engine.inputShapes.count else { return 0 }
+    return m.engine.inputShapes[Int(index)].shape.elementCount
+}
+
+@_cdecl("spruce_output_size")
+public func spruce_output_size(_ model: OpaquePointer?, _ index: Int32) -> Int {
+    guard let m = CModel.from(model), index >= 0, Int(index) < m.engine.outputShapes.count else { return 0 }
+    return m.engine.outputShapes[Int(index)].shape.elementCount
+}
+
+@_cdecl("spruce_batch_dynamic")
+public func spruce_batch_dynamic(_ model: OpaquePointer?) -> Int32 {
+    guard let m = CModel.from(model) else { setLastError("spruce_batch_dynamic: model is NULL"); return -1 }
+    return m.engine.batchIsDynamic ? 1 : 0
+}
+
+@_cdecl("spruce_run")
+public func spruce_run(_ model: OpaquePointer?, _ input: UnsafePointer<Float>?, _ inputCount: Int,
+                       _ output: UnsafeMutablePointer<Float>?, _ outputCount: Int) -> Int32 {
+    guard let m = CModel.from(model) else { setLastError("spruce_run: model is NULL"); return -1 }
+    let engine = m.engine
+    guard engine.inputShapes.count == 1, engine.outputShapes.count == 1 else {
+        setLastError("spruce_run: the model has \(engine.inputShapes.count) inputs and \(engine.outputShapes.count) outputs; use spruce_run_batch")
+        return -1
+    }
+    guard let input, let output else { setLastError("spruce_run: input or output is NULL"); return -1 }
+    let inSize = engine.inputShapes[0].shape.elementCount, outSize = engine.outputShapes[0].shape.elementCount
+    let name = engine.inputShapes[0].name
+    guard inSize > 0, inputCount > 0, inputCount % inSize == 0 else {
+        setLastError("spruce_run: input '\(name)': \(inputCount) floats is not a positive multiple of one sample (\(inSize))")
+        return -1
+    }
+    let batch = inputCount / inSize
+    guard outputCount == batch * outSize else {
+        setLastError("spruce_run: output '\(engine.outputShapes[0].name)': room for \(outputCount) floats, batch \(batch) needs \(batch * outSize)")
+        return -1
+    }
+    guard batch <= Int(Int32.max) else { setLastError("spruce_run: batch too large"); return -1 }
+    do {
+        try engine.run(batch: batch, input: { _ in input }, output: { _ in output })
+    } catch {
+        setLastError(error.description)
+        return -1
+    }
+    return Int32(batch)
+}
+
+@_cdecl("spruce_run_batch")
+public func spruce_run_batch(_ model: OpaquePointer?, _ batch: Int32,
+                             _ inputs: UnsafePointer<UnsafePointer<Float>?>?,
+                             _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?) -> Int32 {
+    guard let m = CModel.from(model) else { setLastError("spruce_run_batch: model is NULL"); return -1 }
+    let engine = m.engine
+    guard let inputs, let outputs else { setLastError("spruce_run_batch: inputs or outputs is NULL"); return -1 }
+    for i in engine.inputShapes.indices where inputs[i] == nil {
+        setLastError("spruce_run_batch: input \(i) ('\(engine.inputShapes[i].name)') is NULL")
+        return -1
+    }
+    for j in engine.outputShapes.indices where outputs[j] == nil {
+        setLastError("spruce_run_batch: output \(j) ('\(engine.outputShapes[j].name)') is NULL")
+        return -1
+    }
+    do {
+        try engine.run(batch: Int(batch), input: { inputs[$0]! }, output: { outputs[$0]! })
+    } catch {
+        setLastError(error.description)
+        return -1
+    }
+    return 0
+}
+
+@_cdecl("spruce_last_error")
+public func spruce_last_error() -> UnsafePointer<CChar> {
+    guard let value = pthread_getspecific(lastErrorKey) else {
+        let empty: StaticString = ""  // a NUL-terminated constant
+        return UnsafeRawPointer(empty.utf8Start).assumingMemoryBound(to: CChar.self)
+    }
+    return UnsafePointer(value.assumingMemoryBound(to: CChar.self))
+}

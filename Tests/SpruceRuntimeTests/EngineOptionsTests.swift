@@ -1,0 +1,125 @@
+// Engine options: threads (1 vs 2 vs 3 give bit-identical outputs: each output channel is
+// computed by the same code whichever thread runs it) and the kernel choice for sparse
+// convolutions (stored sparse, densified, or per-layer cost model: equal within float tolerance).
+import SpruceCore
+import SpruceFormat
+@testable import SpruceRuntime
+import Testing
+
+/// Layers big enough that the engine splits them between threads, with channel counts that are
+/// not multiples of the GEMM panel height: conv 3×3 → depthwise s2 → 1×1 → grouped 3×3 → 3×3 on
+/// 4×4 → GAP → gemm → sigmoid.
+func splitModel(sparsity: Double, seed: UInt64) -> Model {
+    var rng = SplitMix64(seed: seed)
+    var g = Graph()
+    g.inputs = [ValueInfo(name: "x", shape: [nil, 8, 32, 32])]
+    func weight(_ name: String, _ shape: [Int], prune: Bool = true) {
+        let t = randomTensor(shape, &rng, scale: 0.4)
+        g.initializers[name] = prune ? pruned(t, sparsity) : t
+    }
+    weight("w1", [30, 8, 3, 3]); weight("b1", [30], prune: false)
+    weight("wd", [30, 1, 3, 3], prune: false)
+    weight("w2", [64, 30, 1, 1]); weight("b2", [64], prune: false)
+    weight("w3", [40, 32, 3, 3])
+    weight("w4", [52, 40, 3, 3]); weight("b4", [52], prune: false)
+    weight("wf", [1, 52]); weight("bf", [1], prune: false)
+    g.nodes = [
+        Node(name: "conv1", op: .conv(ConvAttributes(kernelShape: [3, 3], pads: [1, 1, 1, 1], activation: .relu)),
+             inputs: ["x", "w1", "b1"], outputs: ["c1"]),
+        Node(name: "dw", op: .conv(ConvAttributes(kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], groups: 30,
+                                                  activation: .clip(min: 0, max: 6))),
+             inputs: ["c1", "wd"], outputs: ["d1"]),
+        Node(name: "pw", op: .conv(ConvAttributes(kernelShape: [1, 1], activation: .relu)), inputs: ["d1", "w2", "b2"],
+             outputs: ["p1"]),
+        Node(name: "grouped", op: .conv(ConvAttributes(kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], groups: 2,
+                                                       activation: .relu)),
+             inputs: ["p1", "w3"], outputs: ["g1"]),
+        Node(name: "tiny", op: .conv(ConvAttributes(kernelShape: [3, 3], pads: [1, 1, 1, 1])), inputs: ["g1", "w4", "b4"],
+             outputs: ["t1"]),
+        Node(name: "gap", op: .globalAveragePool, inputs: ["t1"], outputs: ["a"]),
+        Node(name: "flat", op: .flatten(axis: 1), inputs: ["a"], outputs: ["f"]),
+        Node(name: "fc", op: .gemm(GemmAttributes(transB: true)), inputs: ["f", "wf", "bf"], outputs: ["logit"]),
+        Node(name: "prob", op: .sigmoid, inputs: ["logit"], outputs: ["y"]),
+    ]
+    g.outputs = [ValueInfo(name: "logit", shape: [nil, 1]), ValueInfo(name: "y", shape: [nil, 1])]
+    return Model(graph: g)
+}
+
+struct OptionsCase: Sendable, CustomTestStringConvertible {
+    var sparsity: Double
+    var int8: Bool
+    var testDescription: String { "sparsity \(sparsity) \(int8 ? "int8" : "f32")" }
+}
+
+let optionsCases: [OptionsCase] = [0.0, 0.5, 0.75, 0.9].flatMap { s in [false, true].map { OptionsCase(sparsity: s, int8: $0) } }
+
+/// Every intermediate value of the model as graph outputs, so comparisons see every layer.
+func exposingIntermediates(_ model: Model) -> Model {
+    var m = model
+    for node in m.graph.nodes where !node.outputs.isEmpty && !m.graph.outputs.contains(where: { $0.name == node.outputs[0] }) {
+        if case .flatten = node.op { continue }
+        if case .gemm = node.op { continue }
+        m.graph.outputs.append(ValueInfo(name: node.outputs[0], shape: []))
+    }
+    return m
+}
+
+@Test(arguments: optionsCases)
+func threadsGiveIdenticalOutputs(_ t: OptionsCase) throws {
+    let bytes = try ArtifactWriter(int8: t.int8).encode(splitModel(sparsity: t.sparsity, seed: 31))
+    var rng = SplitMix64(seed: 8)
+    let input = randomTensor([2, 8, 32, 32], &rng)
+    for choice in KernelChoice.allCases {
+        let one = try Engine(bytes: bytes, options: EngineOptions(threads: 1, kernelChoice: choice))
+        let expected = try one.run(["x": input])
+        for threads in [2, 3] {
+            let engine = try Engine(bytes: bytes, options: EngineOptions(threads: threads, kernelChoice: choice))
+            #expect(engine.pool != nil)
+            // The split is real: some step is large enough to be dispatched to the pool.
+            #expect(engine.plan.steps.contains { $0.parallelUnits > 1 && $0.workEstimate >= Engine.parallelWorkThreshold })
+            #expect(try engine.run(["x": input]) == expected, "\(choice) threads \(threads)")
+            #expect(try engine.run(["x": input]) == expected, "\(choice) threads \(threads), second run")
+        }
+    }
+}
+
+@Test(arguments: optionsCases)
+func kernelChoicesAgree(_ t: OptionsCase) throws {
+    let model = exposingIntermediates(residualModel(sparsity: t.sparsity, seed: 13))
+    for m in [model, splitModel(sparsity: t.sparsity, seed: 32)] {
+        let bytes = try ArtifactWriter(int8: t.int8).encode(m)
+        let artifact = try ArtifactReader.decode(bytes)
+        var rng = SplitMix64(seed: 6)
+        let input = randomTensor([2] + Array(artifact.graph.inputs[0].shape.dropFirst().map { $0 ?? 1 }), &rng)
+        let reference = try ReferenceExecutor(graph: artifact.denseModel().graph).run(["x": input])
+        for choice in KernelChoice.allCases {
+            let engine = try Engine(bytes: bytes, options: EngineOptions(kernelChoice: choice))
+            let outputs = try engine.run(["x": input])
+            for (name, e) in reference {
+                expectClose(outputs[name]?.data ?? [], e.data, tolerance: 1e-4, "\(t.testDescription) \(choice) \(name)")
+            }
+        }
+    }
+}
+
+@Test func kernelChoiceChangesThePlan() throws {
+    // At 50 % sparsity every sparse-stored conv is computed sparsely under .stored and densely under .dense.
+    let bytes = try ArtifactWriter().encode(splitModel(sparsity: 0.5, seed: 33))
+    let stored = try Engine(bytes: bytes, options: EngineOptions(kernelChoice: .stored))
+    let dense = try Engine(bytes: bytes, options: EngineOptions(kernelChoice: .dense))
+    #expect(stored.plan.steps.filter { $0 is SparseConvStep }.count == 4)
+    #expect(dense.plan.steps.filter { $0 is SparseConvStep }.isEmpty)
+}
+
+@Test func costModelPrefersSparseWhereSparseWins() {
+    // 3×3 512→512 on 4×4: dense at 50 %, sparse at 90 %+ only if the model says so; 3×3 64→64 on
+    // 32×32 at 90 %: sparse. Pointwise 1×1 on a 16×16 map at 90 %: sparse.
+    let tiny = ConvGeometry(inChannels: 512, inHeight: 4, inWidth: 4, outChannels: 512, kernelHeight: 3, kernelWidth: 3,
+                            pads: [1, 1, 1, 1])
+    #expect(ConvCostModel.densePays(tiny, nonZeros: 512 * 4608 / 2))
+    let large = ConvGeometry(inChannels: 64, inHeight: 32, inWidth: 32, outChannels: 64, kernelHeight: 3, kernelWidth: 3,
+                             pads: [1, 1, 1, 1])
+    #expect(!ConvCostModel.densePays(large, nonZeros: 64 * 576 / 10))
+    let pointwise = ConvGeometry(inChannels: 256, inHeight: 16, inWidth: 16, outChannels: 256, kernelHeight: 1, kernelWidth: 1)
+    #expect(!ConvCostModel.densePays(pointwise, nonZeros: 256 * 256 / 10))
+}
