@@ -2,7 +2,8 @@
 // O(non-zeros)) and expanding its weights once into packed dense GEMM panels (f32-conv-dense).
 // The sparse kernels vectorize over the output plane, so on tiny maps (4×4) each non-zero feeds
 // few lanes and a dense GEMM at moderate sparsity wins; at high sparsity or on large maps the
-// sparse kernel wins. Constants were measured on an AVX2+FMA x86 core (release, -target-cpu native).
+// sparse kernel wins. Constants were measured on an AVX2+FMA x86 core (release, -target-cpu native);
+// a wrong guess costs speed only, never accuracy (both forms compute the same sums).
 import SpruceFormat
 
 /// How the plan computes convolutions whose weights are stored sparse.
@@ -15,16 +16,24 @@ public enum KernelChoice: String, Sendable, Equatable, CaseIterable {
     case dense
 }
 
-/// Predicted nanoseconds of one layer under each kernel family.
+/// Predicted nanoseconds of one layer under each kernel family: SIMD8 multiply-adds issued times
+/// a measured cost per multiply-add that depends on the output run length (short runs amortize
+/// the per-row and per-tile overheads worse). The costs are medians over the 1×1 and k×k layers of
+/// MobileNet v2 and ResNet50 v2 at 128×128 (50–90 % sparse), each layer timed both ways; they
+/// include im2col and the phase-plane copy.
 enum ConvCostModel {
-    /// Nanoseconds per SIMD8 multiply-add of the sparse row kernel (gathered runs, broadcast weight).
-    static let sparseVectorNs = 0.45
-    /// Nanoseconds per SIMD8 multiply-add of the packed 6×16 GEMM micro-kernel.
-    static let denseVectorNs = 0.16
-    /// Nanoseconds per float written by im2col or the phase-plane copy.
-    static let copyNs = 0.25
+    /// Nanoseconds per SIMD8 multiply-add of the sparse row kernel for output runs of `length`.
+    static func sparseVectorNs(length: Int, pointwise: Bool) -> Double {
+        length < 32 ? 0.75 : length < 128 ? 0.62 : pointwise ? 0.53 : 0.37
+    }
+
+    /// Nanoseconds per SIMD8 multiply-add of the packed GEMM for N = `columns` output positions.
+    static func denseVectorNs(columns: Int) -> Double {
+        columns < 32 ? 0.40 : columns < 128 ? 0.24 : 0.20
+    }
+
     /// Nanoseconds per SIMD8 multiply-add of the depthwise kernel.
-    static let depthwiseVectorNs = 0.2
+    static let depthwiseVectorNs = 0.3
 
     /// SIMD8 multiply-adds the sparse row kernel issues per non-zero for an output run of `length`.
     static func sparseVectorsPerNonZero(_ length: Int) -> Int {
@@ -36,12 +45,10 @@ enum ConvCostModel {
 
     /// Predicted nanoseconds of the sparse kernel.
     static func sparseNs(_ g: ConvGeometry, nonZeros: Int) -> Double {
-        let layout = PhaseLayout(g)
-        let length = max(8, layout.wideLength(g))
+        let length = max(8, PhaseLayout(g).wideLength(g))
         let vectors = Double(sparseVectorsPerNonZero(length))
         let perRow = Double(g.outChannels) * vectors * 0.5  // epilogue: bias, clamp, store
-        let planes = Double(layout.bufferCount(channels: g.inChannels)) * copyNs
-        return Double(nonZeros) * vectors * sparseVectorNs + perRow + planes
+        return (Double(nonZeros) * vectors + perRow) * sparseVectorNs(length: length, pointwise: g.isPointwise)
     }
 
     /// Predicted nanoseconds of the dense kernel (GEMM after im2col; depthwise kernel when depthwise).
@@ -52,9 +59,7 @@ enum ConvCostModel {
         }
         let mPadded = Double(roundUp(g.outChannelsPerGroup, f32GemmMR) * g.groups)
         let nPadded = Double(roundUp(g.outPlane, f32GemmNR))
-        let vectors = mPadded * Double(g.reduction) * nPadded / 8
-        let im2col = g.isPointwise ? 0 : Double(g.reduction * g.outPlane * g.groups) * copyNs
-        return vectors * denseVectorNs + im2col
+        return mPadded * Double(g.reduction) * nPadded / 8 * denseVectorNs(columns: g.outPlane)
     }
 
     /// Whether expanding this layer's sparse weights to dense is predicted to be faster.

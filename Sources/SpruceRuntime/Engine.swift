@@ -229,7 +229,7 @@ public final class Engine {
             }
         }
         return plan.steps.enumerated().map { i, step in
-            (step.node, String(describing: type(of: step)), totals[i] / Double(max(1, runs)))
+            (step.node, "\(type(of: step)) \(step.detail)", totals[i] / Double(max(1, runs)))
         }
     }
 }

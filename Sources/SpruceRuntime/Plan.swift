@@ -87,7 +87,7 @@ struct PlanBuilder {
     let kernelChoice: KernelChoice
 
     init(graph: Graph, tensors: [String: StoredTensor], kernelChoice: KernelChoice) {
-        self.graph = graph
+        self.graph = Self.foldingZeroPads(graph)
         self.tensors = tensors
         self.kernelChoice = kernelChoice
     }
@@ -137,6 +137,42 @@ struct PlanBuilder {
         let workspace = steps.reduce(64) { max($0, $1.workspaceBytes) }
         return Plan(steps: steps, slots: slots, offsets: offsets, arenaCount: total, workspaceBytes: workspace,
                     inputs: inputs, outputs: outputs, perSample: perSample, constants: constants)
+    }
+
+    /// The graph with every zero Pad of H and W that feeds only convolutions (Keras'
+    /// ZeroPadding2D before a strided conv) merged into those convolutions' own pads, so the
+    /// padded copy is never written; the phase planes pad for free.
+    static func foldingZeroPads(_ graph: Graph) -> Graph {
+        var consumers: [String: [Int]] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            for name in node.inputs where !name.isEmpty { consumers[name, default: []].append(i) }
+        }
+        let outputs = Set(graph.outputs.map(\.name))
+        var g = graph
+        var removed = Set<Int>()
+        for (i, node) in graph.nodes.enumerated() {
+            guard case .pad(let pads, let value) = node.op, value == 0, pads.count == 8,
+                  pads[0] == 0, pads[1] == 0, pads[4] == 0, pads[5] == 0, pads.allSatisfy({ $0 >= 0 }),
+                  let out = node.outputs.first, !outputs.contains(out), graph.initializers[node.inputs[0]] == nil,
+                  let users = consumers[out], !users.isEmpty else { continue }
+            let foldable = users.allSatisfy { u in
+                guard case .conv(let a) = g.nodes[u].op, a.autoPad == .notSet, a.kernelShape.count == 2,
+                      g.nodes[u].inputs.firstIndex(of: out) == 0, g.nodes[u].inputs.dropFirst().allSatisfy({ $0 != out })
+                else { return false }
+                return true
+            }
+            guard foldable else { continue }
+            for u in users {
+                guard case .conv(var a) = g.nodes[u].op else { continue }
+                let p = a.pads.count == 4 ? a.pads : [0, 0, 0, 0]
+                a.pads = [p[0] + pads[2], p[1] + pads[3], p[2] + pads[6], p[3] + pads[7]]
+                g.nodes[u].op = .conv(a)
+                g.nodes[u].inputs[0] = node.inputs[0]
+            }
+            removed.insert(i)
+        }
+        g.nodes = g.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        return g
     }
 
     // MARK: - Slots
@@ -282,8 +318,10 @@ struct PlanBuilder {
         }
         // `out` may already exist (n-ary Sum accumulating in place): reuse its slot.
         let y = slotOf[out].map { s in slots[s].lastUse = max(slots[s].lastUse, steps.count); return s } ?? write(out)
-        steps.append(BinaryStep(node: node.name, operation: op, shape: so, aStrides: strides(sa), bStrides: strides(sb),
-                                a: a, b: b, output: y))
+        var step = BinaryStep(node: node.name, operation: op, shape: so, aStrides: strides(sa), bStrides: strides(sb),
+                              a: a, b: b, output: y)
+        step.fastPath = step.classify()
+        steps.append(step)
     }
 
     mutating func planBatchNorm(_ node: Node, epsilon: Float) throws(RuntimeError) {

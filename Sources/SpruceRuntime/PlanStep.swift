@@ -30,6 +30,8 @@ protocol PlanStep: Sendable {
     var workEstimate: Int { get }
     /// Runs output channels (rows) `units` only, with this thread's workspace in `buffers`.
     func run(_ buffers: Buffers, units: Range<Int>)
+    /// A short description for profiles (geometry, non-zeros).
+    var detail: String { get }
 }
 
 extension PlanStep {
@@ -37,6 +39,14 @@ extension PlanStep {
     var parallelGranularity: Int { 1 }
     var workEstimate: Int { 0 }
     func run(_ buffers: Buffers, units: Range<Int>) { run(buffers) }
+    var detail: String { "" }
+}
+
+extension ConvGeometry {
+    /// "C×H×W→M k×k/s g" for profiles.
+    var summary: String {
+        "\(inChannels)x\(inHeight)x\(inWidth)->\(outChannels) k\(kernelHeight)x\(kernelWidth) s\(strideHeight) g\(groups)"
+    }
 }
 
 /// Calls `body` with a pointer to `array` (nil when `array` is nil).
@@ -77,6 +87,7 @@ struct ConvDenseStep: PlanStep {
     var parallelUnits: Int { geometry.outChannels }
     var parallelGranularity: Int { geometry.groups == 1 ? f32GemmMR : 1 }
     var workEstimate: Int { batch * geometry.outChannels * geometry.reduction * geometry.outPlane }
+    var detail: String { geometry.summary }
     func run(_ b: Buffers) { run(b, units: 0..<geometry.outChannels) }
     func run(_ b: Buffers, units: Range<Int>) {
         let g = geometry
@@ -134,6 +145,10 @@ struct SparseConvStep: PlanStep {
     var workspaceBytes: Int { f32SpconvCSRWorkspaceBytes(geometry) }
     var parallelUnits: Int { geometry.outChannels }
     var workEstimate: Int { batch * nonZeros * geometry.outPlane }
+    var detail: String {
+        let density = Double(nonZeros) / Double(max(1, geometry.outChannels * geometry.reduction))
+        return geometry.summary + " density \(Int((density * 100).rounded()))%"
+    }
     func run(_ b: Buffers) { run(b, units: 0..<geometry.outChannels) }
     func run(_ b: Buffers, units: Range<Int>) {
         for n in 0..<batch {
@@ -308,19 +323,33 @@ struct BinaryStep: PlanStep {
     let a: Int, b: Int, output: Int
     var workspaceBytes: Int { 0 }
 
+    /// Add with both operands full-shape, or b one value per channel of an NCHW sample: SIMD kernels.
+    enum FastPath: Sendable { case none, sameShape, channelBroadcast }
+    /// Set by the plan from `classify()`.
+    var fastPath: FastPath = .none
+
+    func classify() -> FastPath {
+        // Operand strides are 0 along every size-1 axis (the batch of one sample included).
+        let full = zip(shape.rowMajorStrides, shape).map { $1 == 1 ? 0 : $0 }
+        if operation == .add && aStrides == full && bStrides == full { return .sameShape }
+        if operation == .add && aStrides == full && shape.count == 4 && shape[0] == 1 && shape[1] > 1
+            && bStrides == [0, 1, 0, 0] { return .channelBroadcast }
+        return .none
+    }
+
     func run(_ buffers: Buffers) {
         let count = shape.elementCount
         let pa = buffers[a], pb = buffers[b], py = buffers[output]
-        let full = shape.rowMajorStrides
-        if operation == .add && aStrides == full && bStrides == full {
+        switch fastPath {
+        case .sameShape:
             f32Add(count: count, a: pa, b: pb, bounds: .identity, y: py)
             return
-        }
-        if operation == .add && aStrides == full && shape.count == 4 && shape[0] == 1
-            && bStrides == [0, 1, 0, 0] {
+        case .channelBroadcast:
             f32AddChannelBroadcast(channels: 0..<shape[1], plane: shape[2] * shape[3], a: pa, b: pb,
                                    bounds: .identity, y: py)
             return
+        case .none:
+            break
         }
         guard count > 0 else { return }
         let rank = shape.count

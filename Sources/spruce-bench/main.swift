@@ -18,6 +18,8 @@ struct BenchmarkCommand: Sendable {
 enum BenchmarkList {
     static let all: [BenchmarkCommand] = [
         BenchmarkCommand(name: "import", usage: ImportBenchmark.usage, run: ImportBenchmark.run),
+        BenchmarkCommand(name: "runtime", usage: RuntimeBenchmark.usage, run: RuntimeBenchmark.run),
+        BenchmarkCommand(name: "pack", usage: PackBenchmark.usage, run: PackBenchmark.run),
     ]
 }
 

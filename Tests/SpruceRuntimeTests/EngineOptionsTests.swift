@@ -123,3 +123,32 @@ func kernelChoicesAgree(_ t: OptionsCase) throws {
     let pointwise = ConvGeometry(inChannels: 256, inHeight: 16, inWidth: 16, outChannels: 256, kernelHeight: 1, kernelWidth: 1)
     #expect(!ConvCostModel.densePays(pointwise, nonZeros: 256 * 256 / 10))
 }
+
+@Test(arguments: [0.0, 0.9])
+func zeroPadBeforeConvIsFoldedAndExact(_ sparsity: Double) throws {
+    // Keras' ZeroPadding2D → strided conv (as MobileNet v2 exports), a zero pad read by two convs,
+    // and a non-zero pad that must stay a step.
+    var rng = SplitMix64(seed: 41)
+    var g = Graph()
+    g.inputs = [ValueInfo(name: "x", shape: [nil, 4, 9, 10])]
+    g.initializers["w1"] = pruned(randomTensor([6, 4, 3, 3], &rng), sparsity)
+    g.initializers["w2"] = pruned(randomTensor([5, 4, 3, 3], &rng), sparsity)
+    g.initializers["w3"] = pruned(randomTensor([3, 4, 1, 1], &rng), sparsity)
+    g.nodes = [
+        Node(name: "pad", op: .pad(pads: [0, 0, 0, 1, 0, 0, 1, 2], value: 0), inputs: ["x"], outputs: ["xp"]),
+        Node(name: "c1", op: .conv(ConvAttributes(kernelShape: [3, 3], strides: [2, 2])), inputs: ["xp", "w1"], outputs: ["y1"]),
+        Node(name: "c2", op: .conv(ConvAttributes(kernelShape: [3, 3], pads: [1, 0, 0, 1])), inputs: ["xp", "w2"],
+             outputs: ["y2"]),
+        Node(name: "pad2", op: .pad(pads: [0, 0, 1, 1, 0, 0, 1, 1], value: 0.5), inputs: ["x"], outputs: ["xq"]),
+        Node(name: "c3", op: .conv(ConvAttributes(kernelShape: [1, 1])), inputs: ["xq", "w3"], outputs: ["y3"]),
+    ]
+    g.outputs = [ValueInfo(name: "y1", shape: []), ValueInfo(name: "y2", shape: []), ValueInfo(name: "y3", shape: [])]
+    let model = Model(graph: g)
+    let bytes = try ArtifactWriter().encode(model)
+    let engine = try Engine(bytes: bytes)
+    #expect(engine.plan.steps.filter { $0 is PadStep }.map(\.node) == ["pad2"])
+    let input = randomTensor([2, 4, 9, 10], &rng)
+    let expected = try ReferenceExecutor(graph: try ArtifactReader.decode(bytes).denseModel().graph).run(["x": input])
+    let actual = try engine.run(["x": input])
+    for (name, e) in expected { expectClose(actual[name]?.data ?? [], e.data, tolerance: 1e-4, "\(name)") }
+}

@@ -25,9 +25,13 @@ struct PhaseLayout {
         dilationW = g.dilationWidth
         height = (g.inHeight + g.padTop + g.padBottom + strideH - 1) / strideH
         width = (g.inWidth + g.padLeft + g.padRight + strideW - 1) / strideW
-        channelStride = strideH * strideW * height * width
+        let planes = strideH * strideW * height * width
+        // Channels a multiple of 2 KiB apart (a 32×32 or 64×64 map read in place) put the runs of
+        // successive channels in the same few L1 sets, and the sparse kernels read many channels at
+        // once: such inputs are copied with one spare cache line per channel.
+        channelStride = planes % 512 == 0 ? planes + 16 : planes
         slack = width + (g.kernelWidth * g.dilationWidth) / strideW + 16
-        inPlace = g.isPointwise
+        inPlace = g.isPointwise && channelStride == planes
     }
 
     /// Floats of the wide output: OH rows of `width`.
@@ -77,6 +81,9 @@ func buildPhasePlanes(_ g: ConvGeometry, _ layout: PhaseLayout, channels: Int,
                 dst += hq * wq
             }
         }
+        let spare = layout.channelStride - sh * sw * hq * wq
+        for i in 0..<spare { dst[i] = 0 }
+        dst += spare
     }
     for i in 0..<layout.slack { dst[i] = 0 }
 }

@@ -1,0 +1,208 @@
+// `spruce-bench pack` and `spruce-bench runtime`: the Swift side of bench/runtime_bench.py.
+// `pack` is a small stand-in for `spruce pack` (import ONNX → lower → one-shot global magnitude
+// pruning of conv/gemm weights → ArtifactWriter), kept here so the benchmark does not depend on
+// the CLI. `runtime` times batch-1 inference of an artifact with SpruceRuntime and prints JSON.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import SpruceCore
+import SpruceFormat
+import SpruceONNX
+import SpruceRuntime
+
+/// Packs an ONNX model into an artifact, optionally pruned and int8.
+enum PackBenchmark {
+    static let usage = "pack MODEL.onnx -o OUT.spruce [--sparsity S] [--int8]"
+
+    @Sendable static func run(_ arguments: [String]) throws -> String {
+        var source: String?, destination: String?
+        var sparsity = 0.0
+        var int8 = false
+        var i = 0
+        while i < arguments.count {
+            switch arguments[i] {
+            case "-o" where i + 1 < arguments.count: destination = arguments[i + 1]; i += 2
+            case "--sparsity" where i + 1 < arguments.count:
+                guard let s = Double(arguments[i + 1]), s >= 0, s < 1 else { throw BenchError.usage(usage) }
+                sparsity = s
+                i += 2
+            case "--int8": int8 = true; i += 1
+            case let a where source == nil && !a.hasPrefix("-"): source = a; i += 1
+            default: throw BenchError.usage(usage)
+            }
+        }
+        guard let source, let destination else { throw BenchError.usage(usage) }
+        let model = try ONNXImporter.load(path: source)
+        var graph = try model.graph.lowered()
+        let achieved = sparsity > 0 ? prune(&graph, to: sparsity) : zeroFraction(graph)
+        let packed = Model(graph: graph, metadata: ["sparsity": "\(achieved)", "pruning": "one-shot global magnitude (spruce-bench)"],
+                           producer: model.producer)
+        try ArtifactWriter(int8: int8).write(packed, to: destination)
+        return "{\"benchmark\": \"pack\", \"file\": \(ImportBenchmark.jsonString(destination)), \"sparsity\": \(achieved)}"
+    }
+
+    /// Conv and Gemm weight names in graph order, with whether each is protected: small (≤ 2 % of
+    /// all weights) first conv, depthwise convs and last Gemm stay dense, as the study's sensitive layers.
+    static func prunable(_ graph: Graph) -> [(name: String, protected: Bool)] {
+        var list: [(String, Node)] = []
+        var seen = Set<String>()
+        for node in graph.nodes where node.inputs.count > 1 {
+            switch node.op {
+            case .conv, .gemm:
+                let w = node.inputs[1]
+                if let t = graph.initializers[w], t.rank >= 2, seen.insert(w).inserted { list.append((w, node)) }
+            default: break
+            }
+        }
+        let total = list.reduce(0) { $0 + (graph.initializers[$1.0]?.count ?? 0) }
+        let firstConv = list.first { if case .conv = $0.1.op { true } else { false } }?.1.name
+        let lastGemm = list.last { if case .gemm = $0.1.op { true } else { false } }?.1.name
+        return list.map { w, node in
+            let t = graph.initializers[w]!
+            let small = t.count * 50 <= total
+            var depthwise = false
+            if case .conv(let a) = node.op, a.groups > 1, t.shape[1] == 1 { depthwise = true }
+            return (w, small && (node.name == firstConv || node.name == lastGemm || depthwise))
+        }
+    }
+
+    /// Zeroes the smallest-magnitude weights so that `target` of all conv/gemm weights are zero,
+    /// with one threshold across the unprotected layers and no layer above 98 % zeros. Returns the
+    /// achieved fraction.
+    static func prune(_ graph: inout Graph, to target: Double) -> Double {
+        let layers = prunable(graph)
+        let total = layers.reduce(0) { $0 + graph.initializers[$1.name]!.count }
+        var wanted = Int((target * Double(total)).rounded())
+        var open = layers.filter { !$0.protected }.map(\.name)
+        for l in layers where l.protected { wanted -= graph.initializers[l.name]!.data.filter { $0 == 0 }.count }
+        let cap = 0.98
+        var capped: [String: Int] = [:]
+        // Layers that a shared threshold would empty beyond the cap are pruned to the cap and the
+        // threshold is recomputed over the rest.
+        while true {
+            var magnitudes: [Float] = []
+            for name in open { magnitudes += graph.initializers[name]!.data.map { abs($0) } }
+            let need = max(0, wanted - capped.values.reduce(0, +))
+            guard !magnitudes.isEmpty else { break }
+            magnitudes.sort()
+            let threshold = need == 0 ? -Float.infinity : magnitudes[min(magnitudes.count, need) - 1]
+            var over: [String] = []
+            for name in open {
+                let d = graph.initializers[name]!.data
+                let below = d.reduce(0) { $0 + (abs($1) <= threshold ? 1 : 0) }
+                if Double(below) > cap * Double(d.count) { over.append(name) }
+            }
+            if over.isEmpty {
+                // Prune exactly `need` over the open layers: ties at the threshold in graph order.
+                var left = need
+                for name in open {
+                    var t = graph.initializers[name]!
+                    for i in t.data.indices where abs(t.data[i]) < threshold && left > 0 { t.data[i] = 0; left -= 1 }
+                    graph.initializers[name] = t
+                }
+                for name in open where left > 0 {
+                    var t = graph.initializers[name]!
+                    for i in t.data.indices where abs(t.data[i]) == threshold && t.data[i] != 0 && left > 0 {
+                        t.data[i] = 0
+                        left -= 1
+                    }
+                    graph.initializers[name] = t
+                }
+                break
+            }
+            for name in over {
+                var t = graph.initializers[name]!
+                let k = Int(cap * Double(t.count))
+                let order = t.data.indices.sorted { abs(t.data[$0]) < abs(t.data[$1]) }
+                for i in order.prefix(k) { t.data[i] = 0 }
+                graph.initializers[name] = t
+                capped[name] = k
+                open.removeAll { $0 == name }
+            }
+        }
+        return zeroFraction(graph)
+    }
+
+    /// Fraction of zeros over all conv and gemm weights.
+    static func zeroFraction(_ graph: Graph) -> Double {
+        var zeros = 0, count = 0
+        for l in prunable(graph) {
+            let d = graph.initializers[l.name]!.data
+            count += d.count
+            zeros += d.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
+        }
+        return count == 0 ? 0 : Double(zeros) / Double(count)
+    }
+}
+
+/// Times batch-1 inference of an artifact.
+enum RuntimeBenchmark {
+    static let usage = "runtime MODEL.spruce [--threads T] [--runs N] [--warmup W] [--kernels automatic|stored|dense] [--profile]"
+
+    @Sendable static func run(_ arguments: [String]) throws -> String {
+        var path: String?
+        var threads = 1, runs = 30, warmup = 5
+        var choice = KernelChoice.automatic
+        var profile = false
+        var i = 0
+        func intArgument() throws -> Int {
+            guard i + 1 < arguments.count, let n = Int(arguments[i + 1]), n > 0 else { throw BenchError.usage(usage) }
+            i += 2
+            return n
+        }
+        while i < arguments.count {
+            switch arguments[i] {
+            case "--threads": threads = try intArgument()
+            case "--runs": runs = try intArgument()
+            case "--warmup": warmup = try intArgument()
+            case "--kernels" where i + 1 < arguments.count:
+                guard let c = KernelChoice(rawValue: arguments[i + 1]) else { throw BenchError.usage(usage) }
+                choice = c
+                i += 2
+            case "--profile": profile = true; i += 1
+            case let a where path == nil && !a.hasPrefix("-"): path = a; i += 1
+            default: throw BenchError.usage(usage)
+            }
+        }
+        guard let path else { throw BenchError.usage(usage) }
+        let clock = ContinuousClock()
+        var engine: Engine?
+        let loadTime = try clock.measure { engine = try Engine(path: path, options: EngineOptions(threads: threads, kernelChoice: choice)) }
+        guard let engine else { throw BenchError.usage(usage) }
+        var inputs: [String: Tensor] = [:]
+        var state: UInt64 = 0x5EED
+        for (name, shape) in engine.inputShapes {
+            let data = (0..<shape.elementCount).map { _ -> Float in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Float(state >> 40) / Float(1 << 24)
+            }
+            inputs[name] = Tensor(shape: shape, data: data)
+        }
+        for _ in 0..<warmup { _ = try engine.run(inputs) }
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let elapsed = try clock.measure { _ = try engine.run(inputs) }
+            times.append(seconds(elapsed))
+        }
+        times.sort()
+        let artifact = try ArtifactReader.load(path: path)
+        let sparsity = artifact.metadata["sparsity"] ?? "null"
+        var json = "{\"benchmark\": \"runtime\", \"file\": \(ImportBenchmark.jsonString(path)), \"threads\": \(threads), "
+            + "\"kernels\": \"\(choice.rawValue)\", \"runs\": \(runs), \"median_ms\": \(times[times.count / 2] * 1e3), "
+            + "\"p90_ms\": \(times[min(times.count - 1, times.count * 9 / 10)] * 1e3), \"min_ms\": \(times[0] * 1e3), "
+            + "\"load_ms\": \(seconds(loadTime) * 1e3), \"arena_bytes\": \(engine.arenaBytes), \"sparsity\": \(Double(sparsity) ?? -1)"
+        if profile {
+            let steps = engine.profileSteps(runs: runs)
+            json += ", \"steps\": [" + steps.map {
+                "{\"node\": \(ImportBenchmark.jsonString($0.node)), \"kernel\": \"\($0.kernel)\", \"ms\": \($0.seconds * 1e3)}"
+            }.joined(separator: ", ") + "]"
+        }
+        return json + "}"
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+}
