@@ -84,13 +84,30 @@ struct ConvDenseStep: PlanStep {
     let input: Int, output: Int
     var batch = 1
     var workspaceBytes: Int { f32ConvDenseWorkspaceBytes(geometry) }
-    var parallelUnits: Int { geometry.outChannels }
-    var parallelGranularity: Int { geometry.groups == 1 ? f32GemmMR : 1 }
+    /// Threads split im2col convolutions with enough output rows by rows (each builds only its
+    /// rows' im2col), the others by output channels.
+    var splitsRows: Bool {
+        geometry.groups == 1 && !geometry.isPointwise && geometry.outHeight >= 8 && geometry.outPlane >= 256
+    }
+    var parallelUnits: Int { splitsRows ? geometry.outHeight : geometry.outChannels }
+    var parallelGranularity: Int { splitsRows ? 1 : geometry.groups == 1 ? f32GemmMR : 1 }
     var workEstimate: Int { batch * geometry.outChannels * geometry.reduction * geometry.outPlane }
     var detail: String { geometry.summary }
-    func run(_ b: Buffers) { run(b, units: 0..<geometry.outChannels) }
+    func run(_ b: Buffers) { run(b, units: 0..<parallelUnits) }
     func run(_ b: Buffers, units: Range<Int>) {
         let g = geometry
+        if splitsRows {
+            withBase(packedWeights) { w in
+                withOptionalPointer(bias) { bias in
+                    for n in 0..<batch {
+                        f32ConvDenseRows(g, input: b[input] + n * g.inChannels * g.inPlane, packedWeights: w, bias: bias,
+                                         bounds: bounds, output: b[output] + n * g.outChannels * g.outPlane,
+                                         outputRows: units, workspace: b.workspace)
+                    }
+                }
+            }
+            return
+        }
         withBase(packedWeights) { w in
             withOptionalPointer(bias) { bias in
                 for n in 0..<batch {
@@ -389,10 +406,23 @@ struct ChannelAffineStep: PlanStep {
     var workspaceBytes: Int { 0 }
     func run(_ b: Buffers) {
         let x = b[input], y = b[output]
-        for n in 0..<batch {
-            for c in 0..<channels {
-                let s = scale[c], t = shift[c], base = (n * channels + c) * plane
-                for j in 0..<plane { y[base + j] = x[base + j] * s + t }
+        scale.withUnsafeBufferPointer { scale in
+            shift.withUnsafeBufferPointer { shift in
+                for n in 0..<batch {
+                    for c in 0..<channels {
+                        let s = scale[c], t = shift[c], base = (n * channels + c) * plane
+                        let vs = SIMD8<Float>(repeating: s), vt = SIMD8<Float>(repeating: t)
+                        var j = 0
+                        while j + 8 <= plane {
+                            store8(multiplyAdd(vt, load8(x + base + j), vs), y + base + j)
+                            j += 8
+                        }
+                        while j < plane {
+                            y[base + j] = x[base + j] * s + t
+                            j += 1
+                        }
+                    }
+                }
             }
         }
     }

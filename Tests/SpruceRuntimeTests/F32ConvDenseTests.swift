@@ -58,3 +58,34 @@ func convDenseMatchesReference(_ t: ConvCase) {
     // Sums of each 3×3 neighbourhood (zero padded), plus the bias.
     #expect(out == [12, 21, 16, 27, 45, 33, 24, 39, 28].map { $0 + 0.5 })
 }
+
+/// The row-split form threads use: output rows computed in three calls, each with its own im2col.
+@Test(arguments: convCases)
+func convDenseRowsMatchesReference(_ t: ConvCase) {
+    let g = t.geometry
+    var rng = SplitMix64(seed: UInt64(t.c * 31 + t.w))
+    let input = rng.floats(g.inChannels * g.inPlane)
+    let weights = rng.floats(g.outChannels * g.reduction)
+    let bias = rng.floats(g.outChannels)
+    var packed = [Float](repeating: .nan, count: f32ConvDensePackedWeightsCount(g))
+    f32ConvDensePackWeights(g, weights: weights, packed: &packed)
+    let workspace = allocateWorkspace(f32ConvDenseWorkspaceBytes(g))
+    defer { workspace.deallocate() }
+    var expected = [Float](repeating: .nan, count: g.outChannels * g.outPlane)
+    var actual = expected
+    let bounds = testActivations[1]
+    f32ConvDenseReference(g, input: input, weights: weights, bias: bias, bounds: bounds,
+                          output: &expected, outputChannels: 0..<g.outChannels)
+    let a = g.outHeight / 3, b = (2 * g.outHeight) / 3 + 1
+    if g.groups == 1 && !g.isPointwise {
+        for rows in [0..<a, a..<min(b, g.outHeight), min(b, g.outHeight)..<g.outHeight] {
+            f32ConvDenseRows(g, input: input, packedWeights: packed, bias: bias, bounds: bounds, output: &actual,
+                             outputRows: rows, workspace: workspace)
+        }
+    } else {
+        // Grouped or pointwise: only the whole range is computed (the engine splits those by channel).
+        f32ConvDenseRows(g, input: input, packedWeights: packed, bias: bias, bounds: bounds, output: &actual,
+                         outputRows: 0..<g.outHeight, workspace: workspace)
+    }
+    expectClose(actual, expected, "conv rows \(t.testDescription)")
+}

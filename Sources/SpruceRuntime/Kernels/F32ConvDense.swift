@@ -33,18 +33,26 @@ func im2ColBytes(_ g: ConvGeometry) -> Int {
 /// Writes the im2col matrix [C·kH·kW × OH·OW] of `channels` input planes starting at `input`.
 public func f32Im2Col(_ g: ConvGeometry, channels: Int, input: UnsafePointer<Float>,
                       columns: UnsafeMutablePointer<Float>) {
-    let oh = g.outHeight, ow = g.outWidth
+    f32Im2Col(g, channels: channels, input: input, columns: columns, outputRows: 0..<g.outHeight)
+}
+
+/// Writes the im2col matrix [C·kH·kW × rows·OW] of output rows `outputRows` only.
+public func f32Im2Col(_ g: ConvGeometry, channels: Int, input: UnsafePointer<Float>,
+                      columns: UnsafeMutablePointer<Float>, outputRows: Range<Int>) {
+    let ow = g.outWidth, first = outputRows.lowerBound
+    let oh = outputRows.count
     var dst = columns
     for c in 0..<channels {
         let plane = input + c * g.inPlane
         for ky in 0..<g.kernelHeight {
             let rowOffset = ky * g.dilationHeight - g.padTop
-            let rowsValid = validOutputRange(outSize: oh, inSize: g.inHeight, stride: g.strideHeight, offset: rowOffset)
+            let rowsValid = validOutputRange(outSize: g.outHeight, inSize: g.inHeight, stride: g.strideHeight, offset: rowOffset)
             for kx in 0..<g.kernelWidth {
                 let colOffset = kx * g.dilationWidth - g.padLeft
                 let cols = validOutputRange(outSize: ow, inSize: g.inWidth, stride: g.strideWidth, offset: colOffset)
-                for oy in 0..<oh {
-                    let out = dst + oy * ow
+                for r in 0..<oh {
+                    let oy = first + r
+                    let out = dst + r * ow
                     guard rowsValid.contains(oy) else {
                         for ox in 0..<ow { out[ox] = 0 }
                         continue
@@ -92,6 +100,29 @@ public func f32ConvDense(_ g: ConvGeometry, input: UnsafePointer<Float>, packedW
                 c: output + grp * mg * n, ldc: n, bias: bias.map { $0 + grp * mg }, bounds: bounds,
                 rows: lo..<hi, workspace: workspace + columnsBytes)
     }
+}
+
+/// Output rows `outputRows` (all channels) of a dense convolution with one group: im2col of those
+/// rows only, then one GEMM, so threads splitting a layer by rows share no im2col work.
+public func f32ConvDenseRows(_ g: ConvGeometry, input: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>,
+                             bias: UnsafePointer<Float>?, bounds: ActivationBounds,
+                             output: UnsafeMutablePointer<Float>, outputRows: Range<Int>,
+                             workspace: UnsafeMutableRawPointer) {
+    let rows = outputRows.clamped(to: 0..<g.outHeight)
+    guard !rows.isEmpty else { return }
+    guard g.groups == 1, !g.isPointwise else {
+        if rows == 0..<g.outHeight {
+            f32ConvDense(g, input: input, packedWeights: packedWeights, bias: bias, bounds: bounds, output: output,
+                         outputChannels: 0..<g.outChannels, workspace: workspace)
+        }
+        return
+    }
+    let k = g.reduction, n = rows.count * g.outWidth
+    let columns = workspace.bindMemory(to: Float.self, capacity: k * n)
+    f32Im2Col(g, channels: g.inChannels, input: input, columns: columns, outputRows: rows)
+    f32Gemm(m: g.outChannels, n: n, k: k, packedA: packedWeights, b: columns, ldb: n,
+            c: output + rows.lowerBound * g.outWidth, ldc: g.outPlane, bias: bias, bounds: bounds,
+            rows: 0..<g.outChannels, workspace: workspace + im2ColBytes(g))
 }
 
 /// Reference twin of `f32ConvDense`: the ONNX Conv definition as plain loops over unpacked

@@ -73,6 +73,18 @@ func buildPhasePlanes(_ g: ConvGeometry, _ layout: PhaseLayout, channels: Int,
                     if sw == 1 {
                         let s = src + colOffset
                         for j in cols { out[j] = s[j] }
+                    } else if sw == 2 {
+                        // Every other float: eight at a time from a 16-float load that stays in the row.
+                        var j = cols.lowerBound
+                        while j + 8 <= cols.upperBound && 2 * j + colOffset + 16 <= g.inWidth {
+                            let v = UnsafeRawPointer(src + 2 * j + colOffset).loadUnaligned(as: SIMD16<Float>.self)
+                            store8(v.evenHalf, out + j)
+                            j += 8
+                        }
+                        while j < cols.upperBound {
+                            out[j] = src[2 * j + colOffset]
+                            j += 1
+                        }
                     } else {
                         for j in cols { out[j] = src[j * sw + colOffset] }
                     }
