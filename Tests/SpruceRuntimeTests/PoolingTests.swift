@@ -28,6 +28,11 @@ let poolCases: [PoolCase] = [
     PoolCase(c: 2, h: 7, w: 9, k: 3, stride: 1, pads: [1, 0, 1, 2]),
     PoolCase(c: 2, h: 12, w: 12, k: 3, stride: 2, pads: [1, 1, 1, 1], ceil: true),
     PoolCase(c: 1, h: 5, w: 5, k: 5, stride: 1, pads: [2, 2, 2, 2]),
+    // Wide enough for the eight-at-a-time path (interior columns), edges scalar.
+    PoolCase(c: 2, h: 9, w: 43, k: 3, stride: 2, pads: [1, 1, 1, 1]),
+    PoolCase(c: 2, h: 6, w: 37, k: 3, stride: 1, pads: [0, 2, 1, 0]),
+    PoolCase(c: 2, h: 8, w: 40, k: 1, stride: 2, pads: [0, 0, 0, 0]),
+    PoolCase(c: 1, h: 8, w: 34, k: 2, stride: 2, pads: [0, 0, 0, 0]),
 ]
 
 @Test(arguments: poolCases)

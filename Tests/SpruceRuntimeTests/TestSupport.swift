@@ -152,6 +152,7 @@ let convCases: [ConvCase] = [
     ConvCase(c: 17, h: 13, w: 11, m: 19, kh: 3, kw: 3, pads: [1, 1, 1, 1]),
     ConvCase(c: 40, h: 9, w: 10, m: 13, kh: 3, kw: 3, pads: [1, 1, 1, 1]),  // K = 360: two GEMM depth blocks
     ConvCase(c: 70, h: 5, w: 6, m: 20, kh: 1, kw: 1),
+    ConvCase(c: 12, h: 8, w: 8, m: 10, kh: 1, kw: 1),  // rows of exactly 64: two 32-wide blocks in one pass
     ConvCase(c: 9, h: 32, w: 16, m: 11, kh: 1, kw: 1),  // 2 KiB planes: copied with a spare line per channel
     ConvCase(c: 5, h: 30, w: 30, m: 6, kh: 3, kw: 3, pads: [1, 1, 1, 1]),  // 32×32 phase planes, padded too
     ConvCase(c: 2, h: 2, w: 3, m: 4, kh: 3, kw: 3, pads: [1, 1, 1, 1]),

@@ -11,7 +11,32 @@ public func f32MaxPool(_ g: PoolGeometry, input: UnsafePointer<Float>, output: U
         for oy in 0..<g.outHeight {
             let y0 = oy * g.strideHeight - g.padTop
             let kyRange = validOutputRange(outSize: g.kernelHeight, inSize: g.inHeight, stride: g.dilationHeight, offset: y0)
-            for ox in 0..<g.outWidth {
+            // Eight outputs at a time where the whole row of the window lies inside the input
+            // (stride 1 or 2, no dilation): contiguous or every-other-float loads, no range math.
+            var simd = 0..<0
+            if g.dilationWidth == 1 && (g.strideWidth == 1 || g.strideWidth == 2) && !kyRange.isEmpty {
+                let sw = g.strideWidth, kw = g.kernelWidth
+                let start = (g.padLeft + sw - 1) / sw  // first output whose window starts inside the row
+                var ox = start
+                // The last SIMD16 load of a stride-2 block must end inside the row too.
+                while ox + 8 <= g.outWidth && (ox + 7) * sw - g.padLeft + kw <= g.inWidth
+                        && (sw == 1 || ox * sw - g.padLeft + kw - 1 + 16 <= g.inWidth) {
+                    let x0 = ox * sw - g.padLeft
+                    var best = SIMD8<Float>(repeating: -.infinity)
+                    for ky in kyRange {
+                        let row = plane + (y0 + ky * g.dilationHeight) * g.inWidth + x0
+                        for kx in 0..<kw {
+                            let v = sw == 1 ? load8(row + kx)
+                                : UnsafeRawPointer(row + kx).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+                            best = pointwiseMax(best, v)
+                        }
+                    }
+                    store8(best, out + oy * g.outWidth + ox)
+                    ox += 8
+                }
+                simd = start..<max(start, ox)
+            }
+            for ox in 0..<g.outWidth where !simd.contains(ox) {
                 let x0 = ox * g.strideWidth - g.padLeft
                 let kxRange = validOutputRange(outSize: g.kernelWidth, inSize: g.inWidth, stride: g.dilationWidth, offset: x0)
                 var best = -Float.infinity

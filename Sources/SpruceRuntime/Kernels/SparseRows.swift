@@ -61,7 +61,8 @@ func decodeSparseRow(_ m: Int, _ indexing: SparseIndexing, _ values: SparseValue
 
 /// dst[j] = clamp(scale · Σ_t weights[t] · base[offsets[t] + j] + bias) for j in 0..<length.
 /// Every source run must be readable for `length` floats. Blocks are 32 wide (four SIMD8
-/// accumulators); the last block is moved back to end at `length`, recomputing a few outputs
+/// accumulators; rows of 33–64 take two overlapping blocks in one pass over the non-zeros); the
+/// last block is moved back to end at `length`, recomputing a few outputs
 /// instead of running a tail loop. Rows shorter than 32 use 16- and 8-wide blocks the same way;
 /// below 8, scalar. (SIMD32<Float> arithmetic is compiled lane by lane through the stack, so the
 /// block is four SIMD8 values, not one SIMD32.)
@@ -72,6 +73,34 @@ func sparseRowAccumulate(count: Int, offsets: UnsafePointer<Int>, weights: Unsaf
     let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
     @inline(__always) func finish(_ a: SIMD8<Float>, _ at: Int) {
         store8(clamp8(multiplyAdd(vBias, a, vScale), lo, hi), dst + at)
+    }
+    if length > 32 && length <= 64 {
+        // Two overlapping 32-wide blocks in one pass over the non-zeros (8×8 maps, short wide rows):
+        // each weight is broadcast once for 64 outputs.
+        let q = length - 32
+        var a0 = SIMD8<Float>.zero, a1 = SIMD8<Float>.zero, a2 = SIMD8<Float>.zero, a3 = SIMD8<Float>.zero
+        var b0 = SIMD8<Float>.zero, b1 = SIMD8<Float>.zero, b2 = SIMD8<Float>.zero, b3 = SIMD8<Float>.zero
+        for t in 0..<count {
+            let s = base + offsets[t]
+            let w = SIMD8<Float>(repeating: weights[t])
+            a0 = multiplyAdd(a0, w, load8(s))
+            a1 = multiplyAdd(a1, w, load8(s + 8))
+            a2 = multiplyAdd(a2, w, load8(s + 16))
+            a3 = multiplyAdd(a3, w, load8(s + 24))
+            b0 = multiplyAdd(b0, w, load8(s + q))
+            b1 = multiplyAdd(b1, w, load8(s + q + 8))
+            b2 = multiplyAdd(b2, w, load8(s + q + 16))
+            b3 = multiplyAdd(b3, w, load8(s + q + 24))
+        }
+        finish(a0, 0)
+        finish(a1, 8)
+        finish(a2, 16)
+        finish(a3, 24)
+        finish(b0, q)
+        finish(b1, q + 8)
+        finish(b2, q + 16)
+        finish(b3, q + 24)
+        return
     }
     if length >= 32 {
         var j = 0
