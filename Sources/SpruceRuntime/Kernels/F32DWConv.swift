@@ -32,6 +32,15 @@ public func f32DWConv(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: U
     for ky in 0..<g.kernelHeight {
         for kx in 0..<g.kernelWidth { taps[ky * g.kernelWidth + kx] = layout.tapOffset(ky: ky, kx: kx) }
     }
+    if g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideHeight == 1 && g.strideWidth == 1
+        && g.dilationHeight == 1 && g.dilationWidth == 1 && g.padLeft <= 1 && g.padRight <= 1 && g.outWidth >= 10 {
+        // The common MobileNet case reads the input in place: no phase-plane copy, no compaction.
+        for m in range {
+            dwconv3x3s1Direct(g, plane: input + (m / multiplier) * g.inPlane, weights: weights + m * 9,
+                              bias: bias?[m] ?? 0, bounds: bounds, out: output + m * g.outPlane)
+        }
+        return
+    }
     let direct = layout.width == g.outWidth
     var builtChannel = -1
     var base = UnsafePointer(planes)
@@ -55,6 +64,60 @@ public func f32DWConv(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: U
         }
         if !direct {
             compactWide(wide, pitch: layout.width, rows: g.outHeight, width: g.outWidth, into: output + m * g.outPlane)
+        }
+    }
+}
+
+/// 3×3, stride 1, left/right pads ≤ 1, one channel straight from its input plane: per output row
+/// the up to three valid input rows, eight outputs at a time in the interior columns (the last
+/// block moved back to end at the interior's end), the one or two edge columns scalar.
+private func dwconv3x3s1Direct(_ g: ConvGeometry, plane: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                               bias: Float, bounds: ActivationBounds, out: UnsafeMutablePointer<Float>) {
+    let w = g.inWidth, ow = g.outWidth
+    let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
+    let vb = SIMD8<Float>(repeating: bias)
+    // Outputs whose three taps all lie inside the row: ox - padLeft >= 0 and ox - padLeft + 2 < w.
+    let first = g.padLeft, last = min(ow, w - 2 + g.padLeft)  // interior = first..<last
+    let w0 = SIMD8<Float>(repeating: weights[0]), w1 = SIMD8<Float>(repeating: weights[1])
+    let w2 = SIMD8<Float>(repeating: weights[2]), w3 = SIMD8<Float>(repeating: weights[3])
+    let w4 = SIMD8<Float>(repeating: weights[4]), w5 = SIMD8<Float>(repeating: weights[5])
+    let w6 = SIMD8<Float>(repeating: weights[6]), w7 = SIMD8<Float>(repeating: weights[7])
+    let w8 = SIMD8<Float>(repeating: weights[8])
+    for oy in 0..<g.outHeight {
+        let iy = oy - g.padTop
+        let has0 = iy >= 0 && iy < g.inHeight, has1 = iy + 1 >= 0 && iy + 1 < g.inHeight
+        let has2 = iy + 2 >= 0 && iy + 2 < g.inHeight
+        // Rows outside the input are never read (their taps are skipped).
+        let r0 = has0 ? plane + iy * w : plane, r1 = has1 ? plane + (iy + 1) * w : plane
+        let r2 = has2 ? plane + (iy + 2) * w : plane
+        let dst = out + oy * ow
+        if last - first >= 8 {
+            var ox = first
+            while true {
+                let x = min(ox, last - 8)
+                let p = x - g.padLeft
+                var a = vb
+                if has0 { a = multiplyAdd(multiplyAdd(multiplyAdd(a, w0, load8(r0 + p)), w1, load8(r0 + p + 1)), w2, load8(r0 + p + 2)) }
+                if has1 { a = multiplyAdd(multiplyAdd(multiplyAdd(a, w3, load8(r1 + p)), w4, load8(r1 + p + 1)), w5, load8(r1 + p + 2)) }
+                if has2 { a = multiplyAdd(multiplyAdd(multiplyAdd(a, w6, load8(r2 + p)), w7, load8(r2 + p + 1)), w8, load8(r2 + p + 2)) }
+                store8(clamp8(a, lo, hi), dst + x)
+                if x == last - 8 { break }
+                ox += 8
+            }
+        }
+        let interior = last - first >= 8 ? first..<last : 0..<0
+        for ox in 0..<ow where !interior.contains(ox) {
+            var sum = bias
+            for ky in 0..<3 {
+                let y = iy + ky
+                if y < 0 || y >= g.inHeight { continue }
+                for kx in 0..<3 {
+                    let xx = ox - g.padLeft + kx
+                    if xx < 0 || xx >= w { continue }
+                    sum += weights[ky * 3 + kx] * plane[y * w + xx]
+                }
+            }
+            dst[ox] = bounds.apply(sum)
         }
     }
 }
