@@ -15,7 +15,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench-out")
-SPRUCE_BENCH = os.path.join(ROOT, ".build", "release", "spruce-bench")
+SPRUCE_BENCH = os.environ.get("SPRUCE_BENCH", os.path.join(ROOT, ".build", "release", "spruce-bench"))
 SIZE = 128
 MODELS = {
     "mobilenetv2": "MobileNet v2 (1.0, 128²)",

@@ -29,6 +29,21 @@
 //   "wide" grid of pitch Wq and compacted.
 // - FMA: `multiplyAdd` fuses only on arm64 or when built with `-DSPRUCE_FMA` (and a `-target-cpu`
 //   that has FMA); an x86 baseline build would otherwise call `fmaf` per lane.
+// - Threads (Engine, WorkerPool.swift): a step is split only when it has ≥ 150k multiply-adds.
+//   Sparse and depthwise convs split by output channel; im2col convs with ≥ 8 output rows split by
+//   output rows (each thread builds only its rows' im2col), other dense convs by channel in
+//   multiples of the GEMM panel height. Every output element is computed by the same code in the
+//   same order whatever the split, so thread counts give bit-identical outputs.
+// - Sparse or dense per layer (ConvCostModel.swift): at plan time each sparse-stored conv is
+//   priced both ways; where the dense GEMM is predicted faster (small maps at moderate sparsity)
+//   its weights are expanded once into packed panels. A speed choice only: both compute the same
+//   sums. `KernelChoice.stored` keeps every sparse layer sparse.
+// - Channel pitch: phase planes (and pointwise inputs otherwise read in place) whose channel size
+//   is a multiple of 2 KiB get one spare cache line per channel; without it the runs of successive
+//   channels share a few L1 sets and sparse 1×1 convs on 32×32 / 64×64 maps ran 4-5× slower.
+// - A zero Pad of H/W that only feeds convs is merged into their pads at plan time.
+// - AVX-512: a 6×32 SIMD16 GEMM tile was tried on this Zen 4 CPU (AVX-512 executed as two 256-bit
+//   halves) and measured no faster than the 6×16 SIMD8 tile, so the portable tile stays.
 // - Vector types: SIMD8<Float> (and SIMD16) only in hot loops. Swift's SIMD32<Float> arithmetic and
 //   SIMD16/32 `addingProduct` were compiled lane by lane through the stack (~100× slower), so wide
 //   blocks are several SIMD8 accumulators.
