@@ -1,0 +1,154 @@
+// Dense (and grouped) 2-D convolution for training, NCHW float32: forward, backward-data and
+// backward-weights through im2col + cblas_sgemm. The whole batch goes into one matrix
+// (columns = N·OH·OW) so late layers with tiny spatial sizes still give OpenBLAS large GEMMs.
+// Legend: K = C/groups·kH·kW (rows of the column matrix), P = OH·OW, NP = N·P.
+// Depthwise convolution has its own kernel (DepthwiseKernels.swift); this file is not it.
+
+import SpruceCore
+
+import COpenBLAS
+
+/// im2col / col2im and the GEMM-based convolution passes.
+enum ConvolutionKernels {
+    /// Writes the column matrix [K, NP] of input channels `c0..<c0+cg`: row (ci·kH + ki)·kW + kj,
+    /// column b·P + oy·OW + ox holds x[b, c0+ci, oy·sH − padTop + ki·dH, ox·sW − padLeft + kj·dW] (0 outside).
+    static func im2col(_ x: UnsafePointer<Float>, _ g: Window, c0: Int, cg: Int,
+                       _ col: UnsafeMutablePointer<Float>) {
+        let p = g.oh * g.ow, np = g.n * p, plane = g.h * g.w
+        if g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.padTop == 0 && g.padLeft == 0
+            && g.oh == g.h && g.ow == g.w {
+            // 1×1 stride-1 unpadded: the column matrix is the input with N and C swapped.
+            for ci in 0..<cg {
+                for b in 0..<g.n {
+                    (col + ci * np + b * p).update(from: x + (b * g.c + c0 + ci) * plane, count: p)
+                }
+            }
+            return
+        }
+        for ci in 0..<cg {
+            for ki in 0..<g.kh {
+                let rowOffset = ki * g.dh - g.padTop
+                let ys = Window.validRange(count: g.oh, stride: g.sh, offset: rowOffset, limit: g.h)
+                for kj in 0..<g.kw {
+                    let colOffset = kj * g.dw - g.padLeft
+                    let xs = Window.validRange(count: g.ow, stride: g.sw, offset: colOffset, limit: g.w)
+                    let row = col + ((ci * g.kh + ki) * g.kw + kj) * np
+                    for b in 0..<g.n {
+                        let src = x + (b * g.c + c0 + ci) * plane
+                        let dst = row + b * p
+                        for oy in 0..<g.oh {
+                            let d = dst + oy * g.ow
+                            guard ys.contains(oy), !xs.isEmpty else {
+                                d.update(repeating: 0, count: g.ow)
+                                continue
+                            }
+                            let s = src + (oy * g.sh + rowOffset) * g.w + colOffset
+                            if xs.lowerBound > 0 { d.update(repeating: 0, count: xs.lowerBound) }
+                            if xs.upperBound < g.ow { (d + xs.upperBound).update(repeating: 0, count: g.ow - xs.upperBound) }
+                            if g.sw == 1 {
+                                (d + xs.lowerBound).update(from: s + xs.lowerBound, count: xs.count)
+                            } else {
+                                for ox in xs { d[ox] = s[ox * g.sw] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of `im2col`: adds every column-matrix entry back onto the input cell it was read from.
+    static func col2im(_ col: UnsafePointer<Float>, _ g: Window, c0: Int, cg: Int,
+                       _ dx: UnsafeMutablePointer<Float>) {
+        let p = g.oh * g.ow, np = g.n * p, plane = g.h * g.w
+        for ci in 0..<cg {
+            for ki in 0..<g.kh {
+                let rowOffset = ki * g.dh - g.padTop
+                let ys = Window.validRange(count: g.oh, stride: g.sh, offset: rowOffset, limit: g.h)
+                for kj in 0..<g.kw {
+                    let colOffset = kj * g.dw - g.padLeft
+                    let xs = Window.validRange(count: g.ow, stride: g.sw, offset: colOffset, limit: g.w)
+                    if ys.isEmpty || xs.isEmpty { continue }
+                    let row = col + ((ci * g.kh + ki) * g.kw + kj) * np
+                    for b in 0..<g.n {
+                        let dst = dx + (b * g.c + c0 + ci) * plane
+                        let src = row + b * p
+                        for oy in ys {
+                            let s = src + oy * g.ow
+                            let d = dst + (oy * g.sh + rowOffset) * g.w + colOffset
+                            if g.sw == 1 {
+                                for ox in xs { d[ox] += s[ox] }
+                            } else {
+                                for ox in xs { d[ox * g.sw] += s[ox] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// y[N, M, OH, OW] = conv(x, w) + bias, with `groups` groups (w is [M, C/groups, kH, kW]).
+    static func forward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                        y: UnsafeMutablePointer<Float>, _ g: Window, m: Int, groups: Int) {
+        let cg = g.c / groups, mg = m / groups
+        let k = cg * g.kh * g.kw, p = g.oh * g.ow, np = g.n * p
+        let col = UnsafeMutablePointer<Float>.allocate(capacity: k * np)
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: mg * np)
+        defer { col.deallocate(); out.deallocate() }
+        for group in 0..<groups {
+            im2col(x, g, c0: group * cg, cg: cg, col)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(mg), Int32(np), Int32(k),
+                        1, weight + group * mg * k, Int32(k), col, Int32(np), 0, out, Int32(np))
+            for mi in 0..<mg {
+                let oc = group * mg + mi
+                let beta = bias?[oc] ?? 0
+                for b in 0..<g.n {
+                    let s = out + mi * np + b * p, d = y + (b * m + oc) * p
+                    for i in 0..<p { d[i] = s[i] + beta }
+                }
+            }
+        }
+    }
+
+    /// Gradients of `forward`: any of dx (overwritten), dWeight (overwritten), dBias (overwritten) may be nil.
+    static func backward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                         dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
+                         dBias: UnsafeMutablePointer<Float>?, _ g: Window, m: Int, groups: Int) {
+        let cg = g.c / groups, mg = m / groups
+        let k = cg * g.kh * g.kw, p = g.oh * g.ow, np = g.n * p
+        if let dBias {
+            for oc in 0..<m {
+                var sum: Float = 0
+                for b in 0..<g.n {
+                    let s = dy + (b * m + oc) * p
+                    for i in 0..<p { sum += s[i] }
+                }
+                dBias[oc] = sum
+            }
+        }
+        guard dx != nil || dWeight != nil else { return }
+        if let dx { dx.update(repeating: 0, count: g.n * g.c * g.h * g.w) }
+        let col = UnsafeMutablePointer<Float>.allocate(capacity: k * np)
+        let dyT = UnsafeMutablePointer<Float>.allocate(capacity: mg * np)
+        defer { col.deallocate(); dyT.deallocate() }
+        for group in 0..<groups {
+            for mi in 0..<mg {
+                for b in 0..<g.n {
+                    (dyT + mi * np + b * p).update(from: dy + (b * m + group * mg + mi) * p, count: p)
+                }
+            }
+            let wg = weight + group * mg * k
+            if let dWeight {
+                im2col(x, g, c0: group * cg, cg: cg, col)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(mg), Int32(k), Int32(np),
+                            1, dyT, Int32(np), col, Int32(np), 0, dWeight + group * mg * k, Int32(k))
+            }
+            if let dx {
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(np), Int32(mg),
+                            1, wg, Int32(k), dyT, Int32(np), 0, col, Int32(np))
+                col2im(col, g, c0: group * cg, cg: cg, dx)
+            }
+        }
+    }
+}
