@@ -234,18 +234,21 @@ public final class TrainingExecutor {
     }
 
     /// Runs the graph. Training mode uses batch statistics (updating the running averages of
-    /// unfrozen BatchNormalization nodes) and active dropout, and keeps what `backward` needs;
-    /// graph outputs and the values named in `keep` are always kept.
-    public func forward(_ inputs: [String: Tensor], mode: ExecutionMode, keep: Set<String> = []) throws -> ForwardPass {
+    /// unfrozen BatchNormalization nodes) and active dropout. With `differentiable` (in either
+    /// mode) the pass keeps what `backward` needs; graph outputs and the values named in `keep`
+    /// are always kept.
+    public func forward(_ inputs: [String: Tensor], mode: ExecutionMode, keep: Set<String> = [],
+                        differentiable: Bool = true) throws -> ForwardPass {
         let shapes = try shapes(for: inputs)
         var values = [Value?](repeating: nil, count: ids.count)
         for info in structure.inputs {
             if let t = inputs[info.name], let id = ids[info.name] { values[id] = Value(t) }
         }
-        return try run(values: values, shapes: shapes, mode: mode, keep: keep)
+        return try run(values: values, shapes: shapes, mode: mode, keep: keep, differentiable: differentiable)
     }
 
-    func run(values start: [Value?], shapes: [[Int]?], mode: ExecutionMode, keep: Set<String>) throws -> ForwardPass {
+    func run(values start: [Value?], shapes: [[Int]?], mode: ExecutionMode, keep: Set<String>,
+             differentiable: Bool) throws -> ForwardPass {
         var values = start
         var saved = [Saved](repeating: .none, count: steps.count)
         var pinned = Set(keep.compactMap { ids[$0] })
@@ -269,10 +272,10 @@ public final class TrainingExecutor {
             saved[s] = keepForBackward
             if let statistics { updateRunningStatistics(step, statistics) }
             for id in step.inputs where id >= p && lastForwardUse[id] == s && !pinned.contains(id)
-                && (mode == .inference || !backwardRead[id]) {
+                && (!differentiable || !backwardRead[id]) {
                 values[id] = nil
             }
-            if mode == .inference || !backwardRead[step.output], lastForwardUse[step.output] < 0,
+            if !differentiable || !backwardRead[step.output], lastForwardUse[step.output] < 0,
                !pinned.contains(step.output) {
                 values[step.output] = nil
             }

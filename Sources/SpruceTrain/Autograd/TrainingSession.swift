@@ -154,7 +154,7 @@ public final class TrainingSession {
 
     /// The loss of a batch in inference mode (no update, no running-statistics change).
     public func loss(inputs: Tensor, labels: [Float]) throws -> Float {
-        let pass = try executor.forward([inputName: inputs], mode: .inference, keep: [logitName])
+        let pass = try executor.forward([inputName: inputs], mode: .inference, keep: [logitName], differentiable: false)
         guard let id = executor.ids[logitName], let logits = pass.values[id] else {
             throw TrainingError.noTrainableOutput(detail: "logit value '\(logitName)' was not computed")
         }
@@ -164,7 +164,7 @@ public final class TrainingSession {
     /// Inference-mode probabilities: [N] for a binary head (N·K for K sigmoid outputs),
     /// [N·classes] row-major for a softmax head.
     public func predict(_ inputs: Tensor) throws -> [Float] {
-        let pass = try executor.forward([inputName: inputs], mode: .inference, keep: [logitName])
+        let pass = try executor.forward([inputName: inputs], mode: .inference, keep: [logitName], differentiable: false)
         guard let id = executor.ids[outputIsProbability ? outputName : logitName], let out = pass.values[id] else {
             throw TrainingError.noTrainableOutput(detail: "output '\(outputName)' was not computed")
         }
