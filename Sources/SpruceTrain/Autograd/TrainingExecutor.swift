@@ -20,6 +20,8 @@ public struct TrainingOptions: Sendable, Equatable {
     public var dropoutRate: Float
     /// Threads for the kernels OpenBLAS does not run (depthwise, batch norm).
     public var threads: Int
+    /// Accumulate wall time per operator and direction in `TrainingExecutor.profile`.
+    public var profile: Bool = false
 
     /// Keras defaults: momentum 0.99, dropout 0.5 (ONNX's default ratio), every online core.
     public init(batchNormMomentum: Float = 0.99, dropoutRate: Float = 0.5, threads: Int? = nil) {
@@ -99,6 +101,8 @@ public final class TrainingExecutor {
     let lastForwardUse: [Int]
     let backwardRead: [Bool]
     var generator: SeededGenerator
+    /// Seconds spent per "Op forward" / "Op backward" since construction (with `options.profile`).
+    public private(set) var profile: [String: Double] = [:]
     private var shapeCache: (key: [[Int]], shapes: [[Int]?])?
 
     /// An executor for `graph`; `seed` drives dropout masks.
@@ -267,7 +271,9 @@ public final class TrainingExecutor {
             ctx.mode = mode
             if mode == .training, case .batchNormalization = step.node.op, isFrozenBatchNorm(step) { ctx.mode = .inference }
             let rule = RuleInputs(node: step.node, operands: operands, shapes: operandShapes, outShape: outShape)
+            let started = options.profile ? monotonicSeconds() : 0
             let (y, keepForBackward, statistics) = try GradientRules.forward(rule, &ctx)
+            if options.profile { profile[profileKey(step.node.op) + " forward", default: 0] += monotonicSeconds() - started }
             values[step.output] = y
             saved[s] = keepForBackward
             if let statistics { updateRunningStatistics(step, statistics) }
@@ -351,13 +357,27 @@ public final class TrainingExecutor {
             }
             guard let outShape = pass.shapes[step.output] else { throw GraphError.missingOutput(step.node.outputs[0]) }
             let rule = RuleInputs(node: step.node, operands: operands, shapes: operandShapes, outShape: outShape)
+            let started = options.profile ? monotonicSeconds() : 0
             let dx = try GradientRules.backward(rule, output: pass.values[step.output], saved: pass.saved[s], dy: dy,
                                                 needs: needs, ctx)
+            if options.profile { profile[profileKey(step.node.op) + " backward", default: 0] += monotonicSeconds() - started }
             for (i, id) in step.inputs.enumerated() where id >= 0 && needs[i] && i < dx.count {
                 if let g = dx[i] { accumulate(&grads, id, g) }
             }
         }
         return grads
+    }
+
+    func profileKey(_ op: Op) -> String {
+        if case .conv(let a) = op, a.groups > 1 { return "Conv(grouped)" }
+        if case .conv(let a) = op, a.kernelShape == [1, 1] { return "Conv(1x1)" }
+        return op.onnxName
+    }
+
+    func monotonicSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
     }
 
     /// grads[id] += g, in place when the accumulator's storage is not shared.
