@@ -9,11 +9,13 @@ import SpruceCore
 final class FloatBuffer {
     let count: Int
     let pointer: UnsafeMutablePointer<Float>
+    private let pool: BufferPool?
 
-    /// Uninitialized storage (the producer writes every element).
-    init(count: Int) {
+    /// Uninitialized storage (the producer writes every element), recycled through `pool`.
+    init(count: Int, pool: BufferPool? = nil) {
         self.count = count
-        pointer = .allocate(capacity: max(count, 1))
+        self.pool = pool
+        pointer = pool?.take(count) ?? .allocate(capacity: max(count, 1))
     }
 
     /// Storage filled with `value`.
@@ -30,7 +32,9 @@ final class FloatBuffer {
         }
     }
 
-    deinit { pointer.deallocate() }
+    deinit {
+        if let pool { pool.give(pointer, count) } else { pointer.deallocate() }
+    }
 
     /// The elements as an array.
     var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
@@ -47,8 +51,8 @@ struct Value {
     }
 
     /// An uninitialized value of `shape`.
-    init(shape: [Int]) {
-        self.init(shape: shape, buffer: FloatBuffer(count: shape.elementCount))
+    init(shape: [Int], pool: BufferPool? = nil) {
+        self.init(shape: shape, buffer: FloatBuffer(count: shape.elementCount, pool: pool))
     }
 
     /// A value of `shape` filled with `value`.

@@ -52,6 +52,18 @@ struct RuleInputs {
     /// Operand shapes (nil for omitted inputs).
     let shapes: [[Int]?]
     let outShape: [Int]
+    /// Where outputs, gradients and kernel scratch come from.
+    let pool: BufferPool
+
+    /// An uninitialized value from the pool.
+    func make(_ shape: [Int]) -> Value { Value(shape: shape, pool: pool) }
+
+    /// A value from the pool filled with `value`.
+    func make(_ shape: [Int], repeating value: Float) -> Value {
+        let v = Value(shape: shape, pool: pool)
+        v.pointer.update(repeating: value, count: v.count)
+        return v
+    }
 
     func operand(_ i: Int) throws -> Value {
         guard i < operands.count, let v = operands[i] else {
@@ -92,45 +104,45 @@ enum GradientRules {
         case .batchNormalization(let epsilon):
             return try batchNormForward(r, epsilon: epsilon, ctx)
         case .relu:
-            let x = try r.operand(0), y = Value(shape: r.outShape)
+            let x = try r.operand(0), y = r.make(r.outShape)
             ElementwiseKernels.relu(x.pointer, y.pointer, x.count)
             return (y, .none, nil)
         case .clip(let lo, let hi):
-            let x = try r.operand(0), y = Value(shape: r.outShape)
+            let x = try r.operand(0), y = r.make(r.outShape)
             ElementwiseKernels.clip(x.pointer, y.pointer, x.count, lo: lo, hi: hi)
             return (y, .none, nil)
         case .sigmoid:
-            let x = try r.operand(0), y = Value(shape: r.outShape)
+            let x = try r.operand(0), y = r.make(r.outShape)
             ElementwiseKernels.sigmoid(x.pointer, y.pointer, x.count)
             return (y, .none, nil)
         case .softmax(let axis):
             return (try softmaxForward(r, axis: axis), .none, nil)
         case .add, .sub, .mul, .div:
-            let a = try r.operand(0), b = try r.operand(1), y = Value(shape: r.outShape)
+            let a = try r.operand(0), b = try r.operand(1), y = r.make(r.outShape)
             ElementwiseKernels.binary(binaryKind(node.op), a.pointer, a.shape, b.pointer, b.shape, y.pointer, r.outShape)
             return (y, .none, nil)
         case .sum:
-            let y = Value(shape: r.outShape, repeating: 0)
+            let y = r.make(r.outShape, repeating: 0)
             for i in 0..<r.operands.count {
                 let a = try r.operand(i)
                 ElementwiseKernels.binary(.add, y.pointer, r.outShape, a.pointer, a.shape, y.pointer, r.outShape)
             }
             return (y, .none, nil)
         case .globalAveragePool:
-            let x = try r.operand(0), y = Value(shape: r.outShape)
+            let x = try r.operand(0), y = r.make(r.outShape)
             let planes = x.shape[0] * x.shape[1]
             PoolKernels.globalAverageForward(x: x.pointer, y: y.pointer, planes: planes, s: planes > 0 ? x.count / planes : 0)
             return (y, .none, nil)
         case .reduceMean(let axes, _):
             let x = try r.operand(0)
             let kept = keptShape(x.shape, axes: axes)
-            let y = Value(shape: r.outShape)
+            let y = r.make(r.outShape)
             ElementwiseKernels.reduce(x.pointer, x.shape, into: y.pointer, kept)
             let scale = Float(y.count) / Float(max(x.count, 1))
             for i in 0..<y.count { y.pointer[i] *= scale }
             return (y, .none, nil)
         case .maxPool(let a):
-            let x = try r.operand(0), y = Value(shape: r.outShape)
+            let x = try r.operand(0), y = r.make(r.outShape)
             let g = Window(input: x.shape, output: r.outShape, kernel: a.kernelShape, strides: a.strides, pads: a.pads,
                            dilations: a.dilations, autoPad: a.autoPad)
             var argmax = [Int32](repeating: -1, count: y.count)
@@ -139,7 +151,7 @@ enum GradientRules {
             }
             return (y, .argmax(argmax), nil)
         case .averagePool(let a):
-            let x = try r.operand(0), y = Value(shape: r.outShape)
+            let x = try r.operand(0), y = r.make(r.outShape)
             let g = Window(input: x.shape, output: r.outShape, kernel: a.kernelShape, strides: a.strides, pads: a.pads,
                            dilations: a.dilations, autoPad: a.autoPad)
             PoolKernels.averageForward(x: x.pointer, y: y.pointer, g, countIncludePad: a.countIncludePad)
@@ -155,18 +167,18 @@ enum GradientRules {
             guard ctx.mode == .training, ctx.dropoutRate > 0 else { return (x.reshaped(r.outShape), .none, nil) }
             let keep = 1 - ctx.dropoutRate
             let mask = FloatBuffer(count: x.count)
-            let y = Value(shape: r.outShape)
+            let y = r.make(r.outShape)
             for i in 0..<x.count {
                 mask.pointer[i] = ctx.generator.nextUnitFloat() < keep ? 1 / keep : 0
                 y.pointer[i] = x.pointer[i] * mask.pointer[i]
             }
             return (y, .dropoutMask(mask), nil)
         case .transpose(let perm):
-            let x = try r.operand(0), y = Value(shape: r.outShape)
+            let x = try r.operand(0), y = r.make(r.outShape)
             permute(x.pointer, x.shape, perm ?? Array((0..<x.shape.count).reversed()), y.pointer)
             return (y, .none, nil)
         case .concat(let axis):
-            let y = Value(shape: r.outShape)
+            let y = r.make(r.outShape)
             let ax = axis < 0 ? axis + r.outShape.count : axis
             let outer = Array(r.outShape[..<ax]).elementCount
             let total = Array(r.outShape[ax...]).elementCount
@@ -179,7 +191,7 @@ enum GradientRules {
             }
             return (y, .none, nil)
         case .pad(let pads, let value):
-            let x = try r.operand(0), y = Value(shape: r.outShape, repeating: value)
+            let x = try r.operand(0), y = r.make(r.outShape, repeating: value)
             padCopy(from: x.pointer, x.shape, to: y.pointer, r.outShape, pads: pads, forward: true)
             return (y, .none, nil)
         }
@@ -197,71 +209,71 @@ enum GradientRules {
             return try batchNormBackward(r, epsilon: epsilon, saved: saved, dy: dy, needs: needs, ctx)
         case .relu:
             guard let y else { throw r.unsupported("output was not kept") }
-            let d = Value(shape: r.shape(0))
+            let d = r.make(r.shape(0))
             ElementwiseKernels.reluBackward(y.pointer, dy.pointer, d.pointer, d.count)
             dx[0] = d
         case .clip(let lo, let hi):
             // y lies strictly inside (lo, hi) exactly where x does, so the output suffices.
             guard let y else { throw r.unsupported("output was not kept") }
-            let d = Value(shape: r.shape(0))
+            let d = r.make(r.shape(0))
             ElementwiseKernels.clipBackward(y.pointer, dy.pointer, d.pointer, d.count, lo: lo, hi: hi)
             dx[0] = d
         case .sigmoid:
             guard let y else { throw r.unsupported("output was not kept") }
-            let d = Value(shape: r.shape(0))
+            let d = r.make(r.shape(0))
             ElementwiseKernels.sigmoidBackward(y.pointer, dy.pointer, d.pointer, d.count)
             dx[0] = d
         case .softmax(let axis):
             guard let y else { throw r.unsupported("output was not kept") }
-            dx[0] = softmaxBackward(y, dy: dy, axis: axis)
+            dx[0] = softmaxBackward(r, y, dy: dy, axis: axis)
         case .add, .sum:
-            for i in 0..<r.operands.count where need(i) { dx[i] = reduced(dy, to: r.shape(i)) }
+            for i in 0..<r.operands.count where need(i) { dx[i] = reduced(r, dy, to: r.shape(i)) }
         case .sub:
-            if need(0) { dx[0] = reduced(dy, to: r.shape(0)) }
+            if need(0) { dx[0] = reduced(r, dy, to: r.shape(0)) }
             if need(1) {
-                let d = reduced(dy, to: r.shape(1), copy: true)
+                let d = reduced(r, dy, to: r.shape(1), copy: true)
                 for i in 0..<d.count { d.pointer[i] = -d.pointer[i] }
                 dx[1] = d
             }
         case .mul:
             let a = try r.operand(0), b = try r.operand(1)
             for (i, other) in [(0, b), (1, a)] where need(i) {
-                let full = Value(shape: r.outShape)
+                let full = r.make(r.outShape)
                 ElementwiseKernels.binary(.mul, dy.pointer, r.outShape, other.pointer, other.shape, full.pointer, r.outShape)
-                dx[i] = reduced(full, to: r.shape(i))
+                dx[i] = reduced(r, full, to: r.shape(i))
             }
         case .div:
             let a = try r.operand(0), b = try r.operand(1)
             if need(0) {
-                let full = Value(shape: r.outShape)
+                let full = r.make(r.outShape)
                 ElementwiseKernels.binary(.div, dy.pointer, r.outShape, b.pointer, b.shape, full.pointer, r.outShape)
-                dx[0] = reduced(full, to: r.shape(0))
+                dx[0] = reduced(r, full, to: r.shape(0))
             }
             if need(1) {
                 // d(a/b)/db = −a/b²: build −dy·a, then divide by b twice.
-                let full = Value(shape: r.outShape)
+                let full = r.make(r.outShape)
                 ElementwiseKernels.binary(.mul, dy.pointer, r.outShape, a.pointer, a.shape, full.pointer, r.outShape)
                 ElementwiseKernels.binary(.div, full.pointer, r.outShape, b.pointer, b.shape, full.pointer, r.outShape)
                 ElementwiseKernels.binary(.div, full.pointer, r.outShape, b.pointer, b.shape, full.pointer, r.outShape)
                 for i in 0..<full.count { full.pointer[i] = -full.pointer[i] }
-                dx[1] = reduced(full, to: r.shape(1))
+                dx[1] = reduced(r, full, to: r.shape(1))
             }
         case .globalAveragePool:
             let shape = r.shape(0)
-            let d = Value(shape: shape)
+            let d = r.make(shape)
             let planes = shape[0] * shape[1]
             PoolKernels.globalAverageBackward(dy: dy.pointer, dx: d.pointer, planes: planes, s: planes > 0 ? d.count / planes : 0)
             dx[0] = d
         case .reduceMean(let axes, _):
             let shape = r.shape(0)
             let kept = keptShape(shape, axes: axes)
-            let d = Value(shape: shape)
+            let d = r.make(shape)
             var scale = Float(dy.count) / Float(max(d.count, 1))
             ElementwiseKernels.binary(.mul, dy.pointer, kept, &scale, [], d.pointer, shape)
             dx[0] = d
         case .maxPool(let a):
             guard case .argmax(let argmax) = saved else { throw r.unsupported("arg-max was not kept") }
-            let d = Value(shape: r.shape(0))
+            let d = r.make(r.shape(0))
             let g = Window(input: d.shape, output: r.outShape, kernel: a.kernelShape, strides: a.strides, pads: a.pads,
                            dilations: a.dilations, autoPad: a.autoPad)
             argmax.withUnsafeBufferPointer { am in
@@ -269,7 +281,7 @@ enum GradientRules {
             }
             dx[0] = d
         case .averagePool(let a):
-            let d = Value(shape: r.shape(0))
+            let d = r.make(r.shape(0))
             let g = Window(input: d.shape, output: r.outShape, kernel: a.kernelShape, strides: a.strides, pads: a.pads,
                            dilations: a.dilations, autoPad: a.autoPad)
             PoolKernels.averageBackward(dy: dy.pointer, dx: d.pointer, g, countIncludePad: a.countIncludePad)
@@ -282,7 +294,7 @@ enum GradientRules {
             dx[0] = dy.reshaped(r.shape(0))
         case .dropout:
             if case .dropoutMask(let mask) = saved {
-                let d = Value(shape: r.shape(0))
+                let d = r.make(r.shape(0))
                 for i in 0..<d.count { d.pointer[i] = dy.pointer[i] * mask.pointer[i] }
                 dx[0] = d
             } else {
@@ -293,7 +305,7 @@ enum GradientRules {
             let p = perm ?? Array((0..<shape.count).reversed())
             var inverse = [Int](repeating: 0, count: p.count)
             for (i, axis) in p.enumerated() { inverse[axis] = i }
-            let d = Value(shape: shape)
+            let d = r.make(shape)
             permute(dy.pointer, r.outShape, inverse, d.pointer)
             dx[0] = d
         case .concat(let axis):
@@ -305,14 +317,14 @@ enum GradientRules {
                 let shape = r.shape(i)
                 let chunk = Array(shape[ax...]).elementCount
                 if need(i) {
-                    let d = Value(shape: shape)
+                    let d = r.make(shape)
                     for o in 0..<outer { (d.pointer + o * chunk).update(from: dy.pointer + o * total + offset, count: chunk) }
                     dx[i] = d
                 }
                 offset += chunk
             }
         case .pad(let pads, _):
-            let d = Value(shape: r.shape(0), repeating: 0)
+            let d = r.make(r.shape(0), repeating: 0)
             padCopy(from: d.pointer, d.shape, to: dy.pointer, r.outShape, pads: pads, forward: false)
             dx[0] = d
         }
@@ -334,12 +346,12 @@ enum GradientRules {
         guard a.activation == .none else { throw r.unsupported("fused activations are for inference graphs only") }
         let x = try r.operand(0), w = try r.operand(1), b = r.optional(2)
         let g = window(r, a, input: x.shape)
-        let y = Value(shape: r.outShape)
+        let y = r.make(r.outShape)
         if isDepthwise(a, input: x.shape, weight: w.shape) {
             DepthwiseKernels.forward(x: x.pointer, weight: w.pointer, bias: b?.pointer, y: y.pointer, g, threads: ctx.threads)
         } else {
             ConvolutionKernels.forward(x: x.pointer, weight: w.pointer, bias: b?.pointer, y: y.pointer, g,
-                                       m: w.shape[0], groups: a.groups)
+                                       m: w.shape[0], groups: a.groups, pool: r.pool)
         }
         return y
     }
@@ -349,15 +361,15 @@ enum GradientRules {
         let x = try r.operand(0), w = try r.operand(1)
         let g = window(r, a, input: x.shape)
         let need = (0..<3).map { $0 < needs.count && needs[$0] }
-        let dx = need[0] ? Value(shape: x.shape) : nil
-        let dw = need[1] ? Value(shape: w.shape) : nil
-        let db = need[2] ? Value(shape: r.shape(2)) : nil
+        let dx = need[0] ? r.make(x.shape) : nil
+        let dw = need[1] ? r.make(w.shape) : nil
+        let db = need[2] ? r.make(r.shape(2)) : nil
         if isDepthwise(a, input: x.shape, weight: w.shape) {
             DepthwiseKernels.backward(x: x.pointer, weight: w.pointer, dy: dy.pointer, dx: dx?.pointer,
                                       dWeight: dw?.pointer, dBias: db?.pointer, g, threads: ctx.threads)
         } else {
             ConvolutionKernels.backward(x: x.pointer, weight: w.pointer, dy: dy.pointer, dx: dx?.pointer,
-                                        dWeight: dw?.pointer, dBias: db?.pointer, g, m: w.shape[0], groups: a.groups)
+                                        dWeight: dw?.pointer, dBias: db?.pointer, g, m: w.shape[0], groups: a.groups, pool: r.pool)
         }
         var out: [Value?] = [dx, dw, db]
         while out.count > r.operands.count { out.removeLast() }
@@ -375,7 +387,7 @@ enum GradientRules {
         -> (Value, Saved, BatchStatistics?) {
         let x = try r.operand(0), scale = r.optional(1), bias = try r.operand(2)
         let n = x.shape[0], c = x.shape[1], s = c > 0 && n > 0 ? x.count / (n * c) : 0
-        let y = Value(shape: r.outShape)
+        let y = r.make(r.outShape)
         guard ctx.mode == .training else {
             let mean = try r.operand(3), variance = try r.operand(4)
             BatchNormKernels.forwardInference(x: x.pointer, scale: scale?.pointer, bias: bias.pointer, mean: mean.pointer,
@@ -398,9 +410,9 @@ enum GradientRules {
         let x = try r.operand(0), scale = r.optional(1)
         let n = x.shape[0], c = x.shape[1], s = c > 0 && n > 0 ? x.count / (n * c) : 0
         let need = (0..<3).map { $0 < needs.count && needs[$0] }
-        let dx = need[0] ? Value(shape: x.shape) : nil
-        let dScale = need[1] ? Value(shape: [c]) : nil
-        let dBias = need[2] ? Value(shape: [c]) : nil
+        let dx = need[0] ? r.make(x.shape) : nil
+        let dScale = need[1] ? r.make([c]) : nil
+        let dBias = need[2] ? r.make([c]) : nil
         if case .batchNorm(let mean, let invStd) = saved {
             BatchNormKernels.backwardTraining(x: x.pointer, scale: scale?.pointer, dy: dy.pointer, mean: mean.pointer,
                                               invStd: invStd.pointer, dx: dx?.pointer, dScale: dScale?.pointer,
@@ -425,7 +437,7 @@ enum GradientRules {
     static func gemmForward(_ r: RuleInputs, _ a: GemmAttributes) throws -> Value {
         let x = try r.operand(0), w = try r.operand(1)
         let m = r.outShape[0], n = r.outShape[1], k = a.transA ? x.shape[0] : x.shape[1]
-        let y = Value(shape: r.outShape, repeating: 0)
+        let y = r.make(r.outShape, repeating: 0)
         var beta: Float = 0
         if let c = r.optional(2), a.beta != 0 {
             var b = a.beta
@@ -446,7 +458,7 @@ enum GradientRules {
         var out = [Value?](repeating: nil, count: r.operands.count)
         let noT = CblasNoTrans, t = CblasTrans
         if needs.count > 0 && needs[0] {
-            let d = Value(shape: x.shape, repeating: 0)
+            let d = r.make(x.shape, repeating: 0)
             if m > 0 && n > 0 && k > 0 {
                 if !a.transA {
                     // dA[M,K] = α·dY[M,N]·op(B)ᵀ
@@ -461,7 +473,7 @@ enum GradientRules {
             out[0] = d
         }
         if needs.count > 1 && needs[1] {
-            let d = Value(shape: w.shape, repeating: 0)
+            let d = r.make(w.shape, repeating: 0)
             if m > 0 && n > 0 && k > 0 {
                 if !a.transB {
                     // dB[K,N] = α·op(A)ᵀ·dY
@@ -476,7 +488,7 @@ enum GradientRules {
             out[1] = d
         }
         if needs.count > 2 && needs[2] {
-            let d = reduced(dy, to: r.shape(2), copy: true)
+            let d = reduced(r, dy, to: r.shape(2), copy: true)
             for i in 0..<d.count { d.pointer[i] *= a.beta }
             out[2] = d
         }
@@ -506,7 +518,7 @@ enum GradientRules {
 
     static func matMulForward(_ r: RuleInputs) throws -> Value {
         let a = try r.operand(0), b = try r.operand(1), p = try matMulPlan(r)
-        let y = Value(shape: r.outShape, repeating: 0)
+        let y = r.make(r.outShape, repeating: 0)
         guard p.m > 0, p.n > 0, p.k > 0 else { return y }
         for i in 0..<p.batches {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(p.m), Int32(p.n), Int32(p.k), 1,
@@ -519,8 +531,8 @@ enum GradientRules {
     static func matMulBackward(_ r: RuleInputs, dy: Value, needs: [Bool]) throws -> [Value?] {
         let a = try r.operand(0), b = try r.operand(1), p = try matMulPlan(r)
         var out: [Value?] = [nil, nil]
-        let da = !needs.isEmpty && needs[0] ? Value(shape: a.shape, repeating: 0) : nil
-        let db = needs.count > 1 && needs[1] ? Value(shape: b.shape, repeating: 0) : nil
+        let da = !needs.isEmpty && needs[0] ? r.make(a.shape, repeating: 0) : nil
+        let db = needs.count > 1 && needs[1] ? r.make(b.shape, repeating: 0) : nil
         if p.m > 0 && p.n > 0 && p.k > 0 {
             for i in 0..<p.batches {
                 let g = dy.pointer + i * p.m * p.n
@@ -544,7 +556,7 @@ enum GradientRules {
     // MARK: - Softmax
 
     static func softmaxForward(_ r: RuleInputs, axis: Int) throws -> Value {
-        let x = try r.operand(0), y = Value(shape: r.outShape)
+        let x = try r.operand(0), y = r.make(r.outShape)
         let (outer, d, inner) = softmaxSplit(x.shape, axis: axis)
         for a in 0..<outer {
             for b in 0..<inner {
@@ -564,8 +576,8 @@ enum GradientRules {
     }
 
     /// dx = y·(dy − Σ dy·y) along the axis.
-    static func softmaxBackward(_ y: Value, dy: Value, axis: Int) -> Value {
-        let d = Value(shape: y.shape)
+    static func softmaxBackward(_ r: RuleInputs, _ y: Value, dy: Value, axis: Int) -> Value {
+        let d = r.make(y.shape)
         let (outer, n, inner) = softmaxSplit(y.shape, axis: axis)
         for a in 0..<outer {
             for b in 0..<inner {
@@ -619,9 +631,9 @@ enum GradientRules {
     }
 
     /// `dy` summed down to `shape` (shared, not copied, when no axis is broadcast unless `copy`).
-    static func reduced(_ dy: Value, to shape: [Int], copy: Bool = false) -> Value {
+    static func reduced(_ r: RuleInputs, _ dy: Value, to shape: [Int], copy: Bool = false) -> Value {
         if shape.elementCount == dy.count && !copy { return dy.reshaped(shape) }
-        let d = Value(shape: shape)
+        let d = r.make(shape)
         if shape.elementCount == dy.count {
             d.pointer.update(from: dy.pointer, count: dy.count)
         } else {

@@ -101,6 +101,7 @@ public final class TrainingExecutor {
     let lastForwardUse: [Int]
     let backwardRead: [Bool]
     var generator: SeededGenerator
+    let pool = BufferPool()
     /// Seconds spent per "Op forward" / "Op backward" since construction (with `options.profile`).
     public private(set) var profile: [String: Double] = [:]
     private var shapeCache: (key: [[Int]], shapes: [[Int]?])?
@@ -229,6 +230,8 @@ public final class TrainingExecutor {
             throw TrainingError.badInput(name: name, detail: "not an input of the graph")
         }
         if let cache = shapeCache, cache.key == key { return cache.shapes }
+        // New batch shape: the recycled blocks no longer fit.
+        if shapeCache != nil { pool.drain() }
         let named = try structure.inferShapes(inputShapes: byName)
         var shapes = [[Int]?](repeating: nil, count: ids.count)
         for (name, id) in ids { shapes[id] = named[name] }
@@ -270,7 +273,7 @@ public final class TrainingExecutor {
             guard let outShape = shapes[step.output] else { throw GraphError.missingOutput(step.node.outputs[0]) }
             ctx.mode = mode
             if mode == .training, case .batchNormalization = step.node.op, isFrozenBatchNorm(step) { ctx.mode = .inference }
-            let rule = RuleInputs(node: step.node, operands: operands, shapes: operandShapes, outShape: outShape)
+            let rule = RuleInputs(node: step.node, operands: operands, shapes: operandShapes, outShape: outShape, pool: pool)
             let started = options.profile ? monotonicSeconds() : 0
             let (y, keepForBackward, statistics) = try GradientRules.forward(rule, &ctx)
             if options.profile { profile[profileKey(step.node.op) + " forward", default: 0] += monotonicSeconds() - started }
@@ -356,7 +359,7 @@ public final class TrainingExecutor {
                 operandShapes.append(id < 0 ? nil : pass.shapes[id])
             }
             guard let outShape = pass.shapes[step.output] else { throw GraphError.missingOutput(step.node.outputs[0]) }
-            let rule = RuleInputs(node: step.node, operands: operands, shapes: operandShapes, outShape: outShape)
+            let rule = RuleInputs(node: step.node, operands: operands, shapes: operandShapes, outShape: outShape, pool: pool)
             let started = options.profile ? monotonicSeconds() : 0
             let dx = try GradientRules.backward(rule, output: pass.values[step.output], saved: pass.saved[s], dy: dy,
                                                 needs: needs, ctx)

@@ -88,18 +88,57 @@ enum ConvolutionKernels {
         }
     }
 
+    /// Output planes at least this large get one GEMM per image (no batch gather/scatter);
+    /// smaller ones (late layers) are batched so OpenBLAS sees a wide enough matrix.
+    static let perImageMinimum = 256
+
+    /// 1×1, stride 1, unpadded: the input planes already are the column matrix.
+    static func isPointwise(_ g: Window) -> Bool {
+        g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.padTop == 0 && g.padLeft == 0 && g.oh == g.h && g.ow == g.w
+    }
+
+    @inline(__always)
+    static func gemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
+                     _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
     /// y[N, M, OH, OW] = conv(x, w) + bias, with `groups` groups (w is [M, C/groups, kH, kW]).
     static func forward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                        y: UnsafeMutablePointer<Float>, _ g: Window, m: Int, groups: Int) {
+                        y: UnsafeMutablePointer<Float>, _ g: Window, m: Int, groups: Int, pool: BufferPool) {
         let cg = g.c / groups, mg = m / groups
         let k = cg * g.kh * g.kw, p = g.oh * g.ow, np = g.n * p
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: k * np)
-        let out = UnsafeMutablePointer<Float>.allocate(capacity: mg * np)
-        defer { col.deallocate(); out.deallocate() }
+        let pointwise = isPointwise(g)
+        if p >= perImageMinimum {
+            var one = g
+            one.n = 1
+            let col = pointwise ? nil : pool.take(k * p)
+            defer { if let col { pool.give(col, k * p) } }
+            for b in 0..<g.n {
+                let xb = x + b * g.c * g.h * g.w
+                for group in 0..<groups {
+                    var src = xb + group * cg * p
+                    if let col {
+                        im2col(xb, one, c0: group * cg, cg: cg, col)
+                        src = UnsafePointer(col)
+                    }
+                    gemm(false, false, mg, p, k, weight + group * mg * k, k, src, p, 0, y + (b * m + group * mg) * p, p)
+                }
+                if let bias {
+                    for oc in 0..<m {
+                        let d = y + (b * m + oc) * p, beta = bias[oc]
+                        for i in 0..<p { d[i] += beta }
+                    }
+                }
+            }
+            return
+        }
+        let col = pool.take(k * np), out = pool.take(mg * np)
+        defer { pool.give(col, k * np); pool.give(out, mg * np) }
         for group in 0..<groups {
             im2col(x, g, c0: group * cg, cg: cg, col)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(mg), Int32(np), Int32(k),
-                        1, weight + group * mg * k, Int32(k), col, Int32(np), 0, out, Int32(np))
+            gemm(false, false, mg, np, k, weight + group * mg * k, k, col, np, 0, out, np)
             for mi in 0..<mg {
                 let oc = group * mg + mi
                 let beta = bias?[oc] ?? 0
@@ -114,24 +153,55 @@ enum ConvolutionKernels {
     /// Gradients of `forward`: any of dx (overwritten), dWeight (overwritten), dBias (overwritten) may be nil.
     static func backward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
-                         dBias: UnsafeMutablePointer<Float>?, _ g: Window, m: Int, groups: Int) {
+                         dBias: UnsafeMutablePointer<Float>?, _ g: Window, m: Int, groups: Int, pool: BufferPool) {
         let cg = g.c / groups, mg = m / groups
         let k = cg * g.kh * g.kw, p = g.oh * g.ow, np = g.n * p
         if let dBias {
             for oc in 0..<m {
                 var sum: Float = 0
-                for b in 0..<g.n {
-                    let s = dy + (b * m + oc) * p
-                    for i in 0..<p { sum += s[i] }
-                }
+                for b in 0..<g.n { sum += BatchNormKernels.sum(dy + (b * m + oc) * p, p) }
                 dBias[oc] = sum
             }
         }
         guard dx != nil || dWeight != nil else { return }
+        let pointwise = isPointwise(g)
+        if p >= perImageMinimum {
+            var one = g
+            one.n = 1
+            let plane = g.c * g.h * g.w
+            let col = pointwise ? nil : pool.take(k * p)
+            defer { if let col { pool.give(col, k * p) } }
+            for b in 0..<g.n {
+                let xb = x + b * plane
+                for group in 0..<groups {
+                    let dyg = dy + (b * m + group * mg) * p
+                    let wg = weight + group * mg * k
+                    if let dWeight {
+                        var src = xb + group * cg * p
+                        if let col {
+                            im2col(xb, one, c0: group * cg, cg: cg, col)
+                            src = UnsafePointer(col)
+                        }
+                        // Images accumulate into dW (beta 1 after the first).
+                        gemm(false, true, mg, k, p, dyg, p, src, p, b == 0 ? 0 : 1, dWeight + group * mg * k, k)
+                    }
+                    if let dx {
+                        let dxb = dx + b * plane
+                        if let col {
+                            gemm(true, false, k, p, mg, wg, k, dyg, p, 0, col, p)
+                            if group == 0 { dxb.update(repeating: 0, count: plane) }
+                            col2im(col, one, c0: group * cg, cg: cg, dxb)
+                        } else {
+                            gemm(true, false, k, p, mg, wg, k, dyg, p, 0, dxb + group * cg * p, p)
+                        }
+                    }
+                }
+            }
+            return
+        }
         if let dx { dx.update(repeating: 0, count: g.n * g.c * g.h * g.w) }
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: k * np)
-        let dyT = UnsafeMutablePointer<Float>.allocate(capacity: mg * np)
-        defer { col.deallocate(); dyT.deallocate() }
+        let col = pool.take(k * np), dyT = pool.take(mg * np)
+        defer { pool.give(col, k * np); pool.give(dyT, mg * np) }
         for group in 0..<groups {
             for mi in 0..<mg {
                 for b in 0..<g.n {
@@ -141,12 +211,10 @@ enum ConvolutionKernels {
             let wg = weight + group * mg * k
             if let dWeight {
                 im2col(x, g, c0: group * cg, cg: cg, col)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(mg), Int32(k), Int32(np),
-                            1, dyT, Int32(np), col, Int32(np), 0, dWeight + group * mg * k, Int32(k))
+                gemm(false, true, mg, k, np, dyT, np, col, np, 0, dWeight + group * mg * k, k)
             }
             if let dx {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(np), Int32(mg),
-                            1, wg, Int32(k), dyT, Int32(np), 0, col, Int32(np))
+                gemm(true, false, k, np, mg, wg, k, dyT, np, 0, col, np)
                 col2im(col, g, c0: group * cg, cg: cg, dx)
             }
         }

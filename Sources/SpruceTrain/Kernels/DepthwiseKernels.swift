@@ -2,7 +2,9 @@
 // forward, backward-data and backward-weights, vectorized with SIMD8 along output rows.
 // Each input plane is first copied into a zero-padded buffer split by column phase (column
 // x goes to phase x mod sW, slot x / sW), so every tap reads a contiguous run even when
-// strided. Not the GEMM path (ConvolutionKernels.swift), not the runtime's kernel.
+// strided. Stride 1 goes further: outputs are computed over whole padded rows as one flat run
+// (the padded columns are computed and dropped), so even 3×3 planes fill SIMD8 lanes.
+// Not the GEMM path (ConvolutionKernels.swift), not the runtime's kernel.
 
 import SpruceCore
 
@@ -78,6 +80,10 @@ enum DepthwiseKernels {
     /// y[N, C, OH, OW] = depthwise(x, w[C, 1, kH, kW]) + bias.
     static func forward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                         y: UnsafeMutablePointer<Float>, _ g: Window, threads: Int) {
+        if g.sh == 1 && g.sw == 1 {
+            forwardFlat(x: x, weight: weight, bias: bias, y: y, g, threads: threads)
+            return
+        }
         let l = Layout(g)
         let taps = l.taps.count, p = g.oh * g.ow
         parallelChunks(g.c, threads: threads) { channels in
@@ -119,6 +125,10 @@ enum DepthwiseKernels {
     static func backward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
                          dBias: UnsafeMutablePointer<Float>?, _ g: Window, threads: Int) {
+        if g.sh == 1 && g.sw == 1 {
+            backwardFlat(x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight, dBias: dBias, g, threads: threads)
+            return
+        }
         let l = Layout(g)
         let taps = l.taps.count, p = g.oh * g.ow
         let bufSize = g.sw * l.rows * l.slots
@@ -186,6 +196,105 @@ enum DepthwiseKernels {
                             unpack(buf, g, l, dx + (b * g.c + ch) * g.h * g.w)
                         }
                     }
+                }
+            }
+        }
+    }
+
+    // MARK: - Stride 1, flat over padded rows
+
+    /// With stride 1 the padded plane is Hp×Wp (Wp = OW + (kW−1)·dW) and output (oy, ox) reads
+    /// buf[(oy + ki·dH)·Wp + ox + kj·dW]. Indexing outputs by q = oy·Wp + ox makes every tap a
+    /// constant shift of q, so q runs flat over 0..<OH·Wp; q with ox ≥ OW is scratch. Reads run
+    /// at most 7 + (kW−1)·dW past the plane, into zeroed slack.
+    static func flatSlack(_ g: Window) -> Int { 16 + (g.kw - 1) * g.dw }
+
+    static func forwardFlat(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                            y: UnsafeMutablePointer<Float>, _ g: Window, threads: Int) {
+        let l = Layout(g)
+        let taps = l.taps.count, p = g.oh * g.ow
+        let block = l.rows * l.slots, span = g.oh * l.slots
+        let slack = flatSlack(g)
+        parallelChunks(g.c, threads: threads) { channels in
+            let buf = UnsafeMutablePointer<Float>.allocate(capacity: block + slack)
+            let row = UnsafeMutablePointer<Float>.allocate(capacity: span + 8)
+            defer { buf.deallocate(); row.deallocate() }
+            (buf + block).initialize(repeating: 0, count: slack)
+            l.taps.withUnsafeBufferPointer { tapOffsets in
+                for ch in channels {
+                    let k = weight + ch * taps
+                    let beta = bias?[ch] ?? 0
+                    for b in 0..<g.n {
+                        pack(x + (b * g.c + ch) * g.h * g.w, g, l, buf)
+                        var q = 0
+                        while q < span {
+                            var acc = SIMD8<Float>(repeating: beta)
+                            for t in 0..<taps {
+                                acc += SIMD8<Float>(repeating: k[t]) * load(buf + tapOffsets[t] + q)
+                            }
+                            store(acc, row + q)
+                            q += 8
+                        }
+                        let out = y + (b * g.c + ch) * p
+                        for oy in 0..<g.oh { (out + oy * g.ow).update(from: row + oy * l.slots, count: g.ow) }
+                    }
+                }
+            }
+        }
+    }
+
+    static func backwardFlat(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                             dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
+                             dBias: UnsafeMutablePointer<Float>?, _ g: Window, threads: Int) {
+        let l = Layout(g)
+        let taps = l.taps.count, p = g.oh * g.ow
+        let block = l.rows * l.slots, span = g.oh * l.slots
+        let slack = flatSlack(g)
+        parallelChunks(g.c, threads: threads) { channels in
+            let buf = UnsafeMutablePointer<Float>.allocate(capacity: block + slack)
+            let dbuf = UnsafeMutablePointer<Float>.allocate(capacity: block + slack)
+            let grad = UnsafeMutablePointer<Float>.allocate(capacity: span + 8)
+            let acc = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: taps)
+            defer { buf.deallocate(); dbuf.deallocate(); grad.deallocate(); acc.deallocate() }
+            (buf + block).initialize(repeating: 0, count: slack)
+            // The scratch columns of the gradient rows stay zero, so they add nothing below.
+            grad.initialize(repeating: 0, count: span + 8)
+            l.taps.withUnsafeBufferPointer { tapOffsets in
+                for ch in channels {
+                    let k = weight + ch * taps
+                    if let dBias {
+                        var sum: Float = 0
+                        for b in 0..<g.n { sum += BatchNormKernels.sum(dy + (b * g.c + ch) * p, p) }
+                        dBias[ch] = sum
+                    }
+                    acc.update(repeating: SIMD8<Float>(repeating: 0), count: taps)
+                    for b in 0..<g.n {
+                        let src = dy + (b * g.c + ch) * p
+                        for oy in 0..<g.oh { (grad + oy * l.slots).update(from: src + oy * g.ow, count: g.ow) }
+                        if dWeight != nil {
+                            pack(x + (b * g.c + ch) * g.h * g.w, g, l, buf)
+                            var q = 0
+                            while q < span {
+                                let gv = load(grad + q)
+                                for t in 0..<taps { acc[t] += gv * load(buf + tapOffsets[t] + q) }
+                                q += 8
+                            }
+                        }
+                        if let dx {
+                            dbuf.update(repeating: 0, count: block + slack)
+                            for t in 0..<taps {
+                                let kv = SIMD8<Float>(repeating: k[t])
+                                let d = dbuf + tapOffsets[t]
+                                var q = 0
+                                while q < span {
+                                    store(load(d + q) + kv * load(grad + q), d + q)
+                                    q += 8
+                                }
+                            }
+                            unpack(dbuf, g, l, dx + (b * g.c + ch) * g.h * g.w)
+                        }
+                    }
+                    if let dWeight { for t in 0..<taps { dWeight[ch * taps + t] = acc[t].sum() } }
                 }
             }
         }
