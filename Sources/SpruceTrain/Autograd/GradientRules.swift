@@ -351,7 +351,7 @@ enum GradientRules {
             DepthwiseKernels.forward(x: x.pointer, weight: w.pointer, bias: b?.pointer, y: y.pointer, g, threads: ctx.threads)
         } else {
             ConvolutionKernels.forward(x: x.pointer, weight: w.pointer, bias: b?.pointer, y: y.pointer, g,
-                                       m: w.shape[0], groups: a.groups, pool: r.pool)
+                                       m: w.shape[0], groups: a.groups, pool: r.pool, threads: ctx.threads)
         }
         return y
     }
@@ -369,7 +369,7 @@ enum GradientRules {
                                       dWeight: dw?.pointer, dBias: db?.pointer, g, threads: ctx.threads)
         } else {
             ConvolutionKernels.backward(x: x.pointer, weight: w.pointer, dy: dy.pointer, dx: dx?.pointer,
-                                        dWeight: dw?.pointer, dBias: db?.pointer, g, m: w.shape[0], groups: a.groups, pool: r.pool)
+                                        dWeight: dw?.pointer, dBias: db?.pointer, g, m: w.shape[0], groups: a.groups, pool: r.pool, threads: ctx.threads)
         }
         var out: [Value?] = [dx, dw, db]
         while out.count > r.operands.count { out.removeLast() }

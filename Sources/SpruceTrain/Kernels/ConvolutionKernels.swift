@@ -59,9 +59,9 @@ enum ConvolutionKernels {
 
     /// The adjoint of `im2col`: adds every column-matrix entry back onto the input cell it was read from.
     static func col2im(_ col: UnsafePointer<Float>, _ g: Window, c0: Int, cg: Int,
-                       _ dx: UnsafeMutablePointer<Float>) {
+                       _ dx: UnsafeMutablePointer<Float>, channels: Range<Int>? = nil) {
         let p = g.oh * g.ow, np = g.n * p, plane = g.h * g.w
-        for ci in 0..<cg {
+        for ci in channels ?? 0..<cg {
             for ki in 0..<g.kh {
                 let rowOffset = ki * g.dh - g.padTop
                 let ys = Window.validRange(count: g.oh, stride: g.sh, offset: rowOffset, limit: g.h)
@@ -106,29 +106,31 @@ enum ConvolutionKernels {
 
     /// y[N, M, OH, OW] = conv(x, w) + bias, with `groups` groups (w is [M, C/groups, kH, kW]).
     static func forward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                        y: UnsafeMutablePointer<Float>, _ g: Window, m: Int, groups: Int, pool: BufferPool) {
+                        y: UnsafeMutablePointer<Float>, _ g: Window, m: Int, groups: Int, pool: BufferPool, threads: Int) {
         let cg = g.c / groups, mg = m / groups
         let k = cg * g.kh * g.kw, p = g.oh * g.ow, np = g.n * p
         let pointwise = isPointwise(g)
         if p >= perImageMinimum {
             var one = g
             one.n = 1
-            let col = pointwise ? nil : pool.take(k * p)
-            defer { if let col { pool.give(col, k * p) } }
-            for b in 0..<g.n {
-                let xb = x + b * g.c * g.h * g.w
-                for group in 0..<groups {
-                    var src = xb + group * cg * p
-                    if let col {
-                        im2col(xb, one, c0: group * cg, cg: cg, col)
-                        src = UnsafePointer(col)
+            parallelChunks(g.n, threads: threads) { images in
+                let col = pointwise ? nil : pool.take(k * p)
+                defer { if let col { pool.give(col, k * p) } }
+                for b in images {
+                    let xb = x + b * g.c * g.h * g.w
+                    for group in 0..<groups {
+                        var src = xb + group * cg * p
+                        if let col {
+                            im2col(xb, one, c0: group * cg, cg: cg, col)
+                            src = UnsafePointer(col)
+                        }
+                        gemm(false, false, mg, p, k, weight + group * mg * k, k, src, p, 0, y + (b * m + group * mg) * p, p)
                     }
-                    gemm(false, false, mg, p, k, weight + group * mg * k, k, src, p, 0, y + (b * m + group * mg) * p, p)
-                }
-                if let bias {
-                    for oc in 0..<m {
-                        let d = y + (b * m + oc) * p, beta = bias[oc]
-                        for i in 0..<p { d[i] += beta }
+                    if let bias {
+                        for oc in 0..<m {
+                            let d = y + (b * m + oc) * p, beta = bias[oc]
+                            for i in 0..<p { d[i] += beta }
+                        }
                     }
                 }
             }
@@ -138,13 +140,17 @@ enum ConvolutionKernels {
         defer { pool.give(col, k * np); pool.give(out, mg * np) }
         for group in 0..<groups {
             im2col(x, g, c0: group * cg, cg: cg, col)
-            gemm(false, false, mg, np, k, weight + group * mg * k, k, col, np, 0, out, np)
-            for mi in 0..<mg {
-                let oc = group * mg + mi
-                let beta = bias?[oc] ?? 0
-                for b in 0..<g.n {
-                    let s = out + mi * np + b * p, d = y + (b * m + oc) * p
-                    for i in 0..<p { d[i] = s[i] + beta }
+            // Threads take blocks of output channels (rows of W) against the shared columns.
+            parallelChunks(mg, threads: threads, minimumPerChunk: 8) { rows in
+                gemm(false, false, rows.count, np, k, weight + (group * mg + rows.lowerBound) * k, k, col, np, 0,
+                     out + rows.lowerBound * np, np)
+                for mi in rows {
+                    let oc = group * mg + mi
+                    let beta = bias?[oc] ?? 0
+                    for b in 0..<g.n {
+                        let s = out + mi * np + b * p, d = y + (b * m + oc) * p
+                        for i in 0..<p { d[i] = s[i] + beta }
+                    }
                 }
             }
         }
@@ -153,7 +159,8 @@ enum ConvolutionKernels {
     /// Gradients of `forward`: any of dx (overwritten), dWeight (overwritten), dBias (overwritten) may be nil.
     static func backward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
-                         dBias: UnsafeMutablePointer<Float>?, _ g: Window, m: Int, groups: Int, pool: BufferPool) {
+                         dBias: UnsafeMutablePointer<Float>?, _ g: Window, m: Int, groups: Int, pool: BufferPool,
+                         threads: Int) {
         let cg = g.c / groups, mg = m / groups
         let k = cg * g.kh * g.kw, p = g.oh * g.ow, np = g.n * p
         if let dBias {
@@ -168,33 +175,45 @@ enum ConvolutionKernels {
         if p >= perImageMinimum {
             var one = g
             one.n = 1
-            let plane = g.c * g.h * g.w
-            let col = pointwise ? nil : pool.take(k * p)
-            defer { if let col { pool.give(col, k * p) } }
-            for b in 0..<g.n {
-                let xb = x + b * plane
-                for group in 0..<groups {
-                    let dyg = dy + (b * m + group * mg) * p
-                    let wg = weight + group * mg * k
-                    if let dWeight {
-                        var src = xb + group * cg * p
-                        if let col {
-                            im2col(xb, one, c0: group * cg, cg: cg, col)
-                            src = UnsafePointer(col)
+            let plane = g.c * g.h * g.w, wCount = m * k
+            let chunks = chunkCount(g.n, threads: threads)
+            // Chunk 0 accumulates into dWeight itself, the others into partial sums added at the end.
+            let partial = dWeight != nil && chunks > 1 ? pool.take((chunks - 1) * wCount) : nil
+            defer { if let partial { pool.give(partial, (chunks - 1) * wCount) } }
+            parallelChunks(g.n, threads: threads) { chunk, images in
+                let dw = chunk == 0 ? dWeight : partial.map { $0 + (chunk - 1) * wCount }
+                let col = pointwise ? nil : pool.take(k * p)
+                defer { if let col { pool.give(col, k * p) } }
+                for b in images {
+                    let xb = x + b * plane
+                    for group in 0..<groups {
+                        let dyg = dy + (b * m + group * mg) * p
+                        let wg = weight + group * mg * k
+                        if let dw {
+                            var src = xb + group * cg * p
+                            if let col {
+                                im2col(xb, one, c0: group * cg, cg: cg, col)
+                                src = UnsafePointer(col)
+                            }
+                            gemm(false, true, mg, k, p, dyg, p, src, p, b == images.lowerBound ? 0 : 1, dw + group * mg * k, k)
                         }
-                        // Images accumulate into dW (beta 1 after the first).
-                        gemm(false, true, mg, k, p, dyg, p, src, p, b == 0 ? 0 : 1, dWeight + group * mg * k, k)
-                    }
-                    if let dx {
-                        let dxb = dx + b * plane
-                        if let col {
-                            gemm(true, false, k, p, mg, wg, k, dyg, p, 0, col, p)
-                            if group == 0 { dxb.update(repeating: 0, count: plane) }
-                            col2im(col, one, c0: group * cg, cg: cg, dxb)
-                        } else {
-                            gemm(true, false, k, p, mg, wg, k, dyg, p, 0, dxb + group * cg * p, p)
+                        if let dx {
+                            let dxb = dx + b * plane
+                            if let col {
+                                gemm(true, false, k, p, mg, wg, k, dyg, p, 0, col, p)
+                                if group == 0 { dxb.update(repeating: 0, count: plane) }
+                                col2im(col, one, c0: group * cg, cg: cg, dxb)
+                            } else {
+                                gemm(true, false, k, p, mg, wg, k, dyg, p, 0, dxb + group * cg * p, p)
+                            }
                         }
                     }
+                }
+            }
+            if let dWeight, let partial {
+                for c in 0..<(chunks - 1) {
+                    let src = partial + c * wCount
+                    for i in 0..<wCount { dWeight[i] += src[i] }
                 }
             }
             return
@@ -211,11 +230,19 @@ enum ConvolutionKernels {
             let wg = weight + group * mg * k
             if let dWeight {
                 im2col(x, g, c0: group * cg, cg: cg, col)
-                gemm(false, true, mg, k, np, dyT, np, col, np, 0, dWeight + group * mg * k, k)
+                parallelChunks(mg, threads: threads, minimumPerChunk: 8) { rows in
+                    gemm(false, true, rows.count, k, np, dyT + rows.lowerBound * np, np, col, np, 0,
+                         dWeight + (group * mg + rows.lowerBound) * k, k)
+                }
             }
             if let dx {
-                gemm(true, false, k, np, mg, wg, k, dyT, np, 0, col, np)
-                col2im(col, g, c0: group * cg, cg: cg, dx)
+                // Threads take blocks of columns of dCol = Wᵀ·dY, then input channels of col2im.
+                parallelChunks(np, threads: threads, minimumPerChunk: 64) { cols in
+                    gemm(true, false, k, cols.count, mg, wg, k, dyT + cols.lowerBound, np, 0, col + cols.lowerBound, np)
+                }
+                parallelChunks(cg, threads: threads) { channels in
+                    col2im(col, g, c0: group * cg, cg: cg, dx, channels: channels)
+                }
             }
         }
     }
