@@ -146,12 +146,20 @@ enum TestNetworks {
         g.nodes = [Node(name: "bn", op: .batchNormalization(epsilon: 1e-3), inputs: ["x", "s", "b", "m", "v"], outputs: ["y"])]
         let executor = try TrainingExecutor(graph: g, options: TrainingOptions(batchNormMomentum: 0.9))
         let x = r.tensor([4, 2, 3, 3], -2, 3)
-        _ = try executor.forward(["x": x], mode: .training)
+        let y = try #require(try executor.forward(["x": x], mode: .training).value("y"))
         for c in 0..<2 {
             var values: [Double] = []
             for b in 0..<4 { for i in 0..<9 { values.append(Double(x.data[(b * 2 + c) * 9 + i])) } }
             let mean = values.reduce(0, +) / 36
             let unbiased = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 35
+            // The output is normalized with the biased batch variance.
+            let biased = unbiased * 35 / 36
+            for b in 0..<4 {
+                for i in 0..<9 {
+                    let j = (b * 2 + c) * 9 + i
+                    #expect(abs(Double(y.data[j]) - (Double(x.data[j]) - mean) / (biased + 1e-3).squareRoot()) < 1e-5)
+                }
+            }
             let m0 = [0.5, -1.0][c], v0 = [2.0, 0.5][c]
             let m = try #require(executor.parameter("m")).data[c], v = try #require(executor.parameter("v")).data[c]
             #expect(abs(Double(m) - (m0 * 0.9 + mean * 0.1)) < 1e-5)

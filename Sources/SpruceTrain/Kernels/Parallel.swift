@@ -1,6 +1,6 @@
-// Splits kernel work over the machine's cores with Dispatch (no thread pool of our own).
-// Used by the kernels OpenBLAS does not cover (depthwise, batch norm, elementwise); GEMMs are
-// threaded by OpenBLAS itself. Chunks are contiguous ranges so each writes disjoint memory.
+// Splits kernel work over the machine's cores with Dispatch (no thread pool of our own): images
+// of a batch, channels, or row/column blocks of a GEMM (OpenBLAS itself runs single-threaded,
+// see TrainingExecutor.init). Chunks are contiguous ranges so each writes disjoint memory.
 
 import SpruceCore
 

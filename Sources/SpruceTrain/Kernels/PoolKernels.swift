@@ -40,23 +40,38 @@ enum PoolKernels {
     static func maxForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>,
                            _ g: Window) {
         let (rows, cols) = taps(g)
-        for plane in 0..<(g.n * g.c) {
-            let xp = x + plane * g.h * g.w
-            for oy in 0..<g.oh {
-                for ox in 0..<g.ow {
-                    var best = -Float.infinity, at = -1
-                    for iy in rows.inside[oy] {
-                        for ix in cols.inside[ox] {
-                            let v = xp[iy * g.w + ix]
-                            if at < 0 || v > best || v.isNaN { best = v; at = iy * g.w + ix }
+        // Flatten the tap lists once so the hot loop touches no nested arrays.
+        let rowStart = prefixStarts(rows.inside), colStart = prefixStarts(cols.inside)
+        let rowTaps = rows.inside.flatMap { $0 }, colTaps = cols.inside.flatMap { $0 }
+        rowTaps.withUnsafeBufferPointer { rt in
+            colTaps.withUnsafeBufferPointer { ct in
+                for plane in 0..<(g.n * g.c) {
+                    let xp = x + plane * g.h * g.w
+                    for oy in 0..<g.oh {
+                        for ox in 0..<g.ow {
+                            var best = -Float.infinity, at = -1
+                            for r in rowStart[oy]..<rowStart[oy + 1] {
+                                let rowBase = rt[r] * g.w
+                                for q in colStart[ox]..<colStart[ox + 1] {
+                                    let v = xp[rowBase + ct[q]]
+                                    if at < 0 || v > best || v.isNaN { best = v; at = rowBase + ct[q] }
+                                }
+                            }
+                            let o = (plane * g.oh + oy) * g.ow + ox
+                            y[o] = best
+                            argmax[o] = Int32(at)
                         }
                     }
-                    let o = (plane * g.oh + oy) * g.ow + ox
-                    y[o] = best
-                    argmax[o] = Int32(at)
                 }
             }
         }
+    }
+
+    /// Start offsets of each list in the concatenation of `lists` (count + 1 entries).
+    static func prefixStarts(_ lists: [[Int]]) -> [Int] {
+        var starts = [0]
+        for l in lists { starts.append(starts[starts.count - 1] + l.count) }
+        return starts
     }
 
     /// dx (overwritten) receives each output gradient at its window's arg-max.
