@@ -28,6 +28,17 @@ import Testing
         #expect(layers.allSatisfy { Set($0.keys) == ["name", "op", "output_shape", "parameters"] })
     }
 
+    @Test func helpListsZoo() throws {
+        let root = try runSpruce(["--help"])
+        #expect(root.stdout.contains("  spruce zoo mobilenetv2 --size 96 --width 0.35 -o mobilenetv2.onnx\n"))
+        #expect(root.stdout.contains("  zoo                     Build an untrained zoo model, report its parameters\n"))
+        let zoo = try runSpruce(["zoo", "--help"])
+        #expect(zoo.status == 0)
+        #expect(zoo.stdout.contains(
+            "USAGE: spruce zoo <name> [--size <n>] [--width <w>] [--seed <s>] [--summary] [--json] [--output <model.onnx>]"))
+        #expect(zoo.stdout.contains("spruce zoo resnet50v2 --size 96 -o resnet50v2.onnx"))
+    }
+
     @Test func textReportAndSummaryTable() throws {
         let plain = try runSpruce(["zoo", "mobilenetv2", "--size", "96", "--width", "0.35"])
         #expect(plain.status == 0, "\(plain.stderr)")
