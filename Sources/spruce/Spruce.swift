@@ -17,9 +17,10 @@ struct Spruce: ParsableCommand {
             Examples:
               spruce inspect model.onnx
               spruce run model.onnx lesion.jpg
+              spruce zoo mobilenetv2 --size 96 --width 0.35 -o mobilenetv2.onnx
             """,
         version: "0.1.0",
-        subcommands: [RunCommand.self, InspectCommand.self])
+        subcommands: [RunCommand.self, InspectCommand.self, ZooCommand.self])
 
     /// Parses and runs, turning any error into one line on stderr.
     static func main() {
