@@ -1,0 +1,59 @@
+// f32-avgpool: 2-D average pooling (kernel, strides, pads), NCHW, batch 1, with both ONNX
+// divisor rules: count_include_pad = 1 divides by the window clipped to the padded input
+// (as onnxruntime does when ceil mode runs past the pads), = 0 by the taps inside the input.
+// The caller passes the output size (ceil mode). Dilations are ignored (AveragePool has none).
+
+/// Channels in `channels` of average pooling.
+public func f32AvgPool(_ g: PoolGeometry, countIncludePad: Bool, input: UnsafePointer<Float>,
+                       output: UnsafeMutablePointer<Float>, channels: Range<Int>) {
+    for c in channels.clamped(to: 0..<g.channels) {
+        let plane = input + c * g.inHeight * g.inWidth
+        let out = output + c * g.outHeight * g.outWidth
+        for oy in 0..<g.outHeight {
+            let y0 = oy * g.strideHeight - g.padTop
+            let yEndPadded = min(y0 + g.kernelHeight, g.inHeight + g.padBottom)
+            let yLo = max(y0, 0), yHi = min(y0 + g.kernelHeight, g.inHeight)
+            for ox in 0..<g.outWidth {
+                let x0 = ox * g.strideWidth - g.padLeft
+                let xEndPadded = min(x0 + g.kernelWidth, g.inWidth + g.padRight)
+                let xLo = max(x0, 0), xHi = min(x0 + g.kernelWidth, g.inWidth)
+                var sum: Float = 0
+                if yLo < yHi && xLo < xHi {
+                    for iy in yLo..<yHi {
+                        let row = plane + iy * g.inWidth
+                        for ix in xLo..<xHi { sum += row[ix] }
+                    }
+                }
+                let count = countIncludePad
+                    ? (yEndPadded - y0) * (xEndPadded - x0)
+                    : max(0, yHi - yLo) * max(0, xHi - xLo)
+                out[oy * g.outWidth + ox] = count > 0 ? sum / Float(count) : 0
+            }
+        }
+    }
+}
+
+/// Reference twin of `f32AvgPool`: every window tap tested against the input and the pads.
+public func f32AvgPoolReference(_ g: PoolGeometry, countIncludePad: Bool, input: UnsafePointer<Float>,
+                                output: UnsafeMutablePointer<Float>, channels: Range<Int>) {
+    for c in channels.clamped(to: 0..<g.channels) {
+        for oy in 0..<g.outHeight {
+            for ox in 0..<g.outWidth {
+                var sum: Float = 0
+                var inside = 0, insidePadded = 0
+                for ky in 0..<g.kernelHeight {
+                    for kx in 0..<g.kernelWidth {
+                        let iy = oy * g.strideHeight - g.padTop + ky
+                        let ix = ox * g.strideWidth - g.padLeft + kx
+                        if iy < g.inHeight + g.padBottom && ix < g.inWidth + g.padRight { insidePadded += 1 }
+                        if iy < 0 || iy >= g.inHeight || ix < 0 || ix >= g.inWidth { continue }
+                        sum += input[(c * g.inHeight + iy) * g.inWidth + ix]
+                        inside += 1
+                    }
+                }
+                let count = countIncludePad ? insidePadded : inside
+                output[(c * g.outHeight + oy) * g.outWidth + ox] = count > 0 ? sum / Float(count) : 0
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+// f32-conv-dense: general 2-D convolution (groups, strides, pads, dilations) from dense weights,
+// as im2col + f32-gemm per group (1×1 stride-1 unpadded convolutions skip im2col), with bias and
+// activation fused into the GEMM epilogue. Weights are packed once by the plan.
+// Not for depthwise convolutions (see f32-dwconv) nor for sparse weights (f32-spconv-*).
+
+/// Floats of packed weights `f32ConvDensePackWeights` writes for `g`.
+public func f32ConvDensePackedWeightsCount(_ g: ConvGeometry) -> Int {
+    g.groups * f32GemmPackedACount(m: g.outChannelsPerGroup, k: g.reduction)
+}
+
+/// Packs weights [M, C/groups, kH, kW] into one GEMM A panel set per group.
+public func f32ConvDensePackWeights(_ g: ConvGeometry, weights: UnsafePointer<Float>,
+                                    packed: UnsafeMutablePointer<Float>) {
+    let mg = g.outChannelsPerGroup, k = g.reduction
+    let perGroup = f32GemmPackedACount(m: mg, k: k)
+    for grp in 0..<g.groups {
+        f32GemmPackA(m: mg, k: k, a: weights + grp * mg * k, lda: k, packed: packed + grp * perGroup)
+    }
+}
+
+/// Workspace bytes `f32ConvDense` needs: the im2col matrix of one group plus the GEMM's B packing.
+public func f32ConvDenseWorkspaceBytes(_ g: ConvGeometry) -> Int {
+    return im2ColBytes(g) + f32GemmWorkspaceBytes(k: g.reduction)
+}
+
+/// Bytes of the im2col region, padded off a 4 KiB multiple: with the GEMM's packing buffer at
+/// the same 4 KiB offset as the matrix rows it copies, the SSE build ran 2.5× slower (aliasing).
+func im2ColBytes(_ g: ConvGeometry) -> Int {
+    g.isPointwise ? 0 : roundUp(g.reduction * g.outPlane * MemoryLayout<Float>.stride, 4096) + 320
+}
+
+/// Writes the im2col matrix [C·kH·kW × OH·OW] of `channels` input planes starting at `input`.
+public func f32Im2Col(_ g: ConvGeometry, channels: Int, input: UnsafePointer<Float>,
+                      columns: UnsafeMutablePointer<Float>) {
+    let oh = g.outHeight, ow = g.outWidth
+    var dst = columns
+    for c in 0..<channels {
+        let plane = input + c * g.inPlane
+        for ky in 0..<g.kernelHeight {
+            let rowOffset = ky * g.dilationHeight - g.padTop
+            let rowsValid = validOutputRange(outSize: oh, inSize: g.inHeight, stride: g.strideHeight, offset: rowOffset)
+            for kx in 0..<g.kernelWidth {
+                let colOffset = kx * g.dilationWidth - g.padLeft
+                let cols = validOutputRange(outSize: ow, inSize: g.inWidth, stride: g.strideWidth, offset: colOffset)
+                for oy in 0..<oh {
+                    let out = dst + oy * ow
+                    guard rowsValid.contains(oy) else {
+                        for ox in 0..<ow { out[ox] = 0 }
+                        continue
+                    }
+                    let src = plane + (oy * g.strideHeight + rowOffset) * g.inWidth
+                    for ox in 0..<cols.lowerBound { out[ox] = 0 }
+                    if g.strideWidth == 1 {
+                        let s = src + colOffset
+                        for ox in cols { out[ox] = s[ox] }
+                    } else {
+                        for ox in cols { out[ox] = src[ox * g.strideWidth + colOffset] }
+                    }
+                    for ox in cols.upperBound..<ow { out[ox] = 0 }
+                }
+                dst += oh * ow
+            }
+        }
+    }
+}
+
+/// Output channels in `outputChannels` of a dense convolution: clamp(conv(input, W) + bias).
+/// `packedWeights` comes from `f32ConvDensePackWeights`; `bias` has M entries or is nil.
+public func f32ConvDense(_ g: ConvGeometry, input: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>,
+                         bias: UnsafePointer<Float>?, bounds: ActivationBounds,
+                         output: UnsafeMutablePointer<Float>, outputChannels: Range<Int>,
+                         workspace: UnsafeMutableRawPointer) {
+    let mg = g.outChannelsPerGroup, cg = g.inChannelsPerGroup, k = g.reduction, n = g.outPlane
+    let perGroup = f32GemmPackedACount(m: mg, k: k)
+    let columnsBytes = im2ColBytes(g)
+    let range = outputChannels.clamped(to: 0..<g.outChannels)
+    guard !range.isEmpty else { return }
+    for grp in (range.lowerBound / mg)...((range.upperBound - 1) / mg) {
+        let lo = max(range.lowerBound, grp * mg) - grp * mg
+        let hi = min(range.upperBound, (grp + 1) * mg) - grp * mg
+        let x = input + grp * cg * g.inPlane
+        let bMatrix: UnsafePointer<Float>
+        if g.isPointwise {
+            bMatrix = x
+        } else {
+            let columns = workspace.bindMemory(to: Float.self, capacity: k * n)
+            f32Im2Col(g, channels: cg, input: x, columns: columns)
+            bMatrix = UnsafePointer(columns)
+        }
+        f32Gemm(m: mg, n: n, k: k, packedA: packedWeights + grp * perGroup, b: bMatrix, ldb: n,
+                c: output + grp * mg * n, ldc: n, bias: bias.map { $0 + grp * mg }, bounds: bounds,
+                rows: lo..<hi, workspace: workspace + columnsBytes)
+    }
+}
+
+/// Reference twin of `f32ConvDense`: the ONNX Conv definition as plain loops over unpacked
+/// weights [M, C/groups, kH, kW].
+public func f32ConvDenseReference(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                  bias: UnsafePointer<Float>?, bounds: ActivationBounds,
+                                  output: UnsafeMutablePointer<Float>, outputChannels: Range<Int>) {
+    let mg = g.outChannelsPerGroup, cg = g.inChannelsPerGroup
+    for m in outputChannels.clamped(to: 0..<g.outChannels) {
+        let grp = m / mg
+        for oy in 0..<g.outHeight {
+            for ox in 0..<g.outWidth {
+                var sum: Float = bias?[m] ?? 0
+                for c in 0..<cg {
+                    for ky in 0..<g.kernelHeight {
+                        let iy = oy * g.strideHeight - g.padTop + ky * g.dilationHeight
+                        if iy < 0 || iy >= g.inHeight { continue }
+                        for kx in 0..<g.kernelWidth {
+                            let ix = ox * g.strideWidth - g.padLeft + kx * g.dilationWidth
+                            if ix < 0 || ix >= g.inWidth { continue }
+                            let w = weights[((m * cg + c) * g.kernelHeight + ky) * g.kernelWidth + kx]
+                            sum += w * input[((grp * cg + c) * g.inHeight + iy) * g.inWidth + ix]
+                        }
+                    }
+                }
+                output[(m * g.outHeight + oy) * g.outWidth + ox] = bounds.apply(sum)
+            }
+        }
+    }
+}

@@ -1,0 +1,151 @@
+// f32-dwconv: depthwise convolution (groups == input channels, M = multiplier · C) from dense
+// weights [M, 1, kH, kW], bias and activation fused. Fast path: 3×3 (any stride, pad, dilation)
+// with the nine taps unrolled; general fallback: any kernel, taps in a loop. Both read the
+// channel's phase planes (PhasePlanes.swift) so inner loops are contiguous and check no bounds.
+// Not for grouped convolutions with more than one input channel per group (see f32-conv-dense).
+
+/// Workspace bytes `f32DWConv` needs: one channel's phase planes, the tap table, one wide plane.
+public func f32DWConvWorkspaceBytes(_ g: ConvGeometry) -> Int {
+    let layout = PhaseLayout(g)
+    return alignedBytes(layout.bufferCount(channels: 1) * 4) + alignedBytes(g.kernelArea * MemoryLayout<Int>.stride)
+        + alignedBytes(layout.wideLength(g) * 4)
+}
+
+/// Output channels in `outputChannels` of a depthwise convolution: clamp(dwconv(input, W) + bias).
+/// Requires `g.groups == g.inChannels`; output channel m reads input channel m / (M / C).
+public func f32DWConv(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                      bias: UnsafePointer<Float>?, bounds: ActivationBounds,
+                      output: UnsafeMutablePointer<Float>, outputChannels: Range<Int>,
+                      workspace: UnsafeMutableRawPointer) {
+    let range = outputChannels.clamped(to: 0..<g.outChannels)
+    guard !range.isEmpty, g.groups == g.inChannels else { return }
+    let layout = PhaseLayout(g)
+    let multiplier = g.outChannels / g.inChannels
+    let area = g.kernelArea
+    let wideLength = layout.wideLength(g)
+    var cursor = workspace
+    let planes = cursor.bindMemory(to: Float.self, capacity: max(1, layout.bufferCount(channels: 1)))
+    cursor += alignedBytes(layout.bufferCount(channels: 1) * 4)
+    let taps = cursor.bindMemory(to: Int.self, capacity: area)
+    cursor += alignedBytes(area * MemoryLayout<Int>.stride)
+    let wide = cursor.bindMemory(to: Float.self, capacity: max(1, wideLength))
+    for ky in 0..<g.kernelHeight {
+        for kx in 0..<g.kernelWidth { taps[ky * g.kernelWidth + kx] = layout.tapOffset(ky: ky, kx: kx) }
+    }
+    let direct = layout.width == g.outWidth
+    var builtChannel = -1
+    var base = UnsafePointer(planes)
+    for m in range {
+        let c = m / multiplier
+        if c != builtChannel {
+            if layout.inPlace {
+                base = input + c * g.inPlane
+            } else {
+                buildPhasePlanes(g, layout, channels: 1, input: input + c * g.inPlane, planes: planes)
+            }
+            builtChannel = c
+        }
+        let dst = direct ? output + m * g.outPlane : wide
+        let b = bias?[m] ?? 0
+        if g.kernelHeight == 3 && g.kernelWidth == 3 {
+            dwconvWide3x3(base: base, taps: taps, weights: weights + m * 9, length: wideLength, dst: dst, bias: b, bounds: bounds)
+        } else {
+            dwconvWideGeneral(base: base, taps: taps, area: area, weights: weights + m * area, length: wideLength,
+                              dst: dst, bias: b, bounds: bounds)
+        }
+        if !direct {
+            compactWide(wide, pitch: layout.width, rows: g.outHeight, width: g.outWidth, into: output + m * g.outPlane)
+        }
+    }
+}
+
+/// Nine unrolled taps, 16 outputs per step (two independent accumulator chains).
+private func dwconvWide3x3(base: UnsafePointer<Float>, taps: UnsafePointer<Int>, weights: UnsafePointer<Float>,
+                           length: Int, dst: UnsafeMutablePointer<Float>, bias: Float, bounds: ActivationBounds) {
+    let p0 = base + taps[0], p1 = base + taps[1], p2 = base + taps[2]
+    let p3 = base + taps[3], p4 = base + taps[4], p5 = base + taps[5]
+    let p6 = base + taps[6], p7 = base + taps[7], p8 = base + taps[8]
+    let w0 = SIMD8<Float>(repeating: weights[0]), w1 = SIMD8<Float>(repeating: weights[1])
+    let w2 = SIMD8<Float>(repeating: weights[2]), w3 = SIMD8<Float>(repeating: weights[3])
+    let w4 = SIMD8<Float>(repeating: weights[4]), w5 = SIMD8<Float>(repeating: weights[5])
+    let w6 = SIMD8<Float>(repeating: weights[6]), w7 = SIMD8<Float>(repeating: weights[7])
+    let w8 = SIMD8<Float>(repeating: weights[8])
+    let vb = SIMD8<Float>(repeating: bias)
+    let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
+    var j = 0
+    while j + 16 <= length {
+        var a = multiplyAdd(vb, w0, load8(p0 + j)), b = multiplyAdd(vb, w0, load8(p0 + j + 8))
+        a = multiplyAdd(a, w1, load8(p1 + j)); b = multiplyAdd(b, w1, load8(p1 + j + 8))
+        a = multiplyAdd(a, w2, load8(p2 + j)); b = multiplyAdd(b, w2, load8(p2 + j + 8))
+        a = multiplyAdd(a, w3, load8(p3 + j)); b = multiplyAdd(b, w3, load8(p3 + j + 8))
+        a = multiplyAdd(a, w4, load8(p4 + j)); b = multiplyAdd(b, w4, load8(p4 + j + 8))
+        a = multiplyAdd(a, w5, load8(p5 + j)); b = multiplyAdd(b, w5, load8(p5 + j + 8))
+        a = multiplyAdd(a, w6, load8(p6 + j)); b = multiplyAdd(b, w6, load8(p6 + j + 8))
+        a = multiplyAdd(a, w7, load8(p7 + j)); b = multiplyAdd(b, w7, load8(p7 + j + 8))
+        a = multiplyAdd(a, w8, load8(p8 + j)); b = multiplyAdd(b, w8, load8(p8 + j + 8))
+        store8(clamp8(a, lo, hi), dst + j)
+        store8(clamp8(b, lo, hi), dst + j + 8)
+        j += 16
+    }
+    while j < length {
+        var s = bias
+        s += weights[0] * p0[j]; s += weights[1] * p1[j]; s += weights[2] * p2[j]
+        s += weights[3] * p3[j]; s += weights[4] * p4[j]; s += weights[5] * p5[j]
+        s += weights[6] * p6[j]; s += weights[7] * p7[j]; s += weights[8] * p8[j]
+        dst[j] = bounds.apply(s)
+        j += 1
+    }
+}
+
+/// Any number of taps, 16 outputs per step.
+private func dwconvWideGeneral(base: UnsafePointer<Float>, taps: UnsafePointer<Int>, area: Int,
+                               weights: UnsafePointer<Float>, length: Int, dst: UnsafeMutablePointer<Float>,
+                               bias: Float, bounds: ActivationBounds) {
+    let vb = SIMD8<Float>(repeating: bias)
+    let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
+    var j = 0
+    while j + 16 <= length {
+        var a = vb, b = vb
+        for t in 0..<area {
+            let p = base + taps[t] + j
+            let w = SIMD8<Float>(repeating: weights[t])
+            a = multiplyAdd(a, w, load8(p))
+            b = multiplyAdd(b, w, load8(p + 8))
+        }
+        store8(clamp8(a, lo, hi), dst + j)
+        store8(clamp8(b, lo, hi), dst + j + 8)
+        j += 16
+    }
+    while j < length {
+        var s = bias
+        for t in 0..<area { s += weights[t] * base[taps[t] + j] }
+        dst[j] = bounds.apply(s)
+        j += 1
+    }
+}
+
+/// Reference twin of `f32DWConv`: the ONNX Conv definition with groups == C, as plain loops.
+public func f32DWConvReference(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                               bias: UnsafePointer<Float>?, bounds: ActivationBounds,
+                               output: UnsafeMutablePointer<Float>, outputChannels: Range<Int>) {
+    let multiplier = g.outChannels / g.inChannels
+    for m in outputChannels.clamped(to: 0..<g.outChannels) {
+        let c = m / multiplier
+        for oy in 0..<g.outHeight {
+            for ox in 0..<g.outWidth {
+                var sum: Float = bias?[m] ?? 0
+                for ky in 0..<g.kernelHeight {
+                    let iy = oy * g.strideHeight - g.padTop + ky * g.dilationHeight
+                    if iy < 0 || iy >= g.inHeight { continue }
+                    for kx in 0..<g.kernelWidth {
+                        let ix = ox * g.strideWidth - g.padLeft + kx * g.dilationWidth
+                        if ix < 0 || ix >= g.inWidth { continue }
+                        sum += weights[(m * g.kernelHeight + ky) * g.kernelWidth + kx]
+                            * input[(c * g.inHeight + iy) * g.inWidth + ix]
+                    }
+                }
+                output[(m * g.outHeight + oy) * g.outWidth + ox] = bounds.apply(sum)
+            }
+        }
+    }
+}

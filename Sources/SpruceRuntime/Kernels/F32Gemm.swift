@@ -1,0 +1,188 @@
+// f32-gemm: C[M×N] = A[M×K] · B[K×N] (+ bias per row, then clamp), the dense workhorse behind
+// im2col convolutions. A is packed once (at plan time) into MR-row panels; B is packed per
+// KC×NR block into the workspace as the kernel runs. Register-blocked 6×16 micro-kernel.
+// Not a general BLAS: no transposes, no alpha/beta, row-major only, batch 1.
+
+/// Rows of A per micro-tile.
+public let f32GemmMR = 6
+/// Columns of B per micro-tile (two SIMD8 vectors).
+public let f32GemmNR = 16
+/// Largest depth of one packed B block; KC·NR floats stay in L1. Depths are split into equal
+/// blocks, so no block is a thin remainder.
+let f32GemmKC = 320
+
+/// Floats needed by `f32GemmPackA` for an M×K matrix.
+public func f32GemmPackedACount(m: Int, k: Int) -> Int {
+    roundUp(m, f32GemmMR) * k
+}
+
+/// Packs row-major A[M×K] (row stride `lda`) into panels of MR rows, k-major, zero-padded.
+public func f32GemmPackA(m: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                         packed: UnsafeMutablePointer<Float>) {
+    let mr = f32GemmMR
+    let panels = (m + mr - 1) / mr
+    for p in 0..<panels {
+        let dst = packed + p * mr * k
+        for r in 0..<mr {
+            let row = p * mr + r
+            if row < m {
+                let src = a + row * lda
+                for kk in 0..<k { dst[kk * mr + r] = src[kk] }
+            } else {
+                for kk in 0..<k { dst[kk * mr + r] = 0 }
+            }
+        }
+    }
+}
+
+/// Workspace bytes `f32Gemm` needs for depth `k`.
+public func f32GemmWorkspaceBytes(k: Int) -> Int {
+    (max(1, min(k, f32GemmKC)) * f32GemmNR + f32GemmMR * f32GemmNR + f32GemmMR) * MemoryLayout<Float>.stride
+}
+
+/// C[rows, 0..<n] = clamp(packedA · B + bias) for the rows in `rows` (a sub-range of 0..<m).
+/// `packedA` comes from `f32GemmPackA`; B is row-major with row stride `ldb`; `bias` has m entries.
+public func f32Gemm(m: Int, n: Int, k: Int, packedA: UnsafePointer<Float>,
+                    b: UnsafePointer<Float>, ldb: Int,
+                    c: UnsafeMutablePointer<Float>, ldc: Int,
+                    bias: UnsafePointer<Float>?, bounds: ActivationBounds,
+                    rows: Range<Int>, workspace: UnsafeMutableRawPointer) {
+    let mr = f32GemmMR, nr = f32GemmNR
+    let rows = rows.clamped(to: 0..<m)
+    guard !rows.isEmpty, n > 0 else { return }
+    let bPack = workspace.bindMemory(to: Float.self, capacity: f32GemmWorkspaceBytes(k: k) / 4)
+    let tile = bPack + max(1, min(k, f32GemmKC)) * nr
+    let tileBias = tile + mr * nr
+    let firstPanel = rows.lowerBound / mr
+    let lastPanel = (rows.upperBound - 1) / mr
+
+    var j0 = 0
+    while j0 < n {
+        let nValid = min(nr, n - j0)
+        let blocks = max(1, (k + f32GemmKC - 1) / f32GemmKC)
+        let blockDepth = (k + blocks - 1) / blocks
+        var k0 = 0
+        repeat {
+            let kLen = min(blockDepth, k - k0)
+            // Pack the KC×NR block of B so the micro-kernel reads it contiguously from L1.
+            for kk in 0..<kLen {
+                let src = b + (k0 + kk) * ldb + j0
+                let dst = bPack + kk * nr
+                if nValid == nr {
+                    store8(load8(src), dst)
+                    store8(load8(src + 8), dst + 8)
+                } else {
+                    for j in 0..<nr { dst[j] = j < nValid ? src[j] : 0 }
+                }
+            }
+            let first = k0 == 0
+            let last = k0 + kLen >= k
+            for p in firstPanel...lastPanel {
+                let r0 = p * mr
+                let lo = max(rows.lowerBound, r0)
+                let hi = min(rows.upperBound, r0 + mr)
+                let aBlock = packedA + p * mr * k + k0 * mr
+                if lo == r0 && hi == r0 + mr && nValid == nr {
+                    f32GemmMicroKernel6x16(kLen: kLen, a: aBlock, b: bPack, c: c + r0 * ldc + j0, ldc: ldc,
+                                           bias: bias.map { $0 + r0 }, first: first, last: last, bounds: bounds)
+                } else {
+                    // Edge tile: run the same micro-kernel on a full scratch tile, copy the valid part.
+                    for r in 0..<mr {
+                        let inside = r0 + r >= lo && r0 + r < hi
+                        for j in 0..<nr {
+                            tile[r * nr + j] = (!first && inside && j < nValid) ? c[(r0 + r) * ldc + j0 + j] : 0
+                        }
+                        tileBias[r] = (bias != nil && r0 + r < m) ? bias![r0 + r] : 0
+                    }
+                    f32GemmMicroKernel6x16(kLen: kLen, a: aBlock, b: bPack, c: tile, ldc: nr,
+                                           bias: bias == nil ? nil : UnsafePointer(tileBias),
+                                           first: first, last: last, bounds: bounds)
+                    for row in lo..<hi {
+                        let src = tile + (row - r0) * nr
+                        let dst = c + row * ldc + j0
+                        for j in 0..<nValid { dst[j] = src[j] }
+                    }
+                }
+            }
+            k0 += kLen
+        } while k0 < k
+        j0 += nr
+    }
+}
+
+/// The 6×16 register tile: twelve SIMD8 accumulators, one broadcast of A and two vectors of B per k.
+@inline(never)
+func f32GemmMicroKernel6x16(kLen: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                            c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?,
+                            first: Bool, last: Bool, bounds: ActivationBounds) {
+    var c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51: SIMD8<Float>
+    let c0 = c, c1 = c + ldc, c2 = c + 2 * ldc, c3 = c + 3 * ldc, c4 = c + 4 * ldc, c5 = c + 5 * ldc
+    if first {
+        if let bias {
+            c00 = SIMD8(repeating: bias[0]); c01 = c00
+            c10 = SIMD8(repeating: bias[1]); c11 = c10
+            c20 = SIMD8(repeating: bias[2]); c21 = c20
+            c30 = SIMD8(repeating: bias[3]); c31 = c30
+            c40 = SIMD8(repeating: bias[4]); c41 = c40
+            c50 = SIMD8(repeating: bias[5]); c51 = c50
+        } else {
+            c00 = .zero; c01 = .zero; c10 = .zero; c11 = .zero; c20 = .zero; c21 = .zero
+            c30 = .zero; c31 = .zero; c40 = .zero; c41 = .zero; c50 = .zero; c51 = .zero
+        }
+    } else {
+        c00 = load8(c0); c01 = load8(c0 + 8)
+        c10 = load8(c1); c11 = load8(c1 + 8)
+        c20 = load8(c2); c21 = load8(c2 + 8)
+        c30 = load8(c3); c31 = load8(c3 + 8)
+        c40 = load8(c4); c41 = load8(c4 + 8)
+        c50 = load8(c5); c51 = load8(c5 + 8)
+    }
+    var ap = a
+    var bp = b
+    for _ in 0..<kLen {
+        let b0 = load8(bp), b1 = load8(bp + 8)
+        var av = SIMD8<Float>(repeating: ap[0])
+        c00 = multiplyAdd(c00, av, b0); c01 = multiplyAdd(c01, av, b1)
+        av = SIMD8<Float>(repeating: ap[1])
+        c10 = multiplyAdd(c10, av, b0); c11 = multiplyAdd(c11, av, b1)
+        av = SIMD8<Float>(repeating: ap[2])
+        c20 = multiplyAdd(c20, av, b0); c21 = multiplyAdd(c21, av, b1)
+        av = SIMD8<Float>(repeating: ap[3])
+        c30 = multiplyAdd(c30, av, b0); c31 = multiplyAdd(c31, av, b1)
+        av = SIMD8<Float>(repeating: ap[4])
+        c40 = multiplyAdd(c40, av, b0); c41 = multiplyAdd(c41, av, b1)
+        av = SIMD8<Float>(repeating: ap[5])
+        c50 = multiplyAdd(c50, av, b0); c51 = multiplyAdd(c51, av, b1)
+        ap += 6
+        bp += 16
+    }
+    if last {
+        let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
+        c00 = clamp8(c00, lo, hi); c01 = clamp8(c01, lo, hi)
+        c10 = clamp8(c10, lo, hi); c11 = clamp8(c11, lo, hi)
+        c20 = clamp8(c20, lo, hi); c21 = clamp8(c21, lo, hi)
+        c30 = clamp8(c30, lo, hi); c31 = clamp8(c31, lo, hi)
+        c40 = clamp8(c40, lo, hi); c41 = clamp8(c41, lo, hi)
+        c50 = clamp8(c50, lo, hi); c51 = clamp8(c51, lo, hi)
+    }
+    store8(c00, c0); store8(c01, c0 + 8)
+    store8(c10, c1); store8(c11, c1 + 8)
+    store8(c20, c2); store8(c21, c2 + 8)
+    store8(c30, c3); store8(c31, c3 + 8)
+    store8(c40, c4); store8(c41, c4 + 8)
+    store8(c50, c5); store8(c51, c5 + 8)
+}
+
+/// Reference twin of `f32Gemm` over an unpacked row-major A (row stride `lda`): plain loops.
+public func f32GemmReference(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                             b: UnsafePointer<Float>, ldb: Int,
+                             c: UnsafeMutablePointer<Float>, ldc: Int,
+                             bias: UnsafePointer<Float>?, bounds: ActivationBounds, rows: Range<Int>) {
+    for i in rows.clamped(to: 0..<m) {
+        for j in 0..<n {
+            var sum: Float = bias?[i] ?? 0
+            for kk in 0..<k { sum += a[i * lda + kk] * b[kk * ldb + j] }
+            c[i * ldc + j] = bounds.apply(sum)
+        }
+    }
+}

@@ -1,0 +1,47 @@
+// f32-maxpool: 2-D max pooling (kernel, strides, pads, dilations), NCHW, batch 1. The caller
+// passes the output size, so ceil mode is resolved before the call. Windows are clipped to the
+// input (padding never wins the max, as in ONNX). Not a global pool (see f32-gap).
+
+/// Channels in `channels` of max pooling: the window's valid taps are found by range arithmetic.
+public func f32MaxPool(_ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                       channels: Range<Int>) {
+    for c in channels.clamped(to: 0..<g.channels) {
+        let plane = input + c * g.inHeight * g.inWidth
+        let out = output + c * g.outHeight * g.outWidth
+        for oy in 0..<g.outHeight {
+            let y0 = oy * g.strideHeight - g.padTop
+            let kyRange = validOutputRange(outSize: g.kernelHeight, inSize: g.inHeight, stride: g.dilationHeight, offset: y0)
+            for ox in 0..<g.outWidth {
+                let x0 = ox * g.strideWidth - g.padLeft
+                let kxRange = validOutputRange(outSize: g.kernelWidth, inSize: g.inWidth, stride: g.dilationWidth, offset: x0)
+                var best = -Float.infinity
+                for ky in kyRange {
+                    let row = plane + (y0 + ky * g.dilationHeight) * g.inWidth + x0
+                    for kx in kxRange { best = max(best, row[kx * g.dilationWidth]) }
+                }
+                out[oy * g.outWidth + ox] = best
+            }
+        }
+    }
+}
+
+/// Reference twin of `f32MaxPool`: every window tap, skipped when it falls in the padding.
+public func f32MaxPoolReference(_ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                channels: Range<Int>) {
+    for c in channels.clamped(to: 0..<g.channels) {
+        for oy in 0..<g.outHeight {
+            for ox in 0..<g.outWidth {
+                var best = -Float.infinity
+                for ky in 0..<g.kernelHeight {
+                    for kx in 0..<g.kernelWidth {
+                        let iy = oy * g.strideHeight - g.padTop + ky * g.dilationHeight
+                        let ix = ox * g.strideWidth - g.padLeft + kx * g.dilationWidth
+                        if iy < 0 || iy >= g.inHeight || ix < 0 || ix >= g.inWidth { continue }
+                        best = max(best, input[(c * g.inHeight + iy) * g.inWidth + ix])
+                    }
+                }
+                output[(c * g.outHeight + oy) * g.outWidth + ox] = best
+            }
+        }
+    }
+}

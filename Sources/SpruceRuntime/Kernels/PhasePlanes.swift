@@ -1,0 +1,96 @@
+// Zero-padded, stride-decomposed copy of a convolution input ("phase planes"): the padded input
+// split into strideH·strideW sub-sampled planes of Hq×Wq. In it, every kernel tap (ky, kx) of a
+// strided, dilated, padded convolution reads one contiguous run of OH·Wq floats, so the direct
+// kernels (f32-dwconv, f32-spconv-*) need no bounds checks in their inner loops. Columns
+// OW..<Wq of that "wide" output are garbage and dropped on compaction. Not a kernel itself.
+
+/// Sizes and offsets of the phase planes of one convolution.
+struct PhaseLayout {
+    /// Rows of one phase plane: ceil((H + padTop + padBottom) / strideH).
+    let height: Int
+    /// Columns of one phase plane, which is also the row pitch of the wide output.
+    let width: Int
+    /// Floats per input channel: strideH · strideW phase planes.
+    let channelStride: Int
+    /// Floats past the last plane a wide read may touch (kept zero).
+    let slack: Int
+    /// The input can be read in place (1×1, stride 1, no padding).
+    let inPlace: Bool
+    private let strideH: Int, strideW: Int, dilationH: Int, dilationW: Int
+
+    init(_ g: ConvGeometry) {
+        strideH = g.strideHeight
+        strideW = g.strideWidth
+        dilationH = g.dilationHeight
+        dilationW = g.dilationWidth
+        height = (g.inHeight + g.padTop + g.padBottom + strideH - 1) / strideH
+        width = (g.inWidth + g.padLeft + g.padRight + strideW - 1) / strideW
+        channelStride = strideH * strideW * height * width
+        slack = width + (g.kernelWidth * g.dilationWidth) / strideW + 16
+        inPlace = g.isPointwise
+    }
+
+    /// Floats of the wide output: OH rows of `width`.
+    func wideLength(_ g: ConvGeometry) -> Int { g.outHeight * width }
+
+    /// Floats of the phase buffer for `channels` channels (0 when read in place).
+    func bufferCount(channels: Int) -> Int { inPlace ? 0 : channels * channelStride + slack }
+
+    /// Offset, within one channel's phase block, of the first float tap (ky, kx) reads.
+    func tapOffset(ky: Int, kx: Int) -> Int {
+        let a = ky * dilationH, b = kx * dilationW
+        let phase = (a % strideH) * strideW + (b % strideW)
+        return phase * height * width + (a / strideH) * width + b / strideW
+    }
+}
+
+/// Writes the phase planes of `channels` input planes (starting at `input`) into `planes`,
+/// including the zeroed slack.
+func buildPhasePlanes(_ g: ConvGeometry, _ layout: PhaseLayout, channels: Int,
+                      input: UnsafePointer<Float>, planes: UnsafeMutablePointer<Float>) {
+    let sh = g.strideHeight, sw = g.strideWidth
+    let hq = layout.height, wq = layout.width
+    var dst = planes
+    for c in 0..<channels {
+        let plane = input + c * g.inPlane
+        for py in 0..<sh {
+            let rows = validOutputRange(outSize: hq, inSize: g.inHeight, stride: sh, offset: py - g.padTop)
+            for px in 0..<sw {
+                let colOffset = px - g.padLeft
+                let cols = validOutputRange(outSize: wq, inSize: g.inWidth, stride: sw, offset: colOffset)
+                for i in 0..<hq {
+                    let out = dst + i * wq
+                    guard rows.contains(i) else {
+                        for j in 0..<wq { out[j] = 0 }
+                        continue
+                    }
+                    let src = plane + (i * sh + py - g.padTop) * g.inWidth
+                    for j in 0..<cols.lowerBound { out[j] = 0 }
+                    if sw == 1 {
+                        let s = src + colOffset
+                        for j in cols { out[j] = s[j] }
+                    } else {
+                        for j in cols { out[j] = src[j * sw + colOffset] }
+                    }
+                    for j in cols.upperBound..<wq { out[j] = 0 }
+                }
+                dst += hq * wq
+            }
+        }
+    }
+    for i in 0..<layout.slack { dst[i] = 0 }
+}
+
+/// Copies OW of every `pitch` floats of a wide output (OH rows) into a dense OH×OW plane.
+@inline(__always)
+func compactWide(_ wide: UnsafePointer<Float>, pitch: Int, rows: Int, width: Int,
+                 into out: UnsafeMutablePointer<Float>) {
+    for r in 0..<rows {
+        let s = wide + r * pitch, d = out + r * width
+        for j in 0..<width { d[j] = s[j] }
+    }
+}
+
+/// Rounds a byte count up to a 64-byte boundary, so workspace regions stay cache-line aligned.
+@inline(__always)
+func alignedBytes(_ bytes: Int) -> Int { roundUp(bytes, 64) }

@@ -1,1 +1,0 @@
-// SpruceRuntime: placeholder until its first real file lands.

@@ -1,0 +1,213 @@
+// Planning the weight-bearing nodes (Conv, Gemm, MatMul): checks each stored weight against its
+// node, then converts it once into kernel form: packed f32 panels for dense convolutions, 32-bit
+// CSR indices, 64-bit-per-word masks, int8 values with row scales. Sparse weights stay sparse;
+// only dense int8 tensors (stored dense because that was smallest) are dequantized here.
+import SpruceCore
+import SpruceFormat
+
+extension PlanBuilder {
+    mutating func planConv(_ node: Node, _ a: ConvAttributes) throws(RuntimeError) {
+        guard node.inputs.count >= 2 else { throw unsupported(node, "no weight input") }
+        let xName = node.inputs[0], wName = node.inputs[1], out = node.outputs[0]
+        guard let stored = tensors[wName] else { throw .missingWeight(node: node.name, tensor: wName) }
+        let xs = try shape(xName, node), ws = stored.shape, ys = try shape(out, node)
+        guard xs.count == 4, ws.count == 4, ys.count == 4, xs[0] == 1, a.kernelShape.count == 2 else {
+            throw unsupported(node, "only 2-D convolution of one NCHW sample; input \(xs), weight \(ws)")
+        }
+        let pads = resolvePads(input: [xs[2], xs[3]], kernel: a.kernelShape, strides: a.strides,
+                               dilations: a.dilations, pads: a.pads, autoPad: a.autoPad)
+        let g = ConvGeometry(inChannels: xs[1], inHeight: xs[2], inWidth: xs[3], outChannels: ws[0],
+                             kernelHeight: ws[2], kernelWidth: ws[3], strideHeight: a.strides[0],
+                             strideWidth: a.strides[1], pads: pads, dilationHeight: a.dilations[0],
+                             dilationWidth: a.dilations[1], groups: a.groups)
+        guard g.isValid, g.outHeight == ys[2], g.outWidth == ys[3], ys[1] == g.outChannels else {
+            throw unsupported(node, "geometry \(g) disagrees with output \(ys)")
+        }
+        let bias = try optionalBias(node, index: 2, count: g.outChannels, scale: 1)
+        let bounds = ActivationBounds(a.activation)
+        let x = try read(xName, node: node)
+        let rows = g.outChannels, cols = g.reduction
+        switch stored {
+        case .dense, .denseInt8:
+            let w = stored.denseTensor().data
+            if g.groups == g.inChannels && g.inChannelsPerGroup == 1 {
+                steps.append(DWConvStep(node: node.name, geometry: g, weights: w, bias: bias, bounds: bounds,
+                                        input: x, output: write(out)))
+            } else {
+                var packed = [Float](repeating: 0, count: max(1, f32ConvDensePackedWeightsCount(g)))
+                w.withUnsafeBufferPointer { wp in
+                    packed.withUnsafeMutableBufferPointer { pp in
+                        f32ConvDensePackWeights(g, weights: wp.baseAddress!, packed: pp.baseAddress!)
+                    }
+                }
+                steps.append(ConvDenseStep(node: node.name, geometry: g, packedWeights: packed, bias: bias,
+                                           bounds: bounds, input: x, output: write(out)))
+            }
+        default:
+            let (index, values) = try sparseForm(stored, rows: rows, cols: cols, node: node, tensor: wName, scale: 1)
+            steps.append(SparseConvStep(node: node.name, geometry: g, index: index, values: values, bias: bias,
+                                        bounds: bounds, input: x, output: write(out)))
+        }
+    }
+
+    /// Gemm (Y = alpha · A · op(B) + beta · C) and MatMul with a constant B, for one sample row.
+    mutating func planGemm(_ node: Node, transA: Bool, transB: Bool, alpha: Float, beta: Float) throws(RuntimeError) {
+        guard node.inputs.count >= 2 else { throw unsupported(node, "needs two inputs") }
+        let aName = node.inputs[0], wName = node.inputs[1], out = node.outputs[0]
+        guard !transA else { throw unsupported(node, "transA") }
+        guard let stored = tensors[wName] else { throw .missingWeight(node: node.name, tensor: wName) }
+        let aShape = try shape(aName, node), ws = stored.shape, ys = try shape(out, node)
+        guard ws.count == 2, let k = aShape.last, aShape.dropLast().allSatisfy({ $0 == 1 }) else {
+            throw unsupported(node, "only one row of A times a constant 2-D B; A \(aShape), B \(ws)")
+        }
+        let n = transB ? ws[0] : ws[1]
+        guard (transB ? ws[1] : ws[0]) == k, ys.elementCount == n else {
+            throw .weightMismatch(node: node.name, tensor: wName, detail: "shape \(ws) for A \(aShape) and output \(ys)")
+        }
+        let bias = try optionalBias(node, index: 2, count: n, scale: beta)
+        let x = try read(aName, node: node)
+        if transB {
+            // Rows of B are output rows: the stored form is already what the kernels want.
+            switch stored {
+            case .dense(let t):
+                steps.append(DenseGemmStep(node: node.name, outputs: n, depth: k, values: .f32(t.data.map { $0 * alpha } + [0]),
+                                           bias: bias, input: x, output: write(out)))
+            case .denseInt8(_, let q):
+                guard q.values.count == n * k, q.scales.count == n else {
+                    throw .weightMismatch(node: node.name, tensor: wName, detail: "int8 rows do not match \(ws)")
+                }
+                steps.append(DenseGemmStep(node: node.name, outputs: n, depth: k,
+                                           values: .int8(q.values + [0], scales: q.scales.map { $0 * alpha } + [0]),
+                                           bias: bias, input: x, output: write(out)))
+            default:
+                let (index, values) = try sparseForm(stored, rows: n, cols: k, node: node, tensor: wName, scale: alpha)
+                steps.append(SparseGemmStep(node: node.name, outputs: n, depth: k, index: index, values: values,
+                                            bias: bias, input: x, output: write(out)))
+            }
+            return
+        }
+        // B is [K × N]: transpose once. Dense stays dense; sparse becomes the CSR of Bᵀ
+        // (int8 rows are dequantized on the way, since their scales belong to the rows of B).
+        switch stored {
+        case .dense, .denseInt8:
+            let w = stored.denseTensor().data
+            var t = [Float](repeating: 0, count: n * k + 1)
+            for r in 0..<k { for c in 0..<n { t[c * k + r] = w[r * n + c] * alpha } }
+            steps.append(DenseGemmStep(node: node.name, outputs: n, depth: k, values: .f32(t), bias: bias,
+                                       input: x, output: write(out)))
+        default:
+            let (index, values) = try sparseForm(stored, rows: k, cols: n, node: node, tensor: wName, scale: alpha)
+            let (tIndex, tValues) = transposedCSR(index, values, rows: k, cols: n)
+            steps.append(SparseGemmStep(node: node.name, outputs: n, depth: k, index: tIndex, values: tValues,
+                                        bias: bias, input: x, output: write(out)))
+        }
+    }
+
+    /// A constant bias input (times `scale`), or nil when the node has none.
+    func optionalBias(_ node: Node, index: Int, count: Int, scale: Float) throws(RuntimeError) -> [Float]? {
+        guard node.inputs.count > index, !node.inputs[index].isEmpty else { return nil }
+        let name = node.inputs[index]
+        guard let t = tensors[name] else { throw unsupported(node, "bias '\(name)' is not a constant") }
+        let data = t.denseTensor().data
+        if data.count == count { return data.map { $0 * scale } }
+        if data.count == 1 { return [Float](repeating: data[0] * scale, count: count) }
+        throw .weightMismatch(node: node.name, tensor: name, detail: "\(data.count) bias values for \(count) outputs")
+    }
+
+    /// Kernel form of a sparse stored matrix [rows × cols], checked element by element.
+    /// `scale` multiplies f32 values or int8 row scales (Gemm's alpha).
+    func sparseForm(_ stored: StoredTensor, rows: Int, cols: Int, node: Node, tensor: String,
+                    scale: Float) throws(RuntimeError) -> (SparseIndexStore, SparseValueStore) {
+        func mismatch(_ detail: String) -> RuntimeError { .weightMismatch(node: node.name, tensor: tensor, detail: detail) }
+        func csrIndex(_ m: Int, _ c: Int, _ rp: [Int32], _ ci: [Int32], _ nnz: Int) throws(RuntimeError) -> SparseIndexStore {
+            guard m == rows, c == cols else { throw mismatch("CSR \(m)x\(c), node needs \(rows)x\(cols)") }
+            guard rp.count == rows + 1, rp.first == 0, Int(rp.last ?? -1) == nnz, ci.count == nnz else {
+                throw mismatch("inconsistent CSR row pointers")
+            }
+            for r in 0..<rows where rp[r] > rp[r + 1] { throw mismatch("row pointers decrease at row \(r)") }
+            for col in ci where col < 0 || Int(col) >= cols { throw mismatch("column index \(col) out of 0..<\(cols)") }
+            return .csr(rowPointers: rp.map { UInt32(bitPattern: $0) }, columns: ci.map { UInt32(bitPattern: $0) } + [0])
+        }
+        func maskIndex(_ m: Int, _ c: Int, _ mask: [UInt8], _ nnz: Int) throws(RuntimeError) -> SparseIndexStore {
+            guard m == rows, c == cols else { throw mismatch("bitmask \(m)x\(c), node needs \(rows)x\(cols)") }
+            let bytesPerRow = (cols + 7) / 8, wordsPerRow = (cols + 63) / 64
+            guard mask.count == rows * bytesPerRow else { throw mismatch("mask has \(mask.count) bytes") }
+            var words = [UInt64](repeating: 0, count: max(1, rows * wordsPerRow))
+            var offsets = [UInt32](repeating: 0, count: rows + 1)
+            var total = 0
+            for r in 0..<rows {
+                offsets[r] = UInt32(truncatingIfNeeded: total)
+                for b in 0..<bytesPerRow {
+                    let byte = mask[r * bytesPerRow + b]
+                    if b == bytesPerRow - 1 && cols % 8 != 0 && byte >> UInt8(cols % 8) != 0 {
+                        throw mismatch("mask bits set past column \(cols)")
+                    }
+                    words[r * wordsPerRow + b / 8] |= UInt64(byte) << UInt64(8 * (b % 8))
+                    total += byte.nonzeroBitCount
+                }
+            }
+            offsets[rows] = UInt32(truncatingIfNeeded: total)
+            guard total == nnz else { throw mismatch("mask marks \(total) values, \(nnz) stored") }
+            return .bitmask(words: words, rowValueOffsets: offsets)
+        }
+        func int8Values(_ q: Int8Rows, _ nnz: Int) throws(RuntimeError) -> SparseValueStore {
+            guard q.values.count == nnz, q.scales.count == rows else { throw mismatch("int8 values or scales do not match") }
+            return .int8(q.values + [0], scales: q.scales.map { $0 * scale } + [0])
+        }
+        switch stored {
+        case .csr(_, let m):
+            return (try csrIndex(m.rows, m.cols, m.rowPointers, m.columnIndices, m.values.count),
+                    .f32(m.values.map { $0 * scale } + [0]))
+        case .csrInt8(_, let m):
+            return (try csrIndex(m.rows, m.cols, m.rowPointers, m.columnIndices, m.values.values.count),
+                    try int8Values(m.values, m.values.values.count))
+        case .bitmask(_, let m):
+            return (try maskIndex(m.rows, m.cols, m.mask, m.values.count), .f32(m.values.map { $0 * scale } + [0]))
+        case .bitmaskInt8(_, let m):
+            return (try maskIndex(m.rows, m.cols, m.mask, m.values.values.count),
+                    try int8Values(m.values, m.values.values.count))
+        case .dense, .denseInt8:
+            throw mismatch("expected a sparse encoding")
+        }
+    }
+}
+
+/// The CSR of the transpose of a sparse [rows × cols] matrix, f32 values (int8 dequantized).
+func transposedCSR(_ index: SparseIndexStore, _ values: SparseValueStore, rows: Int, cols: Int)
+    -> (SparseIndexStore, SparseValueStore) {
+    var entries: [(row: Int, col: Int, value: Float)] = []
+    func value(_ t: Int, _ r: Int) -> Float {
+        switch values {
+        case .f32(let v): v[t]
+        case .int8(let q, let s): Float(q[t]) * s[r]
+        }
+    }
+    switch index {
+    case .csr(let rp, let ci):
+        for r in 0..<rows {
+            for t in Int(rp[r])..<Int(rp[r + 1]) { entries.append((r, Int(ci[t]), value(t, r))) }
+        }
+    case .bitmask(let words, let offsets):
+        let wordsPerRow = (cols + 63) / 64
+        for r in 0..<rows {
+            var t = Int(offsets[r])
+            for c in 0..<cols where (words[r * wordsPerRow + c / 64] >> UInt64(c % 64)) & 1 == 1 {
+                entries.append((r, c, value(t, r)))
+                t += 1
+            }
+        }
+    }
+    // Counting sort by column keeps rows ascending within each new row.
+    var counts = [Int](repeating: 0, count: cols + 1)
+    for e in entries { counts[e.col + 1] += 1 }
+    for c in 0..<cols { counts[c + 1] += counts[c] }
+    var next = counts
+    var newColumns = [UInt32](repeating: 0, count: entries.count + 1)
+    var newValues = [Float](repeating: 0, count: entries.count + 1)
+    for e in entries {
+        newColumns[next[e.col]] = UInt32(e.row)
+        newValues[next[e.col]] = e.value
+        next[e.col] += 1
+    }
+    return (.csr(rowPointers: counts.map { UInt32($0) }, columns: newColumns), .f32(newValues))
+}

@@ -1,0 +1,340 @@
+// The execution plan: the graph's nodes turned once, at load time, into kernel calls with
+// kernel-ready weights (packed, widened indices, re-laid masks), and every activation given an
+// offset in one arena by lifetime, so running allocates nothing. Shapes are those of one sample
+// (batch 1); the engine loops over the batch. It does not run anything itself (see Engine).
+import SpruceCore
+import SpruceFormat
+
+/// A value in the arena: its size and the steps between which it must stay intact.
+struct ArenaSlot: Sendable {
+    var count: Int
+    /// Step that writes it (-1: written before the first step).
+    var firstDef: Int
+    /// Last step that reads it (Int.max: kept to the end).
+    var lastUse: Int
+}
+
+/// A graph input or output bound to an arena slot, with its one-sample shape.
+struct PlanBinding: Sendable {
+    var name: String
+    var slot: Int
+    var shape: [Int]
+}
+
+/// A compiled graph: steps, arena layout and bindings.
+struct Plan: Sendable {
+    var steps: [any PlanStep]
+    var slots: [ArenaSlot]
+    var offsets: [Int]
+    var arenaCount: Int
+    var workspaceBytes: Int
+    var inputs: [PlanBinding]
+    var outputs: [PlanBinding]
+    /// Constant operands (non-weight initializers read as activations), copied into the arena once.
+    var constants: [(slot: Int, data: [Float])]
+}
+
+extension Plan {
+    /// Plans `graph` with weights `tensors` (as stored) for one sample.
+    static func build(graph: Graph, tensors: [String: StoredTensor]) throws(RuntimeError) -> Plan {
+        var builder = PlanBuilder(graph: graph, tensors: tensors)
+        return try builder.build()
+    }
+
+    /// Gives every slot an arena offset: largest first, at the lowest offset that does not
+    /// overlap any already placed slot whose lifetime intersects its own.
+    static func assignOffsets(_ slots: [ArenaSlot]) -> (offsets: [Int], total: Int) {
+        let align = 16  // floats: 64 bytes
+        var offsets = [Int](repeating: 0, count: slots.count)
+        var placed: [Int] = []
+        var total = 0
+        let order = slots.indices.sorted { slots[$0].count != slots[$1].count ? slots[$0].count > slots[$1].count : $0 < $1 }
+        for s in order {
+            let me = slots[s]
+            let size = roundUp(max(me.count, 1), align)
+            var conflicts: [(Int, Int)] = []
+            for p in placed {
+                let other = slots[p]
+                if me.lastUse < other.firstDef || other.lastUse < me.firstDef { continue }
+                conflicts.append((offsets[p], offsets[p] + roundUp(max(other.count, 1), align)))
+            }
+            conflicts.sort { $0.0 < $1.0 }
+            var candidate = 0
+            for (start, end) in conflicts {
+                if candidate + size <= start { break }
+                candidate = max(candidate, end)
+            }
+            offsets[s] = candidate
+            total = max(total, candidate + size)
+            placed.append(s)
+        }
+        return (offsets, total)
+    }
+}
+
+/// Builds a `Plan` node by node.
+struct PlanBuilder {
+    let graph: Graph
+    let tensors: [String: StoredTensor]
+    var shapes: [String: [Int]] = [:]
+    var slots: [ArenaSlot] = []
+    var slotOf: [String: Int] = [:]
+    var steps: [any PlanStep] = []
+    var constants: [(slot: Int, data: [Float])] = []
+
+    init(graph: Graph, tensors: [String: StoredTensor]) {
+        self.graph = graph
+        self.tensors = tensors
+    }
+
+    mutating func build() throws(RuntimeError) -> Plan {
+        // One-sample input shapes: a dynamic leading dim is the batch (1); others must be static.
+        var inputShapes: [String: [Int]] = [:]
+        var shapeGraph = graph
+        var inputs: [PlanBinding] = []
+        for info in graph.inputs {
+            var shape: [Int] = []
+            for (i, d) in info.shape.enumerated() {
+                if let d { shape.append(d) } else if i == 0 { shape.append(1) } else {
+                    throw .dynamicShape(input: info.name, shape: info.shape)
+                }
+            }
+            inputShapes[info.name] = shape
+        }
+        // Stored tensors enter shape inference as inputs of their stored shape: no dense copies.
+        for (name, t) in tensors.sorted(by: { $0.key < $1.key }) where inputShapes[name] == nil {
+            shapeGraph.inputs.append(ValueInfo(name: name, shape: t.shape.map { Optional($0) }))
+            inputShapes[name] = t.shape
+        }
+        do {
+            shapes = try shapeGraph.inferShapes(inputShapes: inputShapes)
+        } catch let e as GraphError {
+            throw .graph(e)
+        } catch {
+            throw .graph(.badInput(name: "?", detail: "\(error)"))
+        }
+        for info in graph.inputs {
+            let shape = inputShapes[info.name] ?? []
+            let slot = newSlot(info.name, count: shape.elementCount, firstDef: -1)
+            inputs.append(PlanBinding(name: info.name, slot: slot, shape: shape))
+        }
+        for node in graph.nodes { try plan(node) }
+        var outputs: [PlanBinding] = []
+        for info in graph.outputs {
+            guard let slot = slotOf[info.name], let shape = shapes[info.name] else {
+                throw .graph(.missingOutput(info.name))
+            }
+            slots[slot].lastUse = Int.max
+            outputs.append(PlanBinding(name: info.name, slot: slot, shape: shape))
+        }
+        let (offsets, total) = Plan.assignOffsets(slots)
+        let workspace = steps.reduce(64) { max($0, $1.workspaceBytes) }
+        return Plan(steps: steps, slots: slots, offsets: offsets, arenaCount: total, workspaceBytes: workspace,
+                    inputs: inputs, outputs: outputs, constants: constants)
+    }
+
+    // MARK: - Slots
+
+    mutating func newSlot(_ name: String, count: Int, firstDef: Int) -> Int {
+        slots.append(ArenaSlot(count: count, firstDef: firstDef, lastUse: firstDef))
+        slotOf[name] = slots.count - 1
+        return slots.count - 1
+    }
+
+    /// The slot of a value the current step reads; constant tensors get a resident slot.
+    mutating func read(_ name: String, node: Node) throws(RuntimeError) -> Int {
+        if let s = slotOf[name] {
+            slots[s].lastUse = max(slots[s].lastUse, steps.count)
+            return s
+        }
+        guard let t = tensors[name] else { throw .missingWeight(node: node.name, tensor: name) }
+        let data = t.denseTensor().data
+        let s = newSlot(name, count: data.count, firstDef: -1)
+        slots[s].lastUse = Int.max
+        constants.append((s, data))
+        return s
+    }
+
+    /// A fresh slot for a value the current step writes.
+    mutating func write(_ name: String) -> Int {
+        newSlot(name, count: (shapes[name] ?? []).elementCount, firstDef: steps.count)
+    }
+
+    /// `output` shares `input`'s slot (layout-only operators on one contiguous sample).
+    mutating func alias(_ output: String, to input: String, node: Node) throws(RuntimeError) {
+        let s = try read(input, node: node)
+        slotOf[output] = s
+    }
+
+    func shape(_ name: String, _ node: Node) throws(RuntimeError) -> [Int] {
+        guard let s = shapes[name] else { throw .graph(.undefinedValue(node: node.name, value: name)) }
+        return s
+    }
+
+    func unsupported(_ node: Node, _ detail: String) -> RuntimeError {
+        .unsupportedOperator(node: node.name, op: node.op.onnxName, detail: detail)
+    }
+
+    // MARK: - Nodes
+
+    mutating func plan(_ node: Node) throws(RuntimeError) {
+        let out = node.outputs.first ?? ""
+        switch node.op {
+        case .conv(let a):
+            try planConv(node, a)
+        case .gemm(let a):
+            try planGemm(node, transA: a.transA, transB: a.transB, alpha: a.alpha, beta: a.beta)
+        case .matMul:
+            try planGemm(node, transA: false, transB: false, alpha: 1, beta: 1)
+        case .relu, .clip:
+            let bounds = if case .clip(let lo, let hi) = node.op { ActivationBounds(lower: lo, upper: hi) }
+                else { ActivationBounds(lower: 0, upper: .infinity) }
+            let x = try read(node.inputs[0], node: node)
+            steps.append(ClipStep(node: node.name, count: try shape(out, node).elementCount, bounds: bounds,
+                                  input: x, output: write(out)))
+        case .sigmoid:
+            let x = try read(node.inputs[0], node: node)
+            steps.append(SigmoidStep(node: node.name, count: try shape(out, node).elementCount, input: x, output: write(out)))
+        case .softmax(let axis):
+            let s = try shape(out, node)
+            let a = axis < 0 ? axis + s.count : axis
+            guard a >= 0 && a < s.count else { throw unsupported(node, "axis \(axis) for shape \(s)") }
+            let x = try read(node.inputs[0], node: node)
+            steps.append(SoftmaxStep(node: node.name, outer: Array(s[..<a]).elementCount, axis: s[a],
+                                     inner: Array(s[(a + 1)...]).elementCount, input: x, output: write(out)))
+        case .add, .sub, .mul, .div:
+            try planBinary(node, node.inputs[0], node.inputs[1], into: out)
+        case .sum:
+            let operands = node.inputs.filter { !$0.isEmpty }
+            if operands.count == 1 {
+                try alias(out, to: operands[0], node: node)
+            } else {
+                try planBinary(node, operands[0], operands[1], into: out)
+                for extra in operands.dropFirst(2) { try planBinary(node, out, extra, into: out) }
+            }
+        case .globalAveragePool:
+            let s = try shape(node.inputs[0], node)
+            guard s.count >= 3 else { throw unsupported(node, "input \(s)") }
+            let x = try read(node.inputs[0], node: node)
+            steps.append(GAPStep(node: node.name, channels: s[0] * s[1], plane: Array(s[2...]).elementCount,
+                                 input: x, output: write(out)))
+        case .reduceMean(let axes, _):
+            let s = try shape(node.inputs[0], node)
+            let set = Set(axes.isEmpty ? Array(0..<s.count) : axes.map { $0 < 0 ? $0 + s.count : $0 })
+            let x = try read(node.inputs[0], node: node)
+            if s.count == 4 && s[0] == 1 && set == [2, 3] {
+                steps.append(GAPStep(node: node.name, channels: s[1], plane: s[2] * s[3], input: x, output: write(out)))
+            } else {
+                steps.append(ReduceMeanStep(node: node.name, shape: s, reduced: (0..<s.count).map { set.contains($0) },
+                                            input: x, output: write(out)))
+            }
+        case .maxPool(let a), .averagePool(let a):
+            try planPool(node, a)
+        case .flatten, .reshape, .squeeze, .unsqueeze, .identity, .dropout:
+            try alias(out, to: node.inputs[0], node: node)
+        case .transpose(let perm):
+            let s = try shape(node.inputs[0], node)
+            let p = perm ?? Array((0..<s.count).reversed())
+            let x = try read(node.inputs[0], node: node)
+            steps.append(TransposeStep(node: node.name, shape: s, perm: p, input: x, output: write(out)))
+        case .concat(let axis):
+            let s = try shape(out, node)
+            let a = axis < 0 ? axis + s.count : axis
+            guard a >= 0 && a < s.count else { throw unsupported(node, "axis \(axis) for shape \(s)") }
+            var parts: [(slot: Int, chunk: Int)] = []
+            for name in node.inputs where !name.isEmpty {
+                let inShape = try shape(name, node)
+                parts.append((try read(name, node: node), Array(inShape[a...]).elementCount))
+            }
+            steps.append(ConcatStep(node: node.name, outer: Array(s[..<a]).elementCount, parts: parts, output: write(out)))
+        case .pad(let pads, let value):
+            guard pads.allSatisfy({ $0 >= 0 }) else { throw unsupported(node, "negative pads \(pads)") }
+            let s = try shape(node.inputs[0], node)
+            let x = try read(node.inputs[0], node: node)
+            steps.append(PadStep(node: node.name, shape: s, pads: pads, value: value, input: x, output: write(out)))
+        case .batchNormalization(let epsilon):
+            try planBatchNorm(node, epsilon: epsilon)
+        }
+    }
+
+    mutating func planBinary(_ node: Node, _ aName: String, _ bName: String, into out: String) throws(RuntimeError) {
+        let sa = try shape(aName, node), sb = try shape(bName, node), so = try shape(out, node)
+        func strides(_ s: [Int]) -> [Int] {
+            let full = s.rowMajorStrides
+            let lead = so.count - s.count
+            return (0..<so.count).map { i in
+                let j = i - lead
+                return j < 0 || s[j] == 1 ? 0 : full[j]
+            }
+        }
+        let a = try read(aName, node: node), b = try read(bName, node: node)
+        let op: BinaryStep.Operation = switch node.op {
+        case .sub: .sub
+        case .mul: .mul
+        case .div: .div
+        default: .add
+        }
+        // `out` may already exist (n-ary Sum accumulating in place): reuse its slot.
+        let y = slotOf[out].map { s in slots[s].lastUse = max(slots[s].lastUse, steps.count); return s } ?? write(out)
+        steps.append(BinaryStep(node: node.name, operation: op, shape: so, aStrides: strides(sa), bStrides: strides(sb),
+                                a: a, b: b, output: y))
+    }
+
+    mutating func planBatchNorm(_ node: Node, epsilon: Float) throws(RuntimeError) {
+        let s = try shape(node.inputs[0], node)
+        guard s.count >= 2, s[0] == 1 else { throw unsupported(node, "input \(s)") }
+        var params: [[Float]] = []
+        for name in node.inputs[1...4] {
+            guard let t = tensors[name] else { throw .missingWeight(node: node.name, tensor: name) }
+            let data = t.denseTensor().data
+            guard data.count == s[1] else { throw .weightMismatch(node: node.name, tensor: name, detail: "\(data.count) values for \(s[1]) channels") }
+            params.append(data)
+        }
+        var scale = [Float](repeating: 0, count: s[1]), shift = scale
+        for c in 0..<s[1] {
+            scale[c] = params[0][c] / (params[3][c] + epsilon).squareRoot()
+            shift[c] = params[1][c] - params[2][c] * scale[c]
+        }
+        let x = try read(node.inputs[0], node: node)
+        steps.append(ChannelAffineStep(node: node.name, channels: s[1], plane: Array(s[2...]).elementCount,
+                                       scale: scale, shift: shift, input: x, output: write(node.outputs[0])))
+    }
+
+    mutating func planPool(_ node: Node, _ a: PoolAttributes) throws(RuntimeError) {
+        let s = try shape(node.inputs[0], node), o = try shape(node.outputs[0], node)
+        guard s.count == 4, o.count == 4, s[0] == 1, a.kernelShape.count == 2 else {
+            throw unsupported(node, "only 2-D pooling of one NCHW sample; input \(s)")
+        }
+        let pads = resolvePads(input: [s[2], s[3]], kernel: a.kernelShape, strides: a.strides,
+                               dilations: a.dilations, pads: a.pads, autoPad: a.autoPad)
+        let g = PoolGeometry(channels: s[1], inHeight: s[2], inWidth: s[3], outHeight: o[2], outWidth: o[3],
+                             kernelHeight: a.kernelShape[0], kernelWidth: a.kernelShape[1],
+                             strideHeight: a.strides[0], strideWidth: a.strides[1], pads: pads,
+                             dilationHeight: a.dilations[0], dilationWidth: a.dilations[1])
+        let isAverage = if case .averagePool = node.op { true } else { false }
+        if isAverage && a.dilations != [1, 1] { throw unsupported(node, "dilated average pooling") }
+        let x = try read(node.inputs[0], node: node)
+        steps.append(PoolStep(node: node.name, geometry: g, averageIncludingPad: isAverage ? a.countIncludePad : nil,
+                              input: x, output: write(node.outputs[0])))
+    }
+}
+
+/// Pads [top, left, bottom, right] after applying auto_pad (as ONNX defines SAME_UPPER/LOWER/VALID).
+func resolvePads(input: [Int], kernel: [Int], strides: [Int], dilations: [Int], pads: [Int],
+                 autoPad: AutoPad) -> [Int] {
+    switch autoPad {
+    case .notSet: return pads.count == 4 ? pads : [0, 0, 0, 0]
+    case .valid: return [0, 0, 0, 0]
+    case .sameUpper, .sameLower:
+        var resolved = [0, 0, 0, 0]
+        for axis in 0..<2 {
+            let extent = (kernel[axis] - 1) * dilations[axis] + 1
+            let o = (input[axis] + strides[axis] - 1) / strides[axis]
+            let total = max(0, (o - 1) * strides[axis] + extent - input[axis])
+            let small = total / 2, large = total - small
+            resolved[axis] = autoPad == .sameUpper ? small : large
+            resolved[axis + 2] = autoPad == .sameUpper ? large : small
+        }
+        return resolved
+    }
+}

@@ -1,0 +1,454 @@
+// One executable step of a plan: a kernel call with its weights in kernel-ready form and the
+// arena slots it reads and writes. Steps hold slot ids, not pointers; `Buffers` resolves them
+// against the arena at run time. Steps never allocate while running.
+import SpruceCore
+
+/// The arena and the offset of each slot, handed to every step.
+struct Buffers {
+    let arena: UnsafeMutablePointer<Float>
+    let offsets: UnsafePointer<Int>
+    let workspace: UnsafeMutableRawPointer
+
+    /// Start of slot `slot`.
+    @inline(__always)
+    subscript(slot: Int) -> UnsafeMutablePointer<Float> { arena + offsets[slot] }
+}
+
+/// A kernel call of the plan.
+protocol PlanStep: Sendable {
+    /// The node this step computes (for errors and profiles).
+    var node: String { get }
+    /// Scratch bytes the kernel needs.
+    var workspaceBytes: Int { get }
+    /// Runs the step over output channels `0..<channels` (the whole layer).
+    func run(_ buffers: Buffers)
+}
+
+/// Calls `body` with a pointer to `array` (nil when `array` is nil).
+@inline(__always)
+func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress) }
+}
+
+/// Calls `body` with the base address of a non-empty array (plans pad weight arrays to ≥ 1 element).
+@inline(__always)
+func withBase<T, R>(_ array: [T], _ body: (UnsafePointer<T>) -> R) -> R {
+    array.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// Sparse weight structure in kernel form (32-bit indices, 64-bit mask words).
+enum SparseIndexStore: Sendable {
+    case csr(rowPointers: [UInt32], columns: [UInt32])
+    case bitmask(words: [UInt64], rowValueOffsets: [UInt32])
+}
+
+/// Stored values in kernel form.
+enum SparseValueStore: Sendable {
+    case f32([Float])
+    case int8([Int8], scales: [Float])
+}
+
+/// Dense convolution (im2col + GEMM) over packed f32 weights.
+struct ConvDenseStep: PlanStep {
+    let node: String
+    let geometry: ConvGeometry
+    let packedWeights: [Float]
+    let bias: [Float]?
+    let bounds: ActivationBounds
+    let input: Int, output: Int
+    var workspaceBytes: Int { f32ConvDenseWorkspaceBytes(geometry) }
+    func run(_ b: Buffers) {
+        withBase(packedWeights) { w in
+            withOptionalPointer(bias) { bias in
+                f32ConvDense(geometry, input: b[input], packedWeights: w, bias: bias, bounds: bounds,
+                             output: b[output], outputChannels: 0..<geometry.outChannels, workspace: b.workspace)
+            }
+        }
+    }
+}
+
+/// Depthwise convolution over dense f32 weights.
+struct DWConvStep: PlanStep {
+    let node: String
+    let geometry: ConvGeometry
+    let weights: [Float]
+    let bias: [Float]?
+    let bounds: ActivationBounds
+    let input: Int, output: Int
+    var workspaceBytes: Int { f32DWConvWorkspaceBytes(geometry) }
+    func run(_ b: Buffers) {
+        withBase(weights) { w in
+            withOptionalPointer(bias) { bias in
+                f32DWConv(geometry, input: b[input], weights: w, bias: bias, bounds: bounds, output: b[output],
+                          outputChannels: 0..<geometry.outChannels, workspace: b.workspace)
+            }
+        }
+    }
+}
+
+/// Direct sparse convolution from CSR or bitmask weights, f32 or int8 values.
+struct SparseConvStep: PlanStep {
+    let node: String
+    let geometry: ConvGeometry
+    let index: SparseIndexStore
+    let values: SparseValueStore
+    let bias: [Float]?
+    let bounds: ActivationBounds
+    let input: Int, output: Int
+    var workspaceBytes: Int { f32SpconvCSRWorkspaceBytes(geometry) }
+    func run(_ b: Buffers) {
+        let g = geometry, x = b[input], y = b[output], ws = b.workspace, all = 0..<geometry.outChannels
+        withOptionalPointer(bias) { bias in
+            switch (index, values) {
+            case (.csr(let rp, let ci), .f32(let v)):
+                withBase(rp) { rp in withBase(ci) { ci in withBase(v) { v in
+                    f32SpconvCSR(g, rowPointers: rp, columnIndices: ci, values: v, input: x, bias: bias,
+                                 bounds: bounds, output: y, outputChannels: all, workspace: ws)
+                } } }
+            case (.csr(let rp, let ci), .int8(let q, let s)):
+                withBase(rp) { rp in withBase(ci) { ci in withBase(q) { q in withBase(s) { s in
+                    f32QC8WSpconvCSR(g, rowPointers: rp, columnIndices: ci, values: q, scales: s, input: x,
+                                     bias: bias, bounds: bounds, output: y, outputChannels: all, workspace: ws)
+                } } } }
+            case (.bitmask(let words, let offsets), .f32(let v)):
+                withBase(words) { mw in withBase(offsets) { ro in withBase(v) { v in
+                    f32SpconvBitmask(g, maskWords: mw, rowValueOffsets: ro, values: v, input: x, bias: bias,
+                                     bounds: bounds, output: y, outputChannels: all, workspace: ws)
+                } } }
+            case (.bitmask(let words, let offsets), .int8(let q, let s)):
+                withBase(words) { mw in withBase(offsets) { ro in withBase(q) { q in withBase(s) { s in
+                    f32QC8WSpconvBitmask(g, maskWords: mw, rowValueOffsets: ro, values: q, scales: s, input: x,
+                                         bias: bias, bounds: bounds, output: y, outputChannels: all, workspace: ws)
+                } } } }
+            }
+        }
+    }
+}
+
+/// y[n] = W · x + bias with sparse W [N × K] (Gemm/MatMul for one sample): spmm with one column.
+struct SparseGemmStep: PlanStep {
+    let node: String
+    let outputs: Int, depth: Int
+    let index: SparseIndexStore
+    let values: SparseValueStore
+    let bias: [Float]?
+    let input: Int, output: Int
+    var workspaceBytes: Int { f32SpmmCSRWorkspaceBytes(k: depth) }
+    func run(_ b: Buffers) {
+        let m = outputs, k = depth, x = b[input], y = b[output], ws = b.workspace
+        withOptionalPointer(bias) { bias in
+            switch (index, values) {
+            case (.csr(let rp, let ci), .f32(let v)):
+                withBase(rp) { rp in withBase(ci) { ci in withBase(v) { v in
+                    f32SpmmCSR(m: m, k: k, n: 1, rowPointers: rp, columnIndices: ci, values: v, x: x, bias: bias,
+                               bounds: .identity, y: y, outputChannels: 0..<m, workspace: ws)
+                } } }
+            case (.csr(let rp, let ci), .int8(let q, let s)):
+                withBase(rp) { rp in withBase(ci) { ci in withBase(q) { q in withBase(s) { s in
+                    f32QC8WSpmmCSR(m: m, k: k, n: 1, rowPointers: rp, columnIndices: ci, values: q, scales: s, x: x,
+                                   bias: bias, bounds: .identity, y: y, outputChannels: 0..<m, workspace: ws)
+                } } } }
+            case (.bitmask(let words, let offsets), .f32(let v)):
+                withBase(words) { mw in withBase(offsets) { ro in withBase(v) { v in
+                    f32SpmmBitmask(m: m, k: k, n: 1, maskWords: mw, rowValueOffsets: ro, values: v, x: x, bias: bias,
+                                   bounds: .identity, y: y, outputChannels: 0..<m, workspace: ws)
+                } } }
+            case (.bitmask(let words, let offsets), .int8(let q, let s)):
+                withBase(words) { mw in withBase(offsets) { ro in withBase(q) { q in withBase(s) { s in
+                    f32QC8WSpmmBitmask(m: m, k: k, n: 1, maskWords: mw, rowValueOffsets: ro, values: q, scales: s,
+                                       x: x, bias: bias, bounds: .identity, y: y, outputChannels: 0..<m, workspace: ws)
+                } } } }
+            }
+        }
+    }
+}
+
+/// y[n] = W · x + bias with dense W [N × K], f32 or int8 rows.
+struct DenseGemmStep: PlanStep {
+    let node: String
+    let outputs: Int, depth: Int
+    let values: SparseValueStore
+    let bias: [Float]?
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) {
+        let k = depth, x = b[input], y = b[output]
+        withOptionalPointer(bias) { bias in
+            switch values {
+            case .f32(let w):
+                withBase(w) { w in
+                    f32GemmDense(k: k, weights: w, x: x, bias: bias, bounds: .identity, y: y, outputs: 0..<outputs)
+                }
+            case .int8(let q, let s):
+                withBase(q) { q in withBase(s) { s in
+                    f32QC8WGemmDense(k: k, weights: q, scales: s, x: x, bias: bias, bounds: .identity, y: y,
+                                     outputs: 0..<outputs)
+                } }
+            }
+        }
+    }
+}
+
+/// Elementwise clamp (Relu, Clip).
+struct ClipStep: PlanStep {
+    let node: String
+    let count: Int
+    let bounds: ActivationBounds
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) { f32Clip(count: count, x: b[input], bounds: bounds, y: b[output]) }
+}
+
+/// Elementwise sigmoid.
+struct SigmoidStep: PlanStep {
+    let node: String
+    let count: Int
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) { f32Sigmoid(count: count, x: b[input], y: b[output]) }
+}
+
+/// Softmax over the middle axis of [outer, axis, inner].
+struct SoftmaxStep: PlanStep {
+    let node: String
+    let outer: Int, axis: Int, inner: Int
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) { f32Softmax(outer: outer, axis: axis, inner: inner, x: b[input], y: b[output]) }
+}
+
+/// Global average pooling over [C, plane].
+struct GAPStep: PlanStep {
+    let node: String
+    let channels: Int, plane: Int
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) { f32GAP(channels: 0..<channels, plane: plane, input: b[input], output: b[output]) }
+}
+
+/// Max or average pooling.
+struct PoolStep: PlanStep {
+    let node: String
+    let geometry: PoolGeometry
+    /// nil: max pooling; otherwise average pooling with this count_include_pad.
+    let averageIncludingPad: Bool?
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) {
+        if let include = averageIncludingPad {
+            f32AvgPool(geometry, countIncludePad: include, input: b[input], output: b[output],
+                       channels: 0..<geometry.channels)
+        } else {
+            f32MaxPool(geometry, input: b[input], output: b[output], channels: 0..<geometry.channels)
+        }
+    }
+}
+
+/// Elementwise arithmetic with numpy broadcasting; same-shape and per-channel Add take the SIMD kernels.
+struct BinaryStep: PlanStep {
+    enum Operation: Sendable { case add, sub, mul, div }
+    let node: String
+    let operation: Operation
+    let shape: [Int]
+    /// Element strides of each operand over `shape` (0 along broadcast axes).
+    let aStrides: [Int], bStrides: [Int]
+    let a: Int, b: Int, output: Int
+    var workspaceBytes: Int { 0 }
+
+    func run(_ buffers: Buffers) {
+        let count = shape.elementCount
+        let pa = buffers[a], pb = buffers[b], py = buffers[output]
+        let full = shape.rowMajorStrides
+        if operation == .add && aStrides == full && bStrides == full {
+            f32Add(count: count, a: pa, b: pb, bounds: .identity, y: py)
+            return
+        }
+        if operation == .add && aStrides == full && shape.count == 4 && shape[0] == 1
+            && bStrides == [0, 1, 0, 0] {
+            f32AddChannelBroadcast(channels: 0..<shape[1], plane: shape[2] * shape[3], a: pa, b: pb,
+                                   bounds: .identity, y: py)
+            return
+        }
+        guard count > 0 else { return }
+        let rank = shape.count
+        var index = [Int](repeating: 0, count: rank)
+        var ia = 0, ib = 0
+        for i in 0..<count {
+            let x = pa[ia], y = pb[ib]
+            switch operation {
+            case .add: py[i] = x + y
+            case .sub: py[i] = x - y
+            case .mul: py[i] = x * y
+            case .div: py[i] = x / y
+            }
+            // Odometer over `shape`, moving both operand offsets.
+            var axis = rank - 1
+            while axis >= 0 {
+                index[axis] += 1
+                ia += aStrides[axis]
+                ib += bStrides[axis]
+                if index[axis] < shape[axis] { break }
+                ia -= aStrides[axis] * shape[axis]
+                ib -= bStrides[axis] * shape[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+    }
+}
+
+/// Inference BatchNormalization that lowering could not fold: y = x · scale[c] + shift[c].
+struct ChannelAffineStep: PlanStep {
+    let node: String
+    let channels: Int, plane: Int
+    let scale: [Float], shift: [Float]
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) {
+        let x = b[input], y = b[output]
+        for c in 0..<channels {
+            let s = scale[c], t = shift[c]
+            for j in 0..<plane { y[c * plane + j] = x[c * plane + j] * s + t }
+        }
+    }
+}
+
+/// Mean over a set of axes (ReduceMean); the output keeps the remaining axes in order.
+struct ReduceMeanStep: PlanStep {
+    let node: String
+    let shape: [Int]
+    let reduced: [Bool]
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) {
+        let x = b[input], y = b[output]
+        var outShape: [Int] = []
+        var reducedCount = 1
+        for (d, r) in zip(shape, reduced) { if r { reducedCount *= d } else { outShape.append(d) } }
+        let outCount = outShape.elementCount
+        for i in 0..<outCount { y[i] = 0 }
+        let outStrides = outShape.rowMajorStrides
+        var strides = [Int](repeating: 0, count: shape.count)
+        var k = 0
+        for axis in 0..<shape.count where !reduced[axis] {
+            strides[axis] = outStrides[k]
+            k += 1
+        }
+        var index = [Int](repeating: 0, count: shape.count)
+        var o = 0
+        for i in 0..<shape.elementCount {
+            y[o] += x[i]
+            var axis = shape.count - 1
+            while axis >= 0 {
+                index[axis] += 1
+                o += strides[axis]
+                if index[axis] < shape[axis] { break }
+                o -= strides[axis] * shape[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+        let inverse = 1 / Float(max(1, reducedCount))
+        for i in 0..<outCount { y[i] *= inverse }
+    }
+}
+
+/// Axis permutation copy (Transpose).
+struct TransposeStep: PlanStep {
+    let node: String
+    let shape: [Int]
+    let perm: [Int]
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) {
+        let x = b[input], y = b[output]
+        let inStrides = shape.rowMajorStrides
+        let outShape = perm.map { shape[$0] }
+        let strides = perm.map { inStrides[$0] }  // input stride of each output axis
+        let rank = outShape.count
+        var index = [Int](repeating: 0, count: rank)
+        var src = 0
+        for i in 0..<outShape.elementCount {
+            y[i] = x[src]
+            var axis = rank - 1
+            while axis >= 0 {
+                index[axis] += 1
+                src += strides[axis]
+                if index[axis] < outShape[axis] { break }
+                src -= strides[axis] * outShape[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+    }
+}
+
+/// Concatenation along one axis: for each outer index, each input's chunk in turn.
+struct ConcatStep: PlanStep {
+    let node: String
+    let outer: Int
+    /// (slot, floats per outer index) of each input.
+    let parts: [(slot: Int, chunk: Int)]
+    let output: Int
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) {
+        let total = parts.reduce(0) { $0 + $1.chunk }
+        var offset = 0
+        for part in parts {
+            if outer == 1 {
+                f32Concat(channels: 1, plane: part.chunk, input: b[part.slot], output: b[output] + offset, channelOffset: 0)
+            } else {
+                let x = b[part.slot]
+                for o in 0..<outer {
+                    f32Concat(channels: 1, plane: part.chunk, input: x + o * part.chunk,
+                              output: b[output] + o * total + offset, channelOffset: 0)
+                }
+            }
+            offset += part.chunk
+        }
+    }
+}
+
+/// Constant padding of any rank.
+struct PadStep: PlanStep {
+    let node: String
+    let shape: [Int]
+    /// Begins then ends, one pair per axis (ONNX order); non-negative.
+    let pads: [Int]
+    let value: Float
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) {
+        let x = b[input], y = b[output]
+        let rank = shape.count
+        let outShape = (0..<rank).map { shape[$0] + pads[$0] + pads[$0 + rank] }
+        let outCount = outShape.elementCount
+        for i in 0..<outCount { y[i] = value }
+        let outStrides = outShape.rowMajorStrides
+        var index = [Int](repeating: 0, count: rank)
+        var dst = 0
+        for axis in 0..<rank { dst += pads[axis] * outStrides[axis] }
+        for i in 0..<shape.elementCount {
+            y[dst] = x[i]
+            var axis = rank - 1
+            while axis >= 0 {
+                index[axis] += 1
+                dst += outStrides[axis]
+                if index[axis] < shape[axis] { break }
+                dst -= outStrides[axis] * shape[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+    }
+}
+
+/// Plain copy (an Identity whose output cannot share its input's slot).
+struct CopyStep: PlanStep {
+    let node: String
+    let count: Int
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) { f32Concat(channels: 1, plane: count, input: b[input], output: b[output], channelOffset: 0) }
+}

@@ -1,0 +1,139 @@
+// The engine end to end: small graphs built in code are packed by ArtifactWriter (dense, pruned
+// to 50 % and 90 %, float32 and int8), loaded from bytes, run on a batch of 2, and compared with
+// the reference executor on the artifact's own (dequantized) weights.
+import SpruceCore
+import SpruceFormat
+import SpruceRuntime
+import Testing
+
+/// Zeroes the smallest-magnitude fraction `sparsity` of a tensor (ties broken by index).
+func pruned(_ t: Tensor, _ sparsity: Double) -> Tensor {
+    let order = t.data.indices.sorted { abs(t.data[$0]) < abs(t.data[$1]) }
+    var data = t.data
+    for i in order.prefix(Int(Double(data.count) * sparsity)) { data[i] = 0 }
+    return Tensor(shape: t.shape, data: data)
+}
+
+func randomTensor(_ shape: [Int], _ rng: inout SplitMix64, scale: Float = 1) -> Tensor {
+    Tensor(shape: shape, data: rng.floats(shape.elementCount).map { $0 * scale })
+}
+
+/// conv3×3+relu → depthwise s2 (relu6) → 1×1 → residual add with a 1×1 s2 projection →
+/// maxpool → conv 5×5 dilated → global average pool → flatten → gemm → softmax.
+func residualModel(sparsity: Double, seed: UInt64) -> Model {
+    var rng = SplitMix64(seed: seed)
+    var g = Graph()
+    g.inputs = [ValueInfo(name: "x", shape: [nil, 3, 17, 17])]
+    func weight(_ name: String, _ shape: [Int], prune: Bool = true) {
+        let t = randomTensor(shape, &rng, scale: 0.5)
+        g.initializers[name] = prune ? pruned(t, sparsity) : t
+    }
+    weight("w1", [16, 3, 3, 3]); weight("b1", [16], prune: false)
+    weight("wd", [16, 1, 3, 3]); weight("bd", [16], prune: false)
+    weight("w2", [24, 16, 1, 1]); weight("b2", [24], prune: false)
+    weight("wp", [24, 3, 1, 1])
+    weight("w3", [20, 24, 5, 5]); weight("b3", [20], prune: false)
+    weight("wf", [10, 20]); weight("bf", [10], prune: false)
+    g.nodes = [
+        Node(name: "conv1", op: .conv(ConvAttributes(kernelShape: [3, 3], pads: [1, 1, 1, 1], activation: .relu)),
+             inputs: ["x", "w1", "b1"], outputs: ["c1"]),
+        Node(name: "dw", op: .conv(ConvAttributes(kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], groups: 16,
+                                                  activation: .clip(min: 0, max: 6))),
+             inputs: ["c1", "wd", "bd"], outputs: ["d1"]),
+        Node(name: "pw", op: .conv(ConvAttributes(kernelShape: [1, 1])), inputs: ["d1", "w2", "b2"], outputs: ["p1"]),
+        Node(name: "proj", op: .conv(ConvAttributes(kernelShape: [1, 1], strides: [2, 2])), inputs: ["x", "wp"],
+             outputs: ["s1"]),
+        Node(name: "add", op: .add, inputs: ["p1", "s1"], outputs: ["a1"]),
+        Node(name: "pool", op: .maxPool(PoolAttributes(kernelShape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1])),
+             inputs: ["a1"], outputs: ["m1"]),
+        Node(name: "conv3", op: .conv(ConvAttributes(kernelShape: [5, 5], pads: [4, 4, 4, 4], dilations: [2, 2])),
+             inputs: ["m1", "w3", "b3"], outputs: ["c3"]),
+        Node(name: "gap", op: .globalAveragePool, inputs: ["c3"], outputs: ["g1"]),
+        Node(name: "flat", op: .flatten(axis: 1), inputs: ["g1"], outputs: ["f1"]),
+        Node(name: "fc", op: .gemm(GemmAttributes(transB: true)), inputs: ["f1", "wf", "bf"], outputs: ["logits"]),
+        Node(name: "softmax", op: .softmax(axis: -1), inputs: ["logits"], outputs: ["probs"]),
+    ]
+    g.outputs = [ValueInfo(name: "logits", shape: [nil, 10]), ValueInfo(name: "probs", shape: [nil, 10])]
+    return Model(graph: g)
+}
+
+/// Layout and elementwise operators: batchnorm (unfolded), avgpool (both pad rules, ceil mode),
+/// concat, transpose, reduce-mean, pad, broadcast mul/sub, sigmoid, MatMul with B [K × N].
+func layoutModel(sparsity: Double, seed: UInt64) -> Model {
+    var rng = SplitMix64(seed: seed)
+    var g = Graph()
+    g.inputs = [ValueInfo(name: "x", shape: [nil, 4, 9, 11])]
+    g.initializers["w"] = pruned(randomTensor([6, 2, 3, 3], &rng), sparsity)
+    g.initializers["gamma"] = Tensor(shape: [6], data: rng.floats(6).map { $0 + 1.5 })
+    g.initializers["beta"] = randomTensor([6], &rng)
+    g.initializers["mean"] = randomTensor([6], &rng)
+    g.initializers["var"] = Tensor(shape: [6], data: rng.floats(6).map { $0 + 1.5 })
+    g.initializers["k"] = randomTensor([1, 10, 1, 1], &rng)
+    g.initializers["m"] = pruned(randomTensor([10, 7], &rng), sparsity)
+    g.nodes = [
+        Node(name: "conv", op: .conv(ConvAttributes(kernelShape: [3, 3], pads: [1, 1, 1, 1], groups: 2)),
+             inputs: ["x", "w"], outputs: ["c"]),
+        Node(name: "bn", op: .batchNormalization(epsilon: 1e-5), inputs: ["c", "gamma", "beta", "mean", "var"],
+             outputs: ["n"]),
+        Node(name: "avg", op: .averagePool(PoolAttributes(kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1],
+                                                          countIncludePad: true, ceilMode: true)),
+             inputs: ["n"], outputs: ["p"]),
+        Node(name: "avg2", op: .averagePool(PoolAttributes(kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1])),
+             inputs: ["x"], outputs: ["q"]),
+        Node(name: "cat", op: .concat(axis: 1), inputs: ["p", "q"], outputs: ["cat"]),
+        Node(name: "scale", op: .mul, inputs: ["cat", "k"], outputs: ["s"]),
+        Node(name: "pad", op: .pad(pads: [0, 0, 1, 0, 0, 0, 0, 2], value: 0.25), inputs: ["s"], outputs: ["padded"]),
+        Node(name: "t", op: .transpose(perm: [0, 2, 3, 1]), inputs: ["padded"], outputs: ["nhwc"]),
+        Node(name: "mean", op: .reduceMean(axes: [1, 2], keepDims: false), inputs: ["nhwc"], outputs: ["r"]),
+        Node(name: "mm", op: .matMul, inputs: ["r", "m"], outputs: ["mm"]),
+        Node(name: "sub", op: .sub, inputs: ["mm", "r7"], outputs: ["d"]),
+        Node(name: "sig", op: .sigmoid, inputs: ["d"], outputs: ["y"]),
+    ]
+    g.initializers["r7"] = randomTensor([7], &rng)
+    g.outputs = [ValueInfo(name: "y", shape: [nil, 7])]
+    return Model(graph: g)
+}
+
+struct EngineCase: Sendable, CustomTestStringConvertible {
+    var model: String
+    var sparsity: Double
+    var int8: Bool
+    var testDescription: String { "\(model) sparsity \(sparsity) \(int8 ? "int8" : "f32")" }
+}
+
+let engineCases: [EngineCase] = ["residual", "layout"].flatMap { m in
+    [0.0, 0.5, 0.9].flatMap { s in [false, true].map { EngineCase(model: m, sparsity: s, int8: $0) } }
+}
+
+@Test(arguments: engineCases)
+func engineMatchesReferenceExecutor(_ t: EngineCase) throws {
+    let model = t.model == "residual" ? residualModel(sparsity: t.sparsity, seed: 11)
+        : layoutModel(sparsity: t.sparsity, seed: 12)
+    let bytes = try ArtifactWriter(int8: t.int8).encode(model)
+    let artifact = try ArtifactReader.decode(bytes)
+    let engine = try Engine(bytes: bytes)
+    var rng = SplitMix64(seed: 5)
+    let input = randomTensor([2] + Array(engine.inputShapes[0].shape.dropFirst()), &rng)
+    let expected = try ReferenceExecutor(graph: artifact.denseModel().graph).run(["x": input])
+    let actual = try engine.run(["x": input])
+    #expect(Set(actual.keys) == Set(expected.keys))
+    for (name, e) in expected {
+        guard let a = actual[name] else { continue }
+        #expect(a.shape == e.shape, "\(name) shape")
+        expectClose(a.data, e.data, tolerance: t.int8 ? 1e-3 : 1e-4, "\(t.testDescription) output \(name)")
+    }
+    // Running again gives identical results (nothing stale in the arena).
+    let again = try engine.run(["x": input])
+    #expect(again == actual)
+}
+
+@Test func engineRejectsBadInputs() throws {
+    let bytes = try ArtifactWriter().encode(residualModel(sparsity: 0, seed: 1))
+    let engine = try Engine(bytes: bytes)
+    #expect(throws: RuntimeError.self) { try engine.run([:]) }
+    #expect(throws: RuntimeError.self) { try engine.run(["x": Tensor(shape: [1, 3, 16, 17], repeating: 0)]) }
+    #expect(throws: RuntimeError.self) {
+        try engine.run(["x": Tensor(shape: [1, 3, 17, 17], repeating: 0), "y": Tensor(shape: [1], repeating: 0)])
+    }
+    #expect(throws: RuntimeError.self) { try Engine(bytes: Array(bytes.prefix(100))) }
+}

@@ -1,0 +1,46 @@
+// f32-dwconv (3×3 fast path and the general fallback) vs its reference twin, and the reference
+// vs the dense convolution reference with groups == channels (the ONNX definition).
+import SpruceRuntime
+import Testing
+
+let dwCases: [ConvCase] = [
+    ConvCase(c: 5, h: 10, w: 10, m: 5, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 5),
+    ConvCase(c: 4, h: 11, w: 19, m: 4, kh: 3, kw: 3, stride: (2, 2), pads: [1, 1, 1, 1], groups: 4),
+    ConvCase(c: 3, h: 12, w: 12, m: 3, kh: 3, kw: 3, stride: (2, 2), pads: [0, 0, 1, 1], groups: 3),
+    ConvCase(c: 6, h: 9, w: 7, m: 6, kh: 3, kw: 3, groups: 6),
+    ConvCase(c: 2, h: 2, w: 2, m: 2, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 2),
+    ConvCase(c: 3, h: 13, w: 13, m: 6, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 3),  // multiplier 2
+    ConvCase(c: 4, h: 12, w: 12, m: 4, kh: 3, kw: 3, pads: [2, 2, 2, 2], dilation: (2, 2), groups: 4),
+    ConvCase(c: 3, h: 14, w: 17, m: 3, kh: 5, kw: 5, pads: [2, 2, 2, 2], groups: 3),
+    ConvCase(c: 3, h: 14, w: 17, m: 3, kh: 5, kw: 5, stride: (2, 2), pads: [2, 2, 2, 2], groups: 3),
+    ConvCase(c: 2, h: 15, w: 15, m: 2, kh: 7, kw: 7, pads: [3, 3, 3, 3], groups: 2),
+    ConvCase(c: 3, h: 8, w: 8, m: 3, kh: 1, kw: 1, groups: 3),
+    ConvCase(c: 32, h: 33, w: 33, m: 32, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 32),
+]
+
+@Test(arguments: dwCases)
+func dwconvMatchesReference(_ t: ConvCase) {
+    let g = t.geometry
+    #expect(g.isValid)
+    var rng = SplitMix64(seed: UInt64(t.c * 31 + t.h * 7 + t.kh + t.stride.0))
+    let input = rng.floats(g.inChannels * g.inPlane)
+    let weights = rng.floats(g.outChannels * g.kernelArea)
+    let bias = rng.floats(g.outChannels)
+    let workspace = allocateWorkspace(f32DWConvWorkspaceBytes(g))
+    defer { workspace.deallocate() }
+    for bounds in testActivations {
+        var expected = [Float](repeating: .nan, count: g.outChannels * g.outPlane)
+        var oracle = expected, actual = expected
+        f32DWConvReference(g, input: input, weights: weights, bias: bias, bounds: bounds, output: &expected,
+                           outputChannels: 0..<g.outChannels)
+        f32ConvDenseReference(g, input: input, weights: weights, bias: bias, bounds: bounds, output: &oracle,
+                              outputChannels: 0..<g.outChannels)
+        expectClose(expected, oracle, "dwconv reference vs conv reference \(t.testDescription)")
+        let split = g.outChannels / 2
+        for range in [0..<split, split..<g.outChannels] {
+            f32DWConv(g, input: input, weights: weights, bias: bias, bounds: bounds, output: &actual,
+                      outputChannels: range, workspace: workspace)
+        }
+        expectClose(actual, expected, "dwconv \(t.testDescription)")
+    }
+}

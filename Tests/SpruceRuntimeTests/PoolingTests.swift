@@ -1,0 +1,87 @@
+// f32-maxpool, f32-avgpool (count_include_pad both ways, ceil-mode output sizes) and f32-gap
+// vs their reference twins, plus hand-checked values for the ONNX divisor rules.
+import SpruceRuntime
+import Testing
+
+struct PoolCase: Sendable, CustomTestStringConvertible {
+    var c: Int, h: Int, w: Int, k: Int, stride: Int, pads: [Int], dilation = 1, ceil = false
+    var geometry: PoolGeometry {
+        func out(_ size: Int, _ p0: Int, _ p1: Int) -> Int {
+            let span = size + p0 + p1 - dilation * (k - 1) - 1
+            var o = (ceil ? (span + stride - 1) / stride : span / stride) + 1
+            // ONNX: with ceil mode the last window must start inside the input or left padding.
+            if ceil && (o - 1) * stride >= size + p0 { o -= 1 }
+            return o
+        }
+        return PoolGeometry(channels: c, inHeight: h, inWidth: w, outHeight: out(h, pads[0], pads[2]),
+                            outWidth: out(w, pads[1], pads[3]), kernelHeight: k, kernelWidth: k,
+                            strideHeight: stride, strideWidth: stride, pads: pads,
+                            dilationHeight: dilation, dilationWidth: dilation)
+    }
+    var testDescription: String { "C\(c) \(h)x\(w) k\(k) s\(stride) p\(pads) d\(dilation) ceil \(ceil)" }
+}
+
+let poolCases: [PoolCase] = [
+    PoolCase(c: 3, h: 8, w: 8, k: 2, stride: 2, pads: [0, 0, 0, 0]),
+    PoolCase(c: 4, h: 9, w: 11, k: 3, stride: 2, pads: [1, 1, 1, 1]),
+    PoolCase(c: 2, h: 10, w: 10, k: 3, stride: 2, pads: [0, 0, 0, 0], ceil: true),
+    PoolCase(c: 2, h: 7, w: 9, k: 3, stride: 1, pads: [1, 0, 1, 2]),
+    PoolCase(c: 2, h: 12, w: 12, k: 3, stride: 2, pads: [1, 1, 1, 1], ceil: true),
+    PoolCase(c: 1, h: 5, w: 5, k: 5, stride: 1, pads: [2, 2, 2, 2]),
+]
+
+@Test(arguments: poolCases)
+func maxPoolMatchesReference(_ t: PoolCase) {
+    for dilation in [1, 2] {
+        var t = t
+        t.dilation = dilation
+        let g = t.geometry
+        var rng = SplitMix64(seed: UInt64(t.h * 100 + t.k * 10 + dilation))
+        let input = rng.floats(g.channels * g.inHeight * g.inWidth)
+        var expected = [Float](repeating: .nan, count: g.channels * g.outHeight * g.outWidth)
+        var actual = expected
+        f32MaxPoolReference(g, input: input, output: &expected, channels: 0..<g.channels)
+        f32MaxPool(g, input: input, output: &actual, channels: 0..<1)
+        f32MaxPool(g, input: input, output: &actual, channels: 1..<g.channels)
+        #expect(actual == expected, "maxpool \(t.testDescription)")
+    }
+}
+
+@Test(arguments: poolCases, [false, true])
+func avgPoolMatchesReference(_ t: PoolCase, _ includePad: Bool) {
+    let g = t.geometry
+    var rng = SplitMix64(seed: UInt64(t.h * 100 + t.k * 10 + (includePad ? 1 : 0)))
+    let input = rng.floats(g.channels * g.inHeight * g.inWidth)
+    var expected = [Float](repeating: .nan, count: g.channels * g.outHeight * g.outWidth)
+    var actual = expected
+    f32AvgPoolReference(g, countIncludePad: includePad, input: input, output: &expected, channels: 0..<g.channels)
+    f32AvgPool(g, countIncludePad: includePad, input: input, output: &actual, channels: 0..<g.channels)
+    expectClose(actual, expected, "avgpool \(t.testDescription) include pad \(includePad)")
+}
+
+/// 3×3 average pool, pad 1, over a 2×2 input of ones: corners see 4 real taps of a 9-tap window.
+@Test func avgPoolDivisorRules() {
+    let g = PoolGeometry(channels: 1, inHeight: 2, inWidth: 2, outHeight: 2, outWidth: 2, kernelHeight: 3,
+                         kernelWidth: 3, pads: [1, 1, 1, 1])
+    let input: [Float] = [1, 1, 1, 1]
+    var out = [Float](repeating: 0, count: 4)
+    f32AvgPool(g, countIncludePad: false, input: input, output: &out, channels: 0..<1)
+    #expect(out == [1, 1, 1, 1])
+    f32AvgPool(g, countIncludePad: true, input: input, output: &out, channels: 0..<1)
+    let fourNinths: Float = 4.0 / 9
+    #expect(out == [Float](repeating: fourNinths, count: 4))
+}
+
+@Test(arguments: [1, 7, 16, 49, 100])
+func gapMatchesReference(_ plane: Int) {
+    var rng = SplitMix64(seed: UInt64(plane))
+    let channels = 5
+    let input = rng.floats(channels * plane)
+    var expected = [Float](repeating: .nan, count: channels), actual = expected
+    f32GAPReference(channels: 0..<channels, plane: plane, input: input, output: &expected)
+    f32GAP(channels: 0..<channels, plane: plane, input: input, output: &actual)
+    expectClose(actual, expected, "gap \(plane)")
+    var mean: Float = 0
+    for j in 0..<plane { mean += input[j] }
+    #expect(abs(expected[0] - mean / Float(plane)) < 1e-5)
+}
