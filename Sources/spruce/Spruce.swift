@@ -17,9 +17,10 @@ struct Spruce: ParsableCommand {
             Examples:
               spruce inspect model.onnx
               spruce run model.onnx lesion.jpg
+              spruce pack model.onnx -o model.spruce --sparsity 0.9 --int8
             """,
         version: "0.1.0",
-        subcommands: [RunCommand.self, InspectCommand.self])
+        subcommands: [RunCommand.self, InspectCommand.self, PackCommand.self, ExportCommand.self, BenchCommand.self])
 
     /// Parses and runs, turning any error into one line on stderr.
     static func main() {
