@@ -51,19 +51,30 @@ public final class ArtifactSession: InferenceSession, @unchecked Sendable {
         self.artifact = artifact
         inputs = artifact.graph.inputs
         outputs = artifact.graph.outputs
+        var planned: Engine?
+        var reason = ""
         do {
-            runtime = try Engine(artifact: artifact, options: EngineOptions(threads: options.threads))
-            reference = nil
-            engine = .runtime(threads: max(1, options.threads))
+            planned = try Engine(artifact: artifact, options: EngineOptions(threads: options.threads))
         } catch {
             switch error {
-            case .unsupportedOperator, .dynamicShape:
-                runtime = nil
-                reference = ReferenceExecutor(graph: artifact.denseModel().graph)
-                engine = .reference(reason: "the runtime cannot run it: \(error)")
-            default:
-                throw error
+            case .unsupportedOperator, .dynamicShape: reason = "the runtime cannot run it: \(error)"
+            default: throw error
             }
+        }
+        // The engine runs batches sample by sample along axis 0: an input with a fixed batch
+        // other than 1 (or no batch axis) cannot be split that way.
+        if let e = planned, let input = e.inputShapes.first(where: { $0.shape.first != 1 }) {
+            planned = nil
+            reason = "the runtime splits batches along axis 0, input '\(input.name)' has fixed shape \(input.shape)"
+        }
+        if let planned {
+            runtime = planned
+            reference = nil
+            engine = .runtime(threads: max(1, options.threads))
+        } else {
+            runtime = nil
+            reference = ReferenceExecutor(graph: artifact.denseModel().graph)
+            engine = .reference(reason: reason)
         }
     }
 

@@ -142,7 +142,7 @@ public struct MagnitudePruner: Sendable {
         let target = Int((sparsity * Double(total)).rounded())
         if currentZeros > target {
             // Within the tolerance the request is already met; more zeros than asked is an error.
-            if Double(currentZeros - target) > Self.tolerance * Double(total) {
+            if Double(currentZeros - target) / Double(total) > Self.allowedGap(weightCount: total) {
                 throw .alreadySparser(requested: sparsity, current: Double(currentZeros) / Double(total))
             }
         }
@@ -183,11 +183,21 @@ public struct MagnitudePruner: Sendable {
                                       zerosBefore: zerosBefore[i], zerosAfter: after, protectedReason: list[i].protectedReason))
         }
         let achieved = Double(layers.reduce(0) { $0 + $1.zerosAfter }) / Double(total)
+        // Exact by construction; checked so a mistake can never pass silently.
+        guard abs(achieved - sparsity) <= Self.allowedGap(weightCount: total) else {
+            throw .unreachable(requested: sparsity, reachable: achieved, hint: "(internal: pruning missed its count)")
+        }
         return (out, PruningReport(requested: sparsity, achieved: achieved, layers: layers))
     }
 
-    /// The allowed gap between requested and achieved sparsity (0.5 percentage points).
+    /// The promised gap between requested and achieved sparsity: 0.5 percentage points.
     public static let tolerance = 0.005
+
+    /// The gap achievable with `weightCount` weights: 0.5 points, or half a weight when the model
+    /// is so small that one weight is more than a point (the count of zeros is a whole number).
+    public static func allowedGap(weightCount: Int) -> Double {
+        max(tolerance, weightCount > 0 ? 0.5 / Double(weightCount) + 1e-12 : 0)
+    }
 
     /// |v|, with NaN ordered last so sorting stays a strict weak order.
     static func magnitude(_ v: Float) -> Float { v.isNaN ? .infinity : abs(v) }
