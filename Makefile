@@ -5,6 +5,11 @@ PYTHON ?= .venv/bin/python
 DEB_PACKAGES := pkg-config libopenblas-dev libzstd-dev libprotobuf-c-dev protobuf-c-compiler \
                 libturbojpeg0-dev libpng-dev
 SPRUCE := .build/release/spruce
+# Release builds target this machine's CPU; on x86 with FMA the kernels use fused multiply-add
+# (without -target-cpu, Swift lowers a fused SIMD multiply-add to one fmaf call per lane).
+ifneq ($(shell grep -qw fma /proc/cpuinfo 2>/dev/null && echo yes),)
+RELEASE_FLAGS := -Xswiftc -target-cpu -Xswiftc native -Xswiftc -DSPRUCE_FMA
+endif
 
 .PHONY: help setup build release test demo bench proto fixtures pyenv fuzz clean
 
@@ -16,6 +21,7 @@ help:
 	@echo "make bench     benchmarks against the named peers (needs 'make pyenv' and ../shared data)"
 	@echo "make proto     regenerate the committed protoc-c output from formats/*.proto"
 	@echo "make fixtures  regenerate fixtures/ with onnxruntime (needs 'make pyenv')"
+	@echo "make fuzz      build the libFuzzer target for the artifact reader and run it for 3 minutes"
 	@echo "make pyenv     create .venv with the pinned Python peers (onnx, onnxruntime, tensorflow-cpu, tf2onnx)"
 
 setup:
@@ -29,7 +35,7 @@ build:
 	$(SWIFT) build
 
 release:
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release $(RELEASE_FLAGS)
 
 test:
 	$(SWIFT) build --build-tests
@@ -53,9 +59,11 @@ fixtures:
 	$(PYTHON) fixtures/make_fixtures.py
 
 bench:
-	$(SWIFT) build -c release --product spruce-bench
-	$(SWIFT) build -c release --product spruce
+	$(SWIFT) build -c release $(RELEASE_FLAGS)
 	$(PYTHON) bench/import_bench.py
+
+fuzz:
+	bash Fuzz/build.sh 180
 
 clean:
 	rm -rf .build

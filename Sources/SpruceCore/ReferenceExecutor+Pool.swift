@@ -1,7 +1,8 @@
 // Reference pooling and reductions: MaxPool, AveragePool, GlobalAveragePool, ReduceMean, Softmax.
-// Window semantics follow onnxruntime: padded cells are -inf for max; for average, the divisor
-// counts only real cells, or (count_include_pad) cells inside the padded input but never cells a
-// ceil-mode window reaches beyond the trailing pad. Not vectorized, not the runtime's kernels.
+// Window semantics follow onnxruntime, the project's oracle: padded cells are -inf for max; for
+// average, the divisor counts only real cells, or (count_include_pad) the whole kernel area kH·kW,
+// even where a ceil-mode window runs past the trailing pad (ORT 1.18 and onnx.reference do this;
+// PyTorch would count only cells inside input + pads). Not vectorized, not the runtime's kernels.
 
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,7 @@ extension ReferenceExecutor {
     /// Max over each window; cells outside the input are ignored (padding acts as -inf).
     static func maxPool(_ x: Tensor, attributes a: PoolAttributes, geometry g: WindowGeometry,
                         outputShape: [Int]) -> Tensor {
-        pool(x, attributes: a, geometry: g, outputShape: outputShape) { xp, base, rows, cols, _, _ in
+        pool(x, attributes: a, geometry: g, outputShape: outputShape) { xp, base, rows, cols in
             var best = -Float.infinity
             for iy in rows {
                 for ix in cols {
@@ -28,41 +29,41 @@ extension ReferenceExecutor {
     /// Mean over each window with the divisor chosen by `countIncludePad`.
     static func averagePool(_ x: Tensor, attributes a: PoolAttributes, geometry g: WindowGeometry,
                             outputShape: [Int]) -> Tensor {
-        pool(x, attributes: a, geometry: g, outputShape: outputShape) { xp, base, rows, cols, paddedRows, paddedCols in
+        // With count_include_pad every window divides by the full kernel area, so a ceil-mode window
+        // hanging past the trailing pad is diluted by its missing cells too: that is what
+        // onnxruntime computes, and the fixtures compare against onnxruntime.
+        let kernelArea = a.kernelShape[0] * a.kernelShape[1]
+        return pool(x, attributes: a, geometry: g, outputShape: outputShape) { xp, base, rows, cols in
             var sum: Float = 0
             for iy in rows {
                 for ix in cols { sum += xp[base + iy * x.shape[3] + ix] }
             }
-            let count = a.countIncludePad ? paddedRows * paddedCols : rows.count * cols.count
+            let count = a.countIncludePad ? kernelArea : rows.count * cols.count
             return count > 0 ? sum / Float(count) : 0
         }
     }
 
-    /// Shared window walk: for each output cell, the taps inside the input along each axis and
-    /// the number of taps inside the padded input, handed to `reduce`.
+    /// Shared window walk: for each output cell, the taps inside the input along each axis,
+    /// handed to `reduce`.
     private static func pool(
         _ x: Tensor, attributes a: PoolAttributes, geometry g: WindowGeometry, outputShape: [Int],
-        reduce: (UnsafeBufferPointer<Float>, Int, [Int], [Int], Int, Int) -> Float
+        reduce: (UnsafeBufferPointer<Float>, Int, [Int], [Int]) -> Float
     ) -> Tensor {
         let n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
         let oh = outputShape[2], ow = outputShape[3]
         let axes = [(size: h, out: oh), (size: w, out: ow)]
-        // Per axis and output position: taps inside the input, and taps inside the padded input.
+        // Per axis and output position: the taps inside the input.
         var taps: [[[Int]]] = [[], []]
-        var padded: [[Int]] = [[], []]
         for axis in 0..<2 {
             let size = axes[axis].size
-            let begin = g.pads[axis], end = g.pads[axis + 2]
+            let begin = g.pads[axis]
             for o in 0..<axes[axis].out {
                 var inside: [Int] = []
-                var inPadded = 0
                 for k in 0..<a.kernelShape[axis] {
                     let i = o * a.strides[axis] - begin + k * a.dilations[axis]
-                    if i >= -begin && i < size + end { inPadded += 1 }
                     if i >= 0 && i < size { inside.append(i) }
                 }
                 taps[axis].append(inside)
-                padded[axis].append(inPadded)
             }
         }
         var out = [Float](repeating: 0, count: n * c * oh * ow)
@@ -72,8 +73,7 @@ extension ReferenceExecutor {
                     let base = plane * h * w
                     for oy in 0..<oh {
                         for ox in 0..<ow {
-                            o[(plane * oh + oy) * ow + ox] = reduce(
-                                xp, base, taps[0][oy], taps[1][ox], padded[0][oy], padded[1][ox])
+                            o[(plane * oh + oy) * ow + ox] = reduce(xp, base, taps[0][oy], taps[1][ox])
                         }
                     }
                 }

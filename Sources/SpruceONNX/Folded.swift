@@ -1,7 +1,8 @@
 // Import-time constants: the integer (and occasional float) tensors of shape computations.
 // Each is evaluated twice, with every dynamic input dimension set to 1 (`low`) and to 2
 // (`high`); an element whose two values differ depends on the dynamic dimension.
-// These never reach the IR as tensors: they end up as attributes or are rejected.
+// Most end up as attributes; a static float one that a run-time node reads becomes an
+// initializer (`Session.materialize`); any other one read at run time is rejected.
 import SpruceCore
 
 /// An import-time constant evaluated under two assignments of the dynamic dimensions.

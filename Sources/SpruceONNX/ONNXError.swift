@@ -27,7 +27,7 @@ public enum ONNXError: Error, Sendable, Equatable, CustomStringConvertible {
     case externalDataOutOfRange(tensor: String, path: String, offset: Int, length: Int, fileSize: Int)
     /// An input that must be known at import time (a shape, axes, pads, bounds) is computed at run time.
     case nonConstantInput(node: String, op: String, input: String)
-    /// A value computed at import time (folded constant) is read as a run-time tensor.
+    /// A value computed at import time (folded constant) is read as a run-time tensor but cannot become an initializer.
     case foldedValueUsedAtRuntime(node: String, value: String)
     /// An attribute or attribute-like input has a value Spruce does not support.
     case unsupportedAttribute(node: String, op: String, attribute: String, detail: String)
@@ -69,7 +69,7 @@ public enum ONNXError: Error, Sendable, Equatable, CustomStringConvertible {
         case .nonConstantInput(let node, let op, let input):
             "node '\(node)' (\(op)): input '\(input)' must be a constant known at import time"
         case .foldedValueUsedAtRuntime(let node, let value):
-            "node '\(node)': reads '\(value)', an import-time constant (shape computation) that Spruce cannot use as a run-time tensor"
+            "node '\(node)': reads '\(value)', an import-time constant that Spruce cannot turn into a run-time tensor (it is not float, depends on a dynamic dimension, or is a graph output)"
         case .unsupportedAttribute(let node, let op, let attribute, let detail):
             "node '\(node)' (\(op)): unsupported \(attribute): \(detail)"
         case .missingAttribute(let node, let op, let attribute):

@@ -1,6 +1,7 @@
 // Import-time evaluation of shape computations (Shape, Gather, Cast, ConstantOfShape, Unsqueeze,
 // Squeeze, Concat, Slice, Reshape, Identity and integer Add/Sub/Mul/Div). Results are `Folded`
-// constants that later become attributes (Reshape targets, axes, pads); they never become tensors.
+// constants that later become attributes (Reshape targets, axes, pads), or float initializers
+// when a run-time node reads them (see `Session.materialize`).
 // Only small tensors pass through here, so plain loops are fine.
 import CSpruceProto
 import SpruceCore

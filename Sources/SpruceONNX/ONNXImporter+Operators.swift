@@ -92,7 +92,8 @@ extension ONNXImporter.Session {
             }
             op = .concat(axis: axis)
         case "Softmax":
-            op = try softmaxOp(n)
+            guard opset >= 13 else { return try importLegacySoftmax(n, output: output) }
+            op = .softmax(axis: try a.int("axis") ?? -1)
         case "Pad":
             op = try padOp(n)
             inputs = [n.input(0)]
@@ -216,17 +217,35 @@ extension ONNXImporter.Session {
         return .reshape(shape: target, allowZero: allowZero)
     }
 
-    /// Softmax: opset 13+ normalizes over one axis; older opsets flatten to 2-D at `axis`,
-    /// which is the same thing only when `axis` is the last axis.
-    private mutating func softmaxOp(_ n: ONNXNode) throws -> Op {
-        if opset >= 13 { return .softmax(axis: try n.attributes.int("axis") ?? -1) }
+    /// Softmax before opset 13 coerces its input to 2-D [prod(dims[..<axis]), prod(dims[axis...])]
+    /// and normalizes each row. On the last axis that is one IR Softmax; on any other axis it
+    /// becomes Flatten(axis) → Softmax(1) → Reshape back to the input's shape.
+    private mutating func importLegacySoftmax(_ n: ONNXNode, output: String) throws {
         let axis = try n.attributes.int("axis") ?? 1
-        guard let rank = rank(of: n.input(0), node: n.name), let normalized = IndexMath.normalize(axis, rank: rank),
-              normalized == rank - 1 else {
+        let input = n.input(0)
+        let shape = try shapePair(of: input, node: n.name)
+        let rank = shape.low.count
+        guard let normalized = IndexMath.normalize(axis, rank: rank) else {
             throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "axis",
-                                                 detail: "opset \(opset) Softmax flattens at axis \(axis); only the last axis (e.g. 2-D input, axis 1) is supported")
+                                                 detail: "\(axis) out of range for input rank \(rank)")
         }
-        return .softmax(axis: normalized)
+        if normalized == rank - 1 {
+            return try append(Node(name: n.name, op: .softmax(axis: normalized), inputs: [input], outputs: [output]))
+        }
+        // The Reshape's input is the 2-D softmax output, so a 0 ("copy the input dim") would copy
+        // the wrong dim: a dynamic dim becomes -1, which can stand for only one of them.
+        let target = zip(shape.low, shape.high).map { $0 == $1 ? $0 : -1 }
+        let dynamicCount = target.filter { $0 == -1 }.count
+        guard dynamicCount <= 1, !(dynamicCount == 1 && target.contains(0)) else {
+            throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "axis",
+                                                 detail: "opset \(opset) Softmax at axis \(axis) must reshape back to \(target) (-1 = dynamic), which one Reshape cannot do")
+        }
+        let flat = freshValueName("\(n.name)_flatten")
+        let rows = freshValueName("\(n.name)_softmax")
+        try append(Node(name: freshNodeName("\(n.name)_flatten"), op: .flatten(axis: normalized), inputs: [input], outputs: [flat]))
+        try append(Node(name: n.name, op: .softmax(axis: 1), inputs: [flat], outputs: [rows]))
+        try append(Node(name: freshNodeName("\(n.name)_reshape"), op: .reshape(shape: target, allowZero: target.contains(0)),
+                        inputs: [rows], outputs: [output]))
     }
 
     /// Constant-mode Pad, from attributes (opset < 11) or inputs (pads, value, axes).

@@ -149,6 +149,8 @@ extension ONNXImporter {
         /// Every value some ONNX node or graph output reads.
         var usedNames: Set<String> = []
         var nodeNames: Set<String> = []
+        /// Every value name the ONNX graph defines, so names the importer invents cannot clash.
+        var valueNames: Set<String> = []
         /// Names of the graph outputs.
         var graphOutputNames: Set<String> = []
         /// Shapes inferred over the partial graph, valid while `nodes.count` is unchanged.
@@ -207,6 +209,8 @@ extension ONNXImporter {
             let outputNames = outputProtos.map { cString($0.pointee.name) }
             usedNames.formUnion(outputNames)
             graphOutputNames = Set(outputNames)
+            valueNames = usedNames.union(initializers.keys).union(folded.keys).union(inputs.map(\.name))
+                .union(onnxNodes.flatMap(\.outputs))
 
             for node in onnxNodes { try importNode(node) }
 
@@ -229,6 +233,27 @@ extension ONNXImporter {
             let graph = Graph(nodes: nodes, initializers: initializers, inputs: inputs, outputs: outputs)
             try check(graph)
             return graph
+        }
+
+        /// `base`, or `base_1`, `base_2`, … : the first name no ONNX node uses; reserved from then on.
+        mutating func freshNodeName(_ base: String) -> String {
+            let name = Self.firstFree(base, in: nodeNames)
+            nodeNames.insert(name)
+            return name
+        }
+
+        /// `base`, or `base_1`, `base_2`, … : the first name no ONNX value uses; reserved from then on.
+        mutating func freshValueName(_ base: String) -> String {
+            let name = Self.firstFree(base, in: valueNames)
+            valueNames.insert(name)
+            return name
+        }
+
+        private static func firstFree(_ base: String, in taken: Set<String>) -> String {
+            var name = base
+            var suffix = 1
+            while taken.contains(name) { name = "\(base)_\(suffix)"; suffix += 1 }
+            return name
         }
 
         /// Records a decoded tensor: floats as initializers, integers as import-time constants.
@@ -277,12 +302,27 @@ extension ONNXImporter {
             }
         }
 
-        /// Adds an IR node after checking it reads no import-time constant as a run-time tensor.
+        /// Adds an IR node, turning the import-time constants it reads into float initializers.
         mutating func append(_ node: Node) throws {
             for input in node.inputs where folded[input] != nil {
-                throw ONNXError.foldedValueUsedAtRuntime(node: node.name, value: input)
+                try materialize(input, readBy: node.name)
             }
             nodes.append(node)
+        }
+
+        /// Moves folded constant `name` into the initializers so a run-time node can read it.
+        /// Only float values qualify (ConstantOfShape, Cast to float, float arithmetic): an integer
+        /// constant read by a float op would be a type error in ONNX too, and a value that depends
+        /// on the dynamic dimensions has no single tensor to store.
+        mutating func materialize(_ name: String, readBy node: String) throws {
+            guard let value = folded[name], value.isFloat, let data = value.staticFloats,
+                  data.count == value.shape.elementCount else {
+                throw ONNXError.foldedValueUsedAtRuntime(node: node, value: name)
+            }
+            // Leaving `folded` makes later readers see an ordinary initializer; folding still
+            // reads it through `constant(_:for:)`.
+            folded[name] = nil
+            initializers[name] = Tensor(shape: value.shape, data: data)
         }
 
         /// A `Constant` node: float values become initializers, integers import-time constants.

@@ -78,27 +78,35 @@ public final class Engine {
     /// Bytes of the activation arena plus the kernel workspace.
     public var arenaBytes: Int { plan.arenaCount * 4 + plan.workspaceBytes }
 
-    /// Runs every sample of the batch (axis 0 of each input) and returns the outputs stacked on axis 0.
+    /// Runs the model. With a dynamic batch axis (every input's first dim declared dynamic) any
+    /// batch size N runs sample by sample and outputs are stacked on axis 0; otherwise inputs must
+    /// have exactly the declared shapes.
     public func run(_ inputs: [String: Tensor]) throws(RuntimeError) -> [String: Tensor] {
         let declared = Set(plan.inputs.map(\.name))
         for name in inputs.keys.sorted() where !declared.contains(name) {
             throw .badInput(name: name, detail: "not an input of the model")
         }
-        var batch = -1
-        for binding in plan.inputs {
+        var batch = 1
+        for (i, binding) in plan.inputs.enumerated() {
             guard let t = inputs[binding.name] else { throw .badInput(name: binding.name, detail: "not supplied") }
-            guard t.shape.count == binding.shape.count, t.shape.count > 0,
-                  Array(t.shape.dropFirst()) == Array(binding.shape.dropFirst()),
-                  t.shape.elementCount == t.data.count else {
-                throw .badInput(name: binding.name, detail: "shape \(t.shape), expected [N] + \(Array(binding.shape.dropFirst()))")
+            guard t.shape.elementCount == t.data.count else {
+                throw .badInput(name: binding.name, detail: "shape \(t.shape) does not match \(t.data.count) elements")
             }
-            if batch >= 0 && t.shape[0] != batch {
-                throw .badInput(name: binding.name, detail: "batch \(t.shape[0]) differs from other inputs' \(batch)")
+            if plan.perSample {
+                guard t.shape.count == binding.shape.count, t.shape.count > 0,
+                      Array(t.shape.dropFirst()) == Array(binding.shape.dropFirst()) else {
+                    throw .badInput(name: binding.name,
+                                    detail: "shape \(t.shape), expected [N] + \(Array(binding.shape.dropFirst()))")
+                }
+                if i > 0 && t.shape[0] != batch {
+                    throw .badInput(name: binding.name, detail: "batch \(t.shape[0]) differs from other inputs' \(batch)")
+                }
+                batch = t.shape[0]
+            } else if t.shape != binding.shape {
+                throw .badInput(name: binding.name, detail: "shape \(t.shape), expected \(binding.shape)")
             }
-            batch = t.shape[0]
         }
-        if batch < 0 { batch = 1 }
-        if batch != 1 || plan.inputs.contains(where: { $0.shape.first != 1 }) {
+        if batch != 1 {
             for binding in plan.outputs where binding.shape.first != 1 {
                 throw .unbatchedOutput(name: binding.name, shape: binding.shape)
             }
@@ -127,7 +135,7 @@ public final class Engine {
         var outputs: [String: Tensor] = [:]
         for binding in plan.outputs {
             var shape = binding.shape
-            if !shape.isEmpty && shape[0] == 1 { shape[0] = batch }
+            if batch != 1 { shape[0] = batch }
             outputs[binding.name] = Tensor(shape: shape, data: results[binding.name]!)
         }
         return outputs

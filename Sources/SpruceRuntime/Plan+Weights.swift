@@ -11,9 +11,10 @@ extension PlanBuilder {
         let xName = node.inputs[0], wName = node.inputs[1], out = node.outputs[0]
         guard let stored = tensors[wName] else { throw .missingWeight(node: node.name, tensor: wName) }
         let xs = try shape(xName, node), ws = stored.shape, ys = try shape(out, node)
-        guard xs.count == 4, ws.count == 4, ys.count == 4, xs[0] == 1, a.kernelShape.count == 2 else {
-            throw unsupported(node, "only 2-D convolution of one NCHW sample; input \(xs), weight \(ws)")
+        guard xs.count == 4, ws.count == 4, ys.count == 4, a.kernelShape.count == 2 else {
+            throw unsupported(node, "only 2-D NCHW convolution; input \(xs), weight \(ws)")
         }
+        let batch = xs[0]
         let pads = resolvePads(input: [xs[2], xs[3]], kernel: a.kernelShape, strides: a.strides,
                                dilations: a.dilations, pads: a.pads, autoPad: a.autoPad)
         let g = ConvGeometry(inChannels: xs[1], inHeight: xs[2], inWidth: xs[3], outChannels: ws[0],
@@ -32,7 +33,7 @@ extension PlanBuilder {
             let w = stored.denseTensor().data
             if g.groups == g.inChannels && g.inChannelsPerGroup == 1 {
                 steps.append(DWConvStep(node: node.name, geometry: g, weights: w, bias: bias, bounds: bounds,
-                                        input: x, output: write(out)))
+                                        input: x, output: write(out), batch: batch))
             } else {
                 var packed = [Float](repeating: 0, count: max(1, f32ConvDensePackedWeightsCount(g)))
                 w.withUnsafeBufferPointer { wp in
@@ -41,12 +42,12 @@ extension PlanBuilder {
                     }
                 }
                 steps.append(ConvDenseStep(node: node.name, geometry: g, packedWeights: packed, bias: bias,
-                                           bounds: bounds, input: x, output: write(out)))
+                                           bounds: bounds, input: x, output: write(out), batch: batch))
             }
         default:
             let (index, values) = try sparseForm(stored, rows: rows, cols: cols, node: node, tensor: wName, scale: 1)
             steps.append(SparseConvStep(node: node.name, geometry: g, index: index, values: values, bias: bias,
-                                        bounds: bounds, input: x, output: write(out)))
+                                        bounds: bounds, input: x, output: write(out), batch: batch))
         }
     }
 
@@ -57,11 +58,12 @@ extension PlanBuilder {
         guard !transA else { throw unsupported(node, "transA") }
         guard let stored = tensors[wName] else { throw .missingWeight(node: node.name, tensor: wName) }
         let aShape = try shape(aName, node), ws = stored.shape, ys = try shape(out, node)
-        guard ws.count == 2, let k = aShape.last, aShape.dropLast().allSatisfy({ $0 == 1 }) else {
-            throw unsupported(node, "only one row of A times a constant 2-D B; A \(aShape), B \(ws)")
+        guard ws.count == 2, let k = aShape.last else {
+            throw unsupported(node, "only A times a constant 2-D B; A \(aShape), B \(ws)")
         }
+        let rows = Array(aShape.dropLast()).elementCount
         let n = transB ? ws[0] : ws[1]
-        guard (transB ? ws[1] : ws[0]) == k, ys.elementCount == n else {
+        guard (transB ? ws[1] : ws[0]) == k, ys.elementCount == rows * n else {
             throw .weightMismatch(node: node.name, tensor: wName, detail: "shape \(ws) for A \(aShape) and output \(ys)")
         }
         let bias = try optionalBias(node, index: 2, count: n, scale: beta)
@@ -71,18 +73,18 @@ extension PlanBuilder {
             switch stored {
             case .dense(let t):
                 steps.append(DenseGemmStep(node: node.name, outputs: n, depth: k, values: .f32(t.data.map { $0 * alpha } + [0]),
-                                           bias: bias, input: x, output: write(out)))
+                                           bias: bias, input: x, output: write(out), rows: rows))
             case .denseInt8(_, let q):
                 guard q.values.count == n * k, q.scales.count == n else {
                     throw .weightMismatch(node: node.name, tensor: wName, detail: "int8 rows do not match \(ws)")
                 }
                 steps.append(DenseGemmStep(node: node.name, outputs: n, depth: k,
                                            values: .int8(q.values + [0], scales: q.scales.map { $0 * alpha } + [0]),
-                                           bias: bias, input: x, output: write(out)))
+                                           bias: bias, input: x, output: write(out), rows: rows))
             default:
                 let (index, values) = try sparseForm(stored, rows: n, cols: k, node: node, tensor: wName, scale: alpha)
                 steps.append(SparseGemmStep(node: node.name, outputs: n, depth: k, index: index, values: values,
-                                            bias: bias, input: x, output: write(out)))
+                                            bias: bias, input: x, output: write(out), rows: rows))
             }
             return
         }
@@ -94,12 +96,12 @@ extension PlanBuilder {
             var t = [Float](repeating: 0, count: n * k + 1)
             for r in 0..<k { for c in 0..<n { t[c * k + r] = w[r * n + c] * alpha } }
             steps.append(DenseGemmStep(node: node.name, outputs: n, depth: k, values: .f32(t), bias: bias,
-                                       input: x, output: write(out)))
+                                       input: x, output: write(out), rows: rows))
         default:
             let (index, values) = try sparseForm(stored, rows: k, cols: n, node: node, tensor: wName, scale: alpha)
             let (tIndex, tValues) = transposedCSR(index, values, rows: k, cols: n)
             steps.append(SparseGemmStep(node: node.name, outputs: n, depth: k, index: tIndex, values: tValues,
-                                        bias: bias, input: x, output: write(out)))
+                                        bias: bias, input: x, output: write(out), rows: rows))
         }
     }
 

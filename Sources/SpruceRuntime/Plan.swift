@@ -30,6 +30,8 @@ struct Plan: Sendable {
     var workspaceBytes: Int
     var inputs: [PlanBinding]
     var outputs: [PlanBinding]
+    /// Every input had a dynamic leading dim, planned as 1: the engine runs a batch sample by sample.
+    var perSample: Bool
     /// Constant operands (non-weight initializers read as activations), copied into the arena once.
     var constants: [(slot: Int, data: [Float])]
 }
@@ -92,6 +94,7 @@ struct PlanBuilder {
         var inputShapes: [String: [Int]] = [:]
         var shapeGraph = graph
         var inputs: [PlanBinding] = []
+        let perSample = !graph.inputs.isEmpty && graph.inputs.allSatisfy { $0.shape.first.map { $0 == nil } ?? false }
         for info in graph.inputs {
             var shape: [Int] = []
             for (i, d) in info.shape.enumerated() {
@@ -130,7 +133,7 @@ struct PlanBuilder {
         let (offsets, total) = Plan.assignOffsets(slots)
         let workspace = steps.reduce(64) { max($0, $1.workspaceBytes) }
         return Plan(steps: steps, slots: slots, offsets: offsets, arenaCount: total, workspaceBytes: workspace,
-                    inputs: inputs, outputs: outputs, constants: constants)
+                    inputs: inputs, outputs: outputs, perSample: perSample, constants: constants)
     }
 
     // MARK: - Slots
@@ -282,7 +285,7 @@ struct PlanBuilder {
 
     mutating func planBatchNorm(_ node: Node, epsilon: Float) throws(RuntimeError) {
         let s = try shape(node.inputs[0], node)
-        guard s.count >= 2, s[0] == 1 else { throw unsupported(node, "input \(s)") }
+        guard s.count >= 2 else { throw unsupported(node, "input \(s)") }
         var params: [[Float]] = []
         for name in node.inputs[1...4] {
             guard let t = tensors[name] else { throw .missingWeight(node: node.name, tensor: name) }
@@ -297,17 +300,18 @@ struct PlanBuilder {
         }
         let x = try read(node.inputs[0], node: node)
         steps.append(ChannelAffineStep(node: node.name, channels: s[1], plane: Array(s[2...]).elementCount,
-                                       scale: scale, shift: shift, input: x, output: write(node.outputs[0])))
+                                       scale: scale, shift: shift, input: x, output: write(node.outputs[0]), batch: s[0]))
     }
 
     mutating func planPool(_ node: Node, _ a: PoolAttributes) throws(RuntimeError) {
         let s = try shape(node.inputs[0], node), o = try shape(node.outputs[0], node)
-        guard s.count == 4, o.count == 4, s[0] == 1, a.kernelShape.count == 2 else {
-            throw unsupported(node, "only 2-D pooling of one NCHW sample; input \(s)")
+        guard s.count == 4, o.count == 4, a.kernelShape.count == 2 else {
+            throw unsupported(node, "only 2-D NCHW pooling; input \(s)")
         }
         let pads = resolvePads(input: [s[2], s[3]], kernel: a.kernelShape, strides: a.strides,
                                dilations: a.dilations, pads: a.pads, autoPad: a.autoPad)
-        let g = PoolGeometry(channels: s[1], inHeight: s[2], inWidth: s[3], outHeight: o[2], outWidth: o[3],
+        // Pooling treats every (sample, channel) plane alike: N·C planes.
+        let g = PoolGeometry(channels: s[0] * s[1], inHeight: s[2], inWidth: s[3], outHeight: o[2], outWidth: o[3],
                              kernelHeight: a.kernelShape[0], kernelWidth: a.kernelShape[1],
                              strideHeight: a.strides[0], strideWidth: a.strides[1], pads: pads,
                              dilationHeight: a.dilations[0], dilationWidth: a.dilations[1])

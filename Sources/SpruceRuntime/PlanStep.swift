@@ -57,12 +57,17 @@ struct ConvDenseStep: PlanStep {
     let bias: [Float]?
     let bounds: ActivationBounds
     let input: Int, output: Int
+    var batch = 1
     var workspaceBytes: Int { f32ConvDenseWorkspaceBytes(geometry) }
     func run(_ b: Buffers) {
+        let g = geometry
         withBase(packedWeights) { w in
             withOptionalPointer(bias) { bias in
-                f32ConvDense(geometry, input: b[input], packedWeights: w, bias: bias, bounds: bounds,
-                             output: b[output], outputChannels: 0..<geometry.outChannels, workspace: b.workspace)
+                for n in 0..<batch {
+                    f32ConvDense(g, input: b[input] + n * g.inChannels * g.inPlane, packedWeights: w, bias: bias,
+                                 bounds: bounds, output: b[output] + n * g.outChannels * g.outPlane,
+                                 outputChannels: 0..<g.outChannels, workspace: b.workspace)
+                }
             }
         }
     }
@@ -76,12 +81,17 @@ struct DWConvStep: PlanStep {
     let bias: [Float]?
     let bounds: ActivationBounds
     let input: Int, output: Int
+    var batch = 1
     var workspaceBytes: Int { f32DWConvWorkspaceBytes(geometry) }
     func run(_ b: Buffers) {
+        let g = geometry
         withBase(weights) { w in
             withOptionalPointer(bias) { bias in
-                f32DWConv(geometry, input: b[input], weights: w, bias: bias, bounds: bounds, output: b[output],
-                          outputChannels: 0..<geometry.outChannels, workspace: b.workspace)
+                for n in 0..<batch {
+                    f32DWConv(g, input: b[input] + n * g.inChannels * g.inPlane, weights: w, bias: bias, bounds: bounds,
+                              output: b[output] + n * g.outChannels * g.outPlane, outputChannels: 0..<g.outChannels,
+                              workspace: b.workspace)
+                }
             }
         }
     }
@@ -96,9 +106,16 @@ struct SparseConvStep: PlanStep {
     let bias: [Float]?
     let bounds: ActivationBounds
     let input: Int, output: Int
+    var batch = 1
     var workspaceBytes: Int { f32SpconvCSRWorkspaceBytes(geometry) }
     func run(_ b: Buffers) {
-        let g = geometry, x = b[input], y = b[output], ws = b.workspace, all = 0..<geometry.outChannels
+        for n in 0..<batch {
+            run(b, x: b[input] + n * geometry.inChannels * geometry.inPlane,
+                y: b[output] + n * geometry.outChannels * geometry.outPlane)
+        }
+    }
+    private func run(_ b: Buffers, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        let g = geometry, ws = b.workspace, all = 0..<geometry.outChannels
         withOptionalPointer(bias) { bias in
             switch (index, values) {
             case (.csr(let rp, let ci), .f32(let v)):
@@ -134,9 +151,13 @@ struct SparseGemmStep: PlanStep {
     let values: SparseValueStore
     let bias: [Float]?
     let input: Int, output: Int
+    var rows = 1
     var workspaceBytes: Int { f32SpmmCSRWorkspaceBytes(k: depth) }
     func run(_ b: Buffers) {
-        let m = outputs, k = depth, x = b[input], y = b[output], ws = b.workspace
+        for r in 0..<rows { run(b, x: b[input] + r * depth, y: b[output] + r * outputs) }
+    }
+    private func run(_ b: Buffers, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        let m = outputs, k = depth, ws = b.workspace
         withOptionalPointer(bias) { bias in
             switch (index, values) {
             case (.csr(let rp, let ci), .f32(let v)):
@@ -171,9 +192,13 @@ struct DenseGemmStep: PlanStep {
     let values: SparseValueStore
     let bias: [Float]?
     let input: Int, output: Int
+    var rows = 1
     var workspaceBytes: Int { 0 }
     func run(_ b: Buffers) {
-        let k = depth, x = b[input], y = b[output]
+        for r in 0..<rows { run(b, x: b[input] + r * depth, y: b[output] + r * outputs) }
+    }
+    private func run(_ b: Buffers, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        let k = depth
         withOptionalPointer(bias) { bias in
             switch values {
             case .f32(let w):
@@ -304,12 +329,15 @@ struct ChannelAffineStep: PlanStep {
     let channels: Int, plane: Int
     let scale: [Float], shift: [Float]
     let input: Int, output: Int
+    var batch = 1
     var workspaceBytes: Int { 0 }
     func run(_ b: Buffers) {
         let x = b[input], y = b[output]
-        for c in 0..<channels {
-            let s = scale[c], t = shift[c]
-            for j in 0..<plane { y[c * plane + j] = x[c * plane + j] * s + t }
+        for n in 0..<batch {
+            for c in 0..<channels {
+                let s = scale[c], t = shift[c], base = (n * channels + c) * plane
+                for j in 0..<plane { y[base + j] = x[base + j] * s + t }
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 // Reference pooling and reductions on tiny inputs with hand-computed outputs: max pooling with
 // -inf padding, dilation and ceil mode; average pooling with and without count_include_pad,
-// auto_pad, and ceil-mode windows reaching past the padded input; global pooling, ReduceMean.
+// auto_pad, and ceil-mode windows reaching past the padded input (divided by the whole kernel,
+// as onnxruntime does); global pooling, ReduceMean.
 
 import SpruceCore
 import Testing
@@ -56,19 +57,33 @@ import Testing
     }
 
     @Test(arguments: [true, false])
-    func averagePoolCeilModeCountsOnlyCellsInsideThePaddedInput(include: Bool) throws {
-        // 6×6, k 3, s 2, no pads, ceil: the last row/column of windows covers 2 real cells of 3,
-        // and with no padding both divisor rules count only those real cells.
+    func averagePoolCeilModeDivisorRules(include: Bool) throws {
+        // 6×6, k 3, s 2, no pads, ceil: the last row/column of windows covers 2 real cells of 3.
+        // count_include_pad divides every window by 9 (onnxruntime), otherwise by the real cells.
         let a = PoolAttributes(kernelShape: [3, 3], strides: [2, 2], countIncludePad: include, ceilMode: true)
         let y = try runOp(.averagePool(a), [iota([1, 1, 6, 6])])
-        let expected: [Float] = [72 / 9, 90 / 9, 69 / 6, 180 / 9, 198 / 9, 141 / 6, 174 / 6, 186 / 6, 130 / 4]
+        let sums: [Float] = [72, 90, 69, 180, 198, 141, 174, 186, 130]
+        let realCells: [Float] = [9, 9, 6, 9, 9, 6, 6, 6, 4]
+        let expected = zip(sums, realCells).map { sum, cells in sum / (include ? 9 : cells) }
         expectClose(y, expected, shape: [1, 1, 3, 3])
     }
 
     @Test func averagePoolCeilModeOneDimension() throws {
+        // The third window holds only x = 5; count_include_pad still divides by the kernel's 2.
         let a = PoolAttributes(kernelShape: [1, 2], strides: [1, 2], countIncludePad: true, ceilMode: true)
         let y = try runOp(.averagePool(a), [iota([1, 1, 1, 5])])
-        expectClose(y, [1.5, 3.5, 5], shape: [1, 1, 1, 3])
+        expectClose(y, [1.5, 3.5, 2.5], shape: [1, 1, 1, 3])
+    }
+
+    @Test func averagePoolCountIncludePadWindowPastTrailingPad() throws {
+        // 4×4, k 3, s 2, pads 1, ceil → 3×3. Taps per axis: {0,1} (+1 leading pad), {1,2,3},
+        // {3} (+ the trailing pad + one cell beyond it). Sums of x = 1...16 over those taps:
+        // 14, 30, 12 / 57, 99, 36 / 27, 45, 16, each divided by the full 9 as onnxruntime does
+        // (PyTorch would give the last window 16 / 4).
+        let a = PoolAttributes(kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], countIncludePad: true, ceilMode: true)
+        let y = try runOp(.averagePool(a), [iota([1, 1, 4, 4])])
+        let sums: [Float] = [14, 30, 12, 57, 99, 36, 27, 45, 16]
+        expectClose(y, sums.map { $0 / 9 }, shape: [1, 1, 3, 3])
     }
 
     @Test(arguments: [

@@ -136,11 +136,19 @@ func onnxError(_ body: () throws -> Model) -> ONNXError? {
         }) else { Issue.record("1-D conv accepted"); return }
     }
 
-    @Test func legacySoftmaxOnlyOnLastAxis() throws {
+    @Test func legacySoftmaxForms() throws {
         let image = [P.valueInfo("x", [1, 2, 3, 3])]
-        let bad = onnxError { try ONNXImporter.decode(tinyModel([P.node("Softmax", ["x"], ["y"], name: "sm")], inputs: image,
-                                                                  outputs: [P.valueInfo("y", [1, 2, 3, 3])], opset: 11)) }
+        // Axis 1 of a 4-D input with two dynamic dims: one Reshape cannot restore both.
+        let twoDynamic = [P.valueInfo("x", [nil, 2, nil, 3])]
+        let bad = onnxError { try ONNXImporter.decode(tinyModel([P.node("Softmax", ["x"], ["y"], name: "sm")], inputs: twoDynamic,
+                                                                  outputs: [P.valueInfo("y", nil)], opset: 11)) }
         guard case .unsupportedAttribute("sm", "Softmax", "axis", _) = bad else { Issue.record("got \(String(describing: bad))"); return }
+        let outOfRange = onnxError { try ONNXImporter.decode(tinyModel([P.node("Softmax", ["x"], ["y"], name: "sm", [.int("axis", 4)])],
+                                                                         inputs: image, outputs: [P.valueInfo("y", nil)], opset: 11)) }
+        guard case .unsupportedAttribute("sm", "Softmax", "axis", _) = outOfRange else { Issue.record("got \(String(describing: outOfRange))"); return }
+        let static4D = try ONNXImporter.decode(tinyModel([P.node("Softmax", ["x"], ["y"], name: "sm")], inputs: image,
+                                                         outputs: [P.valueInfo("y", [1, 2, 3, 3])], opset: 11))
+        #expect(static4D.graph.nodes.map(\.op) == [.flatten(axis: 1), .softmax(axis: 1), .reshape(shape: [1, 2, 3, 3], allowZero: false)])
         let ok = try ONNXImporter.decode(tinyModel([P.node("Softmax", ["x"], ["y"], name: "sm")], opset: 11))
         #expect(ok.graph.nodes.first?.op == .softmax(axis: 1))
         let modern = try ONNXImporter.decode(tinyModel([P.node("Softmax", ["x"], ["y"], name: "sm")], inputs: image,
@@ -166,6 +174,20 @@ func onnxError(_ body: () throws -> Model) -> ONNXError? {
         #expect(onnxError { try ONNXImporter.decode(tinyModel(nodes)) } == .foldedValueUsedAtRuntime(node: "relu", value: "s"))
         let asOutput = [P.node("Shape", ["x"], ["y"], name: "shape")]
         #expect(onnxError { try ONNXImporter.decode(tinyModel(asOutput)) } == .foldedValueUsedAtRuntime(node: "graph output", value: "y"))
+    }
+
+    @Test func foldedIntegersAndDynamicValuesStayImportTimeOnly() {
+        // An int64 ConstantOfShape read by a float Mul: ONNX itself would reject the mixed types.
+        let ints = [P.node("ConstantOfShape", ["shape"], ["k"], name: "cos", [.tensor("value", P.int64s("", [1], [3]))]),
+                    P.node("Mul", ["x", "k"], ["y"], name: "mul")]
+        #expect(onnxError { try ONNXImporter.decode(tinyModel(ints, initializers: [P.int64s("shape", [1], [2])])) }
+                == .foldedValueUsedAtRuntime(node: "mul", value: "k"))
+        // A float made from the dynamic batch size has no single value to store.
+        let dynamic = [P.node("Shape", ["x"], ["s"], name: "shape"),
+                       P.node("Cast", ["s"], ["sf"], name: "cast", [.int("to", 1)]),
+                       P.node("Mul", ["x", "sf"], ["y"], name: "mul")]
+        #expect(onnxError { try ONNXImporter.decode(tinyModel(dynamic, inputs: [P.valueInfo("x", [nil, 2])], outputs: [P.valueInfo("y", nil)])) }
+                == .foldedValueUsedAtRuntime(node: "mul", value: "sf"))
     }
 
     @Test func brokenGraphIsReported() {

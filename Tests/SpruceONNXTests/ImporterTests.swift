@@ -1,9 +1,13 @@
 // Import of the ONNX forms real exporters write: old and new opset spellings of Clip,
 // ReduceMean, Squeeze/Unsqueeze, Pad and Reshape; typed and raw tensor data; initializers
-// listed as inputs; dynamic dims; Constant nodes; and folding of shape computations.
+// listed as inputs; dynamic dims; Constant nodes; folding of shape computations and float
+// folded values turned into initializers; opset < 13 Softmax on a middle axis.
 import SpruceCore
 import SpruceONNX
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite struct ImporterTests {
     let image = [P.valueInfo("x", [nil, 2, 2, 2])]
@@ -247,5 +251,56 @@ import Testing
             P.node("Reshape", ["x", "n"], ["y"], name: "reshape"),
         ], initializers: [P.int64s("seven", [1], [7])]) }
         guard case .constantFolding("badGather", "Gather", _) = error else { Issue.record("got \(String(describing: error))"); return }
+    }
+
+    /// Float values computed at import (ConstantOfShape, Cast of an int64 Constant, Shape of a
+    /// weight → ConstantOfShape → Cast, float arithmetic) become initializers once a run-time
+    /// node reads them, and can still feed later folding.
+    @Test func foldedFloatsReadAtRunTimeBecomeInitializers() throws {
+        let model = try importOne([
+            P.node("Constant", [], ["shape"], name: "shapeConst", [.tensor("value", P.int64s("", [4], [1, 2, 1, 1]))]),
+            P.node("ConstantOfShape", ["shape"], ["half"], name: "cos", [.tensor("value", P.floats("", [1], [0.5]))]),
+            P.node("Constant", [], ["ints"], name: "intsConst", [.tensor("value", P.int64s("", [1, 2, 1, 1], [1, 2]))]),
+            P.node("Cast", ["ints"], ["intsf"], name: "tofloat", [.int("to", 1)]),
+            P.node("Shape", ["w"], ["ws"], name: "wshape"),
+            P.node("ConstantOfShape", ["ws"], ["ones"], name: "cos2", [.tensor("value", P.int64s("", [1], [1]))]),
+            P.node("Cast", ["ones"], ["onesf"], name: "tofloat2", [.int("to", 1)]),
+            P.node("Mul", ["w", "onesf"], ["wc"], name: "wc"),            // folds: [3, 4]
+            P.node("Mul", ["x", "half"], ["a"], name: "mul"),             // half becomes an initializer
+            P.node("Add", ["half", "intsf"], ["sum"], name: "fold"),      // still folds: [1.5, 2.5]
+            P.node("Add", ["a", "sum"], ["b"], name: "add"),
+            P.node("Mul", ["b", "half"], ["c"], name: "mul2"),            // a second run-time reader
+            P.node("Sub", ["c", "wc"], ["y"], name: "sub"),
+        ], initializers: [P.floats("w", [1, 2, 1, 1], [3, 4])])
+        #expect(model.graph.nodes.map(\.name) == ["mul", "add", "mul2", "sub"])
+        #expect(model.graph.initializers == ["half": Tensor(shape: [1, 2, 1, 1], data: [0.5, 0.5]),
+                                             "sum": Tensor(shape: [1, 2, 1, 1], data: [1.5, 2.5]),
+                                             "wc": Tensor(shape: [1, 2, 1, 1], data: [3, 4])])
+        // x = 2, batch 3: y = (2·0.5 + [1.5, 2.5])·0.5 − [3, 4] = [−1.75, −2.25] per channel.
+        let y = try ReferenceExecutor(graph: model.graph).run(["x": Tensor(shape: [3, 2, 2, 2], repeating: 2)])["y"]
+        let plane: [Float] = [Float](repeating: -1.75, count: 4) + [Float](repeating: -2.25, count: 4)
+        #expect(y == Tensor(shape: [3, 2, 2, 2], data: plane + plane + plane))
+    }
+
+    /// Opset < 13 Softmax on a middle axis: Flatten → Softmax(1) → Reshape, the dynamic batch as
+    /// −1, with invented node and value names that avoid the model's own.
+    @Test func legacySoftmaxOnAMiddleAxis() throws {
+        let model = try importOne([
+            P.node("Relu", ["x"], ["sm_flatten"], name: "sm_flatten"),
+            P.node("Softmax", ["sm_flatten"], ["y"], name: "sm", [.int("axis", 1)]),
+        ], inputs: [P.valueInfo("x", [nil, 2, 3])], opset: 11)
+        #expect(model.graph.nodes.map(\.name) == ["sm_flatten", "sm_flatten_1", "sm", "sm_reshape"])
+        #expect(model.graph.nodes.map(\.op) == [.relu, .flatten(axis: 1), .softmax(axis: 1),
+                                                .reshape(shape: [-1, 2, 3], allowZero: false)])
+        #expect(model.graph.nodes.map(\.inputs) == [["x"], ["sm_flatten"], ["sm_flatten_1"], ["sm_softmax"]])
+        #expect(model.graph.outputs == [ValueInfo(name: "y", shape: [nil, 2, 3])])
+        // Each batch row normalizes over all 6 of its values; row 2 is row 1 + 10, which
+        // softmax cannot see, so both rows are softmax(0, 1, …, 5).
+        let x = Tensor(shape: [2, 2, 3], data: (0..<12).map { Float($0 % 6 + ($0 < 6 ? 0 : 10)) })
+        let y = try #require(try ReferenceExecutor(graph: model.graph).run(["x": x])["y"])
+        let e = (0..<6).map { expf(Float($0)) }
+        let row = e.map { $0 / e.reduce(0, +) }
+        #expect(y.shape == [2, 2, 3])
+        #expect(zip(y.data, row + row).allSatisfy { abs($0 - $1) < 1e-6 })
     }
 }

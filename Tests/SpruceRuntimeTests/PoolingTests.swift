@@ -85,3 +85,18 @@ func gapMatchesReference(_ plane: Int) {
     for j in 0..<plane { mean += input[j] }
     #expect(abs(expected[0] - mean / Float(plane)) < 1e-5)
 }
+
+/// Ceil mode with count_include_pad: onnxruntime 1.18 divides by the whole 3×3 window even where
+/// it runs past the trailing pad (values measured with onnxruntime on an 8×8 input of ones).
+@Test func avgPoolCeilModeIncludePadMatchesOnnxruntime() {
+    let g = PoolGeometry(channels: 1, inHeight: 8, inWidth: 8, outHeight: 5, outWidth: 5, kernelHeight: 3,
+                         kernelWidth: 3, strideHeight: 2, strideWidth: 2, pads: [1, 1, 1, 1])
+    let input = [Float](repeating: 1, count: 64)
+    var out = [Float](repeating: 0, count: 25)
+    f32AvgPool(g, countIncludePad: true, input: input, output: &out, channels: 0..<1)
+    let ninth: Float = 1.0 / 9
+    #expect(abs(out[0] - 4 * ninth) < 1e-6)
+    #expect(abs(out[4] - 2 * ninth) < 1e-6)
+    #expect(abs(out[6] - 1) < 1e-6)
+    #expect(abs(out[24] - ninth) < 1e-6)
+}

@@ -1,6 +1,6 @@
 // f32-avgpool: 2-D average pooling (kernel, strides, pads), NCHW, batch 1, with both ONNX
-// divisor rules: count_include_pad = 1 divides by the window clipped to the padded input
-// (as onnxruntime does when ceil mode runs past the pads), = 0 by the taps inside the input.
+// divisor rules: count_include_pad = 1 divides by the whole window (kH·kW, as onnxruntime 1.18
+// does even where a ceil-mode window runs past the trailing pad), = 0 by the taps in the input.
 // The caller passes the output size (ceil mode). Dilations are ignored (AveragePool has none).
 
 /// Channels in `channels` of average pooling.
@@ -11,11 +11,9 @@ public func f32AvgPool(_ g: PoolGeometry, countIncludePad: Bool, input: UnsafePo
         let out = output + c * g.outHeight * g.outWidth
         for oy in 0..<g.outHeight {
             let y0 = oy * g.strideHeight - g.padTop
-            let yEndPadded = min(y0 + g.kernelHeight, g.inHeight + g.padBottom)
             let yLo = max(y0, 0), yHi = min(y0 + g.kernelHeight, g.inHeight)
             for ox in 0..<g.outWidth {
                 let x0 = ox * g.strideWidth - g.padLeft
-                let xEndPadded = min(x0 + g.kernelWidth, g.inWidth + g.padRight)
                 let xLo = max(x0, 0), xHi = min(x0 + g.kernelWidth, g.inWidth)
                 var sum: Float = 0
                 if yLo < yHi && xLo < xHi {
@@ -25,7 +23,7 @@ public func f32AvgPool(_ g: PoolGeometry, countIncludePad: Bool, input: UnsafePo
                     }
                 }
                 let count = countIncludePad
-                    ? (yEndPadded - y0) * (xEndPadded - x0)
+                    ? g.kernelHeight * g.kernelWidth
                     : max(0, yHi - yLo) * max(0, xHi - xLo)
                 out[oy * g.outWidth + ox] = count > 0 ? sum / Float(count) : 0
             }
@@ -40,18 +38,18 @@ public func f32AvgPoolReference(_ g: PoolGeometry, countIncludePad: Bool, input:
         for oy in 0..<g.outHeight {
             for ox in 0..<g.outWidth {
                 var sum: Float = 0
-                var inside = 0, insidePadded = 0
+                var inside = 0, window = 0
                 for ky in 0..<g.kernelHeight {
                     for kx in 0..<g.kernelWidth {
                         let iy = oy * g.strideHeight - g.padTop + ky
                         let ix = ox * g.strideWidth - g.padLeft + kx
-                        if iy < g.inHeight + g.padBottom && ix < g.inWidth + g.padRight { insidePadded += 1 }
+                        window += 1
                         if iy < 0 || iy >= g.inHeight || ix < 0 || ix >= g.inWidth { continue }
                         sum += input[(c * g.inHeight + iy) * g.inWidth + ix]
                         inside += 1
                     }
                 }
-                let count = countIncludePad ? insidePadded : inside
+                let count = countIncludePad ? window : inside
                 output[(c * g.outHeight + oy) * g.outWidth + ox] = count > 0 ? sum / Float(count) : 0
             }
         }

@@ -23,8 +23,9 @@ public func f32ConvDenseWorkspaceBytes(_ g: ConvGeometry) -> Int {
     return im2ColBytes(g) + f32GemmWorkspaceBytes(k: g.reduction)
 }
 
-/// Bytes of the im2col region, padded off a 4 KiB multiple: with the GEMM's packing buffer at
-/// the same 4 KiB offset as the matrix rows it copies, the SSE build ran 2.5× slower (aliasing).
+/// Bytes of the im2col region, padded off a 4 KiB multiple so the GEMM's packing buffer does not
+/// sit at the same 4 KiB offset as the matrix rows it copies (a precaution against 4K aliasing;
+/// its effect was not confirmed by measurement).
 func im2ColBytes(_ g: ConvGeometry) -> Int {
     g.isPointwise ? 0 : roundUp(g.reduction * g.outPlane * MemoryLayout<Float>.stride, 4096) + 320
 }

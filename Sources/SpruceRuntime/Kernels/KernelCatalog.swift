@@ -29,5 +29,6 @@
 //   "wide" grid of pitch Wq and compacted.
 // - FMA: `multiplyAdd` fuses only on arm64 or when built with `-DSPRUCE_FMA` (and a `-target-cpu`
 //   that has FMA); an x86 baseline build would otherwise call `fmaf` per lane.
-// - Accumulators are single SIMD16/SIMD32 values where one loop feeds several of them: LLVM split
-//   four independent SIMD8 accumulators into four serial loops.
+// - Vector types: SIMD8<Float> (and SIMD16) only in hot loops. Swift's SIMD32<Float> arithmetic and
+//   SIMD16/32 `addingProduct` were compiled lane by lane through the stack (~100× slower), so wide
+//   blocks are several SIMD8 accumulators.

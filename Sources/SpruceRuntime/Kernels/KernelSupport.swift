@@ -167,31 +167,6 @@ func multiplyAdd(_ acc: SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) -> S
     #endif
 }
 
-/// Wide variants: one value per 16/32 lanes, so LLVM cannot split an accumulation loop into one
-/// serial loop per 8-lane accumulator (it did, which made every FMA wait for the previous one).
-@inline(__always)
-func multiplyAdd(_ acc: SIMD16<Float>, _ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
-    #if arch(arm64) || SPRUCE_FMA
-    return acc.addingProduct(a, b)
-    #else
-    return acc + a * b
-    #endif
-}
-
-@inline(__always)
-func multiplyAdd(_ acc: SIMD32<Float>, _ a: SIMD32<Float>, _ b: SIMD32<Float>) -> SIMD32<Float> {
-    #if arch(arm64) || SPRUCE_FMA
-    return acc.addingProduct(a, b)
-    #else
-    return acc + a * b
-    #endif
-}
-
-@inline(__always)
-func load32(_ p: UnsafePointer<Float>) -> SIMD32<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD32<Float>.self)
-}
-
 @inline(__always)
 func clamp8(_ v: SIMD8<Float>, _ lo: SIMD8<Float>, _ hi: SIMD8<Float>) -> SIMD8<Float> {
     v.replacing(with: lo, where: v .< lo).replacing(with: hi, where: v .> hi)

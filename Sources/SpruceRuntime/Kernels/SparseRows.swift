@@ -60,9 +60,11 @@ func decodeSparseRow(_ m: Int, _ indexing: SparseIndexing, _ values: SparseValue
 }
 
 /// dst[j] = clamp(scale · Σ_t weights[t] · base[offsets[t] + j] + bias) for j in 0..<length.
-/// Every source run must be readable for `length` floats. The last partial block is computed as
-/// overlapping full vectors ending at `length` (recomputed outputs are identical), so only
-/// lengths below 8 take the scalar path.
+/// Every source run must be readable for `length` floats. Blocks are 32 wide (four SIMD8
+/// accumulators); the last block is moved back to end at `length`, recomputing a few outputs
+/// instead of running a tail loop. Rows shorter than 32 use 16- and 8-wide blocks the same way;
+/// below 8, scalar. (SIMD32<Float> arithmetic is compiled lane by lane through the stack, so the
+/// block is four SIMD8 values, not one SIMD32.)
 func sparseRowAccumulate(count: Int, offsets: UnsafePointer<Int>, weights: UnsafePointer<Float>,
                          base: UnsafePointer<Float>, length: Int, dst: UnsafeMutablePointer<Float>,
                          scale: Float, bias: Float, bounds: ActivationBounds) {
@@ -71,73 +73,68 @@ func sparseRowAccumulate(count: Int, offsets: UnsafePointer<Int>, weights: Unsaf
     @inline(__always) func finish(_ a: SIMD8<Float>, _ at: Int) {
         store8(clamp8(multiplyAdd(vBias, a, vScale), lo, hi), dst + at)
     }
-    guard length >= 8 else {
-        for j in 0..<length {
-            var a0: Float = 0, a1: Float = 0
-            var t = 0
-            while t + 2 <= count {
-                a0 += weights[t] * base[offsets[t] + j]
-                a1 += weights[t + 1] * base[offsets[t + 1] + j]
-                t += 2
+    if length >= 32 {
+        var j = 0
+        while true {
+            let p = min(j, length - 32)
+            var a0 = SIMD8<Float>.zero, a1 = SIMD8<Float>.zero, a2 = SIMD8<Float>.zero, a3 = SIMD8<Float>.zero
+            for t in 0..<count {
+                let s = base + offsets[t] + p
+                let w = SIMD8<Float>(repeating: weights[t])
+                a0 = multiplyAdd(a0, w, load8(s))
+                a1 = multiplyAdd(a1, w, load8(s + 8))
+                a2 = multiplyAdd(a2, w, load8(s + 16))
+                a3 = multiplyAdd(a3, w, load8(s + 24))
             }
-            if t < count { a0 += weights[t] * base[offsets[t] + j] }
-            dst[j] = bounds.apply((a0 + a1) * scale + bias)
+            finish(a0, p)
+            finish(a1, p + 8)
+            finish(a2, p + 16)
+            finish(a3, p + 24)
+            if p == length - 32 { return }
+            j += 32
         }
+    }
+    if length >= 16 {
+        // Two overlapping 16-wide halves in one pass: [0, 16) and [length - 16, length).
+        let q = length - 16
+        var a0 = SIMD8<Float>.zero, a1 = SIMD8<Float>.zero, b0 = SIMD8<Float>.zero, b1 = SIMD8<Float>.zero
+        for t in 0..<count {
+            let s = base + offsets[t]
+            let w = SIMD8<Float>(repeating: weights[t])
+            a0 = multiplyAdd(a0, w, load8(s))
+            a1 = multiplyAdd(a1, w, load8(s + 8))
+            b0 = multiplyAdd(b0, w, load8(s + q))
+            b1 = multiplyAdd(b1, w, load8(s + q + 8))
+        }
+        finish(a0, 0)
+        finish(a1, 8)
+        finish(b0, q)
+        finish(b1, q + 8)
         return
     }
-    var j = 0
-    // Four vectors per pass over the row; with a short tail, the positions overlap.
-    while j < length {
-        let remaining = length - j
-        if remaining <= 8 {
-            let p = length - 8
-            var a0 = SIMD8<Float>.zero, a1 = SIMD8<Float>.zero
-            var t = 0
-            while t + 2 <= count {
-                a0 = multiplyAdd(a0, SIMD8<Float>(repeating: weights[t]), load8(base + offsets[t] + p))
-                a1 = multiplyAdd(a1, SIMD8<Float>(repeating: weights[t + 1]), load8(base + offsets[t + 1] + p))
-                t += 2
-            }
-            if t < count { a0 = multiplyAdd(a0, SIMD8<Float>(repeating: weights[t]), load8(base + offsets[t] + p)) }
-            finish(a0 + a1, p)
-            return
+    if length >= 8 {
+        let q = length - 8
+        var a = SIMD8<Float>.zero, b = SIMD8<Float>.zero
+        for t in 0..<count {
+            let s = base + offsets[t]
+            let w = SIMD8<Float>(repeating: weights[t])
+            a = multiplyAdd(a, w, load8(s))
+            b = multiplyAdd(b, w, load8(s + q))
         }
-        if remaining <= 16 {
-            let p0 = j, p1 = length - 8
-            var a = SIMD16<Float>.zero
-            for t in 0..<count {
-                let src = base + offsets[t]
-                a = multiplyAdd(a, SIMD16<Float>(repeating: weights[t]),
-                                SIMD16<Float>(lowHalf: load8(src + p0), highHalf: load8(src + p1)))
-            }
-            finish(a.lowHalf, p0)
-            finish(a.highHalf, p1)
-            return
+        finish(a, 0)
+        finish(b, q)
+        return
+    }
+    for j in 0..<length {
+        var a0: Float = 0, a1: Float = 0
+        var t = 0
+        while t + 2 <= count {
+            a0 += weights[t] * base[offsets[t] + j]
+            a1 += weights[t + 1] * base[offsets[t + 1] + j]
+            t += 2
         }
-        var a = SIMD32<Float>.zero
-        if remaining >= 32 {
-            for t in 0..<count {
-                a = multiplyAdd(a, SIMD32<Float>(repeating: weights[t]), load32(base + offsets[t] + j))
-            }
-            finish(a.lowHalf.lowHalf, j)
-            finish(a.lowHalf.highHalf, j + 8)
-            finish(a.highHalf.lowHalf, j + 16)
-            finish(a.highHalf.highHalf, j + 24)
-        } else {
-            // 16 < remaining < 32: the last two vectors overlap so they end at `length`.
-            let p2 = min(j + 16, length - 8), p3 = length - 8
-            for t in 0..<count {
-                let src = base + offsets[t]
-                let x = SIMD32<Float>(lowHalf: SIMD16(lowHalf: load8(src + j), highHalf: load8(src + j + 8)),
-                                      highHalf: SIMD16(lowHalf: load8(src + p2), highHalf: load8(src + p3)))
-                a = multiplyAdd(a, SIMD32<Float>(repeating: weights[t]), x)
-            }
-            finish(a.lowHalf.lowHalf, j)
-            finish(a.lowHalf.highHalf, j + 8)
-            finish(a.highHalf.lowHalf, p2)
-            finish(a.highHalf.highHalf, p3)
-        }
-        j += 32
+        if t < count { a0 += weights[t] * base[offsets[t] + j] }
+        dst[j] = bounds.apply((a0 + a1) * scale + bias)
     }
 }
 
