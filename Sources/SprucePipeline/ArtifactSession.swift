@@ -61,12 +61,6 @@ public final class ArtifactSession: InferenceSession, @unchecked Sendable {
             default: throw error
             }
         }
-        // The engine runs batches sample by sample along axis 0: an input with a fixed batch
-        // other than 1 (or no batch axis) cannot be split that way.
-        if let e = planned, let input = e.inputShapes.first(where: { $0.shape.first != 1 }) {
-            planned = nil
-            reason = "the runtime splits batches along axis 0, input '\(input.name)' has fixed shape \(input.shape)"
-        }
         if let planned {
             runtime = planned
             reference = nil
