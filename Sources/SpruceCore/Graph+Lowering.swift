@@ -90,7 +90,10 @@ extension Graph {
             let biasName = conv.inputs.count > 2 ? conv.inputs[2] : ""
             guard let w = initializers[weightName], w.rank == 4 else { continue }
             let m = w.shape[0]
-            let params = bn.inputs[1...4].compactMap { initializers[$0]?.data }
+            // An omitted scale ("") is fixed at 1 (Keras `scale=False`).
+            let params = bn.inputs[1...4].compactMap {
+                $0.isEmpty ? [Float](repeating: 1, count: m) : initializers[$0]?.data
+            }
             guard params.count == 4, params.allSatisfy({ $0.count == m }) else { continue }
             let scale = params[0], beta = params[1], mean = params[2], variance = params[3]
             var bias = [Float](repeating: 0, count: m)

@@ -99,7 +99,8 @@ public struct GemmAttributes: Sendable, Equatable, Hashable {
 public enum Op: Sendable, Equatable, Hashable {
     /// Inputs: X [N,C,H,W], W [M, C/groups, kH, kW], optional B [M].
     case conv(ConvAttributes)
-    /// Inference-mode batch normalization. Inputs: X, scale, B, mean, var.
+    /// Inference-mode batch normalization. Inputs: X, scale, B, mean, var; scale may be ""
+    /// (fixed at 1, Keras `scale=False`), which the ONNX export writes as an all-ones initializer.
     case batchNormalization(epsilon: Float)
     case relu
     /// Elementwise clamp to [min, max] (ReLU6 is `clip(0, 6)`).

@@ -87,8 +87,8 @@ extension ReferenceExecutor {
         return lo < hi ? lo..<hi : 0..<0
     }
 
-    /// y = (x - mean) / sqrt(var + eps) * scale + B, per channel (axis 1).
-    static func batchNormalization(_ x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, variance: Tensor,
+    /// y = (x - mean) / sqrt(var + eps) * scale + B, per channel (axis 1); a nil scale is 1.
+    static func batchNormalization(_ x: Tensor, scale: Tensor?, bias: Tensor, mean: Tensor, variance: Tensor,
                                    epsilon: Float) -> Tensor {
         let n = x.shape[0], c = x.shape[1]
         let spatial = Array(x.shape.dropFirst(2)).elementCount
@@ -97,9 +97,10 @@ extension ReferenceExecutor {
             for b in 0..<n {
                 for ch in 0..<c {
                     let inv = 1 / (variance.data[ch] + epsilon).squareRoot()
+                    let gamma = scale?.data[ch] ?? 1
                     let base = (b * c + ch) * spatial
                     for i in 0..<spatial {
-                        o[base + i] = (o[base + i] - mean.data[ch]) * inv * scale.data[ch] + bias.data[ch]
+                        o[base + i] = (o[base + i] - mean.data[ch]) * inv * gamma + bias.data[ch]
                     }
                 }
             }

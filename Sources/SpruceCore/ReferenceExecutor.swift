@@ -101,7 +101,9 @@ public struct ReferenceExecutor: Sendable {
             return conv2D(x, weight: try operand(1), bias: bias, attributes: a, geometry: geometry,
                           outputShape: outputShape)
         case .batchNormalization(let epsilon):
-            return batchNormalization(x, scale: try operand(1), bias: try operand(2), mean: try operand(3),
+            // An omitted scale ("") is fixed at 1 (Keras `scale=False`).
+            let scale = operands.count > 1 ? operands[1] : nil
+            return batchNormalization(x, scale: scale, bias: try operand(2), mean: try operand(3),
                                       variance: try operand(4), epsilon: epsilon)
         case .maxPool(let a), .averagePool(let a):
             let geometry = try Graph.windowGeometry(

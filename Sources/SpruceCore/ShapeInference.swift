@@ -129,6 +129,13 @@ extension Graph {
         }
     }
 
+    /// Inputs inside the required range that may still be "" because the IR gives them a meaning:
+    /// BatchNormalization's scale (input 1) omitted means scale 1 (Keras `scale=False`).
+    static func isOmittable(_ input: Int, of op: Op) -> Bool {
+        if case .batchNormalization = op { return input == 1 }
+        return false
+    }
+
     static func checkArity(_ node: Node) throws {
         let (lo, hi, required) = arity(of: node.op)
         let name = node.op.onnxName
@@ -137,7 +144,7 @@ extension Graph {
             let expected = hi == Int.max ? "at least \(lo)" : (lo == hi ? "\(lo)" : "\(lo) to \(hi)")
             throw GraphError.arity(node: node.name, op: name, detail: "expects \(expected) inputs, has \(count)")
         }
-        for (i, input) in node.inputs.enumerated() where i < required && input.isEmpty {
+        for (i, input) in node.inputs.enumerated() where i < required && input.isEmpty && !isOmittable(i, of: node.op) {
             throw GraphError.arity(node: node.name, op: name, detail: "required input \(i) is omitted")
         }
         if node.outputs.count != 1 {
@@ -318,6 +325,7 @@ private struct ShapeRule {
             let s = try x()
             guard s.count >= 2 else { throw mismatch("input \(s) must have rank >= 2") }
             for i in 1..<5 {
+                if i == 1 && input(1) == nil { continue }  // omitted scale: fixed at 1
                 let p = try x(i)
                 guard p == [s[1]] else { throw mismatch("parameter \(i) has shape \(p), expected [\(s[1])]") }
             }

@@ -79,6 +79,20 @@ struct ExportBuilder {
         return name
     }
 
+    /// ONNX requires BatchNormalization's scale; the IR's omitted scale (fixed at 1) becomes an
+    /// all-ones initializer sized like the bias, mean or variance, whichever is an initializer.
+    mutating func onesScaleInitializer(for node: Node) throws -> String {
+        let initializers = model.graph.initializers
+        guard let channels = node.inputs.dropFirst(2).compactMap({ initializers[$0] }).first?.count else {
+            throw ONNXError.unexportable(
+                node: node.name, detail: "omitted BatchNormalization scale needs its bias, mean or variance as an initializer")
+        }
+        let name = freshName(node.name + "_scale")
+        extraInitializers.append(arena.floatTensor(name: name, shape: [channels],
+                                                   data: [Float](repeating: 1, count: channels)))
+        return name
+    }
+
     mutating func addNode(name: String, opType: String, inputs: [String], outputs: [String],
                           attributes: [UnsafeMutablePointer<Onnx__AttributeProto>]) {
         let n = arena.message(onnx__node_proto__init)
@@ -119,6 +133,9 @@ struct ExportBuilder {
             activation = c.activation
         case .batchNormalization(let epsilon):
             attributes.append(a.attribute("epsilon", float: epsilon))
+            if inputs.count > 1 && inputs[1].isEmpty {
+                inputs[1] = try onesScaleInitializer(for: node)
+            }
         case .clip(let low, let high):
             inputs = [node.inputs.first ?? "",
                       low == -.infinity ? "" : floatScalarInitializer(node.name + "_min", low),

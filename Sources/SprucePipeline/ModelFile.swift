@@ -1,7 +1,9 @@
-// Chooses how to open a model file from its extension: `.onnx` today; `.spruce` joins by adding a
-// `ModelLoader` to `ModelFile.loaders`. It loads and wraps; it does not convert or validate graphs.
+// Chooses how to open a model file from its extension: `.onnx` (ONNX importer, reference
+// executor) or `.spruce` (artifact reader, SpruceRuntime). It loads and wraps; it does not
+// convert or validate graphs.
 import Foundation
 import SpruceCore
+import SpruceFormat
 import SpruceONNX
 
 /// How one model file format is opened: as an IR `Model` (for inspection) and as a runnable session.
@@ -13,12 +15,12 @@ public struct ModelLoader: Sendable {
     /// Reads the file into the IR.
     public let loadModel: @Sendable (_ path: String) throws -> Model
     /// Opens the file for inference.
-    public let openSession: @Sendable (_ path: String) throws -> any InferenceSession
+    public let openSession: @Sendable (_ path: String, _ options: SessionOptions) throws -> any InferenceSession
 
     /// A loader for `format` files with the given extensions.
     public init(format: String, extensions: [String],
                 loadModel: @escaping @Sendable (String) throws -> Model,
-                openSession: @escaping @Sendable (String) throws -> any InferenceSession) {
+                openSession: @escaping @Sendable (String, SessionOptions) throws -> any InferenceSession) {
         self.format = format
         self.extensions = extensions
         self.loadModel = loadModel
@@ -29,7 +31,14 @@ public struct ModelLoader: Sendable {
     public static let onnx = ModelLoader(
         format: "ONNX", extensions: ["onnx"],
         loadModel: { try ONNXImporter.load(path: $0) },
-        openSession: { ReferenceSession(model: try ONNXImporter.load(path: $0)) })
+        openSession: { path, _ in ReferenceSession(model: try ONNXImporter.load(path: path)) })
+
+    /// `.spruce` artifacts through `ArtifactReader`: as a dense `Model` for inspection and export,
+    /// run by SpruceRuntime (see `ArtifactSession`).
+    public static let spruce = ModelLoader(
+        format: "Spruce artifact", extensions: ["spruce"],
+        loadModel: { try ArtifactReader.load(path: $0).denseModel() },
+        openSession: { path, options in try ArtifactSession(path: path, options: options) })
 }
 
 /// Model files by extension.
@@ -40,7 +49,7 @@ public struct ModelLoader: Sendable {
 /// ```
 public enum ModelFile {
     /// Every format the tools open, in the order they are tried.
-    public static let loaders: [ModelLoader] = [.onnx]
+    public static let loaders: [ModelLoader] = [.onnx, .spruce]
 
     /// Extensions of all supported model formats.
     public static var supportedExtensions: [String] { loaders.flatMap(\.extensions) }
@@ -58,9 +67,18 @@ public enum ModelFile {
     }
 
     /// Opens the model at `path` for inference.
-    public static func openSession(path: String) throws -> any InferenceSession {
+    public static func openSession(path: String, options: SessionOptions = SessionOptions()) throws -> any InferenceSession {
         let loader = try checkedLoader(path)
-        return try wrappingErrors(path) { try loader.openSession(path) }
+        return try wrappingErrors(path) { try loader.openSession(path, options) }
+    }
+
+    /// Reads the `.spruce` artifact at `path` in its stored form.
+    public static func loadArtifact(path: String) throws -> Artifact {
+        guard (path as NSString).pathExtension.lowercased() == "spruce" else {
+            throw PipelineError.unsupportedModelFormat(path: path, supported: ModelLoader.spruce.extensions)
+        }
+        try FileIO.checkReadable(path)
+        return try wrappingErrors(path) { try ArtifactReader.load(path: path) }
     }
 
     private static func checkedLoader(_ path: String) throws -> ModelLoader {

@@ -1,5 +1,6 @@
 // `spruce inspect`: a model's inputs, outputs, operators, parameters and per-tensor sparsity,
-// as an aligned text report or as JSON (the same fields, from one ModelSummary).
+// as an aligned text report or as JSON (the same fields, from one ModelSummary). For a `.spruce`
+// artifact it reports storage instead: encodings and bytes per tensor (from one ArtifactSummary).
 import ArgumentParser
 import Foundation
 import SpruceCore
@@ -16,9 +17,22 @@ struct InspectCommand: ParsableCommand {
             metadata, inputs, outputs, operators, nodes, parameters, zeros, sparsity and tensors \
             (each {name, shape, elements, zeros, sparsity}); dynamic dimensions are null.
 
+            For a .spruce artifact the report is about storage: per tensor the node reading it, \
+            shape, encoding (dense, csr with its index widths, bitmask), value type, non-zeros, \
+            sparsity, bytes of values / indices / scales (raw/stored), bits per non-zero and \
+            stored bytes; then totals against the same tensors as dense float32. Its JSON has at \
+            the top level sparsity (zeros over all conv and Gemm weights), bytes (file size), \
+            dense_bytes, ratio (dense_bytes / bytes) and tensors, one object per tensor with the \
+            table's fields (name, operator, node, shape, encoding, index_formats, value_type, \
+            is_weight, elements, nonzeros, sparsity, value_bytes, index_bytes, scale_bytes, \
+            value_bytes_stored, index_bytes_stored, scale_bytes_stored, bits_per_nonzero, \
+            stored_bytes), besides format_version, producer, metadata, inputs, outputs, nodes, \
+            weight_elements, elements and the byte totals.
+
             Examples:
               spruce inspect model.onnx
               spruce inspect model.onnx --json
+              spruce inspect model.spruce --json
             """)
 
     @OptionGroup var options: ModelOptions
@@ -27,14 +41,48 @@ struct InspectCommand: ParsableCommand {
     var json = false
 
     func run() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        if ModelFile.loader(forPath: options.model)?.extensions == ModelLoader.spruce.extensions {
+            let summary = ArtifactSummary(artifact: try ModelFile.loadArtifact(path: options.model))
+            print(json ? String(decoding: try encoder.encode(summary), as: UTF8.self) : Self.text(summary, path: options.model))
+            return
+        }
         let summary = ModelSummary(model: try ModelFile.load(path: options.model))
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(summary), as: UTF8.self))
         } else {
             print(Self.text(summary, path: options.model))
         }
+    }
+
+    /// The human-readable storage report of an artifact.
+    static func text(_ s: ArtifactSummary, path: String) -> String {
+        var out: [String] = ["artifact: \(path) (format \(s.formatVersion))"]
+        out.append("producer: \(s.producer.isEmpty ? "(none)" : s.producer)")
+        for (key, value) in s.metadata.sorted(by: { $0.key < $1.key }) {
+            out.append("metadata: \(key) = \(value)")
+        }
+        out.append("inputs:")
+        out += table(s.inputs.map { [$0.name, formatShape($0.shape)] }, indent: 2)
+        out.append("outputs:")
+        out += table(s.outputs.map { [$0.name, formatShape($0.shape)] }, indent: 2)
+        out.append("tensors (\(s.tensors.count); bytes as raw/stored):")
+        let header = ["name", "operator", "shape", "encoding", "type", "nonzeros", "sparsity",
+                      "values", "indices", "scales", "bits/nz", "stored"]
+        let rows = s.tensors.map { t in
+            [t.name, t.operator.isEmpty ? "-" : t.operator, formatShape(t.shape),
+             t.indexFormats.isEmpty ? t.encoding : "\(t.encoding) \(t.indexFormats)", t.valueType,
+             "\(t.nonzeros)", percent(t.sparsity),
+             "\(t.valueBytes)/\(t.valueBytesStored)", "\(t.indexBytes)/\(t.indexBytesStored)",
+             "\(t.scaleBytes)/\(t.scaleBytesStored)", String(format: "%.2f", t.bitsPerNonzero), "\(t.storedBytes)"]
+        }
+        out += table([header] + rows, indent: 2, rightAligned: Set(5...11))
+        out.append("total: \(s.elements) elements; sparsity \(percent(s.sparsity)) of \(s.weightElements) conv/gemm weights")
+        out.append("bytes: values \(s.valueBytes), indices \(s.indexBytes), scales \(s.scaleBytes) raw; "
+                   + "tensors \(s.storedBytes) stored; file \(s.bytes)")
+        out.append("dense float32: \(s.denseBytes) bytes; ratio \(String(format: "%.2f", s.ratio))x")
+        return out.joined(separator: "\n")
     }
 
     /// The human-readable report.

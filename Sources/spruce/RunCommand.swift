@@ -5,7 +5,7 @@ import Foundation
 import SpruceCore
 import SprucePipeline
 
-/// `spruce run MODEL INPUT... [--output OUT.npy] [--batch]`
+/// `spruce run MODEL INPUT... [--output OUT.npy] [--batch] [--threads N]`
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
@@ -21,10 +21,16 @@ struct RunCommand: ParsableCommand {
             --output writes the output as .npy instead; a model with several outputs writes one \
             file per output, OUT.<output name>.npy. Files are written whole or not at all.
 
+            A .onnx model runs on the reference executor. A .spruce artifact runs on the Spruce \
+            runtime with its weights as stored (--threads sets its worker threads); if the runtime \
+            cannot run one of its operators, the reference executor runs it instead and a note \
+            on stderr says so.
+
             Examples:
               spruce run classifier.onnx lesion1.jpg lesion2.png
               spruce run model.onnx input.npy --output logits.npy
               spruce run model.onnx a.npy b.npy --batch
+              spruce run model.spruce lesion.jpg --threads 2
             """)
 
     @OptionGroup var options: ModelOptions
@@ -38,15 +44,22 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Stack several .npy files along their first axis into the model's single input.")
     var batch = false
 
+    @Option(help: ArgumentHelp("Worker threads for the runtime (.spruce models).", valueName: "N"))
+    var threads = 1
+
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("give at least one input (.npy tensor or image)") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if let output, !RunInputs.isNPYPath(output) {
             throw ValidationError("--output must name a .npy file, got '\(output)'")
         }
     }
 
     func run() throws {
-        let session = try ModelFile.openSession(path: options.model)
+        let session = try ModelFile.openSession(path: options.model, options: SessionOptions(threads: threads))
+        if let artifact = session as? ArtifactSession, case .reference(let reason?) = artifact.engine {
+            FileHandle.standardError.write(Data("note: \(options.model): running on the reference executor: \(reason)\n".utf8))
+        }
         let given = try RunInputs.load(paths: inputs, for: session.inputs, stackNPY: batch)
         let results = try session.run(given.feeds)
         // Declared order first; anything else the engine returned after it, by name.

@@ -3,6 +3,7 @@
 // help and version go to stdout as ArgumentParser prints them.
 import ArgumentParser
 import Foundation
+import SprucePipeline
 
 /// The `spruce` command-line tool.
 @main
@@ -11,15 +12,20 @@ struct Spruce: ParsableCommand {
         commandName: "spruce",
         abstract: "Compress convolutional networks and run them from the compressed file.",
         discussion: """
-            Spruce reads ONNX image classifiers, reports what is in them and runs them \
-            with its reference executor on NumPy tensors or images.
+            Spruce reads ONNX image classifiers, prunes and packs them into compact .spruce \
+            artifacts, and runs either form on NumPy tensors or images.
 
             Examples:
               spruce inspect model.onnx
               spruce run model.onnx lesion.jpg
+              spruce pack model.onnx -o model.spruce --sparsity 0.9 --int8
+              spruce zoo mobilenetv2 --size 96 --width 0.35 -o mobilenetv2.onnx
             """,
-        version: "0.1.0",
-        subcommands: [RunCommand.self, InspectCommand.self])
+        version: SpruceVersion.current,
+        subcommands: [
+            RunCommand.self, InspectCommand.self, PackCommand.self, ExportCommand.self, BenchCommand.self,
+            ZooCommand.self,
+        ])
 
     /// Parses and runs, turning any error into one line on stderr.
     static func main() {

@@ -16,12 +16,14 @@ import SpruceTrain
             OVERVIEW: Compress convolutional networks and run them from the compressed
             file.
 
-            Spruce reads ONNX image classifiers, reports what is in them and runs them with
-            its reference executor on NumPy tensors or images.
+            Spruce reads ONNX image classifiers, prunes and packs them into compact .spruce
+            artifacts, and runs either form on NumPy tensors or images.
 
             Examples:
               spruce inspect model.onnx
               spruce run model.onnx lesion.jpg
+              spruce pack model.onnx -o model.spruce --sparsity 0.9 --int8
+              spruce zoo mobilenetv2 --size 96 --width 0.35 -o mobilenetv2.onnx
 
             USAGE: spruce <subcommand>
 
@@ -33,6 +35,13 @@ import SpruceTrain
               run                     Run a model on .npy tensors or images.
               inspect                 Summarise a model: inputs, outputs, operators,
                                       parameters and sparsity.
+              pack                    Pack a model into a compact .spruce artifact (lower,
+                                      prune, encode, quantize).
+              export                  Export a .spruce artifact back to ONNX.
+              bench                   Time batch-1 inference of a model and report peak
+                                      memory.
+              zoo                     Build an untrained zoo model, report its parameters
+                                      and write it as ONNX.
 
               See 'spruce help <subcommand>' for detailed help.
 
@@ -40,8 +49,14 @@ import SpruceTrain
     }
 
     @Test("each subcommand's help has its usage and an example", arguments: [
-        ("run", "USAGE: spruce run <model> <input> ... [--output <out.npy>] [--batch]", "spruce run model.onnx input.npy --output logits.npy"),
+        ("run", "USAGE: spruce run <model> <input> ... [--output <out.npy>] [--batch] [--threads <N>]", "spruce run model.onnx input.npy --output logits.npy"),
         ("inspect", "USAGE: spruce inspect <model> [--json]", "spruce inspect model.onnx --json"),
+        ("pack", "USAGE: spruce pack <model> --output <model.spruce> [--int8] [--sparsity <S>] [--prune-all] [--zstd-level <N>]",
+         "spruce pack model.onnx -o model-90.spruce --sparsity 0.9 --int8"),
+        ("export", "USAGE: spruce export <model.spruce> --output <model.onnx> [--sparse-initializers]",
+         "spruce export model.spruce -o model.onnx"),
+        ("bench", "USAGE: spruce bench <model> [--threads <N>] [--runs <N>] [--warmup <N>] [--json]",
+         "spruce bench model.spruce --threads 2 --runs 50 --json"),
     ])
     func subcommandHelp(command: String, usage: String, example: String) throws {
         let result = try runSpruce([command, "--help"])
@@ -218,7 +233,7 @@ struct FailureCase: Sendable, CustomTestStringConvertible {
                     fragment: { w in w.file("cut.npy") }),
         FailureCase(name: "unsupported model extension",
                     arguments: { w in ["inspect", try w.write("model.txt", [1, 2, 3])] },
-                    fragment: { w in "\(w.file("model.txt")): unsupported model format (expected .onnx)" }),
+                    fragment: { w in "\(w.file("model.txt")): unsupported model format (expected .onnx or .spruce)" }),
         FailureCase(name: "unsupported input extension",
                     arguments: { w in ["run", try Self.model(w), try w.write("x.gif", [1, 2, 3]), "-o", w.file("out.npy")] },
                     fragment: { w in "\(w.file("x.gif")): unsupported input" }),

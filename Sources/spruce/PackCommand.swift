@@ -1,0 +1,114 @@
+// `spruce pack`: ONNX → lowered, optionally pruned and int8 → `.spruce`, with a short summary.
+// The work is PackJob's (SprucePipeline); this file parses options and prints the report.
+import ArgumentParser
+import Foundation
+import SprucePipeline
+
+/// `spruce pack MODEL.onnx -o MODEL.spruce [--int8] [--sparsity S] [--prune-all] [--zstd-level N]`
+struct PackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pack",
+        abstract: "Pack a model into a compact .spruce artifact (lower, prune, encode, quantize).",
+        discussion: """
+            The model is lowered for inference (BatchNorm folded into convolutions, ReLU/ReLU6 \
+            fused, Dropout and Identity removed). With --sparsity S the conv and Gemm weights are \
+            pruned once by magnitude so that a fraction S of them (all together) is zero: one \
+            global threshold, but no layer loses more than 98 % of its weights, and unless \
+            --prune-all is given the first conv, depthwise convs and the classifier (last) Gemm \
+            are left dense when each holds at most 2 % of the conv/Gemm weights; the other layers \
+            prune harder to make up for them. This is the quick path: no data and no fine-tuning, \
+            so accuracy can drop at high sparsity.
+
+            Each conv/Gemm weight is then stored dense, CSR or bitmask, whichever is smallest; \
+            --int8 stores their values as int8 with one scale per output channel. Every section \
+            is zstd-compressed when that makes it smaller. The file is written whole or not at all.
+
+            Examples:
+              spruce pack model.onnx -o model.spruce
+              spruce pack model.onnx -o model-90.spruce --sparsity 0.9 --int8
+            """)
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(name: [.short, .long], help: ArgumentHelp("The artifact to write.", valueName: "model.spruce"))
+    var output: String
+
+    @Flag(help: "Store conv and Gemm weights as int8 (symmetric, one scale per output channel).")
+    var int8 = false
+
+    @Option(help: ArgumentHelp("Overall fraction of conv/Gemm weights to prune to zero, in [0, 1).", valueName: "S"))
+    var sparsity: Double?
+
+    @Flag(help: "Also prune the small first conv, depthwise convs and classifier Gemm.")
+    var pruneAll = false
+
+    @Option(help: ArgumentHelp("zstd compression level, 1 (fastest) to 19 (smallest).", valueName: "N"))
+    var zstdLevel = 6
+
+    func validate() throws {
+        guard output.lowercased().hasSuffix(".spruce") else {
+            throw ValidationError("--output must name a .spruce file, got '\(output)'")
+        }
+        if let sparsity, !(sparsity >= 0 && sparsity < 1) {
+            throw ValidationError("--sparsity must be in [0, 1), got \(sparsity)")
+        }
+        guard (1...19).contains(zstdLevel) else {
+            throw ValidationError("--zstd-level must be between 1 and 19, got \(zstdLevel)")
+        }
+    }
+
+    func run() throws {
+        let job = PackJob(options: PackOptions(sparsity: sparsity, pruneAll: pruneAll, int8: int8, zstdLevel: zstdLevel))
+        let report = try job.run(source: options.model, destination: output)
+        print(Self.text(report))
+    }
+
+    /// The summary printed after packing.
+    static func text(_ r: PackReport) -> String {
+        let s = r.summary
+        let weights = s.tensors.filter(\.isWeight)
+        let byEncoding = ["dense", "bitmask", "csr"].compactMap { e -> String? in
+            let n = weights.filter { $0.encoding == e }.count
+            return n == 0 ? nil : "\(n) \(e)"
+        }
+        var lines = ["packed \(r.source) -> \(r.destination)"]
+        lines.append("  tensors:  \(s.tensors.count) (\(weights.count) conv/gemm weights: \(byEncoding.joined(separator: ", "))), "
+                     + "values \(weights.contains { $0.valueType == "int8" } ? "int8" : "float32")")
+        var sparsityLine = "  sparsity: \(Format.percent(s.sparsity)) of \(Format.count(s.weightElements)) conv/gemm weights"
+        if let p = r.pruning {
+            sparsityLine += " (requested \(Format.percent(p.requested))"
+            let protected = p.protectedLayers
+            if !protected.isEmpty {
+                let reasons = Dictionary(grouping: protected, by: { $0.protectedReason ?? "" })
+                    .sorted { $0.key < $1.key }.map { "\($0.value.count) \($0.key)" }
+                sparsityLine += "; left dense: \(reasons.joined(separator: ", "))"
+            }
+            sparsityLine += ")"
+        }
+        lines.append(sparsityLine)
+        lines.append("  size:     \(Format.count(s.bytes)) bytes; dense float32 \(Format.count(s.denseBytes)) bytes "
+                     + "(ratio \(String(format: "%.2f", s.ratio))x); ONNX file \(Format.count(r.sourceBytes)) bytes "
+                     + "(\(String(format: "%.2f", s.bytes == 0 ? 0 : Double(r.sourceBytes) / Double(s.bytes)))x)")
+        if r.pruning != nil {
+            lines.append("  quick path: one-shot magnitude pruning, no fine-tuning was done; check accuracy on your data.")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Number formatting shared by the report commands.
+enum Format {
+    /// `90.00%`.
+    static func percent(_ fraction: Double) -> String { String(format: "%.2f%%", fraction * 100) }
+
+    /// `1,234,567`.
+    static func count(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return (n < 0 ? "-" : "") + out
+    }
+}
