@@ -61,6 +61,7 @@ fixtures:
 bench:
 	$(SWIFT) build -c release $(RELEASE_FLAGS)
 	$(PYTHON) bench/import_bench.py
+	$(PYTHON) bench/runtime_bench.py
 
 fuzz:
 	bash Fuzz/build.sh 180
