@@ -1,0 +1,40 @@
+// Splits kernel work over the machine's cores with Dispatch (no thread pool of our own): images
+// of a batch, channels, or row/column blocks of a GEMM (OpenBLAS itself runs single-threaded,
+// see TrainingExecutor.init). Chunks are contiguous ranges so each writes disjoint memory.
+
+import SpruceCore
+
+import Dispatch
+
+/// Runs `body` over `0..<count` split into at most `threads` contiguous chunks in parallel.
+@inline(__always)
+func parallelChunks(_ count: Int, threads: Int, minimumPerChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+    parallelChunks(count, threads: threads, minimumPerChunk: minimumPerChunk) { _, range in body(range) }
+}
+
+/// The number of chunks `parallelChunks` uses for these arguments.
+func chunkCount(_ count: Int, threads: Int, minimumPerChunk: Int = 1) -> Int {
+    max(1, min(threads, count / max(1, minimumPerChunk)))
+}
+
+/// Like `parallelChunks`, also passing each chunk's index in 0..<chunkCount(…).
+func parallelChunks(_ count: Int, threads: Int, minimumPerChunk: Int = 1, _ body: (Int, Range<Int>) -> Void) {
+    let chunks = chunkCount(count, threads: threads, minimumPerChunk: minimumPerChunk)
+    if chunks == 1 {
+        if count > 0 { body(0, 0..<count) }
+        return
+    }
+    withoutActuallyEscaping(body) { escapable in
+        let work = ChunkWork(run: escapable)
+        DispatchQueue.concurrentPerform(iterations: chunks) { i in
+            let lo = i * count / chunks, hi = (i + 1) * count / chunks
+            if lo < hi { work.run(i, lo..<hi) }
+        }
+    }
+}
+
+/// Carries a chunk body into Dispatch's `@Sendable` closure. Unchecked because the kernels'
+/// chunks write disjoint ranges and only read shared inputs, which the compiler cannot see.
+private struct ChunkWork: @unchecked Sendable {
+    let run: (Int, Range<Int>) -> Void
+}
