@@ -21,7 +21,7 @@ public struct PipelineState: Sendable {
     /// Where the model came from (file name or zoo spec), for metadata and messages.
     public var sourceName: String
     /// Labelled images, when the pipeline has data.
-    public var data: TrainingData?
+    public var data: PipelineData?
     /// Whether `fold` has lowered the model for inference.
     public var folded: Bool
     /// Store conv/Gemm weights as int8 (set by `quantize`, or by a target-size search).
@@ -40,7 +40,7 @@ public struct PipelineState: Sendable {
     public var validationAUC: Double?
 
     /// A state around `model`.
-    public init(model: Model = Model(graph: Graph()), sourceName: String = "", data: TrainingData? = nil) {
+    public init(model: Model = Model(graph: Graph()), sourceName: String = "", data: PipelineData? = nil) {
         self.model = model
         self.masks = [:]
         self.sourceName = sourceName

@@ -152,7 +152,7 @@ public struct Recipe: Sendable, Equatable, Codable {
     /// Pretty, key-sorted JSON.
     public func jsonBytes() throws -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return Array(try encoder.encode(self)) + [0x0A]
     }
 

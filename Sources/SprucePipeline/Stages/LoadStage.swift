@@ -72,7 +72,7 @@ public struct LoadStage: Stage {
         var details: [String: String] = [:]
         var total = seconds
         if let data, data.directory != nil {
-            let (loaded, dataSeconds) = try timed { try TrainingData.load(options: data, model: model, seed: context.seed) }
+            let (loaded, dataSeconds) = try timed { try PipelineData.load(options: data, model: model, seed: context.seed) }
             state.data = loaded
             total += dataSeconds
             summary += "; data \(loaded.directory): \(loaded.train.indices.count) train, \(loaded.validation.indices.count) validation images"

@@ -30,32 +30,35 @@ public struct PackStage: Stage {
             var bytes = try Self.encode(state, zstdLevel: zstdLevel)
             if let budget = state.targetBytes, bytes.count > budget {
                 let before = bytes.count
-                var graph = state.model.graph
-                let layers = options.participating(in: graph)
-                var extra = 0.0
-                while bytes.count > budget {
+                let base = state.model.graph
+                let layers = options.participating(in: base)
+                let current = Dictionary(uniqueKeysWithValues: layers.map { layer -> (String, Double) in
+                    let t = base.initializers[layer.tensor]
+                    return (layer.tensor, 1 - Double(StageReport.nonzeros(t?.data ?? [])) / Double(max(t?.count ?? 1, 1)))
+                })
+                // Bisection over δ: every pruned layer goes to min(cap, its sparsity + δ).
+                func trial(_ delta: Double) throws -> (Graph, [UInt8]) {
                     try context.cancellation.check()
-                    extra += 0.0025
-                    var raised: [String: Double] = [:]
-                    for layer in layers {
-                        guard let t = graph.initializers[layer.tensor] else { continue }
-                        let current = 1 - Double(StageReport.nonzeros(t.data)) / Double(max(t.count, 1))
-                        raised[layer.tensor] = min(options.maxLayerSparsity, current + 0.0025)
-                    }
-                    let masks = PruningAllocator(options: options).masks(for: graph, sparsities: raised)
-                    let next = graph.applyingMasks(masks)
-                    if next == graph { break }
-                    graph = next
-                    var trial = state
-                    trial.model.graph = graph
-                    bytes = try Self.encode(trial, zstdLevel: zstdLevel)
+                    let raised = current.mapValues { min(options.maxLayerSparsity, max($0, $0 + delta)) }
+                    let graph = base.applyingMasks(PruningAllocator(options: options).masks(for: base, sparsities: raised))
+                    var t = state
+                    t.model.graph = graph
+                    return (graph, try Self.encode(t, zstdLevel: zstdLevel))
                 }
-                guard bytes.count <= budget else {
-                    throw StageError.budgetUnreachable(budget: budget, smallest: bytes.count,
+                var lo = 0.0, hi = options.maxLayerSparsity
+                var best = try trial(hi)
+                guard best.1.count <= budget else {
+                    throw StageError.budgetUnreachable(budget: budget, smallest: best.1.count,
                                                        how: "after fine-tuning, with every pruned layer at its \(percent(options.maxLayerSparsity)) cap")
                 }
-                state.model.graph = graph
-                notes.append("fine-tuning moved the size to \(ByteSize.format(before)); pruned \(String(format: "%.2f", extra * 100)) more points of each pruned layer to fit")
+                while hi - lo > 0.001 {
+                    let mid = (lo + hi) / 2
+                    let t = try trial(mid)
+                    if t.1.count <= budget { (hi, best) = (mid, t) } else { lo = mid }
+                }
+                state.model.graph = best.0
+                bytes = best.1
+                notes.append("fine-tuning moved the size to \(ByteSize.format(before)); pruned up to \(String(format: "%.2f", hi * 100)) more points of each pruned layer (no further fine-tuning) to fit")
             }
             return bytes
         }

@@ -23,7 +23,7 @@ enum Validation {
     }
 
     /// Validation AUC of a trainable session's current weights.
-    static func auc(session: TrainingSession, data: TrainingData, cancellation: CancellationFlag) throws -> Double? {
+    static func auc(session: TrainingSession, data: PipelineData, cancellation: CancellationFlag) throws -> Double? {
         var scores: [Float] = [], labels: [Float] = []
         for k in 0..<data.validation.batchesPerEpoch {
             try cancellation.check()
@@ -36,13 +36,13 @@ enum Validation {
     }
 
     /// Validation AUC of `model` (training form).
-    static func auc(model: Model, data: TrainingData, cancellation: CancellationFlag) throws -> Double? {
+    static func auc(model: Model, data: PipelineData, cancellation: CancellationFlag) throws -> Double? {
         let session = try TrainingSession(model: model)
         return try auc(session: session, data: data, cancellation: cancellation)
     }
 
     /// Validation AUC of packed artifact bytes, computed by the runtime from the stored weights.
-    static func auc(artifact bytes: [UInt8], data: TrainingData, cancellation: CancellationFlag) throws -> Double? {
+    static func auc(artifact bytes: [UInt8], data: PipelineData, cancellation: CancellationFlag) throws -> Double? {
         let session = try ArtifactSession(artifact: try ArtifactReader.decode(bytes))
         guard let input = session.inputs.first?.name, let output = session.outputs.first?.name else { return nil }
         var scores: [Float] = [], labels: [Float] = []
@@ -82,7 +82,7 @@ struct EpochResult {
 enum TrainingLoop {
     /// Trains `session` for `epochs`; `beforeStep(step)` runs before every optimizer step (the
     /// pruning schedule uses it); `afterEpoch` sees each epoch's result.
-    static func run(session: TrainingSession, data: TrainingData, epochs: Int, stage: String, context: StageContext,
+    static func run(session: TrainingSession, data: PipelineData, epochs: Int, stage: String, context: StageContext,
                     beforeStep: (Int) throws -> Void, afterEpoch: (EpochResult) throws -> Void) throws {
         let perEpoch = data.train.batchesPerEpoch
         for epoch in 0..<epochs {

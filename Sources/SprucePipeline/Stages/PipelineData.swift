@@ -75,7 +75,7 @@ extension ImageLayout {
 }
 
 /// Train and validation batches for one model.
-public struct TrainingData: Sendable {
+public struct PipelineData: Sendable {
     /// Shuffled (and augmented) training batches.
     public var train: BatchLoader
     /// Validation batches in fixed order.
@@ -86,7 +86,7 @@ public struct TrainingData: Sendable {
     public var directory: String
 
     /// Reads `options.directory` for `model`, decoding every image once at the model's input size.
-    public static func load(options: DataOptions, model: Model, seed: UInt64) throws -> TrainingData {
+    public static func load(options: DataOptions, model: Model, seed: UInt64) throws -> PipelineData {
         guard let directory = options.directory else {
             throw StageError.needsData(stage: "data", reason: "no dataset directory given")
         }
@@ -114,6 +114,6 @@ public struct TrainingData: Sendable {
             scaling: scaling, seed: seed))
         let validation = try BatchLoader(cache: cache, indices: validationIndices,
                                          options: .evaluation(batchSize: options.batchSize, scaling: scaling))
-        return TrainingData(train: train, validation: validation, layout: input.layout, directory: directory)
+        return PipelineData(train: train, validation: validation, layout: input.layout, directory: directory)
     }
 }
