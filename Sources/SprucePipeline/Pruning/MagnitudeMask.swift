@@ -64,8 +64,16 @@ public enum MagnitudeMask {
     static func dropSmallest(scores: [Float], count: Int) -> [Bool] {
         var mask = [Bool](repeating: true, count: scores.count)
         guard count > 0 else { return mask }
-        let order = scores.indices.sorted { a, b in scores[a] != scores[b] ? scores[a] < scores[b] : a < b }
-        for i in order.prefix(count) { mask[i] = false }
+        // Non-negative floats order like their bit patterns; the index in the low half breaks ties,
+        // so one integer sort orders (score, index) without a comparison closure.
+        var keys = [UInt64](repeating: 0, count: scores.count)
+        scores.withUnsafeBufferPointer { s in
+            keys.withUnsafeMutableBufferPointer { k in
+                for i in 0..<s.count { k[i] = UInt64(max(s[i], 0).bitPattern) << 32 | UInt64(UInt32(truncatingIfNeeded: i)) }
+            }
+        }
+        keys.sort()
+        for key in keys.prefix(count) { mask[Int(key & 0xFFFF_FFFF)] = false }
         return mask
     }
 
