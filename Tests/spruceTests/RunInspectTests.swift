@@ -24,6 +24,7 @@ import SpruceTrain
               spruce run model.onnx lesion.jpg
               spruce pack model.onnx -o model.spruce --sparsity 0.9 --int8
               spruce zoo mobilenetv2 --size 96 --width 0.35 -o mobilenetv2.onnx
+              spruce compress model.onnx --data images/ --target-size 300KB -o model.spruce
 
             USAGE: spruce <subcommand>
 
@@ -42,6 +43,8 @@ import SpruceTrain
                                       memory.
               zoo                     Build an untrained zoo model, report its parameters
                                       and write it as ONNX.
+              compress                Prune, fine-tune, quantize and pack a model to a
+                                      sparsity or a byte budget.
 
               See 'spruce help <subcommand>' for detailed help.
 
