@@ -28,8 +28,8 @@ struct EvalCommand: ParsableCommand {
             engine, data, split, split_file.
 
             Examples:
-              spruce eval trained.onnx --data ham10000 --split test --split-file trained.split.csv
-              spruce eval model.spruce --data ham10000 --split-file trained.split.csv --json
+              spruce eval mnv2.onnx --data ham --split test --split-file mnv2.split.csv
+              spruce eval mnv2.spruce --data ham --split-file mnv2.split.csv --json
             """)
 
     @OptionGroup var modelOptions: ModelOptions

@@ -29,8 +29,8 @@ struct TrainCommand: ParsableCommand {
 
             Examples:
               spruce train --model mobilenetv2 --data ham10000 --epochs 10 -o mnv2.onnx
-              spruce train --model mobilenetv2 --data ham10000 --epochs 10 -o mnv2.onnx --resume
-              spruce train --model pretrained.onnx --data ham10000 --freeze 20 --lr 1e-4 -o tuned.onnx
+              spruce train --model mobilenetv2 --data ham --epochs 10 -o mnv2.onnx --resume
+              spruce train --model base.onnx --data ham --freeze 20 --lr 1e-4 -o tuned.onnx
             """)
 
     @Option(help: ArgumentHelp("Zoo architecture (\(ZooModel.allCases.map(\.rawValue).joined(separator: ", "))) or an .onnx file.",
@@ -260,7 +260,8 @@ final class StopRequest: @unchecked Sendable {
                 flag = true
                 lock.unlock()
                 if again { Foundation.exit(130) }
-                FileHandle.standardError.write(Data("\nstopping after the current step (Ctrl-C again to quit now)\n".utf8))
+                let lead = isatty(2) != 0 ? "\n" : ""  // below a progress bar on a terminal
+                FileHandle.standardError.write(Data((lead + "stopping after the current step (Ctrl-C again to quit now)\n").utf8))
             }
             source.resume()
             sources.append(source)
