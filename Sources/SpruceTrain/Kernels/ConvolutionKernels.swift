@@ -141,7 +141,7 @@ enum ConvolutionKernels {
         for group in 0..<groups {
             im2col(x, g, c0: group * cg, cg: cg, col)
             // Threads take blocks of output channels (rows of W) against the shared columns.
-            parallelChunks(mg, threads: threads, minimumPerChunk: 8) { rows in
+            parallelChunks(mg, threads: threads, minimumPerChunk: 16) { rows in
                 gemm(false, false, rows.count, np, k, weight + (group * mg + rows.lowerBound) * k, k, col, np, 0,
                      out + rows.lowerBound * np, np)
                 for mi in rows {
@@ -230,14 +230,14 @@ enum ConvolutionKernels {
             let wg = weight + group * mg * k
             if let dWeight {
                 im2col(x, g, c0: group * cg, cg: cg, col)
-                parallelChunks(mg, threads: threads, minimumPerChunk: 8) { rows in
+                parallelChunks(mg, threads: threads, minimumPerChunk: 16) { rows in
                     gemm(false, true, rows.count, k, np, dyT + rows.lowerBound * np, np, col, np, 0,
                          dWeight + (group * mg + rows.lowerBound) * k, k)
                 }
             }
             if let dx {
                 // Threads take blocks of columns of dCol = Wᵀ·dY, then input channels of col2im.
-                parallelChunks(np, threads: threads, minimumPerChunk: 64) { cols in
+                parallelChunks(np, threads: threads, minimumPerChunk: 128) { cols in
                     gemm(true, false, k, cols.count, mg, wg, k, dyT + cols.lowerBound, np, 0, col + cols.lowerBound, np)
                 }
                 parallelChunks(cg, threads: threads) { channels in

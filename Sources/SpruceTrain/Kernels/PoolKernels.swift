@@ -1,5 +1,6 @@
 // Pooling for training, NCHW float32: MaxPool (forward records the arg-max, backward scatters
-// to it), AveragePool (onnxruntime's divisor rules, as the reference executor), global average
+// to it), AveragePool (onnxruntime's divisors, as the reference executor: real cells only, or
+// the full kernel area with count_include_pad), global average
 // pooling. Pooling is a small share of training time in the zoo models, so these are plain
 // loops over precomputed per-axis tap lists, not vectorized.
 
@@ -9,22 +10,16 @@ import SpruceCore
 struct PoolTaps {
     /// Input indices inside the image, per output position.
     var inside: [[Int]]
-    /// Number of taps inside the padded input (count_include_pad divisor), per output position.
-    var padded: [Int]
 
-    init(size: Int, out: Int, kernel: Int, stride: Int, dilation: Int, padBegin: Int, padEnd: Int) {
+    init(size: Int, out: Int, kernel: Int, stride: Int, dilation: Int, padBegin: Int) {
         inside = []
-        padded = []
         for o in 0..<out {
             var taps: [Int] = []
-            var inPadded = 0
             for k in 0..<kernel {
                 let i = o * stride - padBegin + k * dilation
-                if i >= -padBegin && i < size + padEnd { inPadded += 1 }
                 if i >= 0 && i < size { taps.append(i) }
             }
             inside.append(taps)
-            padded.append(inPadded)
         }
     }
 }
@@ -32,8 +27,8 @@ struct PoolTaps {
 /// Pooling kernels over whole batches.
 enum PoolKernels {
     static func taps(_ g: Window) -> (PoolTaps, PoolTaps) {
-        (PoolTaps(size: g.h, out: g.oh, kernel: g.kh, stride: g.sh, dilation: g.dh, padBegin: g.padTop, padEnd: g.padBottom),
-         PoolTaps(size: g.w, out: g.ow, kernel: g.kw, stride: g.sw, dilation: g.dw, padBegin: g.padLeft, padEnd: g.padRight))
+        (PoolTaps(size: g.h, out: g.oh, kernel: g.kh, stride: g.sh, dilation: g.dh, padBegin: g.padTop),
+         PoolTaps(size: g.w, out: g.ow, kernel: g.kw, stride: g.sw, dilation: g.dw, padBegin: g.padLeft))
     }
 
     /// Max over each window; `argmax` receives the in-plane index of the winner (−1 for an empty window).
@@ -87,13 +82,13 @@ enum PoolKernels {
         }
     }
 
-    /// Divisor of each output cell of an average pool.
+    /// Reciprocal divisor of each output cell of an average pool.
     static func divisors(_ g: Window, countIncludePad: Bool) -> [Float] {
         let (rows, cols) = taps(g)
         var out: [Float] = []
         for oy in 0..<g.oh {
             for ox in 0..<g.ow {
-                let n = countIncludePad ? rows.padded[oy] * cols.padded[ox] : rows.inside[oy].count * cols.inside[ox].count
+                let n = countIncludePad ? g.kh * g.kw : rows.inside[oy].count * cols.inside[ox].count
                 out.append(n > 0 ? 1 / Float(n) : 0)
             }
         }
