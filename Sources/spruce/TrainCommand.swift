@@ -123,6 +123,13 @@ struct TrainCommand: ParsableCommand {
                                                     threads: threads)
         if stop.requested { throw interrupted(checkpointDirectory, completed: nil) }
 
+        let checkpointFile = Trainer.checkpointPath(in: checkpointDirectory)
+        let hasCheckpoint = FileManager.default.fileExists(atPath: checkpointFile)
+        if resume && !hasCheckpoint {
+            progress.line("note: no checkpoint in \(checkpointDirectory); starting from epoch 1")
+        } else if !resume && hasCheckpoint {
+            progress.line("note: starting afresh; the checkpoint in \(checkpointDirectory) will be replaced (--resume continues it)")
+        }
         // The split goes into the checkpoint folder now, so --resume finds the same one.
         try FileManager.default.createDirectory(atPath: checkpointDirectory, withIntermediateDirectories: true)
         try theSplit.write(to: savedSplit)
@@ -199,7 +206,7 @@ struct TrainCommand: ParsableCommand {
 private func report(_ event: TrainerEvent, progress: ProgressReporter, epochStart: inout ContinuousClock.Instant) {
     switch event {
     case .started(let start, let epochs, let batches, let train, let validation):
-        let resumed = start > 0 ? "resuming at epoch \(start + 1) of \(epochs)" : "training \(epochs) epochs"
+        let resumed = start > 0 ? "resuming at epoch \(start + 1) of \(epochs)" : "training \(epochs) epoch\(epochs == 1 ? "" : "s")"
         progress.line("\(resumed): \(batches) steps per epoch, \(train) train / \(validation) validation images")
         epochStart = .now
     case .batch(let epoch, let batch, let batches, let loss, let speed):
