@@ -18,6 +18,7 @@ struct BenchmarkCommand: Sendable {
 enum BenchmarkList {
     static let all: [BenchmarkCommand] = [
         BenchmarkCommand(name: "import", usage: ImportBenchmark.usage, run: ImportBenchmark.run),
+        BenchmarkCommand(name: "train", usage: TrainBenchmark.usage, run: TrainBenchmark.run),
     ]
 }
 

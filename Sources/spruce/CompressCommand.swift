@@ -80,7 +80,7 @@ struct CompressCommand: ParsableCommand {
     var batchSize: Int = 16
 
     @Option(help: ArgumentHelp("Split CSV to use instead of a seeded 60/20/20 split.", valueName: "file"))
-    var split: String?
+    var splitFile: String?
 
     @Option(help: ArgumentHelp("Image side when the model input size is dynamic.", valueName: "N"))
     var imageSize: Int?
@@ -164,7 +164,7 @@ struct CompressCommand: ParsableCommand {
         }
         let options = CompressOptions(
             model: .file(model ?? ""),
-            data: data.map { DataOptions(directory: $0, split: split, imageSize: imageSize, scaling: scaling, batchSize: batchSize) },
+            data: data.map { DataOptions(directory: $0, split: splitFile, imageSize: imageSize, scaling: scaling, batchSize: batchSize) },
             sparsity: sparsity, targetBytes: try targetSize.map { try ByteSize.parse($0) },
             schedule: ScheduleSpec.Kind(rawValue: schedule) ?? .polynomial, finetuneEpochs: finetuneEpochs,
             learningRate: learningRate, int8: int8,
