@@ -54,6 +54,7 @@ let tests: [Target] = [
     .testTarget(name: "SpruceRuntimeTests", dependencies: ["SpruceRuntime", "SpruceFormat", "SpruceCore"]),
     .testTarget(name: "SpruceTrainTests", dependencies: ["SpruceTrain", "SpruceCore"]),
     .testTarget(name: "spruceTests", dependencies: ["spruce", "SprucePipeline"]),
+    .testTarget(name: "SprucePipelineTests", dependencies: ["SprucePipeline", "SpruceCore", "SpruceTrain", "SpruceFormat"]),
 ]
 
 let package = Package(

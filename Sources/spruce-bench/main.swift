@@ -20,6 +20,7 @@ enum BenchmarkList {
         BenchmarkCommand(name: "import", usage: ImportBenchmark.usage, run: ImportBenchmark.run),
         BenchmarkCommand(name: "runtime", usage: RuntimeBenchmark.usage, run: RuntimeBenchmark.run),
         BenchmarkCommand(name: "pack", usage: PackBenchmark.usage, run: PackBenchmark.run),
+        BenchmarkCommand(name: "train", usage: TrainBenchmark.usage, run: TrainBenchmark.run),
     ]
 }
 

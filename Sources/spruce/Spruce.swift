@@ -20,11 +20,14 @@ struct Spruce: ParsableCommand {
               spruce run model.onnx lesion.jpg
               spruce pack model.onnx -o model.spruce --sparsity 0.9 --int8
               spruce zoo mobilenetv2 --size 96 --width 0.35 -o mobilenetv2.onnx
+              spruce train --model mobilenetv2 --data ham10000 --epochs 10 -o trained.onnx
+              spruce eval trained.onnx --data ham10000 --split-file trained.split.csv
+              spruce compress model.onnx --data images/ --target-size 300KB -o model.spruce
             """,
         version: SpruceVersion.current,
         subcommands: [
             RunCommand.self, InspectCommand.self, PackCommand.self, ExportCommand.self, BenchCommand.self,
-            ZooCommand.self,
+            ZooCommand.self, TrainCommand.self, EvalCommand.self, CompressCommand.self,
         ])
 
     /// Parses and runs, turning any error into one line on stderr.

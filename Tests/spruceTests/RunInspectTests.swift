@@ -24,6 +24,9 @@ import SpruceTrain
               spruce run model.onnx lesion.jpg
               spruce pack model.onnx -o model.spruce --sparsity 0.9 --int8
               spruce zoo mobilenetv2 --size 96 --width 0.35 -o mobilenetv2.onnx
+              spruce train --model mobilenetv2 --data ham10000 --epochs 10 -o trained.onnx
+              spruce eval trained.onnx --data ham10000 --split-file trained.split.csv
+              spruce compress model.onnx --data images/ --target-size 300KB -o model.spruce
 
             USAGE: spruce <subcommand>
 
@@ -42,6 +45,12 @@ import SpruceTrain
                                       memory.
               zoo                     Build an untrained zoo model, report its parameters
                                       and write it as ONNX.
+              train                   Train a zoo model or an ONNX model on labelled
+                                      images; keep the best-validation weights.
+              eval                    Evaluate a binary classifier on labelled images (AUC,
+                                      sensitivity, specificity, errors by diagnosis).
+              compress                Prune, fine-tune, quantize and pack a model to a
+                                      sparsity or a byte budget.
 
               See 'spruce help <subcommand>' for detailed help.
 

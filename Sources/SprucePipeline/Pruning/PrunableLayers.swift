@@ -1,0 +1,58 @@
+// Which weights pruning may touch: every conv and Gemm weight (input 1, rank ≥ 2) in graph order,
+// each with the roles that the exclusion options name (first conv, depthwise, classifier).
+// It only lists and classifies; allocators decide how much each layer loses.
+import SpruceCore
+
+/// A role that makes a layer a candidate for exclusion from pruning.
+public enum LayerRole: String, Sendable, Codable, CaseIterable, Hashable {
+    /// The first convolution: it sees raw pixels and has few weights.
+    case firstConv = "first_conv"
+    /// A depthwise convolution: one small filter per channel, each zero removes a whole tap.
+    case depthwise
+    /// The last Gemm: the classifier head.
+    case classifier
+}
+
+/// One conv or Gemm weight that pruning may zero.
+public struct PrunableLayer: Sendable, Equatable, Codable {
+    /// Weight initializer name.
+    public var tensor: String
+    /// The node reading it.
+    public var node: String
+    /// Weight shape.
+    public var shape: [Int]
+    /// Roles the layer plays (empty for an ordinary conv/Gemm).
+    public var roles: Set<LayerRole>
+
+    /// Elements in the weight.
+    public var elements: Int { shape.reduce(1, *) }
+    /// Rows of the stored matrix view (output channels for conv).
+    public var rows: Int { shape.first ?? 1 }
+    /// Columns of the stored matrix view.
+    public var columns: Int { shape.count > 1 ? shape.dropFirst().reduce(1, *) : 1 }
+}
+
+extension Graph {
+    /// Conv and Gemm weights in graph order with their roles; a weight shared by two nodes appears once.
+    public func prunableLayers() -> [PrunableLayer] {
+        var seen = Set<String>()
+        var list: [(node: Node, weight: String, shape: [Int])] = []
+        for node in nodes where node.inputs.count > 1 {
+            switch node.op {
+            case .conv, .gemm:
+                let w = node.inputs[1]
+                if let t = initializers[w], t.rank >= 2, seen.insert(w).inserted { list.append((node, w, t.shape)) }
+            default: break
+            }
+        }
+        let firstConv = list.first { if case .conv = $0.node.op { true } else { false } }?.node.name
+        let lastGemm = list.last { if case .gemm = $0.node.op { true } else { false } }?.node.name
+        return list.map { node, w, shape in
+            var roles = Set<LayerRole>()
+            if node.name == firstConv { roles.insert(.firstConv) }
+            if case .conv(let a) = node.op, a.groups > 1, shape.count > 1, shape[1] == 1 { roles.insert(.depthwise) }
+            if node.name == lastGemm { roles.insert(.classifier) }
+            return PrunableLayer(tensor: w, node: node.name, shape: shape, roles: roles)
+        }
+    }
+}

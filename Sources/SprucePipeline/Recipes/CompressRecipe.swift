@@ -1,0 +1,55 @@
+// The recipe `spruce compress` builds from its flags: load → prune → finetune (with data) → fold →
+// encode → quantize → pack. Without data the pruning is one-shot and there is no fine-tuning.
+
+/// The flags of `spruce compress` that shape its recipe.
+public struct CompressOptions: Sendable, Equatable {
+    public var model: ModelSource
+    /// Images; nil: one-shot pruning without fine-tuning.
+    public var data: DataOptions?
+    public var sparsity: Double?
+    public var targetBytes: Int?
+    public var schedule: ScheduleSpec.Kind
+    public var finetuneEpochs: Int
+    public var learningRate: Double
+    /// Force int8 (otherwise int8 only when a byte budget needs it).
+    public var int8: Bool
+    public var pruning: PruningOptions
+    public var zstdLevel: Int
+    public var seed: UInt64
+
+    /// Options with `spruce compress`'s defaults.
+    public init(model: ModelSource, data: DataOptions? = nil, sparsity: Double? = nil, targetBytes: Int? = nil,
+                schedule: ScheduleSpec.Kind = .polynomial, finetuneEpochs: Int = 5, learningRate: Double = 1e-4,
+                int8: Bool = false, pruning: PruningOptions = PruningOptions(), zstdLevel: Int = 6, seed: UInt64 = 0) {
+        self.model = model
+        self.data = data
+        self.sparsity = sparsity
+        self.targetBytes = targetBytes
+        self.schedule = schedule
+        self.finetuneEpochs = finetuneEpochs
+        self.learningRate = learningRate
+        self.int8 = int8
+        self.pruning = pruning
+        self.zstdLevel = zstdLevel
+        self.seed = seed
+    }
+}
+
+extension Recipe {
+    /// The recipe `spruce compress` runs for `options`.
+    public static func compress(_ options: CompressOptions) -> Recipe {
+        let hasData = options.data?.directory != nil
+        var stages: [StageSpec] = [.load(options.model)]
+        stages.append(.prune(PruneSpec(sparsity: options.sparsity, targetBytes: options.targetBytes, options: options.pruning,
+                                       schedule: hasData ? ScheduleSpec(kind: options.schedule) : nil,
+                                       int8: options.int8 ? .always : .auto)))
+        if hasData { stages.append(.finetune(epochs: options.finetuneEpochs, learningRate: options.learningRate)) }
+        stages += [.fold, .encode, .quantize(int8: options.int8), .pack(zstdLevel: options.zstdLevel)]
+        return Recipe(seed: options.seed, data: hasData ? options.data : nil, stages: stages)
+    }
+
+    /// Whether the recipe fine-tunes (has data and a finetune stage).
+    public var fineTunes: Bool {
+        data?.directory != nil && stages.contains { $0.name == "finetune" }
+    }
+}

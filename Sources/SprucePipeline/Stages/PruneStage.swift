@@ -1,0 +1,151 @@
+// prune: magnitude pruning of conv and Gemm weights to a sparsity, or to whatever sparsity (and
+// int8) packs into a byte budget. Per-layer shares come from the allocation strategy; with a
+// schedule and a finetune stage after it, the masks are only planned here and raised step by
+// step during fine-tuning; otherwise they are applied at once (one-shot).
+import SpruceCore
+
+/// Whether int8 may be used to reach a byte budget.
+public enum Int8Policy: String, Sendable, Codable, CaseIterable {
+    /// Only when float32 would need more than `TargetSizeSearch.preferFloatUpTo` sparsity.
+    case auto
+    /// Always int8.
+    case always
+    /// Never int8.
+    case never
+}
+
+/// Magnitude pruning to a sparsity or a byte budget.
+public struct PruneStage: Stage {
+    public var name: String { "prune" }
+    /// Fraction of the participating conv/Gemm weights to prune.
+    public var sparsity: Double?
+    /// A byte budget for the packed artifact (instead of `sparsity`).
+    public var targetBytes: Int?
+    /// Allocation, exclusions, block shape, per-layer cap.
+    public var options: PruningOptions
+    /// nil: one-shot. Otherwise raised gradually by the following finetune stage.
+    public var schedule: ScheduleSpec?
+    /// int8 use when searching for a budget.
+    public var int8: Int8Policy
+    /// zstd level the budget is measured with.
+    public var zstdLevel: Int
+
+    /// A prune stage; give exactly one of `sparsity` and `targetBytes`.
+    public init(sparsity: Double? = nil, targetBytes: Int? = nil, options: PruningOptions = PruningOptions(),
+                schedule: ScheduleSpec? = nil, int8: Int8Policy = .auto, zstdLevel: Int = 6) {
+        self.sparsity = sparsity
+        self.targetBytes = targetBytes
+        self.options = options
+        self.schedule = schedule
+        self.int8 = int8
+        self.zstdLevel = zstdLevel
+    }
+
+    public func run(_ state: inout PipelineState, context: StageContext) throws -> StageReport {
+        guard !state.folded else { throw StageError.misplaced(stage: name, reason: "prune before fold (masks are computed on the training weights)") }
+        guard (sparsity == nil) != (targetBytes == nil) else {
+            throw StageError.invalidParameter(stage: name, reason: "give exactly one of sparsity and target size")
+        }
+        let gradual = schedule != nil && context.laterStages.contains("finetune")
+        if schedule != nil && !gradual {
+            throw StageError.misplaced(stage: name, reason: "a pruning schedule needs a finetune stage after prune")
+        }
+        let start = state
+        var details: [String: String] = [:]
+        var summary = ""
+        let ((), seconds) = try timed {
+            let graph = start.model.graph
+            let participating = options.participating(in: graph)
+            // Sensitivity measurement needs validation data.
+            var table: SensitivityTable?
+            if case .sensitivity(let grid) = options.allocation {
+                guard let data = start.data else {
+                    throw StageError.needsData(stage: name, reason: "sensitivity allocation measures validation AUC")
+                }
+                table = try SensitivityTable.measure(
+                    graph: graph, layers: participating, sparsities: grid, block: options.block,
+                    evaluate: { g in
+                        var m = start.model
+                        m.graph = g
+                        return try Validation.auc(model: m, data: data, cancellation: context.cancellation) ?? 0.5
+                    }, progress: { done, total in
+                        context.events(.progress(stage: name, done: done, total: total, detail: "sensitivity of layer \(done)/\(total)"))
+                    })
+            }
+            let target: Double
+            if let targetBytes {
+                let search = TargetSizeSearch(budget: targetBytes, options: options, int8: int8, zstdLevel: zstdLevel)
+                let result = try search.run(model: start.model, sourceName: start.sourceName, sensitivity: table,
+                                            describe: { describe($0, gradual: gradual) }, events: context.events)
+                target = result.sparsity
+                state.int8 = state.int8 || result.int8
+                state.targetBytes = targetBytes
+                details["target_bytes"] = "\(targetBytes)"
+                details["search_bytes"] = "\(result.bytes)"
+                details["search_int8"] = "\(result.int8)"
+                summary = "target \(ByteSize.format(targetBytes)): sparsity \(percent(target))\(result.int8 ? " with int8" : "") packs to \(ByteSize.format(result.bytes)) before fine-tuning; "
+            } else {
+                target = sparsity ?? 0
+            }
+            let perLayer = try PruningAllocator(options: options).allocate(target: target, graph: graph, sensitivity: table)
+            for (tensor, s) in perLayer { details["layer." + tensor] = String(format: "%.4f", s) }
+            let excluded = graph.prunableLayers().filter { !$0.roles.isDisjoint(with: options.exclude) }.count
+            let how = "\(options.allocation.name) allocation, \(options.block.rawValue) blocks, \(excluded) layer\(excluded == 1 ? "" : "s") excluded (\(options.exclude.map(\.rawValue).sorted().joined(separator: ", ")))"
+            if gradual, let schedule {
+                state.pendingPruning = PendingPruning(perLayer: perLayer, finalSparsity: target, schedule: schedule, options: options)
+                summary += "planned \(percent(target)) of \(participating.count) layers (\(how)); \(schedule.kind.rawValue) schedule during fine-tuning"
+                state.pruningDescription = describe(target, gradual: true)
+            } else {
+                var masks = PruningAllocator(options: options).masks(for: graph, sparsities: perLayer)
+                for (name, old) in start.masks {
+                    if let new = masks[name], new.count == old.count { masks[name] = zip(new, old).map { $0 && $1 } } else { masks[name] = old }
+                }
+                state.masks = masks
+                state.model.graph = graph.applyingMasks(masks)
+                summary += "one-shot \(percent(target)) of \(participating.count) layers (\(how))"
+                state.pruningDescription = describe(target, gradual: false)
+            }
+            details["sparsity"] = String(format: "%.4f", target)
+        }
+        var metrics: [String: Double] = [:]
+        if pendingIsNil(state), let data = state.data {
+            if let auc = try Validation.auc(model: state.model, data: data, cancellation: context.cancellation) {
+                metrics["validation_auc"] = auc
+                state.validationAUC = auc
+            }
+        }
+        return StageReport(stage: name, summary: summary, seconds: seconds, model: state.model, metrics: metrics, details: details)
+    }
+
+    /// The pruning as written into the artifact's metadata (fixed-width numbers).
+    func describe(_ target: Double, gradual: Bool) -> String {
+        let how = "\(options.allocation.name) allocation, \(options.block.rawValue) blocks, excluded: \(options.exclude.map(\.rawValue).sorted().joined(separator: "/"))"
+        if gradual, let schedule {
+            return "gradual magnitude (\(schedule.kind.rawValue) schedule) to \(String(format: "%.4f", target)) of the pruned layers, \(how), fine-tuned"
+        }
+        return "one-shot magnitude to \(String(format: "%.4f", target)) of the pruned layers, \(how)"
+    }
+
+    private func pendingIsNil(_ s: PipelineState) -> Bool { s.pendingPruning == nil }
+}
+
+/// fine-tune: trains with the masks held (pruned weights stay exactly zero), carrying out a
+/// gradual pruning schedule planned by `prune`; keeps the best validation epoch with final masks.
+public struct FineTuneStage: Stage {
+    public var name: String { "finetune" }
+    /// Passes over the training images.
+    public var epochs: Int
+    /// Adam's learning rate (lower than training: the weights are already trained).
+    public var learningRate: Double
+
+    /// A fine-tune stage.
+    public init(epochs: Int, learningRate: Double = 1e-4) {
+        self.epochs = epochs
+        self.learningRate = learningRate
+    }
+
+    public func run(_ state: inout PipelineState, context: StageContext) throws -> StageReport {
+        try Tuning.run(stage: name, epochs: epochs, learningRate: learningRate, pending: state.pendingPruning,
+                       state: &state, context: context)
+    }
+}

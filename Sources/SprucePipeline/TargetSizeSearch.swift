@@ -1,0 +1,142 @@
+// Finds the sparsity (and whether int8 is needed) whose packed artifact fits a byte budget: each
+// candidate is pruned one-shot from the current weights, folded, and encoded in memory with the
+// same writer and metadata as `pack`, so the size is exact; a bisection over sparsity finds the
+// least pruning that fits. Also parses and prints sizes (B, KB, MB, KiB, MiB; KB = 1000 bytes).
+import Foundation
+import SpruceCore
+import SpruceFormat
+
+/// The outcome of a target-size search.
+public struct TargetSizeResult: Sendable, Equatable {
+    /// Sparsity of the participating layers.
+    public var sparsity: Double
+    /// Whether int8 is needed.
+    public var int8: Bool
+    /// Exact artifact bytes at that point (before fine-tuning).
+    public var bytes: Int
+}
+
+/// Bisection over sparsity for a byte budget.
+///
+/// ```swift
+/// let r = try TargetSizeSearch(budget: 300_000, options: PruningOptions()).run(model: model, sourceName: "m.onnx")
+/// ```
+public struct TargetSizeSearch: Sendable {
+    /// The budget in bytes.
+    public var budget: Int
+    /// Allocation, exclusions, block shape and per-layer cap.
+    public var options: PruningOptions
+    /// Whether int8 may or must be used.
+    public var int8: Int8Policy
+    /// zstd level of the writer.
+    public var zstdLevel: Int
+    /// Sparsity resolution of the bisection.
+    public var resolution: Double
+
+    /// With `.auto`, float32 is kept when it fits at or below this sparsity; above it int8 is used
+    /// (int8 costs far less accuracy than pruning the last few percent).
+    public static let preferFloatUpTo = 0.9
+
+    /// A search with the default resolution of 0.001.
+    public init(budget: Int, options: PruningOptions, int8: Int8Policy = .auto, zstdLevel: Int = 6, resolution: Double = 0.001) {
+        self.budget = budget
+        self.options = options
+        self.int8 = int8
+        self.zstdLevel = zstdLevel
+        self.resolution = resolution
+    }
+
+    /// The least sparsity (and int8 choice) that fits, or `StageError.budgetUnreachable`.
+    /// `describe(sparsity)` is the pruning description `pack` will write (it is part of the size).
+    public func run(model: Model, sourceName: String, sensitivity: SensitivityTable? = nil,
+                    describe: (Double) -> String = { _ in "none" },
+                    events: @Sendable (PipelineEvent) -> Void = { _ in }) throws -> TargetSizeResult {
+        let lowered: Graph
+        do { lowered = try model.graph.lowered() } catch {
+            throw StageError.failed(stage: "prune", reason: "\(sourceName): cannot lower for inference: \(error)")
+        }
+        let allocator = PruningAllocator(options: options)
+        let maxSparsity = options.participating(in: model.graph).isEmpty ? 0 : options.maxLayerSparsity
+        var evaluations = 0
+        func size(_ s: Double, _ int8: Bool) throws -> Int {
+            evaluations += 1
+            events(.progress(stage: "prune", done: evaluations, total: 0,
+                             detail: "size search: \(percent(s))\(int8 ? " int8" : "")"))
+            let perLayer = try allocator.allocate(target: s, graph: model.graph, sensitivity: sensitivity)
+            let masks = FoldStage.followMasks(allocator.masks(for: model.graph, sparsities: perLayer), from: model.graph, to: lowered)
+            var state = PipelineState(model: Model(graph: lowered.applyingMasks(masks), metadata: model.metadata,
+                                                   producer: model.producer), sourceName: sourceName)
+            state.int8 = int8
+            state.pruningDescription = describe(s)
+            return try PackStage.encode(state, zstdLevel: zstdLevel).count
+        }
+        /// Least sparsity in [0, maxSparsity] that fits with `int8`, or nil.
+        func search(_ int8: Bool) throws -> (Double, Int)? {
+            let top = try size(maxSparsity, int8)
+            guard top <= budget else { return nil }
+            let zero = try size(0, int8)
+            if zero <= budget { return (0, zero) }
+            var lo = 0.0, hi = maxSparsity, hiBytes = top
+            while hi - lo > resolution {
+                let mid = (lo + hi) / 2
+                let b = try size(mid, int8)
+                if b <= budget { (hi, hiBytes) = (mid, b) } else { lo = mid }
+            }
+            return (hi, hiBytes)
+        }
+        switch int8 {
+        case .always:
+            if let (s, b) = try search(true) { return TargetSizeResult(sparsity: s, int8: true, bytes: b) }
+        case .never:
+            if let (s, b) = try search(false) { return TargetSizeResult(sparsity: s, int8: false, bytes: b) }
+        case .auto:
+            if let (s, b) = try search(false), s <= Self.preferFloatUpTo {
+                return TargetSizeResult(sparsity: s, int8: false, bytes: b)
+            }
+            if let (s, b) = try search(true) { return TargetSizeResult(sparsity: s, int8: true, bytes: b) }
+        }
+        let useInt8 = int8 != .never
+        let smallest = try size(maxSparsity, useInt8)
+        let excluded = options.exclude.map(\.rawValue).sorted()
+        var how = "\(useInt8 ? "int8" : "float32"), \(percent(maxSparsity)) of every pruned layer"
+        if !excluded.isEmpty { how += ", \(excluded.joined(separator: "/")) left dense" }
+        throw StageError.budgetUnreachable(budget: budget, smallest: smallest, how: how)
+    }
+}
+
+/// Byte sizes as people write them.
+public enum ByteSize {
+    /// Why a size did not parse.
+    public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
+        /// The text given.
+        public var text: String
+        public var description: String {
+            "'\(text)' is not a size (a number with B, KB, MB, GB, KiB, MiB or GiB; KB = 1000 bytes, KiB = 1024)"
+        }
+    }
+
+    /// Bytes in `text`: `300KB`, `1.5 MB`, `256KiB`, `4096`, `4096B` (rounded down to whole bytes).
+    public static func parse(_ text: String) throws(ParseError) -> Int {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        let digits = t.prefix { $0.isNumber || $0 == "." }
+        let unit = t.dropFirst(digits.count).trimmingCharacters(in: .whitespaces).lowercased()
+        let factors: [String: Double] = ["": 1, "b": 1, "kb": 1e3, "k": 1e3, "mb": 1e6, "m": 1e6, "gb": 1e9,
+                                         "kib": 1024, "mib": 1_048_576, "gib": 1_073_741_824]
+        guard let number = Double(digits), number.isFinite, let factor = factors[unit] else { throw ParseError(text: text) }
+        let bytes = (number * factor).rounded(.down)
+        guard bytes >= 1, bytes < 1e15 else { throw ParseError(text: text) }
+        return Int(bytes)
+    }
+
+    /// `123,456 bytes (123.5 KB)`.
+    public static func format(_ bytes: Int) -> String {
+        let grouped = String(bytes).reversed().enumerated().reduce(into: "") { s, e in
+            if e.offset > 0 && e.offset % 3 == 0 { s.append(",") }
+            s.append(e.element)
+        }
+        let plain = String(grouped.reversed()) + " bytes"
+        if bytes >= 1_000_000 { return plain + String(format: " (%.2f MB)", Double(bytes) / 1e6) }
+        if bytes >= 1_000 { return plain + String(format: " (%.1f KB)", Double(bytes) / 1e3) }
+        return plain
+    }
+}

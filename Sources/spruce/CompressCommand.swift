@@ -1,0 +1,287 @@
+// `spruce compress`: prune (to a sparsity or a byte budget), fine-tune, fold, encode, quantize and
+// pack, as a recipe built from the flags or read from a file. The work is SprucePipeline's
+// (Pipeline, stages, TargetSizeSearch); this file parses flags, shows progress, handles Ctrl-C and
+// prints the stage table and the artifact as `spruce inspect` shows it.
+import ArgumentParser
+import Dispatch
+import Foundation
+import SpruceFormat
+import SprucePipeline
+
+/// `spruce compress MODEL --data DIR (--sparsity S | --target-size SIZE) -o MODEL.spruce`
+struct CompressCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compress",
+        abstract: "Prune, fine-tune, quantize and pack a model to a sparsity or a byte budget.",
+        discussion: """
+            Runs the stages load → prune → finetune → fold → encode → quantize → pack. \
+            --sparsity S prunes a fraction S of the weights of the layers that are pruned; \
+            --target-size finds the least sparsity (and int8 when float32 would need more than \
+            90 %) whose packed artifact fits the budget, measured exactly, and never exceeds it. \
+            Sizes take B, KB, MB, KiB, MiB (KB = 1000 bytes).
+
+            Pruning is by weight magnitude. By default every pruned layer loses the same \
+            fraction (--allocation uniform, as tfmot does), and the first conv, depthwise convs \
+            and the classifier are left dense (--exclude; --prune-all prunes them too). With \
+            --data the sparsity rises during fine-tuning on a tfmot schedule (polynomial: \
+            cubic from 0, or constant) and pruned weights stay exactly zero; the epoch with the \
+            best validation AUC is kept. Without --data the pruning is one-shot and nothing is \
+            fine-tuned or validated.
+
+            The artifact is written only when every stage has finished; Ctrl-C leaves no output.
+
+            Examples:
+              spruce compress model.onnx --data images/ --sparsity 0.9 --int8 -o model.spruce
+              spruce compress model.onnx --data images/ --target-size 300KB -o model.spruce
+              spruce compress model.onnx --sparsity 0.5 -o quick.spruce --save-recipe quick.json
+              spruce compress --recipe quick.json -o again.spruce
+            """)
+
+    @Argument(help: ArgumentHelp("ONNX model to compress (optional with --recipe).", valueName: "model"))
+    var model: String?
+
+    @Option(name: [.short, .long], help: ArgumentHelp("The artifact to write.", valueName: "model.spruce"))
+    var output: String
+
+    @Option(help: ArgumentHelp("Labelled images (labels.csv or class folders) for fine-tuning and validation.", valueName: "dir"))
+    var data: String?
+
+    @Option(help: ArgumentHelp("Fraction of the pruned layers' weights to prune, in [0, 1).", valueName: "S"))
+    var sparsity: Double?
+
+    @Option(help: ArgumentHelp("Byte budget of the artifact, e.g. 300KB, 1.5MB, 256KiB.", valueName: "size"))
+    var targetSize: String?
+
+    @Option(help: ArgumentHelp("Pruning schedule during fine-tuning: polynomial or constant.", valueName: "kind"))
+    var schedule: String = "polynomial"
+
+    @Option(help: ArgumentHelp("Fine-tuning epochs.", valueName: "N"))
+    var finetuneEpochs: Int = 5
+
+    @Option(help: ArgumentHelp("Adam learning rate for fine-tuning.", valueName: "LR"))
+    var learningRate: Double = 1e-4
+
+    @Flag(help: "Store conv and Gemm weights as int8 (symmetric, one scale per output channel).")
+    var int8 = false
+
+    @Option(help: ArgumentHelp("How the sparsity is shared: uniform, global or sensitivity.", valueName: "strategy"))
+    var allocation: String = "uniform"
+
+    @Option(help: ArgumentHelp("Layers left dense, comma-separated: first_conv, depthwise, classifier, or none.", valueName: "list"))
+    var exclude: String = "first_conv,depthwise,classifier"
+
+    @Flag(help: "Prune every conv and Gemm weight (same as --exclude none).")
+    var pruneAll = false
+
+    @Option(help: ArgumentHelp("Pruning unit: 1x1, 1x4 or 4x1.", valueName: "shape"))
+    var block: String = "1x1"
+
+    @Option(help: ArgumentHelp("Images per batch.", valueName: "N"))
+    var batchSize: Int = 16
+
+    @Option(help: ArgumentHelp("Split CSV to use instead of a seeded 60/20/20 split.", valueName: "file"))
+    var splitFile: String?
+
+    @Option(help: ArgumentHelp("Image side when the model input size is dynamic.", valueName: "N"))
+    var imageSize: Int?
+
+    @Option(help: ArgumentHelp("Pixel scaling: unit ([0, 1]), symmetric ([-1, 1]) or imagenet.", valueName: "kind"))
+    var scaling: String = "unit"
+
+    @Option(help: ArgumentHelp("Seed of the split, shuffling and augmentation.", valueName: "N"))
+    var seed: UInt64 = 0
+
+    @Option(help: ArgumentHelp("zstd compression level, 1 to 19.", valueName: "N"))
+    var zstdLevel = 6
+
+    @Option(help: ArgumentHelp("Run this recipe (JSON) instead of building one from the flags.", valueName: "file"))
+    var recipe: String?
+
+    @Option(help: ArgumentHelp("Write the recipe used to this file.", valueName: "file"))
+    var saveRecipe: String?
+
+    @Option(help: ArgumentHelp("Write the stage reports and artifact statistics as JSON.", valueName: "file"))
+    var report: String?
+
+    func validate() throws {
+        guard output.lowercased().hasSuffix(".spruce") else {
+            throw ValidationError("--output must name a .spruce file, got '\(output)'")
+        }
+        if let model, ModelFile.loader(forPath: model) == nil {
+            throw ValidationError(PipelineError.unsupportedModelFormat(path: model, supported: ModelFile.supportedExtensions).description)
+        }
+        if recipe != nil {
+            if sparsity != nil || targetSize != nil {
+                throw ValidationError("--recipe describes the pruning; do not combine it with --sparsity or --target-size")
+            }
+            return
+        }
+        guard model != nil else { throw ValidationError("give a model to compress (or --recipe FILE)") }
+        guard (sparsity == nil) != (targetSize == nil) else {
+            throw ValidationError("give exactly one of --sparsity and --target-size")
+        }
+        if let sparsity, !(sparsity >= 0 && sparsity < 1) { throw ValidationError("--sparsity must be in [0, 1), got \(sparsity)") }
+        if let targetSize {
+            do { _ = try ByteSize.parse(targetSize) } catch { throw ValidationError("--target-size: \(error)") }
+        }
+        guard ScheduleSpec.Kind(rawValue: schedule) != nil else {
+            throw ValidationError("--schedule must be polynomial or constant, got '\(schedule)'")
+        }
+        guard AllocationStrategy(name: allocation) != nil else {
+            throw ValidationError("--allocation must be uniform, global or sensitivity, got '\(allocation)'")
+        }
+        guard PruningBlock(rawValue: block) != nil else { throw ValidationError("--block must be 1x1, 1x4 or 4x1, got '\(block)'") }
+        _ = try exclusions()
+        guard finetuneEpochs >= 0 else { throw ValidationError("--finetune-epochs must be >= 0") }
+        guard learningRate > 0 else { throw ValidationError("--learning-rate must be positive") }
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+        guard ["unit", "symmetric", "imagenet"].contains(scaling) else {
+            throw ValidationError("--scaling must be unit, symmetric or imagenet, got '\(scaling)'")
+        }
+        guard (1...19).contains(zstdLevel) else { throw ValidationError("--zstd-level must be between 1 and 19, got \(zstdLevel)") }
+    }
+
+    /// The excluded roles from --exclude / --prune-all.
+    func exclusions() throws -> Set<LayerRole> {
+        if pruneAll { return [] }
+        let items = exclude.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if items == ["none"] { return [] }
+        return Set(try items.map { item in
+            guard let role = LayerRole(rawValue: item.replacingOccurrences(of: "-", with: "_")) else {
+                throw ValidationError("--exclude: unknown layer kind '\(item)' (first_conv, depthwise, classifier, none)")
+            }
+            return role
+        })
+    }
+
+    /// The recipe to run: the file's (with MODEL and --data applied) or the one the flags describe.
+    func makeRecipe() throws -> Recipe {
+        if let recipe {
+            var r = try Recipe.read(path: recipe)
+            if let model, let i = r.stages.firstIndex(where: { $0.name == "load" }) { r.stages[i] = .load(.file(model)) }
+            if let data { r.data = (r.data ?? DataOptions()); r.data?.directory = data }
+            return r
+        }
+        let options = CompressOptions(
+            model: .file(model ?? ""),
+            data: data.map { DataOptions(directory: $0, split: splitFile, imageSize: imageSize, scaling: scaling, batchSize: batchSize) },
+            sparsity: sparsity, targetBytes: try targetSize.map { try ByteSize.parse($0) },
+            schedule: ScheduleSpec.Kind(rawValue: schedule) ?? .polynomial, finetuneEpochs: finetuneEpochs,
+            learningRate: learningRate, int8: int8,
+            pruning: PruningOptions(allocation: AllocationStrategy(name: allocation) ?? .uniform, exclude: try exclusions(),
+                                    block: PruningBlock(rawValue: block) ?? .single),
+            zstdLevel: zstdLevel, seed: seed)
+        return Recipe.compress(options)
+    }
+
+    func run() throws {
+        let recipe = try makeRecipe()
+        let pipeline = try Pipeline(recipe: recipe)
+        if let saveRecipe { try recipe.write(to: saveRecipe) }
+        let progress = ProgressBox(ProgressReporter())
+        if !recipe.fineTunes {
+            progress.line(recipe.data?.directory == nil
+                          ? "no --data: pruning one-shot, without fine-tuning or validation; check accuracy on your data"
+                          : "no finetune stage: pruning one-shot, without fine-tuning")
+        }
+        let cancellation = CancellationFlag()
+        let interrupt = Interrupt(cancellation)
+        defer { interrupt.restore() }
+        let context = StageContext(seed: recipe.seed, events: { progress.show($0) }, cancellation: cancellation)
+        let (state, reports) = try pipeline.run(context: context)
+        try cancellation.check()
+        guard let bytes = state.artifact else {
+            throw ValidationError("the recipe has no pack stage, so there is nothing to write to \(output)")
+        }
+        let artifact = try ArtifactReader.decode(bytes)
+        let summary = ArtifactSummary(artifact: artifact)
+        if let report {
+            try FileIO.writeAtomically(try Self.reportJSON(recipe: recipe, reports: reports, summary: summary), to: report)
+        }
+        try FileIO.writeAtomically(bytes, to: output)
+        print(Self.table(reports))
+        print("")
+        print(InspectCommand.text(summary, path: output))
+    }
+
+    /// The stage table: name, time, non-zero weights, bytes, validation AUC, summary.
+    static func table(_ reports: [StageReport]) -> String {
+        var rows = [["stage", "time", "nonzeros", "bytes", "val AUC", "what it did"]]
+        for r in reports {
+            rows.append([r.stage, String(format: "%.2fs", r.seconds),
+                         "\(Format.count(r.nonzeroWeights))/\(Format.count(r.weights))",
+                         r.bytes.map { Format.count($0) } ?? "-",
+                         r.validationAUC.map { String(format: "%.4f", $0) } ?? "-", r.summary])
+        }
+        let widths = (0..<5).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        return rows.map { row in
+            (0..<5).map { c in
+                let pad = String(repeating: " ", count: widths[c] - row[c].count)
+                return c == 0 ? row[c] + pad : pad + row[c]
+            }.joined(separator: "  ") + "  " + row[5]
+        }.joined(separator: "\n")
+    }
+
+    /// `{"recipe": ..., "stages": [...], "artifact": ...}` as pretty JSON.
+    static func reportJSON(recipe: Recipe, reports: [StageReport], summary: ArtifactSummary) throws -> [UInt8] {
+        struct Document: Encodable {
+            var recipe: Recipe
+            var stages: [StageReport]
+            var artifact: ArtifactSummary
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(Document(recipe: recipe, stages: reports, artifact: summary))) + [0x0A]
+    }
+}
+
+/// The progress reporter behind a lock, so pipeline events may reach it from any thread.
+final class ProgressBox: @unchecked Sendable {
+    // @unchecked: every use of `reporter` holds `lock`.
+    private let reporter: ProgressReporter
+    private let lock = NSLock()
+
+    init(_ reporter: ProgressReporter) { self.reporter = reporter }
+
+    func line(_ text: String) { lock.lock(); reporter.line(text); lock.unlock() }
+
+    func show(_ event: PipelineEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        switch event {
+        case .stageStarted(let index, let count, let name):
+            reporter.line("[\(index + 1)/\(count)] \(name)")
+        case .progress(let stage, let done, let total, let detail):
+            if total > 0 { reporter.update(done: done, total: total, prefix: "  \(stage)", status: detail) }
+        case .epoch(let stage, let epoch, let of, let loss, let auc, let sparsity):
+            reporter.line("  \(stage) epoch \(epoch)/\(of): loss \(String(format: "%.4f", loss)), val AUC "
+                          + (auc.map { String(format: "%.4f", $0) } ?? "n/a")
+                          + ", sparsity \(String(format: "%.2f%%", sparsity * 100))")
+        case .stageFinished(let r):
+            reporter.line("  \(r.stage): \(r.summary) (\(ProgressReporter.duration(r.seconds)))")
+        case .note(let text):
+            reporter.line("  note: \(text)")
+        }
+    }
+}
+
+/// Turns Ctrl-C into a cancellation request while installed (a second Ctrl-C kills at once).
+final class Interrupt: @unchecked Sendable {
+    // @unchecked: the source is only touched on creation and in `restore`, on the main thread.
+    private let source: DispatchSourceSignal
+
+    init(_ flag: CancellationFlag) {
+        signal(SIGINT, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler {
+            flag.cancel()
+            signal(SIGINT, SIG_DFL)
+        }
+        source.resume()
+    }
+
+    func restore() {
+        source.cancel()
+        signal(SIGINT, SIG_DFL)
+    }
+}

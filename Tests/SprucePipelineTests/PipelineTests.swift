@@ -1,0 +1,134 @@
+// The pipeline end to end in-process: gradual pruning during fine-tuning keeps pruned weights
+// exactly zero and lands every layer on its target; the target size is never exceeded and an
+// impossible budget names the smallest size; recipes round-trip; order rules; cancellation; sizes.
+import Foundation
+import Testing
+import SpruceCore
+import SpruceFormat
+import SpruceTrain
+@testable import SprucePipeline
+
+@Suite struct PipelineTests {
+    @Test("fine-tuning on a polynomial schedule: pruned weights exactly zero, per-layer sparsity within 0.5 %")
+    func fineTuneKeepsZeros() throws {
+        let data = DataOptions(directory: fixtureImages, batchSize: 4, augment: false)
+        let pipeline = try Pipeline(stages: [
+            LoadStage(source: .zoo(name: "mobilenetv2", size: 32, width: 0.35, seed: 1), data: data),
+            PruneStage(sparsity: 0.8, schedule: ScheduleSpec(kind: .polynomial)),
+            FineTuneStage(epochs: 2, learningRate: 1e-3),
+        ])
+        let (state, reports) = try pipeline.run(context: StageContext(seed: 5))
+        let before = try tinyMobileNet()
+        #expect(reports.map(\.stage) == ["load", "prune", "finetune"])
+        var moved = false
+        for layer in PruningOptions().participating(in: state.model.graph) {
+            let w = try #require(state.model.graph.initializers[layer.tensor])
+            let mask = try #require(state.masks[layer.tensor])
+            for i in 0..<w.count where !mask[i] { #expect(w.data[i] == 0, "\(layer.tensor)[\(i)] = \(w.data[i])") }
+            let sparsity = 1 - Double(StageReport.nonzeros(w.data)) / Double(w.count)
+            #expect(abs(sparsity - 0.8) <= 0.005, "\(layer.tensor): \(sparsity)")
+            if w.data != before.graph.initializers[layer.tensor]?.data { moved = true }
+        }
+        #expect(moved, "fine-tuning changed the kept weights")
+    }
+
+    @Test("target size: the packed artifact never exceeds the budget", arguments: [120_000, 250_000, 700_000])
+    func targetSize(budget: Int) throws {
+        let pipeline = try Pipeline(stages: [
+            LoadStage(source: .zoo(name: "mobilenetv2", size: 32, width: 0.35, seed: 1)),
+            PruneStage(targetBytes: budget), FoldStage(), EncodeStage(), QuantizeStage(int8: false), PackStage(),
+        ])
+        let (state, _) = try pipeline.run(context: StageContext())
+        let bytes = try #require(state.artifact)
+        #expect(bytes.count <= budget)
+        #expect(bytes.count > budget * 9 / 10, "the search should not prune far more than needed: \(bytes.count)")
+        _ = try ArtifactReader.decode(bytes)
+    }
+
+    @Test("an impossible budget names the smallest reachable size")
+    func impossibleBudget() throws {
+        let model = try tinyMobileNet()
+        let search = TargetSizeSearch(budget: 5_000, options: PruningOptions())
+        do {
+            _ = try search.run(model: model, sourceName: "tiny")
+            Issue.record("expected budgetUnreachable")
+        } catch let StageError.budgetUnreachable(budget, smallest, how) {
+            #expect(budget == 5_000)
+            #expect(smallest > 5_000)
+            #expect(how.contains("int8"))
+            #expect(StageError.budgetUnreachable(budget: budget, smallest: smallest, how: how).description
+                .contains("the smallest artifact is \(ByteSize.format(smallest))"))
+        }
+    }
+
+    @Test("recipes round-trip through JSON, every stage kind and option")
+    func recipeRoundTrip() throws {
+        let recipe = Recipe(seed: 9, data: DataOptions(directory: "d", split: "s.csv", imageSize: 64, scaling: "symmetric", batchSize: 8, augment: false),
+                            stages: [
+            .load(.zoo(name: "mobilenetv2", size: 64, width: 0.5, seed: 3)),
+            .train(epochs: 3, learningRate: 0.002),
+            .prune(PruneSpec(targetBytes: 300_000, options: PruningOptions(allocation: .global(minimumDensity: 0.03), exclude: [.classifier],
+                                                                           block: .row4, maxLayerSparsity: 0.97),
+                             schedule: ScheduleSpec(kind: .polynomial, initialSparsity: 0.2, beginStep: 5, endStep: 90, frequency: 5, power: 2),
+                             int8: .always)),
+            .prune(PruneSpec(sparsity: 0.5, options: PruningOptions(allocation: .sensitivity(sparsities: [0.3, 0.6])),
+                             schedule: ScheduleSpec(kind: .constant))),
+            .finetune(epochs: 2, learningRate: 1e-4),
+            .fold, .encode, .quantize(int8: true), .pack(zstdLevel: 9),
+        ])
+        let decoded = try Recipe.decode(try recipe.jsonBytes(), path: "r.json")
+        #expect(decoded == recipe)
+        let file = NSTemporaryDirectory() + "recipe-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try recipe.write(to: file)
+        #expect(try Recipe.read(path: file) == recipe)
+        #expect(try Recipe.decode(try Recipe.compress(CompressOptions(model: .file("m.onnx"), sparsity: 0.9)).jsonBytes(), path: "c")
+                == Recipe.compress(CompressOptions(model: .file("m.onnx"), sparsity: 0.9)))
+    }
+
+    @Test("bad recipes are one-line errors naming the file")
+    func badRecipes() {
+        let unknown = Array(#"{"version": 1, "seed": 0, "stages": [{"stage": "shrink"}]}"#.utf8)
+        #expect(throws: RecipeError.self) { try Recipe.decode(unknown, path: "r.json") }
+        do { _ = try Recipe.decode(unknown, path: "r.json") } catch {
+            #expect("\(error)".hasPrefix("r.json: not a valid recipe: unknown stage 'shrink'"))
+        }
+        let future = Array(#"{"version": 2, "seed": 0, "stages": []}"#.utf8)
+        #expect(throws: RecipeError.unsupportedVersion(path: "r.json", version: 2)) { try Recipe.decode(future, path: "r.json") }
+    }
+
+    @Test("stage order is checked before anything runs")
+    func order() {
+        #expect(throws: StageError.self) { try Pipeline(stages: [FoldStage(), PruneStage(sparsity: 0.5)]) }
+        #expect(throws: StageError.self) { try Pipeline(stages: [PackStage()]) }
+        #expect(throws: StageError.self) { try Pipeline(stages: [FoldStage(), PackStage(), EncodeStage()]) }
+        #expect(throws: StageError.self) {
+            try Pipeline(stages: [LoadStage(source: .file("m.onnx")), LoadStage(source: .file("m.onnx"))])
+        }
+    }
+
+    @Test("a schedule without a finetune stage is refused; a cancelled run stops")
+    func scheduleNeedsFineTune() throws {
+        let load = LoadStage(source: .zoo(name: "mobilenetv2", size: 32, width: 0.35, seed: 1))
+        let p = try Pipeline(stages: [load, PruneStage(sparsity: 0.5, schedule: ScheduleSpec(kind: .constant))])
+        #expect(throws: StageError.misplaced(stage: "prune", reason: "a pruning schedule needs a finetune stage after prune")) {
+            try p.run(context: StageContext())
+        }
+        let flag = CancellationFlag()
+        flag.cancel()
+        #expect(throws: StageError.cancelled) { try Pipeline(stages: [load]).run(context: StageContext(cancellation: flag)) }
+    }
+
+    @Test("sizes parse with decimal and binary units", arguments: [
+        ("300KB", 300_000), ("300 kb", 300_000), ("1.5MB", 1_500_000), ("256KiB", 262_144), ("2MiB", 2_097_152),
+        ("4096", 4096), ("4096B", 4096), ("1GB", 1_000_000_000),
+    ])
+    func sizes(text: String, bytes: Int) throws {
+        #expect(try ByteSize.parse(text) == bytes)
+    }
+
+    @Test("sizes that are not sizes are rejected", arguments: ["", "KB", "12XB", "-5KB", "0.1B", "1e3KB"])
+    func badSizes(text: String) {
+        #expect(throws: ByteSize.ParseError.self) { try ByteSize.parse(text) }
+    }
+}

@@ -1,0 +1,83 @@
+// `spruce compress` as a user runs it: end to end on fixtures/images with the tiny zoo MobileNet
+// (prune on a schedule, one fine-tuning epoch, int8, target size), recipe save/replay, and the
+// error paths (impossible budget, bad flags): one `error:` line, non-zero exit, no output file.
+import Foundation
+import Testing
+import SpruceFormat
+import SprucePipeline
+
+@Suite(.serialized) struct CompressCommandTests {
+    static let images = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path + "/fixtures/images"
+
+    /// The tiny zoo model as ONNX in `ws`.
+    func tinyModel(_ ws: Workspace) throws -> String {
+        let path = ws.file("tiny.onnx")
+        let r = try runSpruce(["zoo", "mobilenetv2", "--size", "32", "--width", "0.35", "-o", path])
+        #expect(r.status == 0, "\(r.stderr)")
+        return path
+    }
+
+    @Test("end to end: target size with data, one fine-tuning epoch; the artifact fits and reads back")
+    func endToEnd() throws {
+        let ws = Workspace()
+        let model = try tinyModel(ws)
+        let out = ws.file("tiny.spruce"), report = ws.file("report.json"), recipe = ws.file("recipe.json")
+        let r = try runSpruce(["compress", model, "--data", Self.images, "--target-size", "250KB", "--finetune-epochs", "1",
+                               "--batch-size", "8", "-o", out, "--report", report, "--save-recipe", recipe])
+        #expect(r.status == 0, "\(r.stderr)")
+        let bytes = try #require(FileManager.default.contents(atPath: out))
+        #expect(bytes.count <= 250_000)
+        _ = try ArtifactReader.decode(Array(bytes))
+        for stage in ["load", "prune", "finetune", "fold", "encode", "quantize", "pack"] {
+            #expect(r.stdout.contains("\n\(stage) "), "stage table lists \(stage)")
+        }
+        #expect(r.stdout.contains("finetune epoch 1/1"))
+        #expect(r.stdout.contains("artifact: \(out)"))
+        #expect(r.stdout.contains("dense float32:"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+        #expect((json["stages"] as? [Any])?.count == 7)
+        #expect(try Recipe.read(path: recipe).fineTunes)
+    }
+
+    @Test("without --data: one-shot pruning, and it says so; the saved recipe replays to the same bytes")
+    func oneShotAndReplay() throws {
+        let ws = Workspace()
+        let model = try tinyModel(ws)
+        let a = ws.file("a.spruce"), b = ws.file("b.spruce"), recipe = ws.file("r.json")
+        let r = try runSpruce(["compress", model, "--sparsity", "0.6", "--int8", "-o", a, "--save-recipe", recipe])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("no --data: pruning one-shot, without fine-tuning"))
+        let replay = try runSpruce(["compress", "--recipe", recipe, "-o", b])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect(FileManager.default.contents(atPath: a) == FileManager.default.contents(atPath: b))
+    }
+
+    @Test("an impossible budget is one error line naming the smallest size, and nothing is written")
+    func impossibleBudget() throws {
+        let ws = Workspace()
+        let model = try tinyModel(ws)
+        let out = ws.file("x.spruce")
+        let r = try runSpruce(["compress", model, "--target-size", "4KB", "-o", out])
+        #expect(r.status != 0)
+        #expect(r.stderr.hasPrefix("error: target size 4,000 bytes (4.0 KB) cannot be reached: the smallest artifact is "))
+        #expect(r.stderr.split(separator: "\n").count == 1)
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    @Test("flag errors", arguments: [
+        (["--sparsity", "0.5", "--target-size", "1MB"], "give exactly one of --sparsity and --target-size"),
+        ([String](), "give exactly one of --sparsity and --target-size"),
+        (["--sparsity", "1.2"], "--sparsity must be in [0, 1)"),
+        (["--target-size", "big"], "--target-size: 'big' is not a size"),
+        (["--sparsity", "0.5", "--schedule", "cosine"], "--schedule must be polynomial or constant"),
+        (["--sparsity", "0.5", "--exclude", "head"], "--exclude: unknown layer kind 'head'"),
+    ])
+    func flagErrors(arguments: [String], message: String) throws {
+        let ws = Workspace()
+        let r = try runSpruce(["compress", ws.file("m.onnx")] + arguments + ["-o", ws.file("m.spruce")])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains(message), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: ws.file("m.spruce")))
+    }
+}
