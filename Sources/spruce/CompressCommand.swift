@@ -58,7 +58,8 @@ struct CompressCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Fine-tuning epochs.", valueName: "N"))
     var finetuneEpochs: Int = 5
 
-    @Option(help: ArgumentHelp("Adam learning rate for fine-tuning.", valueName: "LR"))
+    @Option(name: [.customLong("lr"), .customLong("learning-rate")],
+            help: ArgumentHelp("Adam learning rate for fine-tuning.", valueName: "LR"))
     var learningRate: Double = 1e-4
 
     @Flag(help: "Store conv and Gemm weights as int8 (symmetric, one scale per output channel).")
@@ -76,13 +77,15 @@ struct CompressCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Pruning unit: 1x1, 1x4 or 4x1.", valueName: "shape"))
     var block: String = "1x1"
 
-    @Option(help: ArgumentHelp("Images per batch.", valueName: "N"))
+    @Option(name: [.customLong("batch"), .customLong("batch-size")],
+            help: ArgumentHelp("Images per batch.", valueName: "N"))
     var batchSize: Int = 16
 
     @Option(help: ArgumentHelp("Split CSV to use instead of a seeded 60/20/20 split.", valueName: "file"))
     var splitFile: String?
 
-    @Option(help: ArgumentHelp("Image side when the model input size is dynamic.", valueName: "N"))
+    @Option(name: [.customLong("size"), .customLong("image-size")],
+            help: ArgumentHelp("Image side when the model input size is dynamic.", valueName: "N"))
     var imageSize: Int?
 
     @Option(help: ArgumentHelp("Pixel scaling: unit ([0, 1]), symmetric ([-1, 1]) or imagenet.", valueName: "kind"))
@@ -133,8 +136,8 @@ struct CompressCommand: ParsableCommand {
         guard PruningBlock(rawValue: block) != nil else { throw ValidationError("--block must be 1x1, 1x4 or 4x1, got '\(block)'") }
         _ = try exclusions()
         guard finetuneEpochs >= 0 else { throw ValidationError("--finetune-epochs must be >= 0") }
-        guard learningRate > 0 else { throw ValidationError("--learning-rate must be positive") }
-        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+        guard learningRate > 0 else { throw ValidationError("--lr must be positive") }
+        guard batchSize > 0 else { throw ValidationError("--batch must be positive") }
         guard ["unit", "symmetric", "imagenet"].contains(scaling) else {
             throw ValidationError("--scaling must be unit, symmetric or imagenet, got '\(scaling)'")
         }

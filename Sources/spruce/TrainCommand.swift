@@ -18,7 +18,7 @@ struct TrainCommand: ParsableCommand {
         discussion: """
             DIR holds labels.csv (columns image_id, malignant, lesion_id, dx: the HAM10000 layout) \
             and the images (in images/ or DIR itself), or one subfolder of images per class. Without \
-            --split the images are split 60/20/20 by lesion, seeded by --seed. Training uses Adam, \
+            --split-file the images are split 60/20/20 by lesion, seeded by --seed. Training uses Adam, \
             binary cross-entropy, seeded flips, 90° rotations and crops (--no-augment turns them off), \
             and evaluates the validation AUC after every epoch; the weights of the best epoch are written.
 
@@ -65,7 +65,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Seed of the split, the initial weights, data order and augmentation.", valueName: "s"))
     var seed: UInt64 = 0
 
-    @Option(help: ArgumentHelp("Use this split CSV (image_id,split) instead of making one.", valueName: "file"))
+    @Option(name: .customLong("split-file"),
+            help: ArgumentHelp("Use this split CSV (image_id,split) instead of making one.", valueName: "file"))
     var split: String?
 
     @Option(help: ArgumentHelp("Kernel threads (default: every core).", valueName: "n"))
