@@ -60,11 +60,11 @@ fixtures:
 
 bench:
 	$(SWIFT) build -c release $(RELEASE_FLAGS)
-	$(PYTHON) bench/import_bench.py
-	$(PYTHON) bench/runtime_bench.py
+	$(PYTHON) Tests/Benchmarks/import_bench.py
+	$(PYTHON) Tests/Benchmarks/runtime_bench.py
 
 fuzz:
-	bash Fuzz/build.sh 180
+	bash Tests/Fuzz/build.sh 180
 
 clean:
 	rm -rf .build

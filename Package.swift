@@ -32,7 +32,7 @@ let modules: [Target] = [
     .target(
         name: "SprucePipeline",
         dependencies: ["SpruceCore", "SpruceFormat", "SpruceRuntime", "SpruceONNX", "SpruceTrain"]),
-    // Benchmark driver used by `make bench` (times Spruce; the Python peers are timed by bench/*.py).
+    // Benchmark driver used by `make bench` (times Spruce; the Python peers are timed by Tests/Benchmarks/*.py).
     .executableTarget(name: "spruce-bench", dependencies: ["SprucePipeline"]),
     // The command-line tool.
     .executableTarget(

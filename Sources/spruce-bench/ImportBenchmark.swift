@@ -1,6 +1,6 @@
 // `spruce-bench import MODEL.onnx`: best-of-N wall time of `ONNXImporter.load` next to the time
 // of reading the same file's bytes (the floor an importer can approach). Prints one JSON line;
-// bench/import_bench.py adds python `onnx.load` on the same file and the ratio.
+// Tests/Benchmarks/import_bench.py adds python `onnx.load` on the same file and the ratio.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

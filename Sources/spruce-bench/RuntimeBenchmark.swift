@@ -1,4 +1,4 @@
-// `spruce-bench pack` and `spruce-bench runtime`: the Swift side of bench/runtime_bench.py.
+// `spruce-bench pack` and `spruce-bench runtime`: the Swift side of Tests/Benchmarks/runtime_bench.py.
 // `pack` is a small stand-in for `spruce pack` (import ONNX → lower → one-shot global magnitude
 // pruning of conv/gemm weights → ArtifactWriter), kept here so the benchmark does not depend on
 // the CLI. `runtime` times batch-1 inference of an artifact with SpruceRuntime and prints JSON.

@@ -1,7 +1,7 @@
 // `spruce-bench train --model mobilenetv2|resnet50v2 [--size 96] [--batch 16] [--steps N]`:
 // training throughput (images per second) of a zoo model with the study's recipe (Adam 1e-3,
 // binary cross-entropy) on seeded random images, after warm-up steps. Prints one JSON line;
-// bench/train_bench.py times tf.keras on the same architecture and batch and prints the ratio.
+// Tests/Benchmarks/train_bench.py times tf.keras on the same architecture and batch and prints the ratio.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

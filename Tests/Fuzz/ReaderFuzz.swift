@@ -1,6 +1,6 @@
 // libFuzzer entry point for ArtifactReader: arbitrary bytes must give an Artifact or a
 // FormatError, never a crash, hang or memory error (AddressSanitizer watches). Not part of the
-// package build; Fuzz/build.sh compiles it with -sanitize=fuzzer,address (see Fuzz/README.md).
+// package build; Tests/Fuzz/build.sh compiles it with -sanitize=fuzzer,address (see Tests/Fuzz/README.md).
 
 import SpruceFormat
 

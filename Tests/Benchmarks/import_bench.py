@@ -3,7 +3,7 @@
 # (Keras ResNet50V2, random weights, 224×224, GAP → Dense(1) → sigmoid, exported with tf2onnx).
 # The model is built once and cached in bench-out/ (git-ignored). Needs the release spruce-bench:
 #   swift build -c release --product spruce-bench
-# Usage (from the repo root): /work/main/.venv/bin/python bench/import_bench.py [--repeat N] [--rounds R]
+# Usage (from the repo root): .venv/bin/python Tests/Benchmarks/import_bench.py [--repeat N] [--rounds R]
 import argparse
 import json
 import os
@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "bench-out")
 MODEL = os.path.join(OUT, "resnet50v2_224.onnx")
 SPRUCE_BENCH = os.path.join(ROOT, ".build", "release", "spruce-bench")

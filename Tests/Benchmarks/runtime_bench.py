@@ -5,7 +5,7 @@
 # Models: Keras applications, weights=None, BatchNorm statistics randomized (so BN is real), the
 # study head (GAP → Dense(1, sigmoid)), tf2onnx opset 13; built once into bench-out/ (git-ignored).
 # Needs the release spruce-bench (make bench builds it). Prints a table and writes
-# bench-out/runtime_bench.json. Usage: /work/main/.venv/bin/python bench/runtime_bench.py [--runs N]
+# bench-out/runtime_bench.json. Usage: .venv/bin/python Tests/Benchmarks/runtime_bench.py [--runs N]
 import argparse
 import json
 import os
@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "bench-out")
 SPRUCE_BENCH = os.environ.get("SPRUCE_BENCH", os.path.join(ROOT, ".build", "release", "spruce-bench"))
 SIZE = 128

@@ -4,7 +4,7 @@ each model (float32 and int8, several sparsities), exports the artifact back to 
 export with onnxruntime and compares with `spruce run MODEL.spruce` on the fixture inputs.
 
 Not part of `swift test` (tests must not need Python). Run it from the repository root:
-    .venv/bin/python scripts/check_export_onnxruntime.py [--spruce .build/debug/spruce] [--all]
+    .venv/bin/python Tests/Benchmarks/check_export_onnxruntime.py [--spruce .build/debug/spruce] [--all]
 Without --all it checks the Keras models and a few operator fixtures. Exits 1 on any mismatch.
 
 onnxruntime runs with ORT_DISABLE_ALL, as fixtures/make_fixtures.py does: onnxruntime 1.18's

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds the ArtifactReader fuzzer outside SwiftPM (-sanitize=fuzzer would break the normal
-# build) and a seed generator; optionally runs it. Usage: Fuzz/build.sh [seconds-to-run]
+# build) and a seed generator; optionally runs it. Usage: Tests/Fuzz/build.sh [seconds-to-run]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 B=.build-fuzz
 mkdir -p "$B/plain" "$B/fuzz" "$B/corpus" "$B/seeds"
 core=$(find Sources/SpruceCore -name '*.swift' | sort)
 format=$(find Sources/SpruceFormat -name '*.swift' | sort)
-inc=(-I Sources/CZstd -I Sources/CProtobufC -I Fuzz/modules/CSpruceProto -Xcc -ISources/CSpruceProto/include)
+inc=(-I Sources/CZstd -I Sources/CProtobufC -I Tests/Fuzz/modules/CSpruceProto -Xcc -ISources/CSpruceProto/include)
 
 # $1 = output dir, $2.. = extra swiftc/clang flags (sanitizers or not)
 build_modules() {
@@ -22,11 +22,11 @@ build_modules() {
 }
 
 build_modules "$B/fuzz" fuzz
-swiftc -O -g -sanitize=fuzzer,address -parse-as-library Fuzz/ReaderFuzz.swift -I "$B/fuzz" "${inc[@]}" \
+swiftc -O -g -sanitize=fuzzer,address -parse-as-library Tests/Fuzz/ReaderFuzz.swift -I "$B/fuzz" "${inc[@]}" \
     "$B/fuzz/SpruceFormat.o" "$B/fuzz/SpruceCore.o" "$B/fuzz/spruce.pb-c.o" -lzstd -lprotobuf-c -use-ld=lld -o "$B/reader-fuzz"
 
 build_modules "$B/plain" plain
-swiftc -O -parse-as-library Fuzz/MakeSeeds.swift -I "$B/plain" "${inc[@]}" \
+swiftc -O -parse-as-library Tests/Fuzz/MakeSeeds.swift -I "$B/plain" "${inc[@]}" \
     "$B/plain/SpruceFormat.o" "$B/plain/SpruceCore.o" "$B/plain/spruce.pb-c.o" -lzstd -lprotobuf-c -o "$B/make-seeds"
 
 "$B/make-seeds" "$B/seeds"

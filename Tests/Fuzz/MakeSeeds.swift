@@ -1,5 +1,5 @@
 // Writes a few valid artifacts (dense, bitmask, CSR; f32 and int8) as libFuzzer seeds, each
-// prefixed with the mode byte ReaderFuzz.swift reads. Built and run by Fuzz/build.sh only.
+// prefixed with the mode byte ReaderFuzz.swift reads. Built and run by Tests/Fuzz/build.sh only.
 
 import Glibc
 import SpruceCore

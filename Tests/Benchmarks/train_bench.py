@@ -6,7 +6,7 @@
 # warm-up steps; both use every core. The machine may be shared, so the contenders run in
 # alternating rounds and each keeps its best round. Needs the release spruce-bench:
 #   swift build -c release -Xswiftc -target-cpu -Xswiftc native -Xswiftc -DSPRUCE_FMA
-# Usage (from the repo root): /work/main/.venv/bin/python bench/train_bench.py [--steps N] [--warmup W] [--rounds R]
+# Usage (from the repo root): .venv/bin/python Tests/Benchmarks/train_bench.py [--steps N] [--warmup W] [--rounds R]
 import argparse
 import json
 import os
@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPRUCE_BENCH = os.path.join(ROOT, ".build", "release", "spruce-bench")
 MODELS = [("mobilenetv2", "MobileNet v2 (width 1.0)"), ("resnet50v2", "ResNet50 v2")]
 
