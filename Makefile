@@ -18,7 +18,7 @@ help:
 	@echo "make build     debug build"
 	@echo "make test      build and run every test"
 	@echo "make demo      release build, then the main job on the bundled fixtures"
-	@echo "make bench     benchmarks against the named peers (needs 'make pyenv' and ../shared data)"
+	@echo "make bench     benchmarks against the named peers in one run (needs 'make pyenv')"
 	@echo "make proto     regenerate the committed protoc-c output from formats/*.proto"
 	@echo "make fixtures  regenerate fixtures/ with onnxruntime (needs 'make pyenv')"
 	@echo "make check-export  pack every fixture, export it back to ONNX, compare onnxruntime with spruce run"
@@ -63,6 +63,7 @@ bench:
 	$(SWIFT) build -c release $(RELEASE_FLAGS)
 	$(PYTHON) Tests/Benchmarks/import_bench.py
 	$(PYTHON) Tests/Benchmarks/runtime_bench.py
+	$(PYTHON) Tests/Benchmarks/train_bench.py
 
 check-export: release
 	$(PYTHON) Tests/Benchmarks/check_export_onnxruntime.py --spruce $(SPRUCE) --all
