@@ -23,8 +23,10 @@ struct StudyCommand: ParsableCommand {
             OUT/results.json holds every number and OUT/report.html shows them (no network needed).
 
             Examples:
-              spruce study --data ham10000 --models mobilenetv2,resnet50v2 --sparsities 0,0.25,0.5,0.75,0.9 -o study
-              spruce study --data fixtures/images --models mobilenetv2 --width 0.35 --size 32 --epochs 1 --sparsities 0,0.5 --lr 1e-3 -o tiny
+              spruce study --data ham10000 --models mobilenetv2,resnet50v2 -o study
+              spruce study --data ham --models resnet50v2 --sparsities 0,0.75,0.9 -o s
+              spruce study --data fixtures/images --models mobilenetv2 --width 0.35 \\
+                --size 32 --epochs 1 --finetune-epochs 1 --sparsities 0,0.5 -o tiny
             """)
 
     @Option(help: ArgumentHelp("Dataset folder (labels.csv + images).", valueName: "dir"))

@@ -119,7 +119,18 @@ public struct SVGChart: Sendable {
 
     /// Tick values in axis units (log10 for log axes).
     func ticks(_ r: ClosedRange<Double>, log: Bool) -> [Double] {
-        if log { return stride(from: r.lowerBound.rounded(.up), through: r.upperBound + 1e-9, by: 1).map { $0 } }
+        if log {
+            // Decades alone leave a one- or two-decade axis nearly bare; add 2× and 5× then.
+            let multiples: [Double] = r.upperBound - r.lowerBound <= 2 ? [1, 2, 5] : [1]
+            var out: [Double] = []
+            for d in stride(from: r.lowerBound.rounded(.down), through: r.upperBound, by: 1) {
+                for m in multiples {
+                    let t = d + log10(m)
+                    if t >= r.lowerBound - 1e-9, t <= r.upperBound + 1e-9 { out.append(t) }
+                }
+            }
+            return out
+        }
         let step = Self.niceStep((r.upperBound - r.lowerBound) / 5)
         let first = (r.lowerBound / step).rounded(.up) * step
         return stride(from: first, through: r.upperBound + step * 1e-6, by: step).map { abs($0) < step * 1e-9 ? 0 : $0 }

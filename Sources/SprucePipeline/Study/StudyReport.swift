@@ -15,7 +15,7 @@ public enum StudyReport {
             <title>Spruce study: \(esc(r.setup.models.joined(separator: ", ")))</title>
             <style>\(css)</style></head><body>
             <h1>Spruce study: pruning and int8 on \(esc(r.setup.models.joined(separator: ", ")))</h1>
-            <p class="meta">Generated \(esc(r.generated)) by spruce \(esc(r.spruceVersion)); this invocation took \(esc(duration(r.seconds))). Every number below comes from this run's files (results.json).</p>
+            <p class="meta">Generated \(esc(r.generated)) by spruce \(esc(r.spruceVersion)); this invocation took \(esc(duration(r.seconds))) (steps finished by an earlier invocation of the same study were read from its files, not recomputed). Every number below is in results.json next to this page.</p>
 
             """
         h += setup(r)
@@ -162,10 +162,10 @@ public enum StudyReport {
     }
 
     static func training(_ r: StudyResults) -> String {
-        var h = "<h2>Dense training</h2>\n<table><thead><tr><th class=\"l\">model</th><th>learning rate</th><th>best val AUC</th><th>epochs</th><th>wall time</th><th class=\"l\">kept</th></tr></thead><tbody>\n"
+        var h = "<h2>Dense training</h2>\n<table><thead><tr><th class=\"l\">model</th><th>learning rate</th><th>best val AUC</th><th>epochs</th><th>wall time</th><th class=\"l\">kept</th><th>test AUC (float)</th></tr></thead><tbody>\n"
         for t in r.training {
             for trial in t.trials {
-                h += "<tr><td class=\"l\">\(esc(t.model))</td><td>\(trial.learningRate)</td><td>\(f(trial.validationAUC))</td><td>\(trial.epochs)</td><td>\(duration(trial.seconds))</td><td class=\"l\">\(trial.learningRate == t.chosenLearningRate ? "yes" : "")</td></tr>\n"
+                h += "<tr><td class=\"l\">\(esc(t.model))</td><td>\(trial.learningRate)</td><td>\(f(trial.validationAUC))</td><td>\(trial.epochs)</td><td>\(duration(trial.seconds))</td><td class=\"l\">\(trial.learningRate == t.chosenLearningRate ? "yes" : "")</td><td>\(trial.learningRate == t.chosenLearningRate ? f(t.testAUC) : "")</td></tr>\n"
             }
         }
         return h + "</tbody></table>\n"
