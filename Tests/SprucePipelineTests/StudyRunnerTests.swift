@@ -76,6 +76,14 @@ final class LogLines: @unchecked Sendable {
         #expect(lines.filter { $0.contains("skipped") }.count == 3)  // dense training + 2 cells
         #expect(!lines.contains { $0.contains("training") || $0.contains("finetune") || $0.contains("prune") })
         #expect(first.all.contains { $0.contains("finetune epoch 1/1") })
+
+        // Other settings in the same folder are refused, naming what changed; nothing is touched.
+        var other = Self.options(dir)
+        other.epochs = 2
+        #expect(throws: StudyError.settingsChanged(path: dir + "/settings.json", changes: "epochs 1 → 2")) {
+            try StudyRunner(options: other).run(log: { _ in })
+        }
+        #expect(try kept.map { try Self.modified(dir + "/" + $0) } == before)
     }
 
     @Test("bad options fail before anything is written", arguments: [

@@ -81,6 +81,8 @@ public struct SVGChart: Sendable {
 
     /// The colour-blind-safe palette (Okabe–Ito), cycled over the series.
     public static let palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
+    /// Dash patterns by series index, so curves running along the same segment stay distinguishable.
+    public static let dashes = ["", "7 4", "2 3", "9 3 2 3", "4 4", "12 4"]
 
     /// A chart of `series`.
     public init(title: String, x: SVGAxis, y: SVGAxis, series: [SVGSeries], diagonal: Bool = false) {
@@ -176,16 +178,18 @@ public struct SVGChart: Sendable {
         }
         for (i, serie) in series.enumerated() {
             let color = Self.palette[i % Self.palette.count]
+            let dash = Self.dashes[i % Self.dashes.count]
+            let dashAttribute = dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\""
             let visible = serie.points.filter { (!x.log || $0.x > 0) && (!y.log || $0.y > 0) && $0.x.isFinite && $0.y.isFinite }
             let coords = visible.map { (px($0.x, xr), py($0.y, yr)) }
             let points = coords.map { "\(Self.n($0.0)),\(Self.n($0.1))" }.joined(separator: " ")
-            s += "<polyline class=\"series\" data-series=\"\(Self.escape(serie.name))\" points=\"\(points)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
+            s += "<polyline class=\"series\" data-series=\"\(Self.escape(serie.name))\" points=\"\(points)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dashAttribute)/>\n"
             if serie.markers {
                 for (cx, cy) in coords { s += "<circle cx=\"\(Self.n(cx))\" cy=\"\(Self.n(cy))\" r=\"3.5\" fill=\"\(color)\"/>" }
                 if !coords.isEmpty { s += "\n" }
             }
             let ly = t + 8 + Double(i) * 20
-            s += "<g class=\"legend\"><line x1=\"\(Self.n(l + pw + 12))\" y1=\"\(Self.n(ly))\" x2=\"\(Self.n(l + pw + 34))\" y2=\"\(Self.n(ly))\" stroke=\"\(color)\" stroke-width=\"3\"/>"
+            s += "<g class=\"legend\"><line x1=\"\(Self.n(l + pw + 12))\" y1=\"\(Self.n(ly))\" x2=\"\(Self.n(l + pw + 34))\" y2=\"\(Self.n(ly))\" stroke=\"\(color)\" stroke-width=\"3\"\(dashAttribute)/>"
             s += "<text x=\"\(Self.n(l + pw + 40))\" y=\"\(Self.n(ly + 4))\">\(Self.escape(serie.name))</text></g>\n"
         }
         return s + "</svg>"

@@ -80,7 +80,7 @@ public enum StudyReport {
         var h = """
             <h2>Results</h2>
             <p>Test AUC of each packed int8 artifact; Δ is against the float model before pruning (its test AUC in the first row of each model).</p>
-            <table><thead><tr><th class="l">model</th><th>sparsity</th><th>measured</th><th>test AUC</th><th>Δ AUC</th><th>val AUC</th><th>sens / spec @0.5</th><th>sens / spec @Youden</th><th>artifact bytes</th><th>non-zero params</th><th>latency ms (p90)</th></tr></thead><tbody>
+            <table><thead><tr><th class="l">model</th><th>sparsity</th><th>measured sparsity¹</th><th>test AUC</th><th>Δ AUC</th><th>val AUC</th><th>sens / spec @0.5</th><th>sens / spec @Youden</th><th>artifact bytes</th><th>non-zero params</th><th>latency ms (p90)</th></tr></thead><tbody>
 
             """
         for model in r.setup.models {
@@ -95,7 +95,7 @@ public enum StudyReport {
                 h += "<td>\(c.artifactBytes)</td><td>\(c.nonzeroParameters)</td><td>\(String(format: "%.2f (%.2f)", c.latencyMedianMs, c.latencyP90Ms))</td></tr>\n"
             }
         }
-        return h + "</tbody></table>\n"
+        return h + "</tbody></table>\n<p class=\"meta\">¹ zeros among all conv and dense weights, counting the layers left dense. Latency: median (90th percentile) of batch-1 runs on the runtime, one thread.</p>\n"
     }
 
     /// The study's two figures and the two it lacked.

@@ -63,12 +63,16 @@ public enum StudyError: Error, Sendable, Equatable, CustomStringConvertible {
     case unusableSplit(path: String, reason: String)
     /// A file the study wrote earlier cannot be read back.
     case unreadableResult(path: String, reason: String)
+    /// The folder holds a study run with other settings; its cells would not be comparable.
+    case settingsChanged(path: String, changes: String)
 
     public var description: String {
         switch self {
         case .invalidOption(let reason): "study: \(reason)"
         case .unusableSplit(let path, let reason): "\(path): \(reason)"
         case .unreadableResult(let path, let reason): "\(path): cannot read this earlier result (\(reason)); delete it to recompute"
+        case .settingsChanged(let path, let changes):
+            "\(path): this study folder was started with other settings (\(changes)); use a new folder or the same settings"
         }
     }
 }
@@ -94,6 +98,7 @@ public struct StudyRunner: Sendable {
         let started = DispatchTime.now().uptimeNanoseconds
         let fm = FileManager.default
         try fm.createDirectory(atPath: path("cells"), withIntermediateDirectories: true)
+        try checkSettings()
 
         let dataset = try Dataset.load(directory: options.data)
         let splitPath = path("split.csv")
@@ -163,6 +168,37 @@ public struct StudyRunner: Sendable {
         guard options.size >= 1, options.batchSize >= 1, options.latencyRuns >= 1 else {
             throw StudyError.invalidOption("size, batch size and latency runs must be positive")
         }
+    }
+
+    /// The settings every cell depends on (models, sparsities and learning rates may be added later).
+    struct Settings: Codable, Equatable {
+        var size: Int, width: Double, epochs: Int, finetuneEpochs: Int, finetuneLearningRate: Double
+        var seed: UInt64, batchSize: Int, zstdLevel: Int
+    }
+
+    /// Writes `settings.json` on the first run; on a rerun, refuses settings that differ from it.
+    private func checkSettings() throws {
+        let o = options
+        let current = Settings(size: o.size, width: o.width, epochs: o.epochs, finetuneEpochs: o.finetuneEpochs,
+                               finetuneLearningRate: o.finetuneLearningRate, seed: o.seed, batchSize: o.batchSize, zstdLevel: o.zstdLevel)
+        let file = path("settings.json")
+        guard FileManager.default.fileExists(atPath: file) else {
+            try FileIO.writeAtomically(try Self.json(current), to: file)
+            return
+        }
+        let saved: Settings = try Self.decode(file)
+        guard saved != current else { return }
+        var changes: [String] = []
+        func note<T: Equatable>(_ name: String, _ a: T, _ b: T) { if a != b { changes.append("\(name) \(a) → \(b)") } }
+        note("size", saved.size, current.size)
+        note("width", saved.width, current.width)
+        note("epochs", saved.epochs, current.epochs)
+        note("finetune epochs", saved.finetuneEpochs, current.finetuneEpochs)
+        note("finetune lr", saved.finetuneLearningRate, current.finetuneLearningRate)
+        note("seed", saved.seed, current.seed)
+        note("batch", saved.batchSize, current.batchSize)
+        note("zstd level", saved.zstdLevel, current.zstdLevel)
+        throw StudyError.settingsChanged(path: file, changes: changes.joined(separator: ", "))
     }
 
     /// Train and validation loaders over the decoded cache, as the pipeline's load stage makes them.
