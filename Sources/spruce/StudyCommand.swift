@@ -113,9 +113,15 @@ struct StudyCommand: ParsableCommand {
         let interrupt = Interrupt(cancellation)
         defer { interrupt.restore() }
         let started = Date()
-        let results = try StudyRunner(options: options).run(log: { line in
-            progress.line(String(format: "[%6.0fs] ", Date().timeIntervalSince(started)) + line)
-        }, cancellation: cancellation)
+        let results: StudyResults
+        do {
+            results = try StudyRunner(options: options).run(log: { line in
+                progress.line(String(format: "[%6.0fs] ", Date().timeIntervalSince(started)) + line)
+            }, cancellation: cancellation)
+        } catch StageError.cancelled {
+            throw CommandError.interrupted(
+                "interrupted; the steps finished so far are kept in \(output), run the same command again to continue")
+        }
         print("\(results.cells.count) cells; results in \(output)/results.json, report in \(output)/report.html")
     }
 }

@@ -36,7 +36,7 @@ public enum StudyReport {
         body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:24px auto;max-width:1240px;padding:0 16px;color:#222;line-height:1.4}
         h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
         .meta{color:#666;font-size:14px;margin-top:0}
-        table{border-collapse:collapse;font-size:14px;margin:8px 0}th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}
+        table{border-collapse:collapse;font-size:14px;margin:8px 0}th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}td{white-space:nowrap}td.l{white-space:normal}
         th{background:#f3f5f7}td.l,th.l{text-align:left}tr.dense td{background:#fafafa}
         .figs{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;flex:0 1 600px;border:1px solid #eee}
         svg.chart{display:block;width:100%;height:auto;font-size:13px}svg .title{font-size:15px;font-weight:600}
