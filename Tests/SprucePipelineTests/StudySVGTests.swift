@@ -63,6 +63,7 @@ import SpruceTrain
         }
         #expect(html.contains("no ImageNet pretraining") && html.contains("128×128") && html.contains("lesion"))
         #expect(!html.contains("<script") && !html.contains("src=") && !html.contains("href="))
+        #expect(html.contains("debug build are not representative"))
         #expect(html.contains("<td>1/2 FN</td>"))  // mel at 50 %: one malignant missed
         #expect(html.contains("<td>+0.0000</td>") && html.contains("<td>-0.5000</td>"))  // Δ against the float AUC 1
         // The ROC polyline of the 50 % cell, from its curve points.
@@ -85,7 +86,7 @@ import SpruceTrain
         let setup = StudySetup(data: "fixtures/images", images: 24, trainImages: 14, validationImages: 6, testImages: 4,
                                testPositives: 2, split: "seed 0", size: 32, width: 0.35, epochs: 1, finetuneEpochs: 1,
                                learningRates: [1e-3], finetuneLearningRate: 1e-4, sparsities: [0, 0.5],
-                               models: ["mobilenetv2"], seed: 0, batchSize: 16, latencyRuns: 5, cores: 2)
+                               models: ["mobilenetv2"], seed: 0, batchSize: 16, latencyRuns: 5, cores: 2, build: "debug")
         let training = DenseTraining(model: "mobilenetv2", trials: [LearningRateTrial(learningRate: 1e-3, validationAUC: 0.8, seconds: 2, epochs: 1)],
                                      chosenLearningRate: 1e-3, parameters: 411_489, testAUC: 1)
         // 50 %: scores put one malignant below both benign images → AUC 0.5, one FN at 0.5.

@@ -63,7 +63,7 @@ public enum StudyReport {
             <tr><th class="l">models</th><td class="l">\(esc(s.models.joined(separator: ", "))) from the zoo, \(s.size)×\(s.size) input\(s.models.contains("mobilenetv2") ? ", MobileNet v2 width \(s.width)" : ""), random (He) initialisation, seed \(s.seed)</td></tr>
             <tr><th class="l">dense training</th><td class="l">\(s.epochs) epoch\(s.epochs == 1 ? "" : "s"), Adam, batch \(s.batchSize), learning rates \(lrs); the best by validation AUC is kept</td></tr>
             <tr><th class="l">compression</th><td class="l">magnitude pruning of the conv/dense layers (first conv, depthwise convs and classifier left dense) to \(esc(s.sparsities.map(label).joined(separator: ", "))) on a polynomial schedule during \(s.finetuneEpochs) fine-tuning epoch\(s.finetuneEpochs == 1 ? "" : "s") (Adam \(s.finetuneLearningRate)); BatchNorm folded; int8 weights; packed <code>.spruce</code></td></tr>
-            <tr><th class="l">evaluation</th><td class="l">the packed artifact on the Spruce runtime (1 thread) on the test split; latency: median of \(s.latencyRuns) batch-1 runs on this machine (\(s.cores) cores)</td></tr>
+            <tr><th class="l">evaluation</th><td class="l">the packed artifact on the Spruce runtime (1 thread) on the test split; latency: median of \(s.latencyRuns) batch-1 runs on this machine (\(s.cores) cores), \(esc(s.build)) build\(s.build == "release" ? "" : " — <strong>latencies of a debug build are not representative of the runtime</strong>")</td></tr>
             </tbody></table>
             <p>How this differs from the study:</p>
             <ul><li>no ImageNet pretraining: every model starts from random weights;</li>

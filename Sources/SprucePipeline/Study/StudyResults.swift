@@ -32,6 +32,8 @@ public struct StudySetup: Sendable, Equatable, Codable {
     public var latencyRuns: Int
     /// Cores the machine reports.
     public var cores: Int
+    /// `release` or `debug`: latencies of a debug build say little about the runtime.
+    public var build: String
 }
 
 /// Dense training at one learning rate.

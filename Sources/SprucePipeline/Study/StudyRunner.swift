@@ -142,7 +142,7 @@ public struct StudyRunner: Sendable {
             finetuneEpochs: options.finetuneEpochs, learningRates: options.learningRates,
             finetuneLearningRate: options.finetuneLearningRate, sparsities: options.sparsities, models: options.models,
             seed: options.seed, batchSize: options.batchSize, latencyRuns: options.latencyRuns,
-            cores: ProcessInfo.processInfo.activeProcessorCount)
+            cores: ProcessInfo.processInfo.activeProcessorCount, build: Self.buildConfiguration)
         let results = StudyResults(
             spruceVersion: SpruceVersion.current, generated: ISO8601DateFormatter().string(from: Date()), setup: setup,
             training: trainings, cells: cells,
@@ -318,6 +318,15 @@ public struct StudyRunner: Sendable {
         log("\(label): test AUC \(Self.f4(report.auc)), \(bytes.count) bytes, \(packed.nonzeroParameters) non-zero parameters, "
             + String(format: "%.2f ms", bench.medianMs) + " batch-1; " + times)
         return cell
+    }
+
+    /// The configuration this code was compiled in.
+    static var buildConfiguration: String {
+        #if DEBUG
+        "debug"
+        #else
+        "release"
+        #endif
     }
 
     /// The order stages are listed in.
