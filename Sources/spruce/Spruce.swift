@@ -23,11 +23,12 @@ struct Spruce: ParsableCommand {
               spruce train --model mobilenetv2 --data ham10000 --epochs 10 -o trained.onnx
               spruce eval trained.onnx --data ham10000 --split-file trained.split.csv
               spruce compress model.onnx --data images/ --target-size 300KB -o model.spruce
+              spruce study --data ham10000 --models mobilenetv2,resnet50v2 -o study
             """,
         version: SpruceVersion.current,
         subcommands: [
             RunCommand.self, InspectCommand.self, PackCommand.self, ExportCommand.self, BenchCommand.self,
-            ZooCommand.self, TrainCommand.self, EvalCommand.self, CompressCommand.self,
+            ZooCommand.self, TrainCommand.self, EvalCommand.self, CompressCommand.self, StudyCommand.self,
         ])
 
     /// Parses and runs, turning any error into one line on stderr.

@@ -27,6 +27,7 @@ import SpruceTrain
               spruce train --model mobilenetv2 --data ham10000 --epochs 10 -o trained.onnx
               spruce eval trained.onnx --data ham10000 --split-file trained.split.csv
               spruce compress model.onnx --data images/ --target-size 300KB -o model.spruce
+              spruce study --data ham10000 --models mobilenetv2,resnet50v2 -o study
 
             USAGE: spruce <subcommand>
 
@@ -51,6 +52,8 @@ import SpruceTrain
                                       sensitivity, specificity, errors by diagnosis).
               compress                Prune, fine-tune, quantize and pack a model to a
                                       sparsity or a byte budget.
+              study                   Train, prune, quantize and evaluate models across
+                                      sparsities; write results and an HTML report.
 
               See 'spruce help <subcommand>' for detailed help.
 

@@ -1,0 +1,127 @@
+// `spruce study`: the HAM10000 pruning study end to end — dense training per learning rate, then
+// per sparsity prune + fine-tune + int8 + pack, evaluated on the runtime — into a study folder
+// with results.json and a self-contained report.html. The work is SprucePipeline's StudyRunner;
+// this file parses flags, prints the progress lines and handles Ctrl-C.
+import ArgumentParser
+import Foundation
+import SprucePipeline
+
+/// `spruce study --data DIR --models mobilenetv2,resnet50v2 --sparsities 0,0.5,0.9 -o study/`
+struct StudyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "study",
+        abstract: "Train, prune, quantize and evaluate models across sparsities; write results and an HTML report.",
+        discussion: """
+            One lesion-grouped 60/20/20 split is made (OUT/split.csv). For each model, dense \
+            training runs at every --lr and the best by validation AUC is kept (OUT/<model>/trained.onnx). \
+            For each sparsity the compress recipe runs on it: magnitude pruning on a polynomial \
+            schedule during fine-tuning, fold, int8, pack (OUT/<model>/<model>-<S>.spruce); the \
+            artifact is evaluated on the runtime on the test split and timed at batch 1.
+
+            Each finished step is written atomically (OUT/cells/<model>-<S>.json for a cell) and \
+            skipped when the same command runs again, so an interrupted study resumes. \
+            OUT/results.json holds every number and OUT/report.html shows them (no network needed).
+
+            Examples:
+              spruce study --data ham10000 --models mobilenetv2,resnet50v2 -o study
+              spruce study --data ham --models resnet50v2 --sparsities 0,0.75,0.9 -o s
+              spruce study --data fixtures/images --models mobilenetv2 --width 0.35 \\
+                --size 32 --epochs 1 --finetune-epochs 1 --sparsities 0,0.5 -o tiny
+            """)
+
+    @Option(help: ArgumentHelp("Dataset folder (labels.csv + images).", valueName: "dir"))
+    var data: String
+
+    @Option(help: ArgumentHelp("Zoo models, comma-separated: mobilenetv2, resnet50v2, inceptionv3, resnet152v2.", valueName: "list"))
+    var models: String
+
+    @Option(help: ArgumentHelp("Target sparsities, comma-separated, each in [0, 1).", valueName: "list"))
+    var sparsities: String = "0,0.25,0.5,0.75,0.9"
+
+    @Option(name: [.short, .long], help: ArgumentHelp("The study folder.", valueName: "dir"))
+    var output: String
+
+    @Option(help: ArgumentHelp("Input height and width.", valueName: "n"))
+    var size: Int = 96
+
+    @Option(help: ArgumentHelp("Width multiplier of mobilenetv2.", valueName: "w"))
+    var width: Double = 1.0
+
+    @Option(help: ArgumentHelp("Dense training epochs.", valueName: "n"))
+    var epochs: Int = 10
+
+    @Option(help: ArgumentHelp("Fine-tuning epochs per sparsity.", valueName: "n"))
+    var finetuneEpochs: Int = 5
+
+    @Option(help: ArgumentHelp("Dense learning rates to try, comma-separated.", valueName: "list"))
+    var lr: String = "1e-3,1e-4"
+
+    @Option(help: ArgumentHelp("Fine-tuning learning rate.", valueName: "rate"))
+    var finetuneLr: Double = 1e-4
+
+    @Option(help: ArgumentHelp("Seed of the split, weights, data order and augmentation.", valueName: "s"))
+    var seed: UInt64 = 0
+
+    @Option(help: ArgumentHelp("Images per batch.", valueName: "n"))
+    var batch: Int = 16
+
+    @Option(help: ArgumentHelp("Timed batch-1 runs per artifact.", valueName: "n"))
+    var latencyRuns: Int = 50
+
+    func validate() throws {
+        _ = try numbers(models: false)
+        guard size >= 1 else { throw ValidationError("--size must be positive, got \(size)") }
+        guard width > 0 else { throw ValidationError("--width must be positive, got \(width)") }
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        guard finetuneEpochs >= 1 else { throw ValidationError("--finetune-epochs must be at least 1, got \(finetuneEpochs)") }
+        guard finetuneLr > 0 else { throw ValidationError("--finetune-lr must be positive") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
+        guard latencyRuns >= 1 else { throw ValidationError("--latency-runs must be at least 1, got \(latencyRuns)") }
+    }
+
+    /// The parsed lists: models, sparsities, learning rates.
+    func numbers(models check: Bool) throws -> ([String], [Double], [Double]) {
+        let names = models.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        guard !names.isEmpty else { throw ValidationError("--models lists no model") }
+        guard Set(names).count == names.count else { throw ValidationError("--models lists a model twice") }
+        func list(_ text: String, _ flag: String) throws -> [Double] {
+            try text.split(separator: ",").map { item in
+                guard let v = Double(item.trimmingCharacters(in: .whitespaces)), v.isFinite else {
+                    throw ValidationError("\(flag): '\(item)' is not a number")
+                }
+                return v
+            }
+        }
+        let s = try list(sparsities, "--sparsities")
+        guard !s.isEmpty, s.allSatisfy({ $0 >= 0 && $0 < 1 }) else { throw ValidationError("--sparsities must each be in [0, 1)") }
+        guard Set(s.map { String(format: "%.2f", $0) }).count == s.count else {
+            throw ValidationError("--sparsities: two values round to the same 2-decimal label")
+        }
+        let rates = try list(lr, "--lr")
+        guard !rates.isEmpty, rates.allSatisfy({ $0 > 0 }) else { throw ValidationError("--lr must list positive rates") }
+        return (names, s, rates)
+    }
+
+    func run() throws {
+        let (names, s, rates) = try numbers(models: true)
+        let options = StudyOptions(
+            data: data, models: names, sparsities: s, output: output, size: size, width: width, epochs: epochs,
+            finetuneEpochs: finetuneEpochs, learningRates: rates, finetuneLearningRate: finetuneLr, seed: seed,
+            batchSize: batch, latencyRuns: latencyRuns)
+        let progress = ProgressBox(ProgressReporter())
+        let cancellation = CancellationFlag()
+        let interrupt = Interrupt(cancellation)
+        defer { interrupt.restore() }
+        let started = Date()
+        let results: StudyResults
+        do {
+            results = try StudyRunner(options: options).run(log: { line in
+                progress.line(String(format: "[%6.0fs] ", Date().timeIntervalSince(started)) + line)
+            }, cancellation: cancellation)
+        } catch StageError.cancelled {
+            throw CommandError.interrupted(
+                "interrupted; the steps finished so far are kept in \(output), run the same command again to continue")
+        }
+        print("\(results.cells.count) cells; results in \(output)/results.json, report in \(output)/report.html")
+    }
+}

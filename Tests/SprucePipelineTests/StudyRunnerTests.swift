@@ -1,0 +1,101 @@
+// A tiny end-to-end study on fixtures/images (MobileNet v2 width 0.35, 32×32, one epoch, sparsities
+// 0 and 0.5, one learning rate): results.json with the expected keys, a report with the figures,
+// and a rerun that recomputes nothing. It checks the machinery, not the accuracy of such a model.
+import Foundation
+import Testing
+@testable import SprucePipeline
+
+/// Lines a study logs, collected from any thread.
+final class LogLines: @unchecked Sendable {
+    // @unchecked: `lines` is only touched under `lock`.
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+}
+
+@Suite(.serialized) struct StudyRunnerTests {
+    static func options(_ dir: String) -> StudyOptions {
+        StudyOptions(data: fixtureImages, models: ["mobilenetv2"], sparsities: [0, 0.5], output: dir, size: 32, width: 0.35,
+                     epochs: 1, finetuneEpochs: 1, learningRates: [1e-3], seed: 0, latencyRuns: 3)
+    }
+
+    static func modified(_ path: String) throws -> Date {
+        try #require(FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date)
+    }
+
+    @Test("a tiny study writes every file, and a rerun skips every finished step")
+    func tinyStudyAndResume() throws {
+        let dir = NSTemporaryDirectory() + "spruce-study-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let runner = StudyRunner(options: Self.options(dir))
+        let first = LogLines()
+        let results = try runner.run(log: first.append)
+
+        for file in ["split.csv", "results.json", "report.html", "mobilenetv2/trained.onnx", "mobilenetv2/trained.json",
+                     "mobilenetv2/mobilenetv2-0.00.spruce", "mobilenetv2/mobilenetv2-0.50.spruce",
+                     "cells/mobilenetv2-0.00.json", "cells/mobilenetv2-0.50.json"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/" + file), "\(file)")
+        }
+        #expect(results.cells.map(\.sparsity) == [0, 0.5])
+        #expect(results.cells[1].nonzeroParameters < results.cells[0].nonzeroParameters)
+        #expect(results.cells[1].measuredSparsity > 0.2)
+        #expect(results.cells.allSatisfy { $0.engine.hasPrefix("runtime") && $0.test.images == results.setup.testImages })
+
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/results.json"))) as? [String: Any])
+        #expect(Set(json.keys) == ["spruceVersion", "generated", "setup", "training", "cells", "seconds"])
+        let cells = try #require(json["cells"] as? [[String: Any]])
+        let cellKeys: Set<String> = ["model", "sparsity", "measuredSparsity", "validationAUC", "test", "roc", "artifactBytes",
+                                     "parameters", "nonzeroParameters", "latencyMedianMs", "latencyP90Ms", "engine",
+                                     "stageSeconds", "artifact"]
+        #expect(cells.count == 2 && cells.allSatisfy { cellKeys.isSubset(of: Set($0.keys)) })
+        let stages = try #require(cells[0]["stageSeconds"] as? [String: Double])
+        #expect(Set(stages.keys) == Set(StudyRunner.stageOrder))
+        let test = try #require(cells[0]["test"] as? [String: Any])
+        for key in ["auc", "sensitivity", "specificity", "percent_tp", "percent_tn", "percent_fp", "percent_fn", "at_youden", "by_diagnosis"] {
+            #expect(test.keys.contains(key), "\(key)")
+        }
+        let training = try #require((json["training"] as? [[String: Any]])?.first)
+        #expect(training["chosenLearningRate"] as? Double == 1e-3)
+
+        let html = try String(contentsOfFile: dir + "/report.html", encoding: .utf8)
+        #expect(html.components(separatedBy: "<svg").count - 1 == 5)
+        #expect(html.contains("ROC, mobilenetv2") && html.contains("Test AUC vs non-zero parameters"))
+
+        // Rerun: nothing is retrained or recomputed; the step files are untouched.
+        let kept = ["cells/mobilenetv2-0.00.json", "cells/mobilenetv2-0.50.json", "mobilenetv2/trained.onnx",
+                    "mobilenetv2/lr-0.001.onnx", "mobilenetv2/mobilenetv2-0.50.spruce", "split.csv"]
+        let before = try kept.map { try Self.modified(dir + "/" + $0) }
+        let second = LogLines()
+        let again = try runner.run(log: second.append)
+        let after = try kept.map { try Self.modified(dir + "/" + $0) }
+        #expect(before == after)
+        #expect(again.cells == results.cells)
+        #expect(again.training == results.training)
+        let lines = second.all
+        #expect(lines.filter { $0.contains("skipped") }.count == 3)  // dense training + 2 cells
+        #expect(!lines.contains { $0.contains("training") || $0.contains("finetune") || $0.contains("prune") })
+        #expect(first.all.contains { $0.contains("finetune epoch 1/1") })
+
+        // Other settings in the same folder are refused, naming what changed; nothing is touched.
+        var other = Self.options(dir)
+        other.epochs = 2
+        #expect(throws: StudyError.settingsChanged(path: dir + "/settings.json", changes: "epochs 1 → 2")) {
+            try StudyRunner(options: other).run(log: { _ in })
+        }
+        #expect(try kept.map { try Self.modified(dir + "/" + $0) } == before)
+    }
+
+    @Test("bad options fail before anything is written", arguments: [
+        ("sparsity", StudyOptions(data: fixtureImages, models: ["mobilenetv2"], sparsities: [1.0], output: "")),
+        ("model", StudyOptions(data: fixtureImages, models: ["vgg16"], sparsities: [0.5], output: "")),
+        ("lr", StudyOptions(data: fixtureImages, models: ["mobilenetv2"], sparsities: [0.5], output: "", learningRates: [])),
+    ])
+    func badOptions(name: String, options: StudyOptions) throws {
+        let dir = NSTemporaryDirectory() + "spruce-study-bad-\(name)-\(getpid())"
+        var o = options
+        o.output = dir
+        #expect(throws: (any Error).self) { try StudyRunner(options: o).run(log: { _ in }) }
+        #expect(!FileManager.default.fileExists(atPath: dir))
+    }
+}
