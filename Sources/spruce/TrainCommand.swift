@@ -80,6 +80,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Checkpoint folder (default: <output>.checkpoint next to the output).", valueName: "dir"))
     var checkpointDir: String?
 
+    @Flag(help: "Use MPI even without mpirun's environment (under mpirun it is used automatically).")
+    var distributed = false
+
     func validate() throws {
         guard output.lowercased().hasSuffix(".onnx") else { throw ValidationError("--output must name a .onnx file, got '\(output)'") }
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
@@ -93,7 +96,10 @@ struct TrainCommand: ParsableCommand {
     var outputStem: String { String(output.dropLast(5)) }
 
     func run() throws {
-        let progress = ProgressReporter()
+        // Under mpirun: data parallel over the ranks; only rank 0 prints and writes.
+        let communicator = try Distributed.communicator(force: distributed)
+        let threads = self.threads ?? Distributed.defaultThreads()
+        let progress = communicator.isRoot ? ProgressReporter() : ProgressReporter(descriptor: open("/dev/null", O_WRONLY))
         let stop = StopRequest()
         stop.install()
 
@@ -130,9 +136,13 @@ struct TrainCommand: ParsableCommand {
         } else if !resume && hasCheckpoint {
             progress.line("note: starting afresh; the checkpoint in \(checkpointDirectory) will be replaced (--resume continues it)")
         }
-        // The split goes into the checkpoint folder now, so --resume finds the same one.
-        try FileManager.default.createDirectory(atPath: checkpointDirectory, withIntermediateDirectories: true)
-        try theSplit.write(to: savedSplit)
+        // The split goes into the checkpoint folder now, so --resume finds the same one (written
+        // by rank 0 once every rank has read the old one).
+        try communicator.barrier()
+        if communicator.isRoot {
+            try FileManager.default.createDirectory(atPath: checkpointDirectory, withIntermediateDirectories: true)
+            try theSplit.write(to: savedSplit)
+        }
 
         var config = TrainerConfiguration(
             batchSize: batch, epochs: epochs, optimizer: .adam(learningRate: lr), seed: seed,
@@ -142,7 +152,7 @@ struct TrainCommand: ParsableCommand {
         var epochStart = ContinuousClock.now
         let result: TrainingResult
         do {
-            result = try Trainer(config).train(model: network, data: trainingData, progress: { event in
+            result = try Trainer(config, communicator: communicator).train(model: network, data: trainingData, progress: { event in
                 report(event, progress: progress, epochStart: &epochStart)
             }, shouldStop: { stop.requested })
         } catch let error as TrainerError {
@@ -150,6 +160,11 @@ struct TrainCommand: ParsableCommand {
             throw error
         }
 
+        guard communicator.isRoot else {
+            try communicator.barrier()
+            try communicator.finalize()
+            return
+        }
         // Outputs last, each atomically: an interrupted run never leaves any of them.
         let splitPath = outputStem + ".split.csv"
         let reportPath = outputStem + ".train.json"
@@ -169,6 +184,8 @@ struct TrainCommand: ParsableCommand {
         } ?? "no epoch ran"
         progress.line("\(bestText); \(ProgressReporter.duration(result.report.seconds)) in this run")
         progress.line("wrote \(output), \(splitPath), \(reportPath) (checkpoint: \(checkpointDirectory))")
+        try communicator.barrier()
+        try communicator.finalize()
     }
 
     /// The network to train, its input size and a one-line description.
