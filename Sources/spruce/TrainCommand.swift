@@ -31,6 +31,7 @@ struct TrainCommand: ParsableCommand {
               spruce train --model mobilenetv2 --data ham10000 --epochs 10 -o mnv2.onnx
               spruce train --model mobilenetv2 --data ham --epochs 10 -o mnv2.onnx --resume
               spruce train --model base.onnx --data ham --freeze 20 --lr 1e-4 -o tuned.onnx
+              mpirun -np 4 spruce train --model mobilenetv2 --data ham --sync-bn -o mnv2.onnx
             """)
 
     @Option(help: ArgumentHelp("Zoo architecture (\(ZooModel.allCases.map(\.rawValue).joined(separator: ", "))) or an .onnx file.",
@@ -82,6 +83,9 @@ struct TrainCommand: ParsableCommand {
 
     @Flag(help: "Use MPI even without mpirun's environment (under mpirun it is used automatically).")
     var distributed = false
+
+    @Flag(help: "Under mpirun: BatchNorm uses the statistics of the whole global batch, not each rank's rows.")
+    var syncBn = false
 
     func validate() throws {
         guard output.lowercased().hasSuffix(".onnx") else { throw ValidationError("--output must name a .onnx file, got '\(output)'") }
@@ -152,7 +156,7 @@ struct TrainCommand: ParsableCommand {
         var epochStart = ContinuousClock.now
         let result: TrainingResult
         do {
-            result = try Trainer(config, communicator: communicator).train(model: network, data: trainingData, progress: { event in
+            result = try Trainer(config, communicator: communicator, syncBatchNorm: syncBn).train(model: network, data: trainingData, progress: { event in
                 report(event, progress: progress, epochStart: &epochStart)
             }, shouldStop: { stop.requested })
         } catch let error as TrainerError {

@@ -159,6 +159,7 @@ public final class TrainingSession {
     public func step(inputs: Tensor?, labels: [Float], sync: GradientSync, globalRows: Int) throws -> Float {
         var grads = [Value?](repeating: nil, count: executor.parameters.count)
         var loss: Float = 0
+        let weight = Float(labels.count) / Float(max(globalRows, 1))
         if let inputs, !labels.isEmpty {
             let pass = try executor.forward([inputName: inputs], mode: .training, keep: [logitName])
             guard let id = executor.ids[logitName], let logits = pass.values[id] else {
@@ -166,12 +167,11 @@ public final class TrainingSession {
             }
             let (l, gradient) = try lossAndGradient(logits, labels: labels)
             guard l.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step) }
-            loss = l
-            grads = try executor.backward(pass, seeds: [(id, Value(shape: logits.shape, buffer: FloatBuffer(gradient)))],
-                                          inputs: [])
+            loss = l * weight
+            let seed = FloatBuffer(gradient.map { $0 * weight })
+            grads = try executor.backward(pass, seeds: [(id, Value(shape: logits.shape, buffer: seed))], inputs: [])
         }
-        let weight = Float(labels.count) / Float(max(globalRows, 1))
-        let mean = try sync.reduce(&grads, executor: executor, loss: loss, weight: weight)
+        let mean = try sync.reduce(&grads, executor: executor, loss: loss)
         applyUpdate(grads)
         return mean
     }

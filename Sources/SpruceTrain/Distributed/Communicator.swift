@@ -53,6 +53,8 @@ public enum DistributedError: Error, CustomStringConvertible, Equatable {
     case callFailed(function: String, code: Int32)
     /// Ranks hold different weights or masks where they must be identical.
     case ranksDiverged(detail: String)
+    /// Synchronised BatchNorm needs at least one row of every batch on every rank.
+    case batchTooSmall(rows: Int, ranks: Int)
 
     public var description: String {
         switch self {
@@ -65,6 +67,9 @@ public enum DistributedError: Error, CustomStringConvertible, Equatable {
             "\(function) failed with MPI error code \(code)"
         case .ranksDiverged(let detail):
             "ranks diverged: \(detail)"
+        case .batchTooSmall(let rows, let ranks):
+            "a batch of \(rows) images cannot give each of \(ranks) ranks a row (needed by --sync-bn); "
+                + "use a larger batch or fewer ranks"
         }
     }
 }

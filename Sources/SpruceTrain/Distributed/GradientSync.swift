@@ -8,9 +8,11 @@ import SpruceCore
 
 /// Averages gradients across the ranks of a data-parallel job.
 ///
-/// Each rank's loss is the mean over its own rows, so its gradient is scaled by
-/// rows_local / rows_global before the sum: the result is the gradient of the mean loss over the
-/// global batch, the one a single process computes (up to float summation order).
+/// Each rank's loss is the mean over its own rows, so the loss gradient it back-propagates is
+/// scaled by rows_local / rows_global first (TrainingSession does this, before backward, so that a
+/// synchronised BatchNorm mixes equally scaled gradients): the sum over ranks is then the gradient
+/// of the mean loss over the global batch, the one a single process computes (up to float
+/// summation order).
 public final class GradientSync {
     /// The job's communicator.
     public let communicator: any Communicator
@@ -31,6 +33,13 @@ public final class GradientSync {
         (count * rank / size)..<(count * (rank + 1) / size)
     }
 
+    /// Throws unless every batch of an epoch over `images` gives each of `size` ranks a row.
+    public static func checkEveryRankHasRows(images: Int, batch: Int, size: Int) throws {
+        let last = images % batch == 0 ? batch : images % batch
+        let smallest = min(batch, images, last)
+        if smallest < size { throw DistributedError.batchTooSmall(rows: smallest, ranks: size) }
+    }
+
     /// Rows `range` of an [N, …] batch tensor.
     public static func slice(_ images: Tensor, rows range: Range<Int>) -> Tensor {
         guard let n = images.shape.first, n > 0 else { return images }
@@ -40,10 +49,10 @@ public final class GradientSync {
         return Tensor(shape: shape, data: Array(images.data[(range.lowerBound * per)..<(range.upperBound * per)]))
     }
 
-    /// Sums `grads` (indexed like `executor.parameters`, nil = no gradient on this rank) over the
-    /// ranks, weighted by `weight`, together with `loss`; returns the weighted loss sum. Afterwards
+    /// Sums `grads` (indexed like `executor.parameters`, nil = no gradient on this rank, already
+    /// weighted) over the ranks in one bucket, together with `loss`; returns the loss sum. Afterwards
     /// a parameter has a gradient iff some rank had one; frozen and non-trainable ones stay nil.
-    func reduce(_ grads: inout [Value?], executor: TrainingExecutor, loss: Float, weight: Float) throws -> Float {
+    func reduce(_ grads: inout [Value?], executor: TrainingExecutor, loss: Float) throws -> Float {
         let params = executor.parameters
         let active = params.indices.filter { executor.trainable[$0] && !executor.frozen[$0] }
         let total = active.reduce(0) { $0 + params[$1].count } + active.count + 1
@@ -54,7 +63,7 @@ public final class GradientSync {
             for i in active {
                 let n = params[i].count
                 if let g = grads[i] {
-                    for j in 0..<n { b[offset + j] = g.pointer[j] * weight }
+                    for j in 0..<n { b[offset + j] = g.pointer[j] }
                 } else {
                     (b.baseAddress! + offset).update(repeating: 0, count: n)
                 }
@@ -62,7 +71,7 @@ public final class GradientSync {
             }
             let flags = offset
             for (k, i) in active.enumerated() { b[flags + k] = grads[i] == nil ? 0 : 1 }
-            b[total - 1] = loss * weight
+            b[total - 1] = loss
             try communicator.allreduceSum(b)
             allreduceCalls += 1
             let d = ContinuousClock.now - started

@@ -72,12 +72,16 @@ public struct Trainer: Sendable {
     public let configuration: TrainerConfiguration
     /// The ranks of a data-parallel job (`SingleProcess` for an ordinary run).
     public let communicator: any Communicator
+    /// With several ranks, BatchNormalization normalises with the global batch's statistics.
+    public let syncBatchNorm: Bool
 
     /// A trainer with `configuration`; with several ranks each trains on its rows of every
     /// global batch of `configuration.batchSize` and only rank 0 writes the checkpoint.
-    public init(_ configuration: TrainerConfiguration, communicator: any Communicator = SingleProcess()) {
+    public init(_ configuration: TrainerConfiguration, communicator: any Communicator = SingleProcess(),
+                syncBatchNorm: Bool = false) {
         self.configuration = configuration
         self.communicator = communicator
+        self.syncBatchNorm = syncBatchNorm
     }
 
     /// The checkpoint file inside `directory`.
@@ -136,6 +140,11 @@ public struct Trainer: Sendable {
         }
         let firstEpoch = restored?.header.nextEpoch ?? 0
         let sync = communicator.size > 1 ? GradientSync(communicator: communicator) : nil
+        if sync != nil && syncBatchNorm {
+            try GradientSync.checkEveryRankHasRows(images: data.trainIndices.count, batch: config.batchSize,
+                                                   size: communicator.size)
+            session.executor.batchNormGroup = communicator
+        }
         try sync?.checkReplicas(session)
 
         let trainLoader = try BatchLoader(cache: data.cache, indices: data.trainIndices, options: BatchLoaderOptions(
