@@ -28,13 +28,22 @@ enum SyncBatchNorm {
         var squares = [Float](repeating: 0, count: c)
         try squares.withUnsafeMutableBufferPointer { b in
             for ch in 0..<c {
+                // Same SIMD8 partial sums as BatchNormKernels, so one rank reproduces it exactly.
                 let mu = mean[ch]
-                var total: Float = 0
+                let muv = SIMD8<Float>(repeating: mu)
+                var sq = SIMD8<Float>(repeating: 0)
+                var tail: Float = 0
                 for i in 0..<n {
                     let p = x + (i * c + ch) * s
-                    for j in 0..<s { let d = p[j] - mu; total += d * d }
+                    var j = 0
+                    while j + 8 <= s {
+                        let d = DepthwiseKernels.load(p + j) - muv
+                        sq += d * d
+                        j += 8
+                    }
+                    while j < s { let d = p[j] - mu; tail += d * d; j += 1 }
                 }
-                b[ch] = total
+                b[ch] = sq.sum() + tail
             }
             try communicator.allreduceSum(b)
             for ch in 0..<c {
@@ -62,12 +71,21 @@ enum SyncBatchNorm {
         try sums.withUnsafeMutableBufferPointer { b in
             for ch in 0..<c {
                 let mu = mean[ch]
-                var sumDy: Float = 0, dot: Float = 0
+                let muv = SIMD8<Float>(repeating: mu)
+                var sumDy: Float = 0
+                var dotV = SIMD8<Float>(repeating: 0)
+                var tail: Float = 0
                 for i in 0..<n {
                     let p = x + (i * c + ch) * s, g = dy + (i * c + ch) * s
                     sumDy += BatchNormKernels.sum(g, s)
-                    for j in 0..<s { dot += g[j] * (p[j] - mu) }
+                    var j = 0
+                    while j + 8 <= s {
+                        dotV += DepthwiseKernels.load(g + j) * (DepthwiseKernels.load(p + j) - muv)
+                        j += 8
+                    }
+                    while j < s { tail += g[j] * (p[j] - mu); j += 1 }
                 }
+                let dot = dotV.sum() + tail
                 b[ch] = sumDy
                 b[c + ch] = dot * invStd[ch]
                 dBias?[ch] = sumDy
