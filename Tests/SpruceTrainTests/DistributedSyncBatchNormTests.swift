@@ -83,14 +83,22 @@ struct ThreadRank: Communicator {
             let expected = try whole.step(inputs: images, labels: labels)
             let shared = Shared(sessions: sessions)
             let errors = ErrorBox()
-            DispatchQueue.concurrentPerform(iterations: ranks) { r in
-                do {
+            // One thread per rank (concurrentPerform may run fewer threads than ranks, and a
+            // rank waiting in a collective would then wait forever).
+            let done = DispatchGroup()
+            for r in 0..<ranks {
+                done.enter()
+                Thread {
+                    defer { done.leave() }
+                    do {
                     let rows = GradientSync.rows(count: total, rank: r, size: ranks)
                     let sync = GradientSync(communicator: ThreadRank(group: group, rank: r))
                     shared.losses[r] = try shared.sessions[r].step(inputs: GradientSync.slice(images, rows: rows),
                                                      labels: Array(labels[rows]), sync: sync, globalRows: total)
-                } catch { errors.set("\(error)") }
+                    } catch { errors.set("\(error)") }
+                }.start()
             }
+            #expect(done.wait(timeout: .now() + 300) == .success, "a rank did not finish")
             #expect(errors.message == nil)
             for r in 0..<ranks { #expect(abs(shared.losses[r] - expected) <= 1e-4 * max(1, abs(expected))) }
         }
