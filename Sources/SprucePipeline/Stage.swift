@@ -3,6 +3,7 @@
 // cancellation). Concrete stages live in Stages/; the Pipeline runs them in order.
 import Foundation
 import SpruceCore
+import SpruceTrain
 
 /// One step of the pipeline: changes the state and says what it did.
 public protocol Stage: Sendable {
@@ -111,10 +112,17 @@ public struct StageContext: Sendable {
     public var cancellation: CancellationFlag
     /// Names of the stages after the running one (set by the pipeline).
     public var laterStages: [String]
+    /// The ranks training stages run data parallel over (`SingleProcess` outside mpirun).
+    public var communicator: any Communicator
+    /// With several ranks, BatchNormalization normalises with the global batch's statistics.
+    public var syncBatchNorm: Bool
 
     /// A context; events are dropped unless a handler is given.
     public init(seed: UInt64 = 0, events: @escaping @Sendable (PipelineEvent) -> Void = { _ in },
-                cancellation: CancellationFlag = CancellationFlag(), laterStages: [String] = []) {
+                cancellation: CancellationFlag = CancellationFlag(), laterStages: [String] = [],
+                communicator: any Communicator = SingleProcess(), syncBatchNorm: Bool = false) {
+        self.communicator = communicator
+        self.syncBatchNorm = syncBatchNorm
         self.seed = seed
         self.events = events
         self.cancellation = cancellation

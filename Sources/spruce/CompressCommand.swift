@@ -7,6 +7,7 @@ import Dispatch
 import Foundation
 import SpruceFormat
 import SprucePipeline
+import SpruceTrain
 
 /// `spruce compress MODEL --data DIR (--sparsity S | --target-size SIZE) -o MODEL.spruce`
 struct CompressCommand: ParsableCommand {
@@ -177,11 +178,17 @@ struct CompressCommand: ParsableCommand {
         return Recipe.compress(options)
     }
 
+    @Flag(help: "Under mpirun: BatchNorm uses the statistics of the whole global batch, not each rank's rows.")
+    var syncBn = false
+
     func run() throws {
         let recipe = try makeRecipe()
         let pipeline = try Pipeline(recipe: recipe)
-        if let saveRecipe { try recipe.write(to: saveRecipe) }
-        let progress = ProgressBox(ProgressReporter())
+        // Under mpirun: fine-tuning runs data parallel over the ranks; only rank 0 prints and writes.
+        let communicator = try Distributed.communicator()
+        let progress = ProgressBox(communicator.isRoot ? ProgressReporter()
+                                   : ProgressReporter(descriptor: open("/dev/null", O_WRONLY)))
+        if let saveRecipe, communicator.isRoot { try recipe.write(to: saveRecipe) }
         if !recipe.fineTunes {
             progress.line(recipe.data?.directory == nil
                           ? "no --data: pruning one-shot, without fine-tuning or validation; check accuracy on your data"
@@ -190,11 +197,17 @@ struct CompressCommand: ParsableCommand {
         let cancellation = CancellationFlag()
         let interrupt = Interrupt(cancellation)
         defer { interrupt.restore() }
-        let context = StageContext(seed: recipe.seed, events: { progress.show($0) }, cancellation: cancellation)
+        let context = StageContext(seed: recipe.seed, events: { progress.show($0) }, cancellation: cancellation,
+                                   communicator: communicator, syncBatchNorm: syncBn)
         let (state, reports) = try pipeline.run(context: context)
         try cancellation.check()
         guard let bytes = state.artifact else {
             throw ValidationError("the recipe has no pack stage, so there is nothing to write to \(output)")
+        }
+        guard communicator.isRoot else {
+            try communicator.barrier()
+            try communicator.finalize()
+            return
         }
         let artifact = try ArtifactReader.decode(bytes)
         let summary = ArtifactSummary(artifact: artifact)
@@ -205,6 +218,8 @@ struct CompressCommand: ParsableCommand {
         print(Self.table(reports))
         print("")
         print(InspectCommand.text(summary, path: output))
+        try communicator.barrier()
+        try communicator.finalize()
     }
 
     /// The stage table: name, time, non-zero weights, bytes, validation AUC, summary.

@@ -31,6 +31,7 @@ struct TrainCommand: ParsableCommand {
               spruce train --model mobilenetv2 --data ham10000 --epochs 10 -o mnv2.onnx
               spruce train --model mobilenetv2 --data ham --epochs 10 -o mnv2.onnx --resume
               spruce train --model base.onnx --data ham --freeze 20 --lr 1e-4 -o tuned.onnx
+              mpirun -np 4 spruce train --model mobilenetv2 --data ham --sync-bn -o mnv2.onnx
             """)
 
     @Option(help: ArgumentHelp("Zoo architecture (\(ZooModel.allCases.map(\.rawValue).joined(separator: ", "))) or an .onnx file.",
@@ -81,6 +82,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Checkpoint folder (default: <output>.checkpoint next to the output).", valueName: "dir"))
     var checkpointDir: String?
 
+    @Flag(help: "Use MPI even without mpirun's environment (under mpirun it is used automatically).")
+    var distributed = false
+
+    @Flag(help: "Under mpirun: BatchNorm uses the statistics of the whole global batch, not each rank's rows.")
+    var syncBn = false
+
     func validate() throws {
         guard output.lowercased().hasSuffix(".onnx") else { throw ValidationError("--output must name a .onnx file, got '\(output)'") }
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
@@ -94,7 +101,10 @@ struct TrainCommand: ParsableCommand {
     var outputStem: String { String(output.dropLast(5)) }
 
     func run() throws {
-        let progress = ProgressReporter()
+        // Under mpirun: data parallel over the ranks; only rank 0 prints and writes.
+        let communicator = try Distributed.communicator(force: distributed)
+        let threads = self.threads ?? Distributed.defaultThreads()
+        let progress = communicator.isRoot ? ProgressReporter() : ProgressReporter(descriptor: open("/dev/null", O_WRONLY))
         let stop = StopRequest()
         stop.install()
 
@@ -131,9 +141,13 @@ struct TrainCommand: ParsableCommand {
         } else if !resume && hasCheckpoint {
             progress.line("note: starting afresh; the checkpoint in \(checkpointDirectory) will be replaced (--resume continues it)")
         }
-        // The split goes into the checkpoint folder now, so --resume finds the same one.
-        try FileManager.default.createDirectory(atPath: checkpointDirectory, withIntermediateDirectories: true)
-        try theSplit.write(to: savedSplit)
+        // The split goes into the checkpoint folder now, so --resume finds the same one (written
+        // by rank 0 once every rank has read the old one).
+        try communicator.barrier()
+        if communicator.isRoot {
+            try FileManager.default.createDirectory(atPath: checkpointDirectory, withIntermediateDirectories: true)
+            try theSplit.write(to: savedSplit)
+        }
 
         var config = TrainerConfiguration(
             batchSize: batch, epochs: epochs, optimizer: .adam(learningRate: lr), seed: seed,
@@ -143,7 +157,7 @@ struct TrainCommand: ParsableCommand {
         var epochStart = ContinuousClock.now
         let result: TrainingResult
         do {
-            result = try Trainer(config).train(model: network, data: trainingData, progress: { event in
+            result = try Trainer(config, communicator: communicator, syncBatchNorm: syncBn).train(model: network, data: trainingData, progress: { event in
                 report(event, progress: progress, epochStart: &epochStart)
             }, shouldStop: { stop.requested })
         } catch let error as TrainerError {
@@ -151,6 +165,11 @@ struct TrainCommand: ParsableCommand {
             throw error
         }
 
+        guard communicator.isRoot else {
+            try communicator.barrier()
+            try communicator.finalize()
+            return
+        }
         // Outputs last, each atomically: an interrupted run never leaves any of them.
         let splitPath = outputStem + ".split.csv"
         let reportPath = outputStem + ".train.json"
@@ -170,6 +189,8 @@ struct TrainCommand: ParsableCommand {
         } ?? "no epoch ran"
         progress.line("\(bestText); \(ProgressReporter.duration(result.report.seconds)) in this run")
         progress.line("wrote \(output), \(splitPath), \(reportPath) (checkpoint: \(checkpointDirectory))")
+        try communicator.barrier()
+        try communicator.finalize()
     }
 
     /// The network to train, its input size and a one-line description.

@@ -85,6 +85,13 @@ enum TrainingLoop {
     static func run(session: TrainingSession, data: PipelineData, epochs: Int, stage: String, context: StageContext,
                     beforeStep: (Int) throws -> Void, afterEpoch: (EpochResult) throws -> Void) throws {
         let perEpoch = data.train.batchesPerEpoch
+        let communicator = context.communicator
+        let sync = communicator.size > 1 ? GradientSync(communicator: communicator) : nil
+        if sync != nil && context.syncBatchNorm {
+            try GradientSync.checkEveryRankHasRows(images: data.train.indices.count, batch: data.train.options.batchSize,
+                                                   size: communicator.size)
+            session.executor.batchNormGroup = communicator
+        }
         for epoch in 0..<epochs {
             var lossSum = 0.0, count = 0
             let stream = data.train.epoch(epoch)
@@ -92,12 +99,22 @@ enum TrainingLoop {
             for (k, batch) in stream.enumerated() {
                 try context.cancellation.check()
                 try beforeStep(session.stepCount)
-                let loss = try session.step(inputs: data.layout.arrange(batch.images), labels: batch.labels)
+                let loss: Float
+                if let sync {
+                    // Same global batch on every rank (same seed and epoch); each trains on its rows.
+                    let rows = GradientSync.rows(count: batch.labels.count, rank: communicator.rank, size: communicator.size)
+                    let images = rows.isEmpty ? nil : data.layout.arrange(GradientSync.slice(batch.images, rows: rows))
+                    loss = try session.step(inputs: images, labels: Array(batch.labels[rows]), sync: sync,
+                                            globalRows: batch.labels.count)
+                } else {
+                    loss = try session.step(inputs: data.layout.arrange(batch.images), labels: batch.labels)
+                }
                 lossSum += Double(loss) * Double(batch.labels.count)
                 count += batch.labels.count
                 context.events(.progress(stage: stage, done: k + 1, total: perEpoch,
                                          detail: "epoch \(epoch + 1)/\(epochs) loss \(String(format: "%.4f", Double(loss)))"))
             }
+            try sync?.checkReplicas(session)  // weights and pruning masks identical on every rank
             let auc = try Validation.auc(session: session, data: data, cancellation: context.cancellation)
             try afterEpoch(EpochResult(epoch: epoch, loss: count == 0 ? 0 : lossSum / Double(count), validationAUC: auc))
         }

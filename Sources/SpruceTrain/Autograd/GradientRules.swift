@@ -42,6 +42,8 @@ struct RuleContext {
     var threads: Int
     var dropoutRate: Float
     var generator: SeededGenerator
+    /// Ranks whose batch statistics training-mode BatchNormalization shares (nil: this batch only).
+    var batchNormGroup: (any Communicator)? = nil
 }
 
 /// One node's operands as the rules see them.
@@ -396,10 +398,16 @@ enum GradientRules {
             return (y, .none, nil)
         }
         let mean = FloatBuffer(count: c), variance = FloatBuffer(count: c), invStd = FloatBuffer(count: c)
-        BatchNormKernels.forwardTraining(x: x.pointer, scale: scale?.pointer, bias: bias.pointer, y: y.pointer,
-                                         mean: mean.pointer, variance: variance.pointer, invStd: invStd.pointer,
-                                         n: n, c: c, s: s, epsilon: epsilon, threads: ctx.threads)
-        let m = n * s
+        var m = n * s
+        if let group = ctx.batchNormGroup {
+            m = try SyncBatchNorm.forward(x: x.pointer, scale: scale?.pointer, bias: bias.pointer, y: y.pointer,
+                                          mean: mean.pointer, variance: variance.pointer, invStd: invStd.pointer,
+                                          n: n, c: c, s: s, epsilon: epsilon, communicator: group)
+        } else {
+            BatchNormKernels.forwardTraining(x: x.pointer, scale: scale?.pointer, bias: bias.pointer, y: y.pointer,
+                                             mean: mean.pointer, variance: variance.pointer, invStd: invStd.pointer,
+                                             n: n, c: c, s: s, epsilon: epsilon, threads: ctx.threads)
+        }
         let correction: Float = m > 1 ? Float(m) / Float(m - 1) : 1
         for i in 0..<c { variance.pointer[i] *= correction }
         return (y, .batchNorm(mean: mean, invStd: invStd), BatchStatistics(mean: mean, variance: variance))
@@ -413,7 +421,11 @@ enum GradientRules {
         let dx = need[0] ? r.make(x.shape) : nil
         let dScale = need[1] ? r.make([c]) : nil
         let dBias = need[2] ? r.make([c]) : nil
-        if case .batchNorm(let mean, let invStd) = saved {
+        if case .batchNorm(let mean, let invStd) = saved, let group = ctx.batchNormGroup {
+            try SyncBatchNorm.backward(x: x.pointer, scale: scale?.pointer, dy: dy.pointer, mean: mean.pointer,
+                                       invStd: invStd.pointer, dx: dx?.pointer, dScale: dScale?.pointer,
+                                       dBias: dBias?.pointer, n: n, c: c, s: s, communicator: group)
+        } else if case .batchNorm(let mean, let invStd) = saved {
             BatchNormKernels.backwardTraining(x: x.pointer, scale: scale?.pointer, dy: dy.pointer, mean: mean.pointer,
                                               invStd: invStd.pointer, dx: dx?.pointer, dScale: dScale?.pointer,
                                               dBias: dBias?.pointer, n: n, c: c, s: s, threads: ctx.threads)

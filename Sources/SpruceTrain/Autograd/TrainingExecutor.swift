@@ -90,6 +90,9 @@ public final class TrainingExecutor {
     /// Parameters frozen by the caller (same order); frozen BatchNormalization layers run in
     /// inference mode and keep their running statistics, as Keras does for `trainable = False`.
     public var frozen: [Bool]
+    /// With several ranks, training-mode BatchNormalization uses the statistics of the global
+    /// batch summed over these ranks (`--sync-bn`); nil uses this rank's rows only.
+    public var batchNormGroup: (any Communicator)?
     /// Trainable parameters grouped by the node that first uses them, in node order ("layers").
     public let layers: [[Int]]
 
@@ -269,7 +272,8 @@ public final class TrainingExecutor {
         var saved = [Saved](repeating: .none, count: steps.count)
         var pinned = Set(keep.compactMap { ids[$0] })
         for info in structure.outputs { if let id = ids[info.name] { pinned.insert(id) } }
-        var ctx = RuleContext(mode: mode, threads: options.threads, dropoutRate: options.dropoutRate, generator: generator)
+        var ctx = RuleContext(mode: mode, threads: options.threads, dropoutRate: options.dropoutRate, generator: generator,
+                              batchNormGroup: batchNormGroup)
         defer { generator = ctx.generator }
         let p = parameters.count
         for (s, step) in steps.enumerated() {
@@ -354,7 +358,8 @@ public final class TrainingExecutor {
 
         var grads = [Value?](repeating: nil, count: ids.count)
         for (id, v) in seeds { accumulate(&grads, id, v) }
-        let ctx = RuleContext(mode: pass.mode, threads: options.threads, dropoutRate: options.dropoutRate, generator: generator)
+        let ctx = RuleContext(mode: pass.mode, threads: options.threads, dropoutRate: options.dropoutRate, generator: generator,
+                              batchNormGroup: batchNormGroup)
         for s in stride(from: steps.count - 1, through: 0, by: -1) {
             let step = steps[s]
             guard let dy = grads[step.output] else { continue }

@@ -152,6 +152,30 @@ public final class TrainingSession {
         return loss
     }
 
+    /// One data-parallel step: this rank's rows (nil or no labels when it has none this step),
+    /// gradients summed over the ranks by `sync` with weight rows_local / rows_global, then the
+    /// same update on every rank. Returns the global batch's mean loss.
+    @discardableResult
+    public func step(inputs: Tensor?, labels: [Float], sync: GradientSync, globalRows: Int) throws -> Float {
+        var grads = [Value?](repeating: nil, count: executor.parameters.count)
+        var loss: Float = 0
+        let weight = Float(labels.count) / Float(max(globalRows, 1))
+        if let inputs, !labels.isEmpty {
+            let pass = try executor.forward([inputName: inputs], mode: .training, keep: [logitName])
+            guard let id = executor.ids[logitName], let logits = pass.values[id] else {
+                throw TrainingError.noTrainableOutput(detail: "logit value '\(logitName)' was not computed")
+            }
+            let (l, gradient) = try lossAndGradient(logits, labels: labels)
+            guard l.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step) }
+            loss = l * weight
+            let seed = FloatBuffer(gradient.map { $0 * weight })
+            grads = try executor.backward(pass, seeds: [(id, Value(shape: logits.shape, buffer: seed))], inputs: [])
+        }
+        let mean = try sync.reduce(&grads, executor: executor, loss: loss)
+        applyUpdate(grads)
+        return mean
+    }
+
     /// The loss of a batch in inference mode (no update, no running-statistics change).
     public func loss(inputs: Tensor, labels: [Float]) throws -> Float {
         let pass = try executor.forward([inputName: inputs], mode: .inference, keep: [logitName], differentiable: false)

@@ -70,10 +70,18 @@ public struct TrainingResult: Sendable {
 public struct Trainer: Sendable {
     /// The run's settings.
     public let configuration: TrainerConfiguration
+    /// The ranks of a data-parallel job (`SingleProcess` for an ordinary run).
+    public let communicator: any Communicator
+    /// With several ranks, BatchNormalization normalises with the global batch's statistics.
+    public let syncBatchNorm: Bool
 
-    /// A trainer with `configuration`.
-    public init(_ configuration: TrainerConfiguration) {
+    /// A trainer with `configuration`; with several ranks each trains on its rows of every
+    /// global batch of `configuration.batchSize` and only rank 0 writes the checkpoint.
+    public init(_ configuration: TrainerConfiguration, communicator: any Communicator = SingleProcess(),
+                syncBatchNorm: Bool = false) {
         self.configuration = configuration
+        self.communicator = communicator
+        self.syncBatchNorm = syncBatchNorm
     }
 
     /// The checkpoint file inside `directory`.
@@ -131,6 +139,13 @@ public struct Trainer: Sendable {
             bestWeights = restored.best
         }
         let firstEpoch = restored?.header.nextEpoch ?? 0
+        let sync = communicator.size > 1 ? GradientSync(communicator: communicator) : nil
+        if sync != nil && syncBatchNorm {
+            try GradientSync.checkEveryRankHasRows(images: data.trainIndices.count, batch: config.batchSize,
+                                                   size: communicator.size)
+            session.executor.batchNormGroup = communicator
+        }
+        try sync?.checkReplicas(session)
 
         let trainLoader = try BatchLoader(cache: data.cache, indices: data.trainIndices, options: BatchLoaderOptions(
             batchSize: config.batchSize, shuffle: true, augmentation: config.augmentation, scaling: config.scaling,
@@ -157,7 +172,16 @@ public struct Trainer: Sendable {
                     throw TrainerError.interrupted(epoch: epoch + 1, completedEpochs: epoch)
                 }
                 guard let batch = stream.next() else { break }
-                let loss = try session.step(inputs: layout.arrange(batch.images), labels: batch.labels)
+                let loss: Float
+                if let sync {
+                    // Every rank draws the same global batch (same seed and epoch) and trains on its rows.
+                    let rows = GradientSync.rows(count: batch.labels.count, rank: communicator.rank, size: communicator.size)
+                    let images = rows.isEmpty ? nil : layout.arrange(GradientSync.slice(batch.images, rows: rows))
+                    loss = try session.step(inputs: images, labels: Array(batch.labels[rows]), sync: sync,
+                                            globalRows: batch.labels.count)
+                } else {
+                    loss = try session.step(inputs: layout.arrange(batch.images), labels: batch.labels)
+                }
                 lossSum += Double(loss) * Double(batch.labels.count)
                 seen += batch.labels.count
                 batchNumber += 1
@@ -168,7 +192,9 @@ public struct Trainer: Sendable {
 
             var validationLoss: Double?
             var validationAUC: Double?
-            if !data.validationIndices.isEmpty {
+            try sync?.checkReplicas(session)
+            // Only rank 0 validates: it alone chooses the kept epoch and writes.
+            if !data.validationIndices.isEmpty && communicator.isRoot {
                 progress(.validating(epoch: epoch))
                 var scores: [Float] = []
                 scores.reserveCapacity(validationLabels.count)
@@ -200,7 +226,7 @@ public struct Trainer: Sendable {
                 bestScore = score
                 bestWeights = current.graph.initializers
             }
-            if let checkpointPath {
+            if let checkpointPath, communicator.isRoot {
                 let state = session.optimizerState()
                 let checkpoint = TrainingCheckpoint(
                     header: CheckpointHeader(configHash: hash, nextEpoch: epoch + 1, optimizerStep: state.step,
@@ -213,6 +239,11 @@ public struct Trainer: Sendable {
             progress(.epochFinished(record, isBest: isBest))
         }
 
+        if let sync, ProcessInfo.processInfo.environment["SPRUCE_MPI_PROFILE"] != nil {
+            FileHandle.standardError.write(Data(String(
+                format: "rank %d: %d gradient allreduces, %.3f s in allreduce\n", communicator.rank, sync.allreduceCalls,
+                sync.allreduceSeconds).utf8))
+        }
         let finalModel = session.model
         var bestModel = finalModel
         if !bestWeights.isEmpty { bestModel.graph.initializers = bestWeights }

@@ -1,0 +1,260 @@
+// Data-parallel training: the row partition of global batches, the single-process path of the
+// distributed step, and end to end under `mpirun -np 2` (the built `spruce` binary via Process):
+// same weights as one rank, --resume on another rank count, a killed rank failing the job.
+// The mpirun tests are disabled only when mpirun is not installed (CI installs Open MPI).
+
+import Foundation
+import Testing
+import SpruceCore
+@testable import SpruceTrain
+
+enum MPIFixtures {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    static var images: String { root + "/fixtures/images" }
+
+    static var spruce: String {
+        var directory = Bundle.main.bundleURL
+        if directory.pathExtension == "xctest" { directory.deleteLastPathComponent() }
+        let beside = directory.appendingPathComponent("spruce").path
+        return FileManager.default.isExecutableFile(atPath: beside) ? beside : root + "/.build/debug/spruce"
+    }
+
+    /// mpirun on PATH, nil when Open MPI is not installed.
+    static let mpirun: String? = {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        return path.split(separator: ":").map { $0 + "/mpirun" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+
+    static func launch(ranks: Int, _ arguments: [String], log: String) throws -> Process {
+        let process = Process()
+        if ranks == 0 {
+            process.executableURL = URL(fileURLWithPath: spruce)
+            process.arguments = arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: try #require(mpirun))
+            process.arguments = ["--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)", spruce] + arguments
+        }
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try #require(FileHandle(forWritingAtPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
+    }
+
+    /// Runs `spruce` directly (`ranks` 0) or under mpirun; returns the exit status and output.
+    /// A run past `limit` seconds is killed and reported as status -1.
+    static func run(ranks: Int, _ arguments: [String], log: String, limit: Double = 300) throws -> (Int32, String) {
+        let process = try launch(ranks: ranks, arguments, log: log)
+        let status = wait(process, limit: limit)
+        return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
+    static func wait(_ process: Process, limit: Double) -> Int32 {
+        let deadline = Date().addingTimeInterval(limit)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+            return -1
+        }
+        return process.terminationStatus
+    }
+
+    static func train(_ output: String, epochs: Int = 1, extra: [String] = []) -> [String] {
+        ["train", "--model", "mobilenetv2", "--width", "0.35", "--size", "32", "--epochs", "\(epochs)", "--batch", "4",
+         "--seed", "3", "--threads", "1", "--data", images, "-o", output] + extra
+    }
+
+    /// The last epoch's weights from a run's checkpoint.
+    static func weights(_ output: String) throws -> [String: Tensor] {
+        try TrainingCheckpoint.read(path: Trainer.checkpointPath(in: String(output.dropLast(5)) + ".checkpoint")).weights
+    }
+
+    static func maxDifference(_ a: [String: Tensor], _ b: [String: Tensor], where keep: (String) -> Bool = { _ in true })
+        -> Float {
+        var worst: Float = 0
+        for (name, t) in a where keep(name) {
+            guard let u = b[name], u.shape == t.shape else { return .infinity }
+            for (x, y) in zip(t.data, u.data) { worst = max(worst, abs(x - y)) }
+        }
+        return worst
+    }
+
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "spruce-mpi-tests-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}
+
+@Suite struct DistributedUnitTests {
+    @Test("global batch rows split contiguously, in rank order, sizes within one", arguments: [
+        (16, 2), (16, 3), (7, 2), (2, 2), (1, 2), (5, 4),
+    ])
+    func rowPartition(count: Int, size: Int) {
+        let parts = (0..<size).map { GradientSync.rows(count: count, rank: $0, size: size) }
+        #expect(parts.first?.lowerBound == 0)
+        #expect(parts.last?.upperBound == count)
+        for (a, b) in zip(parts, parts.dropFirst()) { #expect(a.upperBound == b.lowerBound) }
+        let sizes = parts.map(\.count)
+        #expect((sizes.max() ?? 0) - (sizes.min() ?? 0) <= 1)
+    }
+
+    @Test("--sync-bn needs a row of every batch, the last one included, on every rank")
+    func syncBatchNormRows() throws {
+        try GradientSync.checkEveryRankHasRows(images: 14, batch: 4, size: 2)
+        #expect(throws: DistributedError.batchTooSmall(rows: 1, ranks: 2)) {
+            try GradientSync.checkEveryRankHasRows(images: 13, batch: 4, size: 2)
+        }
+        #expect(throws: DistributedError.batchTooSmall(rows: 2, ranks: 3)) {
+            try GradientSync.checkEveryRankHasRows(images: 2, batch: 16, size: 3)
+        }
+    }
+
+    @Test("without mpirun's environment the communicator is the single process")
+    func singleProcessOutsideMPI() throws {
+        let c = try Distributed.communicator(environment: ["PATH": "/usr/bin"])
+        #expect(c.size == 1 && c.rank == 0 && c.isRoot)
+        #expect(Distributed.defaultThreads(environment: [:]) == nil)
+        #expect(Distributed.defaultThreads(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "64"]) == 1)
+    }
+
+    @Test("a batch slice keeps the rows asked for")
+    func slice() {
+        let t = Tensor(shape: [3, 2], data: [0, 1, 2, 3, 4, 5])
+        let s = GradientSync.slice(t, rows: 1..<3)
+        #expect(s.shape == [2, 2] && s.data == [2, 3, 4, 5])
+    }
+
+    @Test("the distributed step on one rank updates exactly like the ordinary step")
+    func distributedStepOnOneRank() throws {
+        let model = try ModelZoo.build(.mobileNetV2, inputSize: 32, width: 0.35, seed: 5)
+        var rng: UInt64 = 11
+        func next() -> Float {
+            rng &+= 0x9E37_79B9_7F4A_7C15
+            var z = rng
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Float((z ^ (z >> 31)) >> 40) / Float(1 << 24)
+        }
+        let images = Tensor(shape: [4, 3, 32, 32], data: (0..<(4 * 3 * 32 * 32)).map { _ in next() })
+        let labels: [Float] = [0, 1, 1, 0]
+        let options = TrainingOptions(threads: 1)
+        let plain = try TrainingSession(model: model, options: options, seed: 1)
+        let viaSync = try TrainingSession(model: model, options: options, seed: 1)
+        let sync = GradientSync(communicator: SingleProcess())
+        for _ in 0..<2 {
+            let a = try plain.step(inputs: images, labels: labels)
+            let b = try viaSync.step(inputs: images, labels: labels, sync: sync, globalRows: 4)
+            #expect(a == b)
+        }
+        #expect(sync.allreduceCalls == 2)
+        let pa = plain.model.graph.initializers, pb = viaSync.model.graph.initializers
+        #expect(MPIFixtures.maxDifference(pa, pb) == 0)
+        try sync.checkReplicas(viaSync)  // one rank: trivially consistent
+    }
+}
+
+@Suite(.serialized, .enabled(if: MPIFixtures.mpirun != nil, "mpirun is not installed (apt-get install openmpi-bin libopenmpi-dev)"))
+struct DistributedMPITests {
+    @Test("2 ranks give 1 rank's weights when BatchNorm is frozen (per-rank BN is then exact)")
+    func frozenBatchNormMatches() throws {
+        let dir = try MPIFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // '*/*a' freezes every BatchNorm gamma and beta: frozen BN runs in inference mode, so no
+        // batch statistics exist and the data-parallel step is exactly the global-batch step.
+        let freeze = ["--freeze", "*/*a"]
+        let (s1, log1) = try MPIFixtures.run(ranks: 0, MPIFixtures.train(dir + "/one.onnx", extra: freeze), log: dir + "/one.log")
+        #expect(s1 == 0, "\(log1)")
+        let (s2, log2) = try MPIFixtures.run(ranks: 2, MPIFixtures.train(dir + "/two.onnx", extra: freeze), log: dir + "/two.log")
+        #expect(s2 == 0, "\(log2)")
+        let a = try MPIFixtures.weights(dir + "/one.onnx"), b = try MPIFixtures.weights(dir + "/two.onnx")
+        #expect(a.count == b.count)
+        #expect(MPIFixtures.maxDifference(a, b) < 1e-4)
+        // Only rank 0 wrote: one set of outputs, one progress stream.
+        #expect(log2.components(separatedBy: "wrote ").count == 2)
+    }
+
+    @Test("one step on 2 ranks with --sync-bn matches 1 rank far better than per-rank BN")
+    func syncBatchNormMatches() throws {
+        let dir = try MPIFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Batch 14 = every training image: one Adam step. Adam's first step is lr·sign(g), so
+        // elements whose gradient is float noise flip; per-rank BN changes most gradients.
+        let oneStep = ["--batch", "14"]
+        let (s1, log1) = try MPIFixtures.run(ranks: 0, MPIFixtures.train(dir + "/one.onnx", extra: oneStep), log: dir + "/one.log")
+        #expect(s1 == 0, "\(log1)")
+        let (s2, log2) = try MPIFixtures.run(ranks: 2, MPIFixtures.train(dir + "/two.onnx", extra: oneStep + ["--sync-bn"]),
+                                             log: dir + "/two.log")
+        #expect(s2 == 0, "\(log2)")
+        let (s3, log3) = try MPIFixtures.run(ranks: 2, MPIFixtures.train(dir + "/rank.onnx", extra: oneStep), log: dir + "/rank.log")
+        #expect(s3 == 0, "\(log3)")
+        let one = try MPIFixtures.weights(dir + "/one.onnx")
+        func differing(_ other: [String: Tensor]) -> Double {
+            var count = 0, total = 0
+            for (name, t) in one where name.hasSuffix("kernel") {
+                guard let u = other[name] else { return 1 }
+                count += zip(t.data, u.data).filter { abs($0 - $1) > 1e-5 }.count
+                total += t.count
+            }
+            return Double(count) / Double(max(total, 1))
+        }
+        let synced = differing(try MPIFixtures.weights(dir + "/two.onnx"))
+        let perRank = differing(try MPIFixtures.weights(dir + "/rank.onnx"))
+        #expect(synced < 0.05, "synced BN: \(synced) of the conv weights differ")
+        #expect(perRank > 4 * synced, "per-rank BN \(perRank) vs synced \(synced)")
+    }
+
+    @Test("a checkpoint written by 2 ranks resumes on 1")
+    func resumeOnOtherRankCount() throws {
+        let dir = try MPIFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let output = dir + "/r.onnx"
+        let (s1, log1) = try MPIFixtures.run(ranks: 2, MPIFixtures.train(output, epochs: 1, extra: ["--sync-bn"]),
+                                             log: dir + "/a.log")
+        #expect(s1 == 0, "\(log1)")
+        let (s2, log2) = try MPIFixtures.run(ranks: 0, MPIFixtures.train(output, epochs: 2, extra: ["--resume"]),
+                                             log: dir + "/b.log")
+        #expect(s2 == 0, "\(log2)")
+        #expect(log2.contains("resuming at epoch 2 of 2"))
+    }
+
+    @Test("a killed rank makes mpirun fail with a message instead of hanging")
+    func killedRankFailsTheJob() throws {
+        let dir = try MPIFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let output = dir + "/k.onnx"
+        let log = dir + "/k.log"
+        let process = try MPIFixtures.launch(ranks: 2, MPIFixtures.train(output, epochs: 500), log: log)
+        // Wait (bounded) for the first checkpoint: both ranks are then inside the epoch loop.
+        let checkpoint = Trainer.checkpointPath(in: dir + "/k.checkpoint")
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: checkpoint) && process.isRunning && Date() < deadline { usleep(50_000) }
+        #expect(process.isRunning, "the job ended before a rank could be killed")
+        let victim = try #require(Self.rankProcess(1, marker: output), "no process with OMPI_COMM_WORLD_RANK=1 found")
+        kill(victim, SIGKILL)
+        let status = MPIFixtures.wait(process, limit: 60)
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(status != -1, "mpirun still running 60 s after a rank was killed")
+        #expect(status != 0)
+        #expect(text.contains("rank 1") || text.contains("exited on signal"), "\(text)")
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
+    /// The pid of the spruce process with Open MPI rank `rank` and `marker` in its arguments, from /proc.
+    static func rankProcess(_ rank: Int, marker: String) -> pid_t? {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+        for entry in entries {
+            guard let pid = pid_t(entry), pid != getpid(),
+                  let environ = FileManager.default.contents(atPath: "/proc/\(entry)/environ"),
+                  let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+            let args = String(decoding: cmdline, as: UTF8.self)
+            let variables = String(decoding: environ, as: UTF8.self).split(separator: "\0")
+            if args.hasPrefix(MPIFixtures.spruce) && args.contains(marker)
+                && variables.contains(Substring("OMPI_COMM_WORLD_RANK=\(rank)")) { return pid }
+        }
+        return nil
+    }
+}
