@@ -468,6 +468,30 @@ struct ReduceMeanStep: PlanStep {
     }
 }
 
+/// Calls `body(i, offset)` for every row-major index `i` of `shape`, where `offset` starts at
+/// `start` and moves by `strides[axis]` along each axis. The odometer lives on the stack, so a
+/// run allocates nothing; Transpose reads and Pad writes through it.
+@inline(__always)
+func forEachStridedOffset(shape: [Int], strides: [Int], start: Int, _ body: (Int, Int) -> Void) {
+    let rank = shape.count
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: max(rank, 1)) { index in
+        for axis in 0..<rank { index[axis] = 0 }
+        var offset = start
+        for i in 0..<shape.elementCount {
+            body(i, offset)
+            var axis = rank - 1
+            while axis >= 0 {
+                index[axis] += 1
+                offset += strides[axis]
+                if index[axis] < shape[axis] { break }
+                offset -= strides[axis] * shape[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+    }
+}
+
 /// Axis permutation copy (Transpose).
 struct TransposeStep: PlanStep {
     let node: String
@@ -478,22 +502,9 @@ struct TransposeStep: PlanStep {
     func run(_ b: Buffers) {
         let x = b[input], y = b[output]
         let inStrides = shape.rowMajorStrides
-        let outShape = perm.map { shape[$0] }
-        let strides = perm.map { inStrides[$0] }  // input stride of each output axis
-        let rank = outShape.count
-        var index = [Int](repeating: 0, count: rank)
-        var src = 0
-        for i in 0..<outShape.elementCount {
+        // Walk the output in order; each output axis steps the input by that axis's input stride.
+        forEachStridedOffset(shape: perm.map { shape[$0] }, strides: perm.map { inStrides[$0] }, start: 0) { i, src in
             y[i] = x[src]
-            var axis = rank - 1
-            while axis >= 0 {
-                index[axis] += 1
-                src += strides[axis]
-                if index[axis] < outShape[axis] { break }
-                src -= strides[axis] * outShape[axis]
-                index[axis] = 0
-                axis -= 1
-            }
         }
     }
 }
@@ -540,21 +551,10 @@ struct PadStep: PlanStep {
         let outCount = outShape.elementCount
         for i in 0..<outCount { y[i] = value }
         let outStrides = outShape.rowMajorStrides
-        var index = [Int](repeating: 0, count: rank)
-        var dst = 0
-        for axis in 0..<rank { dst += pads[axis] * outStrides[axis] }
-        for i in 0..<shape.elementCount {
-            y[dst] = x[i]
-            var axis = rank - 1
-            while axis >= 0 {
-                index[axis] += 1
-                dst += outStrides[axis]
-                if index[axis] < shape[axis] { break }
-                dst -= outStrides[axis] * shape[axis]
-                index[axis] = 0
-                axis -= 1
-            }
-        }
+        var start = 0
+        for axis in 0..<rank { start += pads[axis] * outStrides[axis] }
+        // Walk the input in order; each input element lands at its offset inside the padded output.
+        forEachStridedOffset(shape: shape, strides: outStrides, start: start) { i, dst in y[dst] = x[i] }
     }
 }
 
