@@ -65,6 +65,7 @@ bench:
 	$(PYTHON) Tests/Benchmarks/import_bench.py
 	$(PYTHON) Tests/Benchmarks/runtime_bench.py
 	$(PYTHON) Tests/Benchmarks/train_bench.py
+	SPRUCE=.build/release/spruce bash Tests/Benchmarks/mpi_bench.sh
 
 check-export: release
 	$(PYTHON) Tests/Benchmarks/check_export_onnxruntime.py --spruce $(SPRUCE) --all

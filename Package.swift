@@ -52,7 +52,7 @@ let tests: [Target] = [
         resources: []),
     .testTarget(name: "SpruceFormatTests", dependencies: ["SpruceFormat", "SpruceCore"]),
     .testTarget(name: "SpruceRuntimeTests", dependencies: ["SpruceRuntime", "SpruceFormat", "SpruceCore"]),
-    .testTarget(name: "SpruceTrainTests", dependencies: ["SpruceTrain", "SpruceCore"]),
+    .testTarget(name: "SpruceTrainTests", dependencies: ["SpruceTrain", "SpruceCore", "SpruceONNX"]),
     .testTarget(name: "spruceTests", dependencies: ["spruce", "SprucePipeline"]),
     .testTarget(name: "SprucePipelineTests", dependencies: ["SprucePipeline", "SpruceCore", "SpruceTrain", "SpruceFormat"]),
 ]

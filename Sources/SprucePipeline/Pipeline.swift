@@ -32,11 +32,13 @@ public struct Pipeline: Sendable {
         for spec in recipe.stages {
             switch spec {
             case .load(let source): built.append(LoadStage(source: source, data: recipe.data))
-            case .train(let epochs, let lr): built.append(TrainStage(epochs: epochs, learningRate: lr))
+            case .train(let epochs, let lr, let optimizer):
+                built.append(TrainStage(epochs: epochs, learningRate: lr, optimizer: optimizer))
             case .prune(let p):
                 built.append(PruneStage(sparsity: p.sparsity, targetBytes: p.targetBytes, options: p.options,
                                         schedule: p.schedule, int8: p.int8, zstdLevel: zstd))
-            case .finetune(let epochs, let lr): built.append(FineTuneStage(epochs: epochs, learningRate: lr))
+            case .finetune(let epochs, let lr, let optimizer):
+                built.append(FineTuneStage(epochs: epochs, learningRate: lr, optimizer: optimizer))
             case .fold: built.append(FoldStage())
             case .encode: built.append(EncodeStage())
             case .quantize(let int8): built.append(QuantizeStage(int8: int8))

@@ -60,8 +60,11 @@ struct CompressCommand: ParsableCommand {
     var finetuneEpochs: Int = 5
 
     @Option(name: [.customLong("lr"), .customLong("learning-rate")],
-            help: ArgumentHelp("Adam learning rate for fine-tuning.", valueName: "LR"))
+            help: ArgumentHelp("Learning rate for fine-tuning.", valueName: "LR"))
     var learningRate: Double = 1e-4
+
+    @Option(help: ArgumentHelp("Fine-tuning optimizer: adam, adamw or sgd (momentum 0.9).", valueName: "name"))
+    var optimizer: OptimizerName = .adam
 
     @Flag(help: "Store conv and Gemm weights as int8 (symmetric, one scale per output channel).")
     var int8 = false
@@ -171,7 +174,7 @@ struct CompressCommand: ParsableCommand {
             data: data.map { DataOptions(directory: $0, split: splitFile, imageSize: imageSize, scaling: scaling, batchSize: batchSize) },
             sparsity: sparsity, targetBytes: try targetSize.map { try ByteSize.parse($0) },
             schedule: ScheduleSpec.Kind(rawValue: schedule) ?? .polynomial, finetuneEpochs: finetuneEpochs,
-            learningRate: learningRate, int8: int8,
+            learningRate: learningRate, optimizer: optimizer, int8: int8,
             pruning: PruningOptions(allocation: AllocationStrategy(name: allocation) ?? .uniform, exclude: try exclusions(),
                                     block: PruningBlock(rawValue: block) ?? .single),
             zstdLevel: zstdLevel, seed: seed)

@@ -56,8 +56,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Images per step.", valueName: "n"))
     var batch: Int = 16
 
-    @Option(help: ArgumentHelp("Adam learning rate.", valueName: "rate"))
+    @Option(help: ArgumentHelp("Learning rate.", valueName: "rate"))
     var lr: Float = 1e-3
+
+    @Option(help: ArgumentHelp("Optimizer: adam (the study's), adamw or sgd (momentum 0.9).", valueName: "name"))
+    var optimizer: OptimizerName = .adam
 
     @Option(help: ArgumentHelp("Freeze the first N layers, or the parameters matching a name pattern (conv1*).",
                                valueName: "n|pattern"))
@@ -150,7 +153,7 @@ struct TrainCommand: ParsableCommand {
         }
 
         var config = TrainerConfiguration(
-            batchSize: batch, epochs: epochs, optimizer: .adam(learningRate: lr), seed: seed,
+            batchSize: batch, epochs: epochs, optimizer: optimizer.configuration(learningRate: lr), seed: seed,
             augmentation: noAugment ? .none : .standard, threads: threads, checkpointDirectory: checkpointDirectory,
             resume: resume)
         if let freeze { config.freeze = Int(freeze).map { FreezeRule.firstLayers($0) } ?? .namePattern(freeze) }
@@ -175,7 +178,7 @@ struct TrainCommand: ParsableCommand {
         let reportPath = outputStem + ".train.json"
         try theSplit.write(to: splitPath)
         let summary = TrainSummary(model: model, description: description, inputSize: inputSize, data: data,
-                                   split: splitPath, seed: seed, batch: batch, learningRate: lr,
+                                   split: splitPath, seed: seed, batch: batch, learningRate: lr, optimizer: optimizer.rawValue,
                                    augmentation: !noAugment, freeze: freeze, output: output, report: result.report)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -308,13 +311,14 @@ struct TrainSummary: Encodable {
     var seed: UInt64
     var batch: Int
     var learningRate: Float
+    var optimizer: String
     var augmentation: Bool
     var freeze: String?
     var output: String
     var report: TrainingReport
 
     enum CodingKeys: String, CodingKey {
-        case model, description, data, split, seed, batch, augmentation, freeze, output
+        case model, description, data, split, seed, batch, optimizer, augmentation, freeze, output
         case inputSize = "input_size", learningRate = "learning_rate"
     }
 
@@ -328,9 +332,12 @@ struct TrainSummary: Encodable {
         try c.encode(seed, forKey: .seed)
         try c.encode(batch, forKey: .batch)
         try c.encode(Double("\(learningRate)") ?? Double(learningRate), forKey: .learningRate)
+        try c.encode(optimizer, forKey: .optimizer)
         try c.encode(augmentation, forKey: .augmentation)
         try c.encode(freeze, forKey: .freeze)
         try c.encode(output, forKey: .output)
         try report.encode(to: encoder)
     }
 }
+
+extension OptimizerName: ExpressibleByArgument {}

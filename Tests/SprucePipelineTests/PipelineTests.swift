@@ -73,7 +73,7 @@ import SpruceTrain
                              int8: .always)),
             .prune(PruneSpec(sparsity: 0.5, options: PruningOptions(allocation: .sensitivity(sparsities: [0.3, 0.6])),
                              schedule: ScheduleSpec(kind: .constant))),
-            .finetune(epochs: 2, learningRate: 1e-4),
+            .finetune(epochs: 2, learningRate: 1e-4, optimizer: .sgd),
             .fold, .encode, .quantize(int8: true), .pack(zstdLevel: 9),
         ])
         let decoded = try Recipe.decode(try recipe.jsonBytes(), path: "r.json")

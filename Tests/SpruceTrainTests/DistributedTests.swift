@@ -6,6 +6,7 @@
 import Foundation
 import Testing
 import SpruceCore
+import SpruceONNX
 @testable import SpruceTrain
 
 enum MPIFixtures {
@@ -80,6 +81,54 @@ enum MPIFixtures {
             for (x, y) in zip(t.data, u.data) { worst = max(worst, abs(x - y)) }
         }
         return worst
+    }
+
+    /// A small CNN with trainable BatchNorm (conv-BN-ReLU twice, GAP, dense, sigmoid) at 32×32,
+    /// He-initialised from `seed`, written as ONNX. Unlike MobileNet v2 at a few pixels per map,
+    /// no BatchNorm here normalises a (nearly) constant channel, whose ReLU mask would then be
+    /// decided by float noise and differ between any two summation orders.
+    static func smallCNN(_ path: String, seed: UInt64 = 1) throws {
+        var state = seed
+        func normal() -> Float {
+            func uniform() -> Double {
+                state &+= 0x9E37_79B9_7F4A_7C15
+                var z = state
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                return (Double((z ^ (z >> 31)) >> 11) + 0.5) / Double(1 << 53)
+            }
+            return Float((-2 * Foundation.log(uniform())).squareRoot() * Foundation.cos(2 * Double.pi * uniform()))
+        }
+        func he(_ shape: [Int]) -> Tensor {
+            let fanIn = shape.dropFirst().reduce(1, *)
+            let std = (2 / Float(fanIn)).squareRoot()
+            return Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in normal() * std })
+        }
+        var g = Graph()
+        g.inputs = [ValueInfo(name: "x", shape: [nil, 3, 32, 32])]
+        g.outputs = [ValueInfo(name: "y", shape: [nil, 1])]
+        let conv = ConvAttributes(kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1])
+        g.initializers = ["w1": he([8, 3, 3, 3]), "w2": he([16, 8, 3, 3]), "fc": he([1, 16]),
+                          "fcb": Tensor(shape: [1], repeating: 0)]
+        for (name, c) in [("1", 8), ("2", 16)] {
+            g.initializers["g" + name] = Tensor(shape: [c], repeating: 1)
+            g.initializers["b" + name] = Tensor(shape: [c], repeating: 0)
+            g.initializers["m" + name] = Tensor(shape: [c], repeating: 0)
+            g.initializers["v" + name] = Tensor(shape: [c], repeating: 1)
+        }
+        g.nodes = [
+            Node(name: "conv1", op: .conv(conv), inputs: ["x", "w1"], outputs: ["c1"]),
+            Node(name: "bn1", op: .batchNormalization(epsilon: 1e-3), inputs: ["c1", "g1", "b1", "m1", "v1"], outputs: ["n1"]),
+            Node(name: "relu1", op: .relu, inputs: ["n1"], outputs: ["a1"]),
+            Node(name: "conv2", op: .conv(conv), inputs: ["a1", "w2"], outputs: ["c2"]),
+            Node(name: "bn2", op: .batchNormalization(epsilon: 1e-3), inputs: ["c2", "g2", "b2", "m2", "v2"], outputs: ["n2"]),
+            Node(name: "relu2", op: .relu, inputs: ["n2"], outputs: ["a2"]),
+            Node(name: "gap", op: .globalAveragePool, inputs: ["a2"], outputs: ["p"]),
+            Node(name: "flat", op: .flatten(axis: 1), inputs: ["p"], outputs: ["f"]),
+            Node(name: "fc", op: .gemm(GemmAttributes(transB: true)), inputs: ["f", "fc", "fcb"], outputs: ["logit"]),
+            Node(name: "sigmoid", op: .sigmoid, inputs: ["logit"], outputs: ["y"]),
+        ]
+        try ONNXExporter.write(Model(graph: g, producer: "spruce tests"), to: path)
     }
 
     static func temporaryDirectory() throws -> String {
@@ -175,6 +224,63 @@ struct DistributedMPITests {
         #expect(MPIFixtures.maxDifference(a, b) < 1e-4)
         // Only rank 0 wrote: one set of outputs, one progress stream.
         #expect(log2.components(separatedBy: "wrote ").count == 2)
+    }
+
+    @Test("2 ranks with --sync-bn give 1 rank's weights after 7 Adam steps with BatchNorm training")
+    func syncBatchNormMatchesOverSeveralSteps() throws {
+        let dir = try MPIFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = dir + "/cnn.onnx"
+        try MPIFixtures.smallCNN(model)
+        // 14 training images at global batch 2: 7 Adam steps, one image per rank per step.
+        func train(_ output: String, ranks: Int, extra: [String] = []) throws -> [String: Tensor] {
+            let args = ["train", "--model", model, "--epochs", "1", "--batch", "2", "--lr", "0.01", "--seed", "3",
+                        "--threads", "1", "--data", MPIFixtures.images, "-o", output] + extra
+            let (status, log) = try MPIFixtures.run(ranks: ranks, args, log: output + ".log")
+            #expect(status == 0, "\(log)")
+            return try MPIFixtures.weights(output)
+        }
+        let one = try train(dir + "/one.onnx", ranks: 0)
+        let synced = try train(dir + "/two.onnx", ranks: 2, extra: ["--sync-bn"])
+        let perRank = try train(dir + "/rank.onnx", ranks: 2)
+        #expect(one.count == 12 && synced.count == one.count)
+        // Every parameter and running statistic, after 7 steps: float tolerance.
+        #expect(MPIFixtures.maxDifference(one, synced) < 1e-4)
+        // Per-rank BN (one image per rank) is a different algorithm, and the check sees it.
+        #expect(MPIFixtures.maxDifference(one, perRank) > 1e-2)
+    }
+
+    @Test("compress on 2 ranks prunes exactly the weights 1 rank prunes (polynomial schedule, fine-tuned)")
+    func compressMasksMatch() throws {
+        let dir = try MPIFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = dir + "/cnn.onnx"
+        try MPIFixtures.smallCNN(model)
+        // 2 epochs at batch 2: 14 Adam steps; the polynomial schedule recomputes the masks from the
+        // fine-tuned weights at every step up to step 9.
+        func compress(_ stem: String, ranks: Int, extra: [String] = []) throws -> [String: Tensor] {
+            let args = ["compress", model, "--data", MPIFixtures.images, "--sparsity", "0.5", "--prune-all",
+                        "--finetune-epochs", "2", "--batch", "2", "--lr", "0.01", "--seed", "3",
+                        "-o", stem + ".spruce"] + extra
+            let (status, log) = try MPIFixtures.run(ranks: ranks, args, log: stem + ".log")
+            #expect(status == 0, "\(log)")
+            let (exported, exportLog) = try MPIFixtures.run(ranks: 0, ["export", stem + ".spruce", "-o", stem + ".onnx"],
+                                                            log: stem + ".export.log")
+            #expect(exported == 0, "\(exportLog)")
+            return try ONNXImporter.load(path: stem + ".onnx").graph.initializers.filter { $0.value.shape.count >= 2 }
+        }
+        let one = try compress(dir + "/one", ranks: 0)
+        let two = try compress(dir + "/two", ranks: 2, extra: ["--sync-bn"])
+        #expect(one.count == 3 && two.count == 3)
+        var pruned = 0, differing = 0
+        for (name, t) in one {
+            let u = try #require(two[name])
+            pruned += t.data.filter { $0 == 0 }.count
+            differing += zip(t.data, u.data).filter { ($0 == 0) != ($1 == 0) }.count
+        }
+        #expect(pruned >= 600)  // half of the 1,384 conv and dense weights
+        #expect(differing == 0)
+        #expect(MPIFixtures.maxDifference(one, two) < 1e-4)
     }
 
     @Test("one step on 2 ranks with --sync-bn matches 1 rank far better than per-rank BN")

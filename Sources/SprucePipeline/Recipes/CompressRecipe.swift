@@ -1,6 +1,8 @@
 // The recipe `spruce compress` builds from its flags: load → prune → finetune (with data) → fold →
 // encode → quantize → pack. Without data the pruning is one-shot and there is no fine-tuning.
 
+import SpruceTrain
+
 /// The flags of `spruce compress` that shape its recipe.
 public struct CompressOptions: Sendable, Equatable {
     public var model: ModelSource
@@ -11,6 +13,8 @@ public struct CompressOptions: Sendable, Equatable {
     public var schedule: ScheduleSpec.Kind
     public var finetuneEpochs: Int
     public var learningRate: Double
+    /// The fine-tuning optimizer.
+    public var optimizer: OptimizerName
     /// Force int8 (otherwise int8 only when a byte budget needs it).
     public var int8: Bool
     public var pruning: PruningOptions
@@ -20,6 +24,7 @@ public struct CompressOptions: Sendable, Equatable {
     /// Options with `spruce compress`'s defaults.
     public init(model: ModelSource, data: DataOptions? = nil, sparsity: Double? = nil, targetBytes: Int? = nil,
                 schedule: ScheduleSpec.Kind = .polynomial, finetuneEpochs: Int = 5, learningRate: Double = 1e-4,
+                optimizer: OptimizerName = .adam,
                 int8: Bool = false, pruning: PruningOptions = PruningOptions(), zstdLevel: Int = 6, seed: UInt64 = 0) {
         self.model = model
         self.data = data
@@ -28,6 +33,7 @@ public struct CompressOptions: Sendable, Equatable {
         self.schedule = schedule
         self.finetuneEpochs = finetuneEpochs
         self.learningRate = learningRate
+        self.optimizer = optimizer
         self.int8 = int8
         self.pruning = pruning
         self.zstdLevel = zstdLevel
@@ -43,7 +49,8 @@ extension Recipe {
         stages.append(.prune(PruneSpec(sparsity: options.sparsity, targetBytes: options.targetBytes, options: options.pruning,
                                        schedule: hasData ? ScheduleSpec(kind: options.schedule) : nil,
                                        int8: options.int8 ? .always : .auto)))
-        if hasData { stages.append(.finetune(epochs: options.finetuneEpochs, learningRate: options.learningRate)) }
+        if hasData { stages.append(.finetune(epochs: options.finetuneEpochs, learningRate: options.learningRate,
+                                                optimizer: options.optimizer)) }
         stages += [.fold, .encode, .quantize(int8: options.int8), .pack(zstdLevel: options.zstdLevel)]
         return Recipe(seed: options.seed, data: hasData ? options.data : nil, stages: stages)
     }

@@ -2,13 +2,14 @@
 // builds the common ones from flags (`--save-recipe` writes it) and runs any with `--recipe`.
 // Decoding checks field types; the Pipeline checks stage order and values before anything runs.
 import Foundation
+import SpruceTrain
 
 /// One stage of a recipe with its parameters.
 public enum StageSpec: Sendable, Equatable, Codable {
     case load(ModelSource)
-    case train(epochs: Int, learningRate: Double)
+    case train(epochs: Int, learningRate: Double, optimizer: OptimizerName = .adam)
     case prune(PruneSpec)
-    case finetune(epochs: Int, learningRate: Double)
+    case finetune(epochs: Int, learningRate: Double, optimizer: OptimizerName = .adam)
     case fold
     case encode
     case quantize(int8: Bool)
@@ -29,7 +30,7 @@ public enum StageSpec: Sendable, Equatable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case stage, model, epochs, learningRate, int8, zstdLevel
+        case stage, model, epochs, learningRate, optimizer, int8, zstdLevel
         case sparsity, targetBytes, allocation, exclude, block, maxLayerSparsity, schedule
     }
 
@@ -40,10 +41,12 @@ public enum StageSpec: Sendable, Equatable, Codable {
         case "load": self = .load(try c.decode(ModelSource.self, forKey: .model))
         case "train":
             self = .train(epochs: try c.decode(Int.self, forKey: .epochs),
-                          learningRate: try c.decodeIfPresent(Double.self, forKey: .learningRate) ?? 1e-3)
+                          learningRate: try c.decodeIfPresent(Double.self, forKey: .learningRate) ?? 1e-3,
+                          optimizer: try c.decodeIfPresent(OptimizerName.self, forKey: .optimizer) ?? .adam)
         case "finetune":
             self = .finetune(epochs: try c.decode(Int.self, forKey: .epochs),
-                             learningRate: try c.decodeIfPresent(Double.self, forKey: .learningRate) ?? 1e-4)
+                             learningRate: try c.decodeIfPresent(Double.self, forKey: .learningRate) ?? 1e-4,
+                             optimizer: try c.decodeIfPresent(OptimizerName.self, forKey: .optimizer) ?? .adam)
         case "prune":
             let defaults = PruningOptions()
             let options = PruningOptions(
@@ -72,9 +75,10 @@ public enum StageSpec: Sendable, Equatable, Codable {
         try c.encode(name, forKey: .stage)
         switch self {
         case .load(let source): try c.encode(source, forKey: .model)
-        case .train(let epochs, let lr), .finetune(let epochs, let lr):
+        case .train(let epochs, let lr, let optimizer), .finetune(let epochs, let lr, let optimizer):
             try c.encode(epochs, forKey: .epochs)
             try c.encode(lr, forKey: .learningRate)
+            try c.encode(optimizer, forKey: .optimizer)
         case .prune(let p):
             try c.encodeIfPresent(p.sparsity, forKey: .sparsity)
             try c.encodeIfPresent(p.targetBytes, forKey: .targetBytes)

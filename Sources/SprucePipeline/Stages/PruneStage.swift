@@ -3,6 +3,7 @@
 // schedule and a finetune stage after it, the masks are only planned here and raised step by
 // step during fine-tuning; otherwise they are applied at once (one-shot).
 import SpruceCore
+import SpruceTrain
 
 /// Whether int8 may be used to reach a byte budget.
 public enum Int8Policy: String, Sendable, Codable, CaseIterable {
@@ -135,17 +136,20 @@ public struct FineTuneStage: Stage {
     public var name: String { "finetune" }
     /// Passes over the training images.
     public var epochs: Int
-    /// Adam's learning rate (lower than training: the weights are already trained).
+    /// The learning rate (lower than training: the weights are already trained).
     public var learningRate: Double
+    /// The optimizer (Adam by default).
+    public var optimizer: OptimizerName
 
     /// A fine-tune stage.
-    public init(epochs: Int, learningRate: Double = 1e-4) {
+    public init(epochs: Int, learningRate: Double = 1e-4, optimizer: OptimizerName = .adam) {
         self.epochs = epochs
         self.learningRate = learningRate
+        self.optimizer = optimizer
     }
 
     public func run(_ state: inout PipelineState, context: StageContext) throws -> StageReport {
-        try Tuning.run(stage: name, epochs: epochs, learningRate: learningRate, pending: state.pendingPruning,
+        try Tuning.run(stage: name, epochs: epochs, learningRate: learningRate, optimizer: optimizer, pending: state.pendingPruning,
                        state: &state, context: context)
     }
 }

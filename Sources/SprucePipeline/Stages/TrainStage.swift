@@ -9,23 +9,26 @@ public struct TrainStage: Stage {
     public var name: String { "train" }
     /// Passes over the training images.
     public var epochs: Int
-    /// Adam's learning rate.
+    /// The learning rate.
     public var learningRate: Double
+    /// The optimizer (Adam by default).
+    public var optimizer: OptimizerName
 
     /// A train stage; the study used Adam at 1e-3.
-    public init(epochs: Int, learningRate: Double = 1e-3) {
+    public init(epochs: Int, learningRate: Double = 1e-3, optimizer: OptimizerName = .adam) {
         self.epochs = epochs
         self.learningRate = learningRate
+        self.optimizer = optimizer
     }
 
     public func run(_ state: inout PipelineState, context: StageContext) throws -> StageReport {
-        try Tuning.run(stage: name, epochs: epochs, learningRate: learningRate, pending: nil, state: &state, context: context)
+        try Tuning.run(stage: name, epochs: epochs, learningRate: learningRate, optimizer: optimizer, pending: nil, state: &state, context: context)
     }
 }
 
 /// The shared body of train and fine-tune.
 enum Tuning {
-    static func run(stage: String, epochs: Int, learningRate: Double, pending: PendingPruning?,
+    static func run(stage: String, epochs: Int, learningRate: Double, optimizer: OptimizerName, pending: PendingPruning?,
                     state: inout PipelineState, context: StageContext) throws -> StageReport {
         guard !state.folded else { throw StageError.misplaced(stage: stage, reason: "cannot train a folded model; put \(stage) before fold") }
         guard let data = state.data else { throw StageError.needsData(stage: stage, reason: "training needs images") }
@@ -35,7 +38,7 @@ enum Tuning {
         }
         let startState = state
         let ((model, masks, best, lastLoss, note), seconds) = try timed { () throws -> (Model, [String: [Bool]], Double?, Double?, String?) in
-            let session = try TrainingSession(model: state.model, optimizer: .adam(learningRate: Float(learningRate)),
+            let session = try TrainingSession(model: state.model, optimizer: optimizer.configuration(learningRate: Float(learningRate)),
                                               seed: context.seed)
             if !state.masks.isEmpty { try session.setMasks(state.masks) }
             let totalSteps = epochs * data.train.batchesPerEpoch
@@ -97,6 +100,7 @@ enum Tuning {
         if let best { metrics["validation_auc"] = best }
         if let lastLoss { metrics["loss"] = lastLoss }
         var summary = "\(epochs) epoch\(epochs == 1 ? "" : "s") at learning rate \(learningRate)"
+        if optimizer != .adam { summary += " (\(optimizer.rawValue))" }
         if pending != nil { summary += ", pruning on the schedule" }
         if let note { summary += "; \(note)" }
         return StageReport(stage: stage, summary: summary, seconds: seconds, model: model, metrics: metrics)

@@ -62,6 +62,26 @@ public struct OptimizerConfiguration: Sendable, Equatable {
     }
 }
 
+/// The optimizers the command line and recipes name, each with Keras' defaults.
+public enum OptimizerName: String, Sendable, Equatable, Codable, CaseIterable {
+    /// Adam (the study's).
+    case adam
+    /// AdamW, weight decay 0.004.
+    case adamw
+    /// SGD with momentum 0.9. Its update is linear in the gradient, so float noise in a gradient
+    /// stays noise; Adam's first steps are lr·sign(g) and turn noise-level gradients into full steps.
+    case sgd
+
+    /// The configuration at a constant learning rate.
+    public func configuration(learningRate: Float) -> OptimizerConfiguration {
+        switch self {
+        case .adam: .adam(learningRate: learningRate)
+        case .adamw: .adamW(learningRate: learningRate)
+        case .sgd: .sgd(learningRate: learningRate)
+        }
+    }
+}
+
 /// An optimizer's checkpointable state: the number of steps taken and every slot tensor,
 /// keyed `"<slot>/<parameter>"` with slot `m`, `v` (Adam, AdamW) or `momentum` (SGD).
 public struct OptimizerState: Sendable, Equatable {
