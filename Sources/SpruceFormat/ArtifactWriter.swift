@@ -1,5 +1,5 @@
-// Model → .spruce bytes: encodes each conv/Gemm weight with the cheapest encoding (optionally
-// int8), stores other tensors dense f32, zstd-compresses each section when that helps, and
+// Model → .spruce bytes: encodes each conv/Gemm weight in the encoding with the fewest stored bytes
+// (optionally int8), stores other tensors dense f32, zstd-compresses each section when that helps, and
 // lays out header, manifest and 64-byte aligned sections with their CRC-32C checksums.
 // It does not lower or prune the graph: stages before it do.
 
@@ -57,25 +57,17 @@ public struct ArtifactWriter: Sendable {
         var payloads: [[UInt8]] = []
         for name in model.graph.initializers.keys.sorted() {
             guard let tensor = model.graph.initializers[name] else { continue }
-            let (record, parts) = try encodeTensor(name: name, tensor: tensor, isWeight: weights.contains(name))
-            var r = record
-            for (part, raw) in parts {
-                let stored: [UInt8]
-                let codec: SectionCodec
-                if raw.isEmpty {
-                    (stored, codec) = (raw, .raw)
-                } else if let z = Zstd.compress(raw, level: zstdLevel), z.count < raw.count {
-                    (stored, codec) = (z, .zstd)
-                } else {
-                    (stored, codec) = (raw, .raw)
-                }
-                r.parts[part] = UInt32(manifest.sections.count)
+            let (entry, parts) = try storeTensor(name: name, tensor: tensor, isWeight: weights.contains(name))
+            var record = entry
+            for part in parts {
+                record.parts[part.part] = UInt32(manifest.sections.count)
                 // A non-zero placeholder: proto3 omits zero fields, which would shorten the draft.
-                manifest.sections.append(SectionRecord(offset: UInt64(Layout.headerSize), storedSize: UInt64(stored.count), rawSize: UInt64(raw.count),
-                                                       codec: codec, checksum: CRC32C.checksum(stored)))
-                payloads.append(stored)
+                manifest.sections.append(SectionRecord(offset: UInt64(Layout.headerSize), storedSize: UInt64(part.stored.count),
+                                                       rawSize: UInt64(part.rawSize), codec: part.codec,
+                                                       checksum: CRC32C.checksum(part.stored)))
+                payloads.append(part.stored)
             }
-            manifest.tensors.append(r)
+            manifest.tensors.append(record)
         }
 
         // Offsets are fixed64 (and never 0), so the manifest's length does not depend on their values.
@@ -114,8 +106,64 @@ public struct ArtifactWriter: Sendable {
         return out.bytes
     }
 
+    /// The encoding this writer stores weight `tensor` in and its stored bytes (sections at their
+    /// 64-byte aligned length), as `encode` would write it.
+    public func storage(ofWeight tensor: Tensor) throws(FormatError) -> (encoding: WeightEncoding, storedBytes: Int) {
+        let (record, parts) = try storeTensor(name: "weight", tensor: tensor, isWeight: true)
+        let encoding: WeightEncoding
+        switch record.encoding {
+        case .dense: encoding = .dense
+        case .bitmask: encoding = .bitmask
+        case .csr:
+            guard let p = record.rowPointerFormat, let c = record.columnIndexFormat else { encoding = .dense; break }
+            encoding = .csr(rowPointers: p, columnIndices: c)
+        }
+        return (encoding, parts.reduce(0) { $0 + align($1.stored.count, to: Layout.alignment) })
+    }
+
+    /// One part of a tensor as it goes into its section.
+    private struct StoredPart {
+        var part: TensorPart
+        var rawSize: Int
+        var stored: [UInt8]
+        var codec: SectionCodec
+    }
+
+    /// A part's bytes zstd-compressed when that makes them smaller, raw otherwise.
+    private func store(_ part: TensorPart, _ raw: [UInt8]) -> StoredPart {
+        if !raw.isEmpty, let z = Zstd.compress(raw, level: zstdLevel), z.count < raw.count {
+            return StoredPart(part: part, rawSize: raw.count, stored: z, codec: .zstd)
+        }
+        return StoredPart(part: part, rawSize: raw.count, stored: raw, codec: .raw)
+    }
+
+    /// The tensor-table entry (without section indices) and its stored parts in section order. A
+    /// weight is tried in every encoding on the shortlist and keeps the one with the fewest stored
+    /// bytes (sections counted at their 64-byte aligned length); ties go to the earlier one.
+    private func storeTensor(name: String, tensor: Tensor, isWeight: Bool)
+        throws(FormatError) -> (TensorRecord, [StoredPart]) {
+        let rows = tensor.shape.first ?? 1
+        let cols = tensor.shape.count > 1 ? tensor.shape.dropFirst().reduce(1, *) : 1
+        let candidates: [WeightEncoding]
+        if isWeight && chooseEncodings && tensor.count <= Int(Int32.max) && tensor.count == rows * cols {
+            candidates = WeightEncoding.candidates(for: tensor.data, rows: rows, cols: cols,
+                                                   valueType: int8 ? .int8 : .f32).map(\.encoding)
+        } else {
+            candidates = [.dense]
+        }
+        var best: (record: TensorRecord, parts: [StoredPart], bytes: Int)?
+        for encoding in candidates {
+            let (record, raw) = try encodeTensor(name: name, tensor: tensor, isWeight: isWeight, encoding: encoding)
+            let parts = raw.map { store($0.0, $0.1) }
+            let bytes = parts.reduce(0) { $0 + align($1.stored.count, to: Layout.alignment) }
+            if best == nil || bytes < best?.bytes ?? 0 { best = (record, parts, bytes) }
+        }
+        guard let best else { throw .cannotEncode(name: name, detail: "no encoding applies") }
+        return (best.record, best.parts)
+    }
+
     /// The tensor-table entry (without section indices) and raw part bytes, in section order.
-    private func encodeTensor(name: String, tensor: Tensor, isWeight: Bool)
+    private func encodeTensor(name: String, tensor: Tensor, isWeight: Bool, encoding chosen: WeightEncoding)
         throws(FormatError) -> (TensorRecord, [(TensorPart, [UInt8])]) {
         if name.isEmpty { throw .cannotEncode(name: name, detail: "tensor names must not be empty") }
         let rows = tensor.shape.first ?? 1
@@ -134,9 +182,7 @@ public struct ArtifactWriter: Sendable {
         }
         // In-memory indices are Int32 (rows * cols for dense int8 row starts, cols and counts for sparse).
         let fitsInt32 = tensor.count <= Int(Int32.max)
-        let encoding = chooseEncodings && fitsInt32
-            ? WeightEncoding.choose(for: tensor.data, rows: rows, cols: cols, valueType: valueType).encoding
-            : .dense
+        let encoding = fitsInt32 ? chosen : .dense
         if valueType == .int8 && !fitsInt32 {
             throw .cannotEncode(name: name, detail: "int8 tensors need fewer than 2^31 elements")
         }

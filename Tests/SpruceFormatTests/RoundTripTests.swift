@@ -33,7 +33,8 @@ import Testing
         #expect(try ArtifactWriter().encode(model) == bytes)
     }
 
-    @Test(arguments: [(0.0, "dense"), (0.5, "bitmask"), (0.9, "csr")])
+    // Fewest stored (zstd) bytes: the bitmask compresses well at moderate sparsity, CSR wins when very sparse.
+    @Test(arguments: [(0.0, "dense"), (0.5, "bitmask"), (0.9, "bitmask"), (0.98, "csr")])
     func writerPicksEncodingByCost(sparsity: Double, expected: String) throws {
         let model = smallModel(sparsity: sparsity)
         let artifact = try ArtifactReader.decode(ArtifactWriter().encode(model))
@@ -111,7 +112,7 @@ import Testing
     }
 
     @Test func manifestPartsAreReported() throws {
-        let artifact = try ArtifactReader.decode(ArtifactWriter(int8: true).encode(smallModel(sparsity: 0.9)))
+        let artifact = try ArtifactReader.decode(ArtifactWriter(int8: true).encode(smallModel(sparsity: 0.98)))
         guard let w1 = artifact.tensor(named: "w1") else { Issue.record("w1 missing"); return }
         #expect(w1.sections.map(\.part) == [.rowPointers, .columnIndices, .values, .scales])
         #expect(w1.rawBytes(of: .scales) == 8 * 4)

@@ -127,9 +127,11 @@ func fileSize(_ path: String) throws -> Int {
             }
         }
         #expect(json["stored_bytes"] as? Int == storedTotal)
-        // At 90 % the chooser must have left dense storage for every weight it could.
+        // At 90 % the chooser must have left dense storage for every weight of some size (for a
+        // few hundred bytes, 64-byte section alignment can make the two dense parts the smallest).
         if sparsity >= 0.9 {
-            #expect(tensors.filter { $0["is_weight"] as? Bool == true }.allSatisfy { $0["encoding"] as? String != "dense" })
+            #expect(tensors.filter { $0["is_weight"] as? Bool == true && $0["elements"] as? Int ?? 0 >= 1024 }
+                .allSatisfy { $0["encoding"] as? String != "dense" })
         }
     }
 

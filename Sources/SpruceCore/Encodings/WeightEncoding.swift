@@ -1,6 +1,6 @@
-// Chooses how to store one weight matrix by its exact raw byte cost: dense, CSR (narrowest
-// absolute or delta column indices) or bitmask, for float32 or int8 values (+ one scale per row).
-// Costs are before zstd; the encoding that is smallest raw is also what the runtime computes with.
+// The exact raw byte cost of storing one weight matrix as dense, CSR (narrowest absolute or delta
+// column indices) or bitmask, for float32 or int8 values (+ one scale per row), and the shortlist
+// the artifact writer compresses to pick the encoding with the fewest stored (zstd) bytes.
 
 /// A storage encoding for a weight matrix viewed as [rows, cols].
 public enum WeightEncoding: Sendable, Equatable, Hashable {
@@ -12,6 +12,12 @@ public enum WeightEncoding: Sendable, Equatable, Hashable {
     /// Exact raw bytes of each encoding of `matrix` (row-major, `rows * cols` elements), dense first.
     public static func costs(of matrix: [Float], rows: Int, cols: Int,
                              valueType: WeightValueType) -> [EncodingCost] {
+        let (stored, maxDelta) = statistics(of: matrix, rows: rows, cols: cols)
+        return costs(rows: rows, cols: cols, storedCount: stored, maxColumnDelta: maxDelta, valueType: valueType)
+    }
+
+    /// Non-zero count and largest column step within a row (a row's first column counts as a step from 0).
+    static func statistics(of matrix: [Float], rows: Int, cols: Int) -> (stored: Int, maxDelta: Int) {
         precondition(matrix.count == rows * cols, "WeightEncoding: \(matrix.count) elements for \(rows)x\(cols)")
         var stored = 0
         var maxDelta = 0
@@ -25,7 +31,29 @@ public enum WeightEncoding: Sendable, Equatable, Hashable {
                 }
             }
         }
-        return costs(rows: rows, cols: cols, storedCount: stored, maxColumnDelta: maxDelta, valueType: valueType)
+        return (stored, maxDelta)
+    }
+
+    /// The encodings worth compressing to find the fewest stored bytes: those whose raw cost is
+    /// within `slack` times the cheapest, CSR with absolute and with delta column indices both
+    /// (deltas are often wider or equal raw but compress better). Raw order: dense, bitmask, CSR.
+    public static func candidates(for matrix: [Float], rows: Int, cols: Int, valueType: WeightValueType,
+                                  slack: Double = 1.5) -> [EncodingCost] {
+        let (stored, maxDelta) = statistics(of: matrix, rows: rows, cols: cols)
+        var all = costs(rows: rows, cols: cols, storedCount: stored, maxColumnDelta: maxDelta, valueType: valueType)
+        if let pointerFormat = IndexFormat.narrowestAbsolute(fitting: stored),
+           let absolute = IndexFormat.narrowestAbsolute(fitting: max(cols - 1, 0)),
+           let delta = IndexFormat.narrowestDelta(fitting: maxDelta) {
+            for columnFormat in [absolute, delta] {
+                let encoding = WeightEncoding.csr(rowPointers: pointerFormat, columnIndices: columnFormat)
+                guard !all.contains(where: { $0.encoding == encoding }) else { continue }
+                all.append(EncodingCost(encoding: encoding, storedCount: stored, valueBytes: stored * valueType.byteWidth,
+                                        indexBytes: (rows + 1) * pointerFormat.byteWidth + stored * columnFormat.byteWidth,
+                                        scaleBytes: valueType == .int8 ? 4 * rows : 0))
+            }
+        }
+        let cheapest = all.map(\.totalBytes).min() ?? 0
+        return all.filter { Double($0.totalBytes) <= slack * Double(cheapest) }
     }
 
     /// Exact raw bytes of each encoding given the matrix's statistics, dense first.

@@ -2,6 +2,7 @@
 // removed). Folding scales whole output rows, so pruned weights stay exactly zero; masks follow
 // their conv by node name. After it the model can no longer be trained.
 import SpruceCore
+import SpruceFormat
 
 /// Lowers the model for inference.
 public struct FoldStage: Stage {
@@ -39,8 +40,8 @@ public struct FoldStage: Stage {
     }
 }
 
-/// encode: picks each conv/Gemm weight's storage (dense, CSR, bitmask) by exact raw byte cost for
-/// the value type decided so far. The choice is recorded; `pack` writes with the same rule.
+/// encode: picks each conv/Gemm weight's storage (dense, CSR, bitmask) for the value type decided
+/// so far, as the artifact writer does: fewest stored bytes after zstd (at the default level).
 public struct EncodeStage: Stage {
     public var name: String { "encode" }
 
@@ -48,29 +49,30 @@ public struct EncodeStage: Stage {
     public init() {}
 
     public func run(_ state: inout PipelineState, context: StageContext) throws -> StageReport {
-        let ((encodings, bytes), seconds) = timed { Self.choose(state.model.graph, int8: state.int8) }
+        let ((encodings, bytes), seconds) = try timed { try Self.choose(state.model.graph, int8: state.int8) }
         state.encodings = encodings
         let counts = Dictionary(grouping: encodings.values, by: { $0 }).mapValues(\.count)
         let summary = ["dense", "bitmask", "csr"].compactMap { e in counts[e].map { "\($0) \(e)" } }.joined(separator: ", ")
-            + " (\(state.int8 ? "int8" : "float32") values, raw bytes before zstd)"
+            + " (\(state.int8 ? "int8" : "float32") values, stored bytes)"
         var details: [String: String] = [:]
         for (k, v) in encodings { details["encoding." + k] = v }
         return StageReport(stage: name, summary: summary, seconds: seconds, model: state.model, bytes: bytes, details: details)
     }
 
-    /// The encoding name per weight and their total raw bytes.
-    static func choose(_ graph: Graph, int8: Bool) -> ([String: String], Int) {
+    /// The encoding name per weight and their total stored bytes.
+    static func choose(_ graph: Graph, int8: Bool) throws -> ([String: String], Int) {
+        let writer = ArtifactWriter(int8: int8)
         var encodings: [String: String] = [:]
         var bytes = 0
         for layer in graph.prunableLayers() {
             guard let t = graph.initializers[layer.tensor] else { continue }
-            let cost = WeightEncoding.choose(for: t.data, rows: layer.rows, cols: layer.columns, valueType: int8 ? .int8 : .f32)
-            switch cost.encoding {
+            let (encoding, stored) = try writer.storage(ofWeight: t)
+            switch encoding {
             case .dense: encodings[layer.tensor] = "dense"
             case .bitmask: encodings[layer.tensor] = "bitmask"
             case .csr: encodings[layer.tensor] = "csr"
             }
-            bytes += cost.totalBytes
+            bytes += stored
         }
         return (encodings, bytes)
     }
@@ -91,7 +93,7 @@ public struct QuantizeStage: Stage {
     public func run(_ state: inout PipelineState, context: StageContext) throws -> StageReport {
         let byBudget = state.int8 && !int8
         state.int8 = state.int8 || int8
-        let ((encodings, bytes), seconds) = timed { EncodeStage.choose(state.model.graph, int8: state.int8) }
+        let ((encodings, bytes), seconds) = try timed { try EncodeStage.choose(state.model.graph, int8: state.int8) }
         state.encodings = encodings
         let summary = state.int8
             ? "int8 values, one float32 scale per row\(byBudget ? " (needed for the target size)" : "")"
