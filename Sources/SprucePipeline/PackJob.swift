@@ -90,7 +90,7 @@ public struct PackJob: Sendable {
         var metadata = model.metadata
         metadata["source_file"] = (sourceName as NSString).lastPathComponent
         metadata["packed_by"] = "spruce \(SpruceVersion.current)"
-        metadata["values"] = options.int8 ? "int8 (conv/gemm weights, per-row symmetric)" : "float32"
+        metadata["values"] = options.int8 ? "int8 (conv/gemm weights but the first conv, per-row symmetric)" : "float32"
         if let report {
             metadata["sparsity"] = String(format: "%.4f", report.achieved)
             metadata["pruning"] = "one-shot global magnitude to \(String(format: "%.4f", report.requested))\(options.pruneAll ? " (all layers)" : ""), no fine-tuning"

@@ -66,7 +66,7 @@ struct CompressCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Fine-tuning optimizer: adam, adamw or sgd (momentum 0.9).", valueName: "name"))
     var optimizer: OptimizerName = .adam
 
-    @Flag(help: "Store conv and Gemm weights as int8 (symmetric, one scale per output channel).")
+    @Flag(help: "Store conv and Gemm weights as int8 (symmetric, one scale per output channel; the first conv stays float32).")
     var int8 = false
 
     @Option(help: ArgumentHelp("How the sparsity is shared: uniform, global or sensitivity.", valueName: "strategy"))

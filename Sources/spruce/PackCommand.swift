@@ -19,9 +19,9 @@ struct PackCommand: ParsableCommand {
             prune harder to make up for them. This is the quick path: no data and no fine-tuning, \
             so accuracy can drop at high sparsity.
 
-            Each conv/Gemm weight is then stored dense, CSR or bitmask, whichever is smallest; \
-            --int8 stores their values as int8 with one scale per output channel. Every section \
-            is zstd-compressed when that makes it smaller. The file is written whole or not at all.
+            Each conv/Gemm weight is then stored dense, CSR or bitmask, whichever takes the fewest \
+            bytes after zstd; --int8 stores the values of all but the first conv as int8 with one \
+            scale per output channel. The file is written whole or not at all.
 
             Examples:
               spruce pack model.onnx -o model.spruce
@@ -33,7 +33,7 @@ struct PackCommand: ParsableCommand {
     @Option(name: [.short, .long], help: ArgumentHelp("The artifact to write.", valueName: "model.spruce"))
     var output: String
 
-    @Flag(help: "Store conv and Gemm weights as int8 (symmetric, one scale per output channel).")
+    @Flag(help: "Store conv and Gemm weights as int8 (symmetric, one scale per output channel; the first conv stays float32).")
     var int8 = false
 
     @Option(help: ArgumentHelp("Overall fraction of conv/Gemm weights to prune to zero, in [0, 1).", valueName: "S"))

@@ -34,7 +34,7 @@ struct MakeSeeds {
                 inputs: [ValueInfo(name: "x", shape: [nil, 32, 6, 6])], outputs: [ValueInfo(name: "p", shape: [nil, 2])])
             let model = Model(graph: graph, metadata: ["seed": "\(s)"], producer: "fuzz-seeds")
             for int8 in [false, true] {
-                let bytes = try ArtifactWriter(int8: int8).encode(model)
+                let bytes = try ArtifactWriter(int8: int8, quantizeFirstConv: true).encode(model)
                 for mode: UInt8 in [0, 1] {
                     let path = "\(directory)/seed-\(s)-\(int8 ? "i8" : "f32")-\(mode)"
                     guard let f = fopen(path, "wb") else { throw FormatError.ioFailed(path: path, detail: "cannot create") }

@@ -50,7 +50,7 @@ import Testing
     @Test(arguments: [0.0, 0.5, 0.9])
     func int8StaysWithinHalfAScale(sparsity: Double) throws {
         let model = smallModel(sparsity: sparsity)
-        let artifact = try ArtifactReader.decode(ArtifactWriter(int8: true).encode(model))
+        let artifact = try ArtifactReader.decode(ArtifactWriter(int8: true, quantizeFirstConv: true).encode(model))
         let back = artifact.denseModel()
         #expect(back.graph.nodes == model.graph.nodes)
         for (name, original) in model.graph.initializers {
@@ -107,12 +107,23 @@ import Testing
                                          "s": Tensor(scalar: 3)])
         let model = Model(graph: graph)
         for int8 in [false, true] {
-            #expect(try ArtifactReader.decode(ArtifactWriter(int8: int8).encode(model)).denseModel() == model)
+            #expect(try ArtifactReader.decode(ArtifactWriter(int8: int8, quantizeFirstConv: true).encode(model)).denseModel() == model)
         }
     }
 
+    @Test("int8 leaves the first conv's weight float32 by default; every other weight is int8")
+    func int8KeepsFirstConvFloat() throws {
+        let model = smallModel(sparsity: 0.5)
+        #expect(ArtifactWriter.float32Weights(in: model.graph) == ["w1"])
+        let artifact = try ArtifactReader.decode(ArtifactWriter(int8: true).encode(model))
+        #expect(artifact.tensor(named: "w1")?.storage.valueType == .f32)
+        #expect(artifact.tensor(named: "w2")?.storage.valueType == .int8)
+        #expect(artifact.tensor(named: "w3")?.storage.valueType == .int8)
+        #expect(artifact.denseModel().graph.initializers["w1"] == model.graph.initializers["w1"])
+    }
+
     @Test func manifestPartsAreReported() throws {
-        let artifact = try ArtifactReader.decode(ArtifactWriter(int8: true).encode(smallModel(sparsity: 0.98)))
+        let artifact = try ArtifactReader.decode(ArtifactWriter(int8: true, quantizeFirstConv: true).encode(smallModel(sparsity: 0.98)))
         guard let w1 = artifact.tensor(named: "w1") else { Issue.record("w1 missing"); return }
         #expect(w1.sections.map(\.part) == [.rowPointers, .columnIndices, .values, .scales])
         #expect(w1.rawBytes(of: .scales) == 8 * 4)

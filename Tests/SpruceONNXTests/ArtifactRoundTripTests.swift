@@ -88,7 +88,7 @@ struct ArtifactRoundTripTests {
     func runtimeMatchesReference(model file: String, sparsity: Double) throws {
         guard let f = try PackedFixture.make(file, sparsity: sparsity) else { return }
         for int8 in [false, true] {
-            let artifact = try ArtifactReader.decode(try ArtifactWriter(int8: int8).encode(f.prepared))
+            let artifact = try ArtifactReader.decode(try ArtifactWriter(int8: int8, quantizeFirstConv: true).encode(f.prepared))
             let oracle = try ReferenceExecutor(graph: artifact.denseModel().graph).run(f.inputs)
             let session = try ArtifactSession(artifact: artifact)
             let outputs = try session.run(f.inputs)
@@ -102,7 +102,7 @@ struct ArtifactRoundTripTests {
     @Test(arguments: FixtureFiles.modelNames, roundTripSparsities)
     func int8WeightBound(model file: String, sparsity: Double) throws {
         guard let f = try PackedFixture.make(file, sparsity: sparsity) else { return }
-        let artifact = try ArtifactReader.decode(try ArtifactWriter(int8: true).encode(f.prepared))
+        let artifact = try ArtifactReader.decode(try ArtifactWriter(int8: true, quantizeFirstConv: true).encode(f.prepared))
         let dense = artifact.denseModel().graph.initializers
         for name in ArtifactWriter.weightNames(in: f.prepared.graph).sorted() {
             let w = try #require(f.prepared.graph.initializers[name]), q = try #require(dense[name])
@@ -131,7 +131,7 @@ struct ArtifactRoundTripTests {
         let graph = f.prepared.graph
         guard graph.nodes.count == 1, let node = graph.nodes.first, node.inputs.count > 1,
               ArtifactWriter.weightNames(in: graph).contains(node.inputs[1]) else { return }
-        let artifact = try ArtifactReader.decode(try ArtifactWriter(int8: true).encode(f.prepared))
+        let artifact = try ArtifactReader.decode(try ArtifactWriter(int8: true, quantizeFirstConv: true).encode(f.prepared))
         let quantized = try ReferenceExecutor(graph: artifact.denseModel().graph).run(f.inputs)
 
         var boundGraph = graph
@@ -180,7 +180,7 @@ struct ArtifactRoundTripTests {
     @Test(arguments: FixtureFiles.modelNames, roundTripSparsities)
     func int8NetworkBound(model file: String, sparsity: Double) throws {
         guard let f = try PackedFixture.make(file, sparsity: sparsity) else { return }
-        let artifact = try ArtifactReader.decode(try ArtifactWriter(int8: true).encode(f.prepared))
+        let artifact = try ArtifactReader.decode(try ArtifactWriter(int8: true, quantizeFirstConv: true).encode(f.prepared))
         let outputs = try ReferenceExecutor(graph: artifact.denseModel().graph).run(f.inputs)
         let int8Change = try worstRelativeChange(outputs, f.expected)
         guard int8Change > int8RelativeBound else { return }

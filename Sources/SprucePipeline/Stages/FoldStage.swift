@@ -66,7 +66,7 @@ public struct EncodeStage: Stage {
         var bytes = 0
         for layer in graph.prunableLayers() {
             guard let t = graph.initializers[layer.tensor] else { continue }
-            let (encoding, stored) = try writer.storage(ofWeight: t)
+            let (encoding, stored) = try writer.storage(ofWeight: t, firstConv: layer.roles.contains(.firstConv))
             switch encoding {
             case .dense: encodings[layer.tensor] = "dense"
             case .bitmask: encodings[layer.tensor] = "bitmask"

@@ -93,7 +93,7 @@ enum ArtifactMetadata {
         var m = model
         m.metadata["source_file"] = sourceName
         m.metadata["packed_by"] = "spruce \(SpruceVersion.current) compress"
-        m.metadata["values"] = int8 ? "int8 (conv/gemm weights, per-row symmetric)" : "float32"
+        m.metadata["values"] = int8 ? "int8 (conv/gemm weights but the first conv, per-row symmetric)" : "float32"
         m.metadata["sparsity"] = String(format: "%.4f", Tuning.sparsity(model.graph))
         m.metadata["pruning"] = pruning
         return m
