@@ -227,7 +227,8 @@ struct ArtifactRoundTripTests {
         let flipped = (0..<min(p.count, q.count)).filter { (p.data[$0] >= 0.5) != (q.data[$0] >= 0.5) }
         let describe = { (i: [Int]) in i.map { "\(images[$0]): float32 \(p.data[$0]), int8 \(q.data[$0])" }.joined(separator: "; ") }
         // Images scored more than 0.05 from the threshold must keep their decision; one bundled image
-        // scores 0.5027 in float32 and int8 moves it to 0.4833 — recorded, not hidden.
+        // scores 0.5027 in float32 and int8 moves it to 0.4918 (0.4833 before the first conv stayed
+        // float32; the mean change over the images fell 5.5×) — recorded, not hidden.
         let clear = flipped.filter { abs(p.data[$0] - 0.5) > 0.05 }
         #expect(clear.isEmpty, "at \(sparsity): \(describe(clear))")
         let borderline = flipped.filter { abs(p.data[$0] - 0.5) <= 0.05 }
