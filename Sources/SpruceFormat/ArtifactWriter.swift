@@ -125,7 +125,8 @@ public struct ArtifactWriter: Sendable {
     /// 64-byte aligned length), as `encode` would write it (`firstConv`: kept float32).
     public func storage(ofWeight tensor: Tensor, firstConv: Bool = false)
         throws(FormatError) -> (encoding: WeightEncoding, storedBytes: Int) {
-        let (record, parts) = try storeTensor(name: "weight", tensor: tensor, isWeight: true, quantize: int8 && (quantizeFirstConv || !firstConv))
+        let quantize = int8 && (quantizeFirstConv || !firstConv)
+        let (record, parts) = try storeTensor(name: "weight", tensor: tensor, isWeight: true, quantize: quantize)
         let encoding: WeightEncoding
         switch record.encoding {
         case .dense: encoding = .dense
