@@ -32,9 +32,11 @@ public func f32DWConv(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: U
     for ky in 0..<g.kernelHeight {
         for kx in 0..<g.kernelWidth { taps[ky * g.kernelWidth + kx] = layout.tapOffset(ky: ky, kx: kx) }
     }
+    // The in-place 3×3 kernel pays a row's edge columns and setup per output row; on the 4×4–64×64
+    // maps of MobileNet v2 the phase-plane copy plus whole-vector wide rows measured about twice
+    // as fast, so the in-place kernel only takes rows wide enough to amortize that (≥ 128).
     if g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideHeight == 1 && g.strideWidth == 1
-        && g.dilationHeight == 1 && g.dilationWidth == 1 && g.padLeft <= 1 && g.padRight <= 1 && g.outWidth >= 10 {
-        // The common MobileNet case reads the input in place: no phase-plane copy, no compaction.
+        && g.dilationHeight == 1 && g.dilationWidth == 1 && g.padLeft <= 1 && g.padRight <= 1 && g.outWidth >= 128 {
         for m in range {
             dwconv3x3s1Direct(g, plane: input + (m / multiplier) * g.inPlane, weights: weights + m * 9,
                               bias: bias?[m] ?? 0, bounds: bounds, out: output + m * g.outPlane)
@@ -149,6 +151,9 @@ private func dwconvWide3x3(base: UnsafePointer<Float>, taps: UnsafePointer<Int>,
         store8(clamp8(a, lo, hi), dst + j)
         store8(clamp8(b, lo, hi), dst + j + 8)
         j += 16
+        // A tail of 1–15 outputs: one more block moved back to end at `length` (recomputing a few
+        // outputs) instead of nine scalar taps per output.
+        if j < length && j + 16 > length && length >= 16 { j = length - 16 }
     }
     while j < length {
         var s = bias
