@@ -47,7 +47,9 @@ public func f32MaxPool(_ g: PoolGeometry, input: UnsafePointer<Float>, output: U
                 }
                 simd = start..<max(start, ox)
             }
-            for ox in 0..<g.outWidth where !simd.contains(ox) {
+            // Only the columns the vector loop left (a row's edges), so interior columns cost no
+            // per-column check.
+            @inline(__always) func scalar(_ ox: Int) {
                 let x0 = ox * g.strideWidth - g.padLeft
                 let kxRange = validOutputRange(outSize: g.kernelWidth, inSize: g.inWidth, stride: g.dilationWidth, offset: x0)
                 var best = -Float.infinity
@@ -57,6 +59,8 @@ public func f32MaxPool(_ g: PoolGeometry, input: UnsafePointer<Float>, output: U
                 }
                 out[oy * g.outWidth + ox] = best
             }
+            for ox in 0..<simd.lowerBound { scalar(ox) }
+            for ox in simd.upperBound..<g.outWidth { scalar(ox) }
         }
     }
 }
