@@ -70,18 +70,26 @@ func sparseRowColumns(_ m: Int, _ indexing: SparseIndexing, scratch: UnsafeMutab
         // the count advanced by the byte's popcount. A loop over each word's set bits exits on a
         // random bit count (one branch mispredict per word), which at 10 % density cost as much
         // as the multiply-adds. `scratch` has room for 8 entries past the row's last.
+        // On little-endian targets the row's words, read as bytes in order, give byte j = columns
+        // 8j..<8j+8, one byte load each; big-endian targets shift the bytes out of the words.
         let row = words + m * wordsPerRow
+        #if _endian(little)
+        let bytes = UnsafeRawPointer(row)
+        #endif
+        let table = UnsafeRawPointer(byteTable)
         var t = 0
-        for w in 0..<wordsPerRow {
-            let bits = row[w]
-            if bits == 0 { continue }
-            for i in 0..<8 {
-                let byte = Int(truncatingIfNeeded: (bits &>> UInt64(8 &* i)) & 0xFF)
-                let positions = SIMD8<UInt32>(truncatingIfNeeded: unsafeBitCast(byteTable[byte], to: SIMD8<UInt8>.self))
-                let base = SIMD8<UInt32>(repeating: UInt32(truncatingIfNeeded: w &* 64 &+ 8 &* i))
-                UnsafeMutableRawPointer(scratch + t).storeBytes(of: positions &+ base, as: SIMD8<UInt32>.self)
-                t &+= byte.nonzeroBitCount
-            }
+        var base = SIMD8<UInt32>.zero
+        let eight = SIMD8<UInt32>(repeating: 8)
+        for j in 0..<(wordsPerRow &* 8) {
+            #if _endian(little)
+            let byte = Int(bytes.load(fromByteOffset: j, as: UInt8.self))
+            #else
+            let byte = Int(truncatingIfNeeded: (row[j &>> 3] &>> UInt64(8 &* (j & 7))) & 0xFF)
+            #endif
+            let positions = SIMD8<UInt32>(truncatingIfNeeded: table.loadUnaligned(fromByteOffset: byte &* 8, as: SIMD8<UInt8>.self))
+            UnsafeMutableRawPointer(scratch + t).storeBytes(of: positions &+ base, as: SIMD8<UInt32>.self)
+            t &+= byte.nonzeroBitCount
+            base &+= eight
         }
         return (t, UnsafePointer(scratch), Int(rowValueOffsets[m]))
     }
