@@ -396,16 +396,19 @@ struct BinaryStep: PlanStep {
     }
 }
 
-/// Inference BatchNormalization that lowering could not fold: y = x · scale[c] + shift[c].
+/// Inference BatchNormalization that lowering could not fold: y = clamp(x · scale[c] + shift[c]).
 struct ChannelAffineStep: PlanStep {
     let node: String
     let channels: Int, plane: Int
     let scale: [Float], shift: [Float]
     let input: Int, output: Int
     var batch = 1
+    /// A following ReLU/Clip the plan fused in (identity otherwise).
+    var bounds = ActivationBounds.identity
     var workspaceBytes: Int { 0 }
     func run(_ b: Buffers) {
         let x = b[input], y = b[output]
+        let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
         scale.withUnsafeBufferPointer { scale in
             shift.withUnsafeBufferPointer { shift in
                 for n in 0..<batch {
@@ -414,11 +417,11 @@ struct ChannelAffineStep: PlanStep {
                         let vs = SIMD8<Float>(repeating: s), vt = SIMD8<Float>(repeating: t)
                         var j = 0
                         while j + 8 <= plane {
-                            store8(multiplyAdd(vt, load8(x + base + j), vs), y + base + j)
+                            store8(clamp8(multiplyAdd(vt, load8(x + base + j), vs), lo, hi), y + base + j)
                             j += 8
                         }
                         while j < plane {
-                            y[base + j] = x[base + j] * s + t
+                            y[base + j] = bounds.apply(x[base + j] * s + t)
                             j += 1
                         }
                     }
