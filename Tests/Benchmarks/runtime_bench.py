@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 # Runtime benchmark: Spruce's embedded runtime (batch 1, 1 and 2 threads) on MobileNet v2 (width
-# 1.0) and ResNet50 v2 at 128×128, dense and one-shot magnitude-pruned to 50 / 75 / 90 %, float32
+# 1.0) and ResNet50 v2 at 128×128, dense and one-shot magnitude-pruned (uniform per layer) to 50 / 75 / 90 %, float32
 # and int8, against onnxruntime (1 and 2 threads) on the same dense ONNX model, in one run.
 # Models: Keras applications, weights=None, BatchNorm statistics randomized (so BN is real), the
 # study head (GAP → Dense(1, sigmoid)), tf2onnx opset 13; built once into bench-out/ (git-ignored).
 # Needs the release spruce-bench (make bench builds it). Prints a table and writes
-# bench-out/runtime_bench.json. Usage: .venv/bin/python Tests/Benchmarks/runtime_bench.py [--runs N]
+# bench-out/runtime_bench.json. Usage: .venv/bin/python Tests/Benchmarks/runtime_bench.py [--runs N] [--rounds R]
+# [--sparsities 0,0.9] [--threads 1] [--models resnet50v2] (subsets while iterating; see --help)
 import argparse
 import json
 import os
