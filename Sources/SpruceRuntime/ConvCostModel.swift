@@ -20,7 +20,9 @@ public enum KernelChoice: String, Sendable, Equatable, CaseIterable {
 /// a measured cost per multiply-add that depends on the output run length (short runs amortize
 /// the per-row and per-tile overheads worse). The costs are medians over the 1×1 and k×k layers of
 /// MobileNet v2 and ResNet50 v2 at 128×128 (50–90 % sparse), each layer timed both ways; they
-/// include im2col and the phase-plane copy.
+/// include im2col and the phase-plane copy. They were measured before the 64-wide register
+/// blocks and the gathered small-map path (the dense ones after the GEMM began packing 256
+/// columns at a time); the vector counts follow the current kernels.
 enum ConvCostModel {
     /// Nanoseconds per SIMD8 multiply-add of the sparse row kernel for output runs of `length`.
     static func sparseVectorNs(length: Int, pointwise: Bool) -> Double {
@@ -29,23 +31,25 @@ enum ConvCostModel {
 
     /// Nanoseconds per SIMD8 multiply-add of the packed GEMM for N = `columns` output positions.
     static func denseVectorNs(columns: Int) -> Double {
-        columns < 32 ? 0.40 : columns < 128 ? 0.24 : 0.20
+        columns < 32 ? 0.25 : columns < 128 ? 0.18 : 0.20
     }
 
     /// Nanoseconds per SIMD8 multiply-add of the depthwise kernel.
     static let depthwiseVectorNs = 0.3
 
-    /// SIMD8 multiply-adds the sparse row kernel issues per non-zero for an output run of `length`.
+    /// SIMD8 multiply-adds the sparse row kernel issues per non-zero for an output run of `length`:
+    /// whole vectors in 64-wide blocks and one block for the rest (rows shorter than 64 that are
+    /// not a multiple of 8 take one more 8-wide pass); scalar lanes below 8.
     static func sparseVectorsPerNonZero(_ length: Int) -> Int {
-        if length >= 32 { return (length + 31) / 32 * 4 }
-        if length >= 16 { return 4 }
-        if length >= 8 { return 2 }
-        return length  // scalar lanes
+        if length < 8 { return length }
+        if length < 64 && length % 8 != 0 { return length / 8 + 1 }
+        return (length + 7) / 8
     }
 
-    /// Predicted nanoseconds of the sparse kernel.
+    /// Predicted nanoseconds of the sparse kernel (runs of OH·OW when it gathers an im2col
+    /// matrix, else of the wide phase-plane rows).
     static func sparseNs(_ g: ConvGeometry, nonZeros: Int) -> Double {
-        let length = max(8, PhaseLayout(g).wideLength(g))
+        let length = max(8, sparseGathers(g) ? g.outPlane : PhaseLayout(g).wideLength(g))
         let vectors = Double(sparseVectorsPerNonZero(length))
         let perRow = Double(g.outChannels) * vectors * 0.5  // epilogue: bias, clamp, store
         return (Double(nonZeros) * vectors + perRow) * sparseVectorNs(length: length, pointwise: g.isPointwise)

@@ -85,11 +85,19 @@ struct PlanBuilder {
     var steps: [any PlanStep] = []
     var constants: [(slot: Int, data: [Float])] = []
     let kernelChoice: KernelChoice
+    /// Nodes reading each value, graph outputs counted as readers too.
+    let readers: [String: Int]
 
     init(graph: Graph, tensors: [String: StoredTensor], kernelChoice: KernelChoice) {
         self.graph = Self.foldingZeroPads(graph)
         self.tensors = tensors
         self.kernelChoice = kernelChoice
+        var readers: [String: Int] = [:]
+        for node in self.graph.nodes {
+            for name in node.inputs where !name.isEmpty { readers[name, default: 0] += 1 }
+        }
+        for info in self.graph.outputs { readers[info.name, default: 0] += 1 }
+        self.readers = readers
     }
 
     mutating func build() throws(RuntimeError) -> Plan {
@@ -231,6 +239,16 @@ struct PlanBuilder {
         case .relu, .clip:
             let bounds = if case .clip(let lo, let hi) = node.op { ActivationBounds(lower: lo, upper: hi) }
                 else { ActivationBounds(lower: 0, upper: .infinity) }
+            // A BatchNormalization lowering could not fold (ResNet v2's pre-activation after an Add)
+            // whose only reader is this activation: clamp in the affine step, one pass instead of two.
+            if let affine = steps.last as? ChannelAffineStep, affine.bounds == .identity,
+               readers[node.inputs[0]] == 1, let slot = slotOf[node.inputs[0]], slot == affine.output {
+                var fused = affine
+                fused.bounds = bounds
+                steps[steps.count - 1] = fused
+                slotOf[out] = slot
+                break
+            }
             let x = try read(node.inputs[0], node: node)
             steps.append(ClipStep(node: node.name, count: try shape(out, node).elementCount, bounds: bounds,
                                   input: x, output: write(out)))

@@ -396,16 +396,19 @@ struct BinaryStep: PlanStep {
     }
 }
 
-/// Inference BatchNormalization that lowering could not fold: y = x · scale[c] + shift[c].
+/// Inference BatchNormalization that lowering could not fold: y = clamp(x · scale[c] + shift[c]).
 struct ChannelAffineStep: PlanStep {
     let node: String
     let channels: Int, plane: Int
     let scale: [Float], shift: [Float]
     let input: Int, output: Int
     var batch = 1
+    /// A following ReLU/Clip the plan fused in (identity otherwise).
+    var bounds = ActivationBounds.identity
     var workspaceBytes: Int { 0 }
     func run(_ b: Buffers) {
         let x = b[input], y = b[output]
+        let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
         scale.withUnsafeBufferPointer { scale in
             shift.withUnsafeBufferPointer { shift in
                 for n in 0..<batch {
@@ -414,11 +417,11 @@ struct ChannelAffineStep: PlanStep {
                         let vs = SIMD8<Float>(repeating: s), vt = SIMD8<Float>(repeating: t)
                         var j = 0
                         while j + 8 <= plane {
-                            store8(multiplyAdd(vt, load8(x + base + j), vs), y + base + j)
+                            store8(clamp8(multiplyAdd(vt, load8(x + base + j), vs), lo, hi), y + base + j)
                             j += 8
                         }
                         while j < plane {
-                            y[base + j] = x[base + j] * s + t
+                            y[base + j] = bounds.apply(x[base + j] * s + t)
                             j += 1
                         }
                     }
@@ -502,9 +505,20 @@ struct TransposeStep: PlanStep {
     func run(_ b: Buffers) {
         let x = b[input], y = b[output]
         let inStrides = shape.rowMajorStrides
-        // Walk the output in order; each output axis steps the input by that axis's input stride.
-        forEachStridedOffset(shape: perm.map { shape[$0] }, strides: perm.map { inStrides[$0] }, start: 0) { i, src in
-            y[i] = x[src]
+        // Walk the output in order, one innermost output row per odometer step; each output axis
+        // steps the input by that axis's input stride.
+        let outShape = perm.map { shape[$0] }, strides = perm.map { inStrides[$0] }
+        guard let inner = outShape.last, let step = strides.last else {
+            forEachStridedOffset(shape: outShape, strides: strides, start: 0) { i, src in y[i] = x[src] }
+            return
+        }
+        forEachStridedOffset(shape: Array(outShape.dropLast()), strides: Array(strides.dropLast()), start: 0) { row, src in
+            let dst = y + row * inner, s = x + src
+            if step == 1 {
+                for j in 0..<inner { dst[j] = s[j] }
+            } else {
+                for j in 0..<inner { dst[j] = s[j * step] }
+            }
         }
     }
 }
@@ -553,8 +567,16 @@ struct PadStep: PlanStep {
         let outStrides = outShape.rowMajorStrides
         var start = 0
         for axis in 0..<rank { start += pads[axis] * outStrides[axis] }
-        // Walk the input in order; each input element lands at its offset inside the padded output.
-        forEachStridedOffset(shape: shape, strides: outStrides, start: start) { i, dst in y[dst] = x[i] }
+        // Walk the input in order, one innermost row per odometer step; each row lands contiguously
+        // at its offset inside the padded output.
+        guard let inner = shape.last else {
+            forEachStridedOffset(shape: shape, strides: outStrides, start: start) { i, dst in y[dst] = x[i] }
+            return
+        }
+        forEachStridedOffset(shape: Array(shape.dropLast()), strides: Array(outStrides.dropLast()), start: start) { row, dst in
+            let s = x + row * inner, d = y + dst
+            for j in 0..<inner { d[j] = s[j] }
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 // `spruce-bench pack` and `spruce-bench runtime`: the Swift side of Tests/Benchmarks/runtime_bench.py.
-// `pack` is a small stand-in for `spruce pack` (import ONNX → lower → one-shot global magnitude
-// pruning of conv/gemm weights → ArtifactWriter), kept here so the benchmark does not depend on
-// the CLI. `runtime` times batch-1 inference of an artifact with SpruceRuntime and prints JSON.
+// `pack` is a small stand-in for `spruce pack` (import ONNX → lower → one-shot uniform per-layer
+// magnitude pruning with SprucePipeline's allocator → ArtifactWriter), kept here so the benchmark
+// does not depend on the CLI. `runtime` times batch-1 inference of an artifact with SpruceRuntime and prints JSON.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -10,6 +10,7 @@ import Darwin
 import SpruceCore
 import SpruceFormat
 import SpruceONNX
+import SprucePipeline
 import SpruceRuntime
 
 /// Packs an ONNX model into an artifact, optionally pruned and int8.
@@ -36,100 +37,28 @@ enum PackBenchmark {
         guard let source, let destination else { throw BenchError.usage(usage) }
         let model = try ONNXImporter.load(path: source)
         var graph = try model.graph.lowered()
-        let achieved = sparsity > 0 ? prune(&graph, to: sparsity) : zeroFraction(graph)
-        let packed = Model(graph: graph, metadata: ["sparsity": "\(achieved)", "pruning": "one-shot global magnitude (spruce-bench)"],
+        let achieved = sparsity > 0 ? try prune(&graph, to: sparsity) : zeroFraction(graph)
+        let packed = Model(graph: graph, metadata: ["sparsity": "\(achieved)", "pruning": "one-shot uniform per-layer magnitude (spruce-bench)"],
                            producer: model.producer)
         try ArtifactWriter(int8: int8).write(packed, to: destination)
         return "{\"benchmark\": \"pack\", \"file\": \(ImportBenchmark.jsonString(destination)), \"sparsity\": \(achieved)}"
     }
 
-    /// Conv and Gemm weight names in graph order, with whether each is protected: small (≤ 2 % of
-    /// all weights) first conv, depthwise convs and last Gemm stay dense, as the study's sensitive layers.
-    static func prunable(_ graph: Graph) -> [(name: String, protected: Bool)] {
-        var list: [(String, Node)] = []
-        var seen = Set<String>()
-        for node in graph.nodes where node.inputs.count > 1 {
-            switch node.op {
-            case .conv, .gemm:
-                let w = node.inputs[1]
-                if let t = graph.initializers[w], t.rank >= 2, seen.insert(w).inserted { list.append((w, node)) }
-            default: break
-            }
-        }
-        let total = list.reduce(0) { $0 + (graph.initializers[$1.0]?.count ?? 0) }
-        let firstConv = list.first { if case .conv = $0.1.op { true } else { false } }?.1.name
-        let lastGemm = list.last { if case .gemm = $0.1.op { true } else { false } }?.1.name
-        return list.map { w, node in
-            let t = graph.initializers[w]!
-            let small = t.count * 50 <= total
-            var depthwise = false
-            if case .conv(let a) = node.op, a.groups > 1, t.shape[1] == 1 { depthwise = true }
-            return (w, small && (node.name == firstConv || node.name == lastGemm || depthwise))
-        }
-    }
-
-    /// Zeroes the smallest-magnitude weights so that `target` of all conv/gemm weights are zero,
-    /// with one threshold across the unprotected layers and no layer above 98 % zeros. Returns the
-    /// achieved fraction.
-    static func prune(_ graph: inout Graph, to target: Double) -> Double {
-        let layers = prunable(graph)
-        let total = layers.reduce(0) { $0 + graph.initializers[$1.name]!.count }
-        var wanted = Int((target * Double(total)).rounded())
-        var open = layers.filter { !$0.protected }.map(\.name)
-        for l in layers where l.protected { wanted -= graph.initializers[l.name]!.data.filter { $0 == 0 }.count }
-        let cap = 0.98
-        var capped: [String: Int] = [:]
-        // Layers that a shared threshold would empty beyond the cap are pruned to the cap and the
-        // threshold is recomputed over the rest.
-        while true {
-            var magnitudes: [Float] = []
-            for name in open { magnitudes += graph.initializers[name]!.data.map { abs($0) } }
-            let need = max(0, wanted - capped.values.reduce(0, +))
-            guard !magnitudes.isEmpty else { break }
-            magnitudes.sort()
-            let threshold = need == 0 ? -Float.infinity : magnitudes[min(magnitudes.count, need) - 1]
-            var over: [String] = []
-            for name in open {
-                let d = graph.initializers[name]!.data
-                let below = d.reduce(0) { $0 + (abs($1) <= threshold ? 1 : 0) }
-                if Double(below) > cap * Double(d.count) { over.append(name) }
-            }
-            if over.isEmpty {
-                // Prune exactly `need` over the open layers: ties at the threshold in graph order.
-                var left = need
-                for name in open {
-                    var t = graph.initializers[name]!
-                    for i in t.data.indices where abs(t.data[i]) < threshold && left > 0 { t.data[i] = 0; left -= 1 }
-                    graph.initializers[name] = t
-                }
-                for name in open where left > 0 {
-                    var t = graph.initializers[name]!
-                    for i in t.data.indices where abs(t.data[i]) == threshold && t.data[i] != 0 && left > 0 {
-                        t.data[i] = 0
-                        left -= 1
-                    }
-                    graph.initializers[name] = t
-                }
-                break
-            }
-            for name in over {
-                var t = graph.initializers[name]!
-                let k = Int(cap * Double(t.count))
-                let order = t.data.indices.sorted { abs(t.data[$0]) < abs(t.data[$1]) }
-                for i in order.prefix(k) { t.data[i] = 0 }
-                graph.initializers[name] = t
-                capped[name] = k
-                open.removeAll { $0 == name }
-            }
-        }
+    /// Zeroes the smallest-magnitude `target` fraction of every pruned layer (uniform per layer,
+    /// as tfmot's `prune_low_magnitude`); first conv, depthwise convs and classifier stay dense.
+    /// Returns the achieved fraction of zeros over all conv/gemm weights, excluded layers included.
+    static func prune(_ graph: inout Graph, to target: Double) throws -> Double {
+        let allocator = PruningAllocator(options: PruningOptions(allocation: .uniform))
+        let sparsities = try allocator.allocate(target: target, graph: graph)
+        graph = graph.applyingMasks(allocator.masks(for: graph, sparsities: sparsities))
         return zeroFraction(graph)
     }
 
     /// Fraction of zeros over all conv and gemm weights.
     static func zeroFraction(_ graph: Graph) -> Double {
         var zeros = 0, count = 0
-        for l in prunable(graph) {
-            let d = graph.initializers[l.name]!.data
+        for l in graph.prunableLayers() {
+            let d = graph.initializers[l.tensor]!.data
             count += d.count
             zeros += d.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
         }

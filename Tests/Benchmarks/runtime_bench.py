@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 # Runtime benchmark: Spruce's embedded runtime (batch 1, 1 and 2 threads) on MobileNet v2 (width
-# 1.0) and ResNet50 v2 at 128×128, dense and one-shot magnitude-pruned to 50 / 75 / 90 %, float32
+# 1.0) and ResNet50 v2 at 128×128, dense and one-shot magnitude-pruned (uniform per layer) to 50 / 75 / 90 %, float32
 # and int8, against onnxruntime (1 and 2 threads) on the same dense ONNX model, in one run.
 # Models: Keras applications, weights=None, BatchNorm statistics randomized (so BN is real), the
 # study head (GAP → Dense(1, sigmoid)), tf2onnx opset 13; built once into bench-out/ (git-ignored).
 # Needs the release spruce-bench (make bench builds it). Prints a table and writes
-# bench-out/runtime_bench.json. Usage: .venv/bin/python Tests/Benchmarks/runtime_bench.py [--runs N]
+# bench-out/runtime_bench.json. Usage: .venv/bin/python Tests/Benchmarks/runtime_bench.py [--runs N] [--rounds R]
+# [--sparsities 0,0.9] [--threads 1] [--models resnet50v2] (subsets while iterating; see --help)
 import argparse
 import json
 import os
@@ -111,9 +112,14 @@ def main():
     parser.add_argument("--warmup", type=int, default=5, help="untimed inferences first")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (best median kept)")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ",".join(MODELS))
+    parser.add_argument("--sparsities", default=",".join(str(s) for s in SPARSITIES),
+                        help="comma-separated subset of the sparsities (0 must stay in for the dense-target check)")
+    parser.add_argument("--threads", default="1,2", help="thread counts to time: 1,2 (default) or 1 or 2")
     parser.add_argument("--build-only", action="store_true", help="build the ONNX models and exit")
     args = parser.parse_args()
     names = [m for m in args.models.split(",") if m in MODELS]
+    sparsities = [float(x) for x in args.sparsities.split(",")]
+    threads = tuple(int(t) for t in args.threads.split(",") if t in ("1", "2"))
     for name in names:
         if not os.path.exists(onnx_path(name)):
             print(f"building {onnx_path(name)} (once) ...", file=sys.stderr)
@@ -130,17 +136,17 @@ def main():
     checks = []
     for name in names:
         onnx_bytes = os.path.getsize(onnx_path(name))
-        configs = [(sp, int8) for sp in SPARSITIES for int8 in (False, True)]
+        configs = [(sp, int8) for sp in sparsities for int8 in (False, True)]
         paths = {c: pack(name, *c) for c in configs}
         # The machine is shared: alternate rounds over every contender and keep each one's best
         # median, so a burst of background load hits all alike.
-        ort = {1: float("inf"), 2: float("inf")}
-        spruce = {(c, t): None for c in configs for t in (1, 2)}
+        ort = {t: float("inf") for t in threads}
+        spruce = {(c, t): None for c in configs for t in threads}
         for _ in range(args.rounds):
-            for t in (1, 2):
+            for t in threads:
                 ort[t] = min(ort[t], ort_time(name, t, args.runs, args.warmup)["median_ms"])
             for c in configs:
-                for t in (1, 2):
+                for t in threads:
                     run = spruce_time(paths[c], t, args.runs, args.warmup)
                     if spruce[(c, t)] is None or run["median_ms"] < spruce[(c, t)]["median_ms"]:
                         spruce[(c, t)] = run
@@ -148,24 +154,27 @@ def main():
         for c in configs:
             sparsity, int8 = c
             size = os.path.getsize(paths[c])
-            timing = {t: spruce[(c, t)] for t in (1, 2)}
+            timing = {t: spruce[(c, t)] for t in threads}
             row = {
                 "sparsity": sparsity, "int8": int8, "artifact_bytes": size, "size_ratio": onnx_bytes / size,
-                "achieved_sparsity": timing[1].get("sparsity"),
+                "achieved_sparsity": timing[threads[0]].get("sparsity"),
                 "spruce_ms": {str(t): timing[t]["median_ms"] for t in timing},
                 "speedup_vs_ort": {str(t): ort[t] / timing[t]["median_ms"] for t in timing},
             }
             entry["spruce"].append(row)
             rows.append((MODELS[name], f"{int(sparsity * 100)} %", "int8" if int8 else "f32",
-                         timing[1]["median_ms"], ort[1], timing[2]["median_ms"], ort[2], onnx_bytes, size))
+                         timing[1]["median_ms"] if 1 in timing else float("nan"), ort.get(1, float("nan")),
+                         timing[2]["median_ms"] if 2 in timing else float("nan"), ort.get(2, float("nan")), onnx_bytes, size))
         results["models"][name] = entry
         dense = entry["spruce"][0]
-        best = next(r for r in entry["spruce"] if r["sparsity"] == 0.9 and r["int8"])
-        for t in ("1", "2"):
+        best = next((r for r in entry["spruce"] if r["sparsity"] == 0.9 and r["int8"]), None)
+        if dense["sparsity"] != 0 or best is None:
+            continue
+        for t in (str(t) for t in threads):
             ratio = dense["spruce_ms"][t] / entry["ort_ms"][t]
             checks.append((f"{MODELS[name]}: dense f32 within {DENSE_WITHIN}× of onnxruntime ({t} thread{'s' if t == '2' else ''})",
                            f"{ratio:.2f}× ORT time", ratio <= DENSE_WITHIN))
-        for t in ("1", "2"):
+        for t in (str(t) for t in threads):
             speed = best["speedup_vs_ort"][t]
             checks.append((f"{MODELS[name]}: 90 % + int8 ≥ {SPEEDUP_90_INT8[name]}× faster than onnxruntime dense ({t} thread{'s' if t == '2' else ''})",
                            f"{speed:.2f}×", speed >= SPEEDUP_90_INT8[name]))

@@ -112,11 +112,12 @@ func kernelChoicesAgree(_ t: OptionsCase) throws {
 }
 
 @Test func costModelPrefersSparseWhereSparseWins() {
-    // 3×3 512→512 on 4×4: dense at 50 %, sparse at 90 %+ only if the model says so; 3×3 64→64 on
+    // 3×3 512→512 on 4×4: dense at 50 %, sparse at 90 % (gathered rows of 16); 3×3 64→64 on
     // 32×32 at 90 %: sparse. Pointwise 1×1 on a 16×16 map at 90 %: sparse.
     let tiny = ConvGeometry(inChannels: 512, inHeight: 4, inWidth: 4, outChannels: 512, kernelHeight: 3, kernelWidth: 3,
                             pads: [1, 1, 1, 1])
     #expect(ConvCostModel.densePays(tiny, nonZeros: 512 * 4608 / 2))
+    #expect(!ConvCostModel.densePays(tiny, nonZeros: 512 * 4608 / 10))
     let large = ConvGeometry(inChannels: 64, inHeight: 32, inWidth: 32, outChannels: 64, kernelHeight: 3, kernelWidth: 3,
                              pads: [1, 1, 1, 1])
     #expect(!ConvCostModel.densePays(large, nonZeros: 64 * 576 / 10))

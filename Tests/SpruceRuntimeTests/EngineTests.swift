@@ -57,7 +57,7 @@ func residualModel(sparsity: Double, seed: UInt64) -> Model {
     return Model(graph: g)
 }
 
-/// Layout and elementwise operators: batchnorm (unfolded), avgpool (both pad rules, ceil mode),
+/// Layout and elementwise operators: batchnorm (unfolded; the clip after it fused), avgpool (both pad rules, ceil mode),
 /// concat, transpose, reduce-mean, pad, broadcast mul/sub, sigmoid, MatMul with B [K × N].
 func layoutModel(sparsity: Double, seed: UInt64) -> Model {
     var rng = SplitMix64(seed: seed)
@@ -74,7 +74,8 @@ func layoutModel(sparsity: Double, seed: UInt64) -> Model {
         Node(name: "conv", op: .conv(ConvAttributes(kernelShape: [3, 3], pads: [1, 1, 1, 1], groups: 2)),
              inputs: ["x", "w"], outputs: ["c"]),
         Node(name: "bn", op: .batchNormalization(epsilon: 1e-5), inputs: ["c", "gamma", "beta", "mean", "var"],
-             outputs: ["n"]),
+             outputs: ["bn"]),
+        Node(name: "bnrelu", op: .clip(min: 0, max: 1.5), inputs: ["bn"], outputs: ["n"]),
         Node(name: "avg", op: .averagePool(PoolAttributes(kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1],
                                                           countIncludePad: true, ceilMode: true)),
              inputs: ["n"], outputs: ["p"]),

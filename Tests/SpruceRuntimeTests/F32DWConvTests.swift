@@ -16,10 +16,26 @@ let dwCases: [ConvCase] = [
     ConvCase(c: 2, h: 15, w: 15, m: 2, kh: 7, kw: 7, pads: [3, 3, 3, 3], groups: 2),
     ConvCase(c: 3, h: 8, w: 8, m: 3, kh: 1, kw: 1, groups: 3),
     ConvCase(c: 32, h: 33, w: 33, m: 32, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 32),
-    // In-place stride-1 path: asymmetric pads, interior of exactly 8, pads beyond one row.
+    // Asymmetric pads, interior of exactly 8, pads beyond one row (the in-place stride-1 path
+    // before it was limited to rows of 128 or more).
     ConvCase(c: 2, h: 6, w: 21, m: 2, kh: 3, kw: 3, pads: [1, 0, 0, 1], groups: 2),
     ConvCase(c: 2, h: 5, w: 11, m: 2, kh: 3, kw: 3, pads: [2, 1, 2, 0], groups: 2),
     ConvCase(c: 2, h: 4, w: 10, m: 4, kh: 3, kw: 3, pads: [0, 1, 3, 1], groups: 2),
+    // In-place stride-1 path (rows of 128 or more).
+    ConvCase(c: 2, h: 3, w: 130, m: 2, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 2),
+    ConvCase(c: 2, h: 4, w: 133, m: 4, kh: 3, kw: 3, pads: [0, 1, 1, 0], groups: 2),
+    // Padded-plane path (3×3, stride 1, pads 1, rows of 4 or a multiple of 8): odd heights,
+    // multiplier 2.
+    ConvCase(c: 3, h: 4, w: 4, m: 3, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 3),
+    ConvCase(c: 2, h: 3, w: 4, m: 4, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 2),
+    ConvCase(c: 3, h: 8, w: 8, m: 3, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 3),
+    ConvCase(c: 2, h: 5, w: 16, m: 4, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 2),
+    // Stride-2 padded-plane path (pads only bottom/right, even input, rows of 4 or 8k).
+    ConvCase(c: 2, h: 8, w: 8, m: 2, kh: 3, kw: 3, stride: (2, 2), pads: [0, 0, 1, 1], groups: 2),
+    ConvCase(c: 3, h: 16, w: 16, m: 6, kh: 3, kw: 3, stride: (2, 2), pads: [0, 0, 1, 1], groups: 3),
+    ConvCase(c: 2, h: 6, w: 32, m: 2, kh: 3, kw: 3, stride: (2, 2), pads: [0, 0, 1, 1], groups: 2),
+    // Wide rows of 24 on the phase-plane path: the last 16-wide block moved back over the first.
+    ConvCase(c: 3, h: 4, w: 4, m: 3, kh: 3, kw: 3, stride: (1, 1), pads: [1, 0, 1, 2], groups: 3),
 ]
 
 @Test(arguments: dwCases)

@@ -14,6 +14,12 @@ struct SpmmCase: Sendable, CustomTestStringConvertible {
 let spmmCases: [SpmmCase] = [
     SpmmCase(m: 1, k: 1, n: 1), SpmmCase(m: 5, k: 7, n: 9), SpmmCase(m: 16, k: 64, n: 32),
     SpmmCase(m: 9, k: 70, n: 45), SpmmCase(m: 12, k: 130, n: 100), SpmmCase(m: 33, k: 200, n: 1),
+    // Every row-block shape: 8, 16, 24, 32 and 64 wide, rests of 1–56 after 64-wide blocks,
+    // moved-back last blocks, and rows shorter than one vector.
+    SpmmCase(m: 4, k: 10, n: 8), SpmmCase(m: 7, k: 50, n: 16), SpmmCase(m: 6, k: 40, n: 24),
+    SpmmCase(m: 5, k: 30, n: 48), SpmmCase(m: 5, k: 33, n: 56), SpmmCase(m: 4, k: 21, n: 80),
+    SpmmCase(m: 3, k: 19, n: 137), SpmmCase(m: 4, k: 9, n: 12), SpmmCase(m: 3, k: 5, n: 5),
+    SpmmCase(m: 3, k: 66, n: 64), SpmmCase(m: 2, k: 7, n: 121),
 ]
 
 @Test(arguments: spmmCases, sparsities)

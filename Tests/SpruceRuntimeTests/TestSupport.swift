@@ -157,6 +157,11 @@ let convCases: [ConvCase] = [
     ConvCase(c: 5, h: 30, w: 30, m: 6, kh: 3, kw: 3, pads: [1, 1, 1, 1]),  // 32×32 phase planes, padded too
     ConvCase(c: 2, h: 2, w: 3, m: 4, kh: 3, kw: 3, pads: [1, 1, 1, 1]),
     ConvCase(c: 3, h: 8, w: 8, m: 4, kh: 2, kw: 3, stride: (3, 2), pads: [0, 1, 2, 0], dilation: (2, 1)),
+    // Gathered (im2col) sparse paths: 4×4, 8×8 and 5×8 outputs, one with two groups.
+    ConvCase(c: 20, h: 4, w: 4, m: 12, kh: 3, kw: 3, pads: [1, 1, 1, 1]),
+    ConvCase(c: 9, h: 8, w: 8, m: 7, kh: 3, kw: 3, pads: [1, 1, 1, 1]),
+    ConvCase(c: 6, h: 5, w: 8, m: 6, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 2),
+    ConvCase(c: 8, h: 8, w: 8, m: 5, kh: 3, kw: 3, stride: (2, 2), pads: [0, 0, 1, 1]),
 ]
 
 /// An allocated raw workspace of `bytes` (at least 64), freed by the caller.

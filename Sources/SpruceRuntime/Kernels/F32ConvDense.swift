@@ -20,7 +20,15 @@ public func f32ConvDensePackWeights(_ g: ConvGeometry, weights: UnsafePointer<Fl
 
 /// Workspace bytes `f32ConvDense` needs: the im2col matrix of one group plus the GEMM's B packing.
 public func f32ConvDenseWorkspaceBytes(_ g: ConvGeometry) -> Int {
-    return im2ColBytes(g) + f32GemmWorkspaceBytes(k: g.reduction)
+    let planes = denseGathers(g) ? alignedBytes(PhaseLayout(g).bufferCount(channels: g.inChannelsPerGroup) * 4) : 0
+    return im2ColBytes(g) + alignedBytes(f32GemmWorkspaceBytes(k: g.reduction)) + planes
+}
+
+/// Whether `f32ConvDense` builds its im2col matrix from phase planes with whole-vector row copies
+/// (output rows of 4, 8 or 16: ResNet's 4×4 and 8×8 maps), where `f32Im2Col`'s per-row range
+/// checks and edge loops cost more than the copy.
+func denseGathers(_ g: ConvGeometry) -> Bool {
+    !g.isPointwise && (g.outWidth == 4 || g.outWidth == 8 || g.outWidth == 16)
 }
 
 /// Bytes of the im2col region, padded off a 4 KiB multiple so the GEMM's packing buffer does not
@@ -62,6 +70,19 @@ public func f32Im2Col(_ g: ConvGeometry, channels: Int, input: UnsafePointer<Flo
                     if g.strideWidth == 1 {
                         let s = src + colOffset
                         for ox in cols { out[ox] = s[ox] }
+                    } else if g.strideWidth == 2 {
+                        // Every other float, eight at a time from a 16-float load that stays in the row
+                        // (ResNet's 7×7 stride-2 stem spends most of its im2col here).
+                        var ox = cols.lowerBound
+                        while ox + 8 <= cols.upperBound && 2 * ox + colOffset + 16 <= g.inWidth {
+                            store8(UnsafeRawPointer(src + 2 * ox + colOffset).loadUnaligned(as: SIMD16<Float>.self).evenHalf,
+                                   out + ox)
+                            ox += 8
+                        }
+                        while ox < cols.upperBound {
+                            out[ox] = src[2 * ox + colOffset]
+                            ox += 1
+                        }
                     } else {
                         for ox in cols { out[ox] = src[ox * g.strideWidth + colOffset] }
                     }
@@ -91,6 +112,22 @@ public func f32ConvDense(_ g: ConvGeometry, input: UnsafePointer<Float>, packedW
         let bMatrix: UnsafePointer<Float>
         if g.isPointwise {
             bMatrix = x
+        } else if denseGathers(g) {
+            let columns = workspace.bindMemory(to: Float.self, capacity: k * n)
+            let layout = PhaseLayout(g)
+            let planes = (workspace + columnsBytes + alignedBytes(f32GemmWorkspaceBytes(k: k)))
+                .bindMemory(to: Float.self, capacity: max(1, layout.bufferCount(channels: cg)))
+            buildPhasePlanes(g, layout, channels: cg, input: x, planes: planes)
+            for c in 0..<cg {
+                for ky in 0..<g.kernelHeight {
+                    for kx in 0..<g.kernelWidth {
+                        gatherRows(planes + c * layout.channelStride + layout.tapOffset(ky: ky, kx: kx), pitch: layout.width,
+                                   rows: g.outHeight, width: g.outWidth,
+                                   into: columns + ((c * g.kernelHeight + ky) * g.kernelWidth + kx) * n)
+                    }
+                }
+            }
+            bMatrix = UnsafePointer(columns)
         } else {
             let columns = workspace.bindMemory(to: Float.self, capacity: k * n)
             f32Im2Col(g, channels: cg, input: x, columns: columns)

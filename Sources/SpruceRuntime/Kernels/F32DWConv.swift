@@ -32,13 +32,30 @@ public func f32DWConv(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: U
     for ky in 0..<g.kernelHeight {
         for kx in 0..<g.kernelWidth { taps[ky * g.kernelWidth + kx] = layout.tapOffset(ky: ky, kx: kx) }
     }
+    // The in-place 3×3 kernel pays a row's edge columns and setup per output row; on the 4×4–64×64
+    // maps of MobileNet v2 the phase-plane copy plus whole-vector wide rows measured about twice
+    // as fast, so the in-place kernel only takes rows wide enough to amortize that (≥ 128).
     if g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideHeight == 1 && g.strideWidth == 1
-        && g.dilationHeight == 1 && g.dilationWidth == 1 && g.padLeft <= 1 && g.padRight <= 1 && g.outWidth >= 10 {
-        // The common MobileNet case reads the input in place: no phase-plane copy, no compaction.
+        && g.dilationHeight == 1 && g.dilationWidth == 1 && g.padLeft <= 1 && g.padRight <= 1 && g.outWidth >= 128 {
         for m in range {
             dwconv3x3s1Direct(g, plane: input + (m / multiplier) * g.inPlane, weights: weights + m * 9,
                               bias: bias?[m] ?? 0, bounds: bounds, out: output + m * g.outPlane)
         }
+        return
+    }
+    if g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideHeight == 1 && g.strideWidth == 1
+        && g.dilationHeight == 1 && g.dilationWidth == 1 && g.padTop == 1 && g.padLeft == 1 && g.padBottom == 1
+        && g.padRight == 1 && (g.outWidth % 8 == 0 || g.outWidth == 4) {
+        dwconv3x3s1Padded(g, input: input, weights: weights, bias: bias, bounds: bounds, output: output,
+                          outputChannels: range, padded: planes)
+        return
+    }
+    if g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideHeight == 2 && g.strideWidth == 2
+        && g.dilationHeight == 1 && g.dilationWidth == 1 && g.padTop == 0 && g.padLeft == 0 && g.padBottom == 1
+        && g.padRight == 1 && g.inHeight == 2 * g.outHeight && g.inWidth == 2 * g.outWidth
+        && (g.outWidth % 8 == 0 || g.outWidth == 4) {
+        dwconv3x3s2Padded(g, input: input, weights: weights, bias: bias, bounds: bounds, output: output,
+                          outputChannels: range, padded: planes)
         return
     }
     let direct = layout.width == g.outWidth
@@ -122,6 +139,151 @@ private func dwconv3x3s1Direct(_ g: ConvGeometry, plane: UnsafePointer<Float>, w
     }
 }
 
+/// 3×3, stride 1, one pixel of padding all round, output rows of 4 or a multiple of 8 (MobileNet's
+/// 4×4–64×64 maps): each channel's rows are copied into the interior of a zero-bordered plane
+/// (the border is zeroed once per call), then every output row is whole vectors of nine taps
+/// stored straight into the output. The generic phase-plane path pays a per-channel setup and a
+/// compaction that cost more than the arithmetic on these small maps.
+private func dwconv3x3s1Padded(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                               bias: UnsafePointer<Float>?, bounds: ActivationBounds,
+                               output: UnsafeMutablePointer<Float>, outputChannels: Range<Int>,
+                               padded: UnsafeMutablePointer<Float>) {
+    let w = g.inWidth, h = g.inHeight, pw = w + 2
+    let multiplier = g.outChannels / g.inChannels
+    for i in 0..<((h + 2) * pw) { padded[i] = 0 }
+    let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
+    var builtChannel = -1
+    for m in outputChannels {
+        let c = m / multiplier
+        if c != builtChannel {
+            let plane = input + c * g.inPlane
+            for r in 0..<h {
+                let src = plane + r * w, dst = padded + (r + 1) * pw + 1
+                for j in 0..<w { dst[j] = src[j] }
+            }
+            builtChannel = c
+        }
+        let k = weights + m * 9
+        let out = output + m * g.outPlane
+        let b = bias?[m] ?? 0
+        if w == 4 {
+            // Two output rows per SIMD8: lanes 0–3 row oy, lanes 4–7 row oy + 1.
+            @inline(__always) func rows2(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+                let a = UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
+                let d = UnsafeRawPointer(p + pw).loadUnaligned(as: SIMD4<Float>.self)
+                return SIMD8(lowHalf: a, highHalf: d)
+            }
+            var oy = 0
+            while oy < h {
+                var a = SIMD8<Float>(repeating: b)
+                for ky in 0..<3 {
+                    let r = UnsafePointer(padded + (oy + ky) * pw)
+                    a = multiplyAdd(a, SIMD8(repeating: k[ky * 3]), rows2(r))
+                    a = multiplyAdd(a, SIMD8(repeating: k[ky * 3 + 1]), rows2(r + 1))
+                    a = multiplyAdd(a, SIMD8(repeating: k[ky * 3 + 2]), rows2(r + 2))
+                }
+                a = clamp8(a, lo, hi)
+                if oy + 1 < h {
+                    store8(a, out + oy * 4)
+                } else {
+                    UnsafeMutableRawPointer(out + oy * 4).storeBytes(of: a.lowHalf, as: SIMD4<Float>.self)
+                }
+                oy += 2
+            }
+            continue
+        }
+        let w0 = SIMD8<Float>(repeating: k[0]), w1 = SIMD8<Float>(repeating: k[1]), w2 = SIMD8<Float>(repeating: k[2])
+        let w3 = SIMD8<Float>(repeating: k[3]), w4 = SIMD8<Float>(repeating: k[4]), w5 = SIMD8<Float>(repeating: k[5])
+        let w6 = SIMD8<Float>(repeating: k[6]), w7 = SIMD8<Float>(repeating: k[7]), w8 = SIMD8<Float>(repeating: k[8])
+        let vb = SIMD8<Float>(repeating: b)
+        for oy in 0..<h {
+            let r0 = UnsafePointer(padded + oy * pw), r1 = r0 + pw, r2 = r1 + pw
+            let dst = out + oy * w
+            var x = 0
+            while x < w {
+                var a = multiplyAdd(vb, w0, load8(r0 + x))
+                a = multiplyAdd(a, w1, load8(r0 + x + 1)); a = multiplyAdd(a, w2, load8(r0 + x + 2))
+                a = multiplyAdd(a, w3, load8(r1 + x)); a = multiplyAdd(a, w4, load8(r1 + x + 1))
+                a = multiplyAdd(a, w5, load8(r1 + x + 2)); a = multiplyAdd(a, w6, load8(r2 + x))
+                a = multiplyAdd(a, w7, load8(r2 + x + 1)); a = multiplyAdd(a, w8, load8(r2 + x + 2))
+                store8(clamp8(a, lo, hi), dst + x)
+                x += 8
+            }
+        }
+    }
+}
+
+/// 3×3, stride 2, padding only at the bottom and right (TensorFlow's "same" on an even input),
+/// output rows of 4 or a multiple of 8: as `dwconv3x3s1Padded`, the input rows copied into a
+/// zero-bordered plane, then eight outputs take the even and odd lanes of two 16-float loads per
+/// tap row instead of going through four phase planes.
+private func dwconv3x3s2Padded(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                               bias: UnsafePointer<Float>?, bounds: ActivationBounds,
+                               output: UnsafeMutablePointer<Float>, outputChannels: Range<Int>,
+                               padded: UnsafeMutablePointer<Float>) {
+    let w = g.inWidth, h = g.inHeight, pw = w + 1, ow = g.outWidth
+    let multiplier = g.outChannels / g.inChannels
+    for i in 0..<((h + 1) * pw) { padded[i] = 0 }
+    let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
+    var builtChannel = -1
+    for m in outputChannels {
+        let c = m / multiplier
+        if c != builtChannel {
+            let plane = input + c * g.inPlane
+            for r in 0..<h {
+                let src = plane + r * w, dst = padded + r * pw
+                for j in 0..<w { dst[j] = src[j] }
+            }
+            builtChannel = c
+        }
+        let k = weights + m * 9
+        let out = output + m * g.outPlane
+        let b = bias?[m] ?? 0
+        if ow == 4 {
+            let lo4 = lo.lowHalf, hi4 = hi.lowHalf
+            for oy in 0..<g.outHeight {
+                var a = SIMD4<Float>(repeating: b)
+                for ky in 0..<3 {
+                    let r = UnsafePointer(padded + (2 * oy + ky) * pw)
+                    let v = UnsafeRawPointer(r).loadUnaligned(as: SIMD8<Float>.self)
+                    let u = UnsafeRawPointer(r + 2).loadUnaligned(as: SIMD8<Float>.self)
+                    a += SIMD4(repeating: k[ky * 3]) * v.evenHalf
+                    a += SIMD4(repeating: k[ky * 3 + 1]) * v.oddHalf
+                    a += SIMD4(repeating: k[ky * 3 + 2]) * u.evenHalf
+                }
+                a = a.replacing(with: lo4, where: a .< lo4).replacing(with: hi4, where: a .> hi4)
+                UnsafeMutableRawPointer(out + oy * 4).storeBytes(of: a, as: SIMD4<Float>.self)
+            }
+            continue
+        }
+        let w0 = SIMD8<Float>(repeating: k[0]), w1 = SIMD8<Float>(repeating: k[1]), w2 = SIMD8<Float>(repeating: k[2])
+        let w3 = SIMD8<Float>(repeating: k[3]), w4 = SIMD8<Float>(repeating: k[4]), w5 = SIMD8<Float>(repeating: k[5])
+        let w6 = SIMD8<Float>(repeating: k[6]), w7 = SIMD8<Float>(repeating: k[7]), w8 = SIMD8<Float>(repeating: k[8])
+        let vb = SIMD8<Float>(repeating: b)
+        @inline(__always) func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+            UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+        }
+        for oy in 0..<g.outHeight {
+            let r0 = UnsafePointer(padded + 2 * oy * pw), r1 = r0 + pw, r2 = r1 + pw
+            let dst = out + oy * ow
+            var x = 0
+            while x < ow {
+                let p = 2 * x
+                let a0 = load16(r0 + p), b0 = load16(r0 + p + 2)
+                let a1 = load16(r1 + p), b1 = load16(r1 + p + 2)
+                let a2 = load16(r2 + p), b2 = load16(r2 + p + 2)
+                var a = multiplyAdd(vb, w0, a0.evenHalf)
+                a = multiplyAdd(a, w1, a0.oddHalf); a = multiplyAdd(a, w2, b0.evenHalf)
+                a = multiplyAdd(a, w3, a1.evenHalf); a = multiplyAdd(a, w4, a1.oddHalf)
+                a = multiplyAdd(a, w5, b1.evenHalf); a = multiplyAdd(a, w6, a2.evenHalf)
+                a = multiplyAdd(a, w7, a2.oddHalf); a = multiplyAdd(a, w8, b2.evenHalf)
+                store8(clamp8(a, lo, hi), dst + x)
+                x += 8
+            }
+        }
+    }
+}
+
 /// Nine unrolled taps, 16 outputs per step (two independent accumulator chains).
 private func dwconvWide3x3(base: UnsafePointer<Float>, taps: UnsafePointer<Int>, weights: UnsafePointer<Float>,
                            length: Int, dst: UnsafeMutablePointer<Float>, bias: Float, bounds: ActivationBounds) {
@@ -149,6 +311,9 @@ private func dwconvWide3x3(base: UnsafePointer<Float>, taps: UnsafePointer<Int>,
         store8(clamp8(a, lo, hi), dst + j)
         store8(clamp8(b, lo, hi), dst + j + 8)
         j += 16
+        // A tail of 1–15 outputs: one more block moved back to end at `length` (recomputing a few
+        // outputs) instead of nine scalar taps per output.
+        if j < length && j + 16 > length && length >= 16 { j = length - 16 }
     }
     while j < length {
         var s = bias

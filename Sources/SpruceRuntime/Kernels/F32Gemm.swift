@@ -1,6 +1,6 @@
 // f32-gemm: C[M×N] = A[M×K] · B[K×N] (+ bias per row, then clamp), the dense workhorse behind
 // im2col convolutions. A is packed once (at plan time) into MR-row panels; B is packed per
-// KC×NR block into the workspace as the kernel runs. Register-blocked 6×16 micro-kernel.
+// KC×NC block into the workspace as the kernel runs. Register-blocked 6×16 micro-kernel.
 // Not a general BLAS: no transposes, no alpha/beta, row-major only, batch 1.
 
 /// Rows of A per micro-tile.
@@ -35,9 +35,14 @@ public func f32GemmPackA(m: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
     }
 }
 
+/// Columns of B packed together (NC): every A panel block is applied to all NC/NR strips while it
+/// sits in L1, so A (the weights, often larger than L2) is read once per NC columns rather than
+/// once per NR columns; the packed KC×NC block of B stays in L2.
+let f32GemmNC = 256
+
 /// Workspace bytes `f32Gemm` needs for depth `k`.
 public func f32GemmWorkspaceBytes(k: Int) -> Int {
-    (max(1, min(k, f32GemmKC)) * f32GemmNR + f32GemmMR * f32GemmNR + f32GemmMR) * MemoryLayout<Float>.stride
+    (max(1, min(k, f32GemmKC)) * f32GemmNC + f32GemmMR * f32GemmNR + f32GemmMR) * MemoryLayout<Float>.stride
 }
 
 /// C[rows, 0..<n] = clamp(packedA · B + bias) for the rows in `rows` (a sub-range of 0..<m).
@@ -50,29 +55,36 @@ public func f32Gemm(m: Int, n: Int, k: Int, packedA: UnsafePointer<Float>,
     let mr = f32GemmMR, nr = f32GemmNR
     let rows = rows.clamped(to: 0..<m)
     guard !rows.isEmpty, n > 0 else { return }
+    let kcMax = max(1, min(k, f32GemmKC))
     let bPack = workspace.bindMemory(to: Float.self, capacity: f32GemmWorkspaceBytes(k: k) / 4)
-    let tile = bPack + max(1, min(k, f32GemmKC)) * nr
+    let tile = bPack + kcMax * f32GemmNC
     let tileBias = tile + mr * nr
     let firstPanel = rows.lowerBound / mr
     let lastPanel = (rows.upperBound - 1) / mr
+    let blocks = max(1, (k + f32GemmKC - 1) / f32GemmKC)
+    let blockDepth = (k + blocks - 1) / blocks
 
-    var j0 = 0
-    while j0 < n {
-        let nValid = min(nr, n - j0)
-        let blocks = max(1, (k + f32GemmKC - 1) / f32GemmKC)
-        let blockDepth = (k + blocks - 1) / blocks
+    var jc = 0
+    while jc < n {
+        let strips = (min(f32GemmNC, n - jc) + nr - 1) / nr
         var k0 = 0
         repeat {
             let kLen = min(blockDepth, k - k0)
-            // Pack the KC×NR block of B so the micro-kernel reads it contiguously from L1.
-            for kk in 0..<kLen {
-                let src = b + (k0 + kk) * ldb + j0
-                let dst = bPack + kk * nr
-                if nValid == nr {
-                    store8(load8(src), dst)
-                    store8(load8(src + 8), dst + 8)
-                } else {
-                    for j in 0..<nr { dst[j] = j < nValid ? src[j] : 0 }
+            // Pack the KC×NC block of B, strip by strip, so the micro-kernel reads each strip
+            // contiguously; the last strip is zero-padded.
+            for sIndex in 0..<strips {
+                let j0 = jc + sIndex * nr
+                let nValid = min(nr, n - j0)
+                let strip = bPack + sIndex * kLen * nr
+                for kk in 0..<kLen {
+                    let src = b + (k0 + kk) * ldb + j0
+                    let dst = strip + kk * nr
+                    if nValid == nr {
+                        store8(load8(src), dst)
+                        store8(load8(src + 8), dst + 8)
+                    } else {
+                        for j in 0..<nr { dst[j] = j < nValid ? src[j] : 0 }
+                    }
                 }
             }
             let first = k0 == 0
@@ -82,10 +94,15 @@ public func f32Gemm(m: Int, n: Int, k: Int, packedA: UnsafePointer<Float>,
                 let lo = max(rows.lowerBound, r0)
                 let hi = min(rows.upperBound, r0 + mr)
                 let aBlock = packedA + p * mr * k + k0 * mr
-                if lo == r0 && hi == r0 + mr && nValid == nr {
-                    f32GemmMicroKernel6x16(kLen: kLen, a: aBlock, b: bPack, c: c + r0 * ldc + j0, ldc: ldc,
-                                           bias: bias.map { $0 + r0 }, first: first, last: last, bounds: bounds)
-                } else {
+                for sIndex in 0..<strips {
+                    let j0 = jc + sIndex * nr
+                    let nValid = min(nr, n - j0)
+                    let strip = bPack + sIndex * kLen * nr
+                    if lo == r0 && hi == r0 + mr && nValid == nr {
+                        f32GemmMicroKernel6x16(kLen: kLen, a: aBlock, b: strip, c: c + r0 * ldc + j0, ldc: ldc,
+                                               bias: bias.map { $0 + r0 }, first: first, last: last, bounds: bounds)
+                        continue
+                    }
                     // Edge tile: run the same micro-kernel on a full scratch tile, copy the valid part.
                     for r in 0..<mr {
                         let inside = r0 + r >= lo && r0 + r < hi
@@ -94,7 +111,7 @@ public func f32Gemm(m: Int, n: Int, k: Int, packedA: UnsafePointer<Float>,
                         }
                         tileBias[r] = (bias != nil && r0 + r < m) ? bias![r0 + r] : 0
                     }
-                    f32GemmMicroKernel6x16(kLen: kLen, a: aBlock, b: bPack, c: tile, ldc: nr,
+                    f32GemmMicroKernel6x16(kLen: kLen, a: aBlock, b: strip, c: tile, ldc: nr,
                                            bias: bias == nil ? nil : UnsafePointer(tileBias),
                                            first: first, last: last, bounds: bounds)
                     for row in lo..<hi {
@@ -106,7 +123,7 @@ public func f32Gemm(m: Int, n: Int, k: Int, packedA: UnsafePointer<Float>,
             }
             k0 += kLen
         } while k0 < k
-        j0 += nr
+        jc += f32GemmNC
     }
 }
 

@@ -22,21 +22,34 @@ public func f32MaxPool(_ g: PoolGeometry, input: UnsafePointer<Float>, output: U
                 while ox + 8 <= g.outWidth && (ox + 7) * sw - g.padLeft + kw <= g.inWidth
                         && (sw == 1 || ox * sw - g.padLeft + kw - 1 + 16 <= g.inWidth) {
                     let x0 = ox * sw - g.padLeft
-                    var best = SIMD8<Float>(repeating: -.infinity)
-                    for ky in kyRange {
-                        let row = plane + (y0 + ky * g.dilationHeight) * g.inWidth + x0
-                        for kx in 0..<kw {
-                            let v = sw == 1 ? load8(row + kx)
-                                : UnsafeRawPointer(row + kx).loadUnaligned(as: SIMD16<Float>.self).evenHalf
-                            best = pointwiseMax(best, v)
+                    // Stride 2: the max runs over 16-float loads and the even lanes are taken once
+                    // (max commutes with the lane selection). `max8`/`max16` instead of the
+                    // stdlib's generic `pointwiseMax`, which is not inlined and runs lane by lane.
+                    if sw == 1 {
+                        var best = SIMD8<Float>(repeating: -.infinity)
+                        for ky in kyRange {
+                            let row = plane + (y0 + ky * g.dilationHeight) * g.inWidth + x0
+                            for kx in 0..<kw { best = max8(best, load8(row + kx)) }
                         }
+                        store8(best, out + oy * g.outWidth + ox)
+                    } else {
+                        var best = SIMD16<Float>(repeating: -.infinity)
+                        for ky in kyRange {
+                            let row = plane + (y0 + ky * g.dilationHeight) * g.inWidth + x0
+                            for kx in 0..<kw {
+                                let v = UnsafeRawPointer(row + kx).loadUnaligned(as: SIMD16<Float>.self)
+                                best = best.replacing(with: v, where: best .< v)
+                            }
+                        }
+                        store8(best.evenHalf, out + oy * g.outWidth + ox)
                     }
-                    store8(best, out + oy * g.outWidth + ox)
                     ox += 8
                 }
                 simd = start..<max(start, ox)
             }
-            for ox in 0..<g.outWidth where !simd.contains(ox) {
+            // Only the columns the vector loop left (a row's edges), so interior columns cost no
+            // per-column check.
+            @inline(__always) func scalar(_ ox: Int) {
                 let x0 = ox * g.strideWidth - g.padLeft
                 let kxRange = validOutputRange(outSize: g.kernelWidth, inSize: g.inWidth, stride: g.dilationWidth, offset: x0)
                 var best = -Float.infinity
@@ -46,6 +59,8 @@ public func f32MaxPool(_ g: PoolGeometry, input: UnsafePointer<Float>, output: U
                 }
                 out[oy * g.outWidth + ox] = best
             }
+            for ox in 0..<simd.lowerBound { scalar(ox) }
+            for ox in simd.upperBound..<g.outWidth { scalar(ox) }
         }
     }
 }

@@ -172,5 +172,11 @@ func clamp8(_ v: SIMD8<Float>, _ lo: SIMD8<Float>, _ hi: SIMD8<Float>) -> SIMD8<
     v.replacing(with: lo, where: v .< lo).replacing(with: hi, where: v .> hi)
 }
 
+/// Lane-wise `Swift.max(a, b)` (b where b ≥ a, so a NaN in `b` is ignored): one compare and blend.
+@inline(__always)
+func max8(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+    a.replacing(with: b, where: b .>= a)
+}
+
 @inline(__always)
 func roundUp(_ x: Int, _ m: Int) -> Int { (x + m - 1) / m * m }
