@@ -44,12 +44,17 @@ enum PackBenchmark {
         return "{\"benchmark\": \"pack\", \"file\": \(ImportBenchmark.jsonString(destination)), \"sparsity\": \(achieved)}"
     }
 
-    /// Zeroes the smallest-magnitude `target` fraction of every pruned layer (uniform per layer,
-    /// as tfmot's `prune_low_magnitude`); first conv, depthwise convs and classifier stay dense.
-    /// Returns the achieved fraction of zeros over all conv/gemm weights, excluded layers included.
+    /// Zeroes the same smallest-magnitude fraction of every pruned layer (uniform per layer, as
+    /// tfmot's `prune_low_magnitude`), chosen so that `target` is the sparsity over all conv/Gemm
+    /// weights (as `spruce pack --sparsity` means it); first conv, depthwise convs and classifier
+    /// stay dense. Returns the achieved fraction of zeros over all conv/Gemm weights.
     static func prune(_ graph: inout Graph, to target: Double) throws -> Double {
-        let allocator = PruningAllocator(options: PruningOptions(allocation: .uniform))
-        let sparsities = try allocator.allocate(target: target, graph: graph)
+        let options = PruningOptions(allocation: .uniform)
+        let allocator = PruningAllocator(options: options)
+        let all = graph.prunableLayers().reduce(0) { $0 + $1.elements }
+        let pruned = options.participating(in: graph).reduce(0) { $0 + $1.elements }
+        let perLayer = pruned == 0 ? target : min(options.maxLayerSparsity, target * Double(all) / Double(pruned))
+        let sparsities = try allocator.allocate(target: perLayer, graph: graph)
         graph = graph.applyingMasks(allocator.masks(for: graph, sparsities: sparsities))
         return zeroFraction(graph)
     }
