@@ -33,6 +33,9 @@ func kernelCases() -> [KernelCase] {
         conv("depthwise-s2", [2, 5, 24, 24], m: 5, k: 3, s: 2, pads: [0, 0, 1, 1], groups: 5),
         conv("depthwise-s2-small", [3, 4, 6, 6], m: 4, k: 3, s: 2, pads: [1, 1, 1, 1], groups: 4),
         conv("depthwise-5x5", [2, 3, 19, 11], m: 3, k: 5, pads: [2, 2, 2, 2], groups: 3),
+        // Odd left pad with rows long enough for the SIMD column-phase split; stride 3.
+        conv("depthwise-s2-wide", [2, 3, 7, 37], m: 3, k: 3, s: 2, pads: [1, 1, 1, 1], groups: 3),
+        conv("depthwise-s3", [2, 3, 11, 13], m: 3, k: 3, s: 3, pads: [1, 1, 1, 1], groups: 3),
         KernelCase(label: "maxpool", op: .maxPool(PoolAttributes(kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1])),
                    x: [2, 3, 15, 14], parameters: []),
         KernelCase(label: "avgpool", op: .averagePool(PoolAttributes(kernelShape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1])),

@@ -54,57 +54,98 @@ enum DepthwiseKernels {
             span = (g.oh * slots + 7) / 8 * 8
             size = max(g.sh * g.sw * block, (t.max() ?? 0) + span) + 8
             padTop = g.padTop; padLeft = g.padLeft; h = g.h; w = g.w
+            // Rows and columns up to the physical end of the phase blocks may hold input: cells
+            // past `rows` / `cols` are read only by scratch outputs, so any finite value does.
+            let (sh, sw, rowSlots, slots, block) = (sh, sw, rowSlots, slots, block)
+            rowBase = (0..<g.h).map { iy in
+                let y = iy + g.padTop
+                return y < rowSlots * sh ? (y % sh) * sw * block + (y / sh) * slots : -1
+            }
+            stored = max(0, min(g.w, slots * sw - g.padLeft))
         }
 
-        /// Calls `body(inputRow, bufferOffset)` for every input row some window reads, then per
-        /// column phase: `cell(phaseOffset, slots j, input column of slot j = j·sW + phase − padLeft)`.
-        @inline(__always)
-        func forEachRun(_ body: (_ iy: Int, _ rowBase: Int, _ phase: Int, _ js: Range<Int>) -> Void) {
-            for iy in 0..<h {
-                let y = iy + padTop
-                guard y >= 0, y < rows else { continue }
-                let rowBase = ((y % sh) * sw) * block + (y / sh) * slots
-                for phase in 0..<sw {
-                    let js = Window.validRange(count: slots, stride: sw, offset: phase - padLeft, limit: w)
-                    if !js.isEmpty { body(iy, rowBase + phase * block, phase, js) }
-                }
-            }
-        }
+        /// Buffer offset of slot 0, phase 0 of each input row's phase row; −1 for rows no window reads.
+        var rowBase: [Int]
+        /// Input columns stored per row: those whose padded column lies inside the slots.
+        var stored: Int
 
         /// Copies plane `src` [H, W] into `buf`. Only cells holding input are written: the
         /// padding cells keep the zeros the buffer was created with.
         func pack(_ src: UnsafePointer<Float>, _ buf: UnsafeMutablePointer<Float>) {
-            forEachRun { iy, base, phase, js in
-                let s = src + iy * w + phase - padLeft, d = buf + base
-                if sw == 1 {
-                    (d + js.lowerBound).update(from: s + js.lowerBound, count: js.count)
-                } else {
-                    for j in js { d[j] = s[j * sw] }
+            rowBase.withUnsafeBufferPointer { rows in
+                for iy in 0..<h where rows[iy] >= 0 {
+                    let s = src + iy * w, d = buf + rows[iy]
+                    switch sw {
+                    case 1: copyFloats(d + padLeft, s, stored)
+                    case 2:
+                        // Even input columns go to one column phase, odd ones to the other.
+                        let a = d + (padLeft & 1) * block + padLeft / 2
+                        let b = d + ((padLeft + 1) & 1) * block + (padLeft + 1) / 2
+                        let pairs = stored / 2
+                        var i = 0
+                        while i + 8 <= pairs {
+                            let v = UnsafeRawPointer(s + 2 * i).loadUnaligned(as: SIMD16<Float>.self)
+                            store8(v.evenHalf, a + i)
+                            store8(v.oddHalf, b + i)
+                            i += 8
+                        }
+                        while i < pairs { a[i] = s[2 * i]; b[i] = s[2 * i + 1]; i += 1 }
+                        if stored & 1 == 1 { a[pairs] = s[stored - 1] }
+                    default:
+                        for ix in 0..<stored {
+                            let x = ix + padLeft
+                            d[(x % sw) * block + x / sw] = s[ix]
+                        }
+                    }
                 }
             }
         }
 
-        /// Writes plane `dst` [H, W] from the cells of `buf` that hold input (rows no window reads get 0).
+        /// Writes plane `dst` [H, W] from the cells of `buf` that hold input (0 where no window reads).
         func unpack(_ buf: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
-            dst.update(repeating: 0, count: h * w)
-            forEachRun { iy, base, phase, js in
-                let d = dst + iy * w + phase - padLeft, s = buf + base
-                if sw == 1 {
-                    (d + js.lowerBound).update(from: s + js.lowerBound, count: js.count)
-                } else {
-                    for j in js { d[j * sw] = s[j] }
+            rowBase.withUnsafeBufferPointer { rows in
+                for iy in 0..<h {
+                    let d = dst + iy * w
+                    guard rows[iy] >= 0 else {
+                        d.update(repeating: 0, count: w)
+                        continue
+                    }
+                    let s = buf + rows[iy]
+                    switch sw {
+                    case 1: copyFloats(d, s + padLeft, stored)
+                    case 2:
+                        let a = s + (padLeft & 1) * block + padLeft / 2
+                        let b = s + ((padLeft + 1) & 1) * block + (padLeft + 1) / 2
+                        let pairs = stored / 2
+                        var i = 0
+                        while i + 8 <= pairs {
+                            var v = SIMD16<Float>()
+                            v.evenHalf = load8(a + i)
+                            v.oddHalf = load8(b + i)
+                            UnsafeMutableRawPointer(d + 2 * i).storeBytes(of: v, as: SIMD16<Float>.self)
+                            i += 8
+                        }
+                        while i < pairs { d[2 * i] = a[i]; d[2 * i + 1] = b[i]; i += 1 }
+                        if stored & 1 == 1 { d[stored - 1] = a[pairs] }
+                    default:
+                        for ix in 0..<stored {
+                            let x = ix + padLeft
+                            d[ix] = s[(x % sw) * block + x / sw]
+                        }
+                    }
+                    for ix in stored..<max(stored, w) { d[ix] = 0 }
                 }
             }
         }
 
         /// Copies the flat rows of `row` (stride `slots`) into the dense plane `out` [OH, OW].
         func unflatten(_ row: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, oh: Int, ow: Int) {
-            for oy in 0..<oh { (out + oy * ow).update(from: row + oy * slots, count: ow) }
+            for oy in 0..<oh { copyFloats(out + oy * ow, row + oy * slots, ow) }
         }
 
         /// Copies the dense plane `src` [OH, OW] into flat rows of stride `slots` (scratch untouched).
         func flatten(_ src: UnsafePointer<Float>, _ row: UnsafeMutablePointer<Float>, oh: Int, ow: Int) {
-            for oy in 0..<oh { (row + oy * slots).update(from: src + oy * ow, count: ow) }
+            for oy in 0..<oh { copyFloats(row + oy * slots, src + oy * ow, ow) }
         }
     }
 

@@ -30,3 +30,16 @@ func fma8(_ acc: SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Fl
     return acc + a * b
     #endif
 }
+
+/// dst[0..<count] = src[0..<count] (non-overlapping). Rows of small planes are a few floats
+/// long, where a `memmove` call costs more than the copy.
+@inline(__always)
+func copyFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ count: Int) {
+    guard count >= 64 else {
+        var i = 0
+        while i + 8 <= count { store8(load8(src + i), dst + i); i += 8 }
+        while i < count { dst[i] = src[i]; i += 1 }
+        return
+    }
+    dst.update(from: src, count: count)
+}
