@@ -25,7 +25,8 @@ public enum ExecutionMode: Sendable, Equatable {
 enum Saved {
     case none
     case batchNorm(mean: FloatBuffer, invStd: FloatBuffer)
-    case argmax([Int32])
+    /// Arg-max indices (Int32 bit patterns in a pooled float block).
+    case argmax(FloatBuffer)
     case dropoutMask(FloatBuffer)
 }
 
@@ -147,9 +148,10 @@ enum GradientRules {
             let x = try r.operand(0), y = r.make(r.outShape)
             let g = Window(input: x.shape, output: r.outShape, kernel: a.kernelShape, strides: a.strides, pads: a.pads,
                            dilations: a.dilations, autoPad: a.autoPad)
-            var argmax = [Int32](repeating: -1, count: y.count)
-            argmax.withUnsafeMutableBufferPointer { am in
-                if let base = am.baseAddress { PoolKernels.maxForward(x: x.pointer, y: y.pointer, argmax: base, g) }
+            // Int32 and Float share size and alignment; the block is only ever read back as Int32.
+            let argmax = FloatBuffer(count: y.count, pool: r.pool)
+            argmax.pointer.withMemoryRebound(to: Int32.self, capacity: y.count) { am in
+                PoolKernels.maxForward(x: x.pointer, y: y.pointer, argmax: am, g, threads: ctx.threads)
             }
             return (y, .argmax(argmax), nil)
         case .averagePool(let a):
@@ -278,8 +280,8 @@ enum GradientRules {
             let d = r.make(r.shape(0))
             let g = Window(input: d.shape, output: r.outShape, kernel: a.kernelShape, strides: a.strides, pads: a.pads,
                            dilations: a.dilations, autoPad: a.autoPad)
-            argmax.withUnsafeBufferPointer { am in
-                if let base = am.baseAddress { PoolKernels.maxBackward(dy: dy.pointer, argmax: base, dx: d.pointer, g) }
+            argmax.pointer.withMemoryRebound(to: Int32.self, capacity: argmax.count) { am in
+                PoolKernels.maxBackward(dy: dy.pointer, argmax: am, dx: d.pointer, g, threads: ctx.threads)
             }
             dx[0] = d
         case .averagePool(let a):

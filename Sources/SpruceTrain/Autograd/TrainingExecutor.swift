@@ -261,7 +261,13 @@ public final class TrainingExecutor {
         let shapes = try shapes(for: inputs)
         var values = [Value?](repeating: nil, count: ids.count)
         for info in structure.inputs {
-            if let t = inputs[info.name], let id = ids[info.name] { values[id] = Value(t) }
+            guard let t = inputs[info.name], let id = ids[info.name] else { continue }
+            // Pooled: a fresh batch-sized block each step would be mapped and faulted in anew.
+            let v = Value(shape: t.shape, pool: pool)
+            t.data.withUnsafeBufferPointer { src in
+                if let base = src.baseAddress { v.pointer.update(from: base, count: v.count) }
+            }
+            values[id] = v
         }
         return try run(values: values, shapes: shapes, mode: mode, keep: keep, differentiable: differentiable)
     }
@@ -404,13 +410,16 @@ public final class TrainingExecutor {
             return
         }
         grads[id] = nil
-        if !isKnownUniquelyReferenced(&existing.buffer) || existing.buffer === g.buffer {
-            let copy = Value(shape: existing.shape)
-            copy.pointer.update(from: existing.pointer, count: existing.count)
-            existing = copy
-        }
-        let a = existing.pointer, b = g.pointer
-        for i in 0..<min(existing.count, g.count) { a[i] += b[i] }
-        grads[id] = existing
+        let inPlace = isKnownUniquelyReferenced(&existing.buffer) && existing.buffer !== g.buffer
+        // Shared (e.g. an Add's dy handed to both branches): the sum goes to a fresh pooled
+        // block, written in the same pass that reads both operands.
+        let target = inPlace ? existing : Value(shape: existing.shape, pool: pool)
+        let a = existing.pointer, b = g.pointer, out = target.pointer
+        let count = min(existing.count, g.count)
+        var i = 0
+        while i + 8 <= count { store8(load8(a + i) + load8(b + i), out + i); i += 8 }
+        while i < count { out[i] = a[i] + b[i]; i += 1 }
+        if !inPlace && count < existing.count { (out + count).update(from: a + count, count: existing.count - count) }
+        grads[id] = target
     }
 }
