@@ -170,6 +170,8 @@ func gradientCases() -> [GradientCase] {
     conv("conv-per-image", x: [2, 2, 17, 16], m: 2, k: [3, 3], pads: [1, 1, 1, 1])
     conv("conv1x1-per-image", x: [2, 3, 16, 16], m: 2, k: [1, 1])
     conv("conv-grouped-per-image", x: [2, 4, 16, 17], m: 2, k: [3, 3], pads: [1, 1, 1, 1], groups: 2)
+    // Batched path with GEMMs large enough to be split over threads (rows and columns).
+    conv("conv-batched-split", x: [2, 1, 8, 8], m: 128, k: [3, 3], pads: [1, 1, 1, 1])
 
     func bn(_ label: String, mode: ExecutionMode, scale: Bool, shape: [Int] = [3, 4, 3, 2]) {
         let c = shape[1]
