@@ -21,7 +21,7 @@ enum ConvolutionKernels {
             // 1×1 stride-1 unpadded: the column matrix is the input with N and C swapped.
             for ci in 0..<cg {
                 for b in 0..<g.n {
-                    (col + ci * np + b * p).update(from: x + (b * g.c + c0 + ci) * plane, count: p)
+                    copyFloats(col + ci * np + b * p, x + (b * g.c + c0 + ci) * plane, p)
                 }
             }
             return
@@ -44,10 +44,11 @@ enum ConvolutionKernels {
                                 continue
                             }
                             let s = src + (oy * g.sh + rowOffset) * g.w + colOffset
-                            if xs.lowerBound > 0 { d.update(repeating: 0, count: xs.lowerBound) }
-                            if xs.upperBound < g.ow { (d + xs.upperBound).update(repeating: 0, count: g.ow - xs.upperBound) }
+                            // Pads are a cell or two: plain stores, not memset calls.
+                            for ox in 0..<xs.lowerBound { d[ox] = 0 }
+                            for ox in xs.upperBound..<max(xs.upperBound, g.ow) { d[ox] = 0 }
                             if g.sw == 1 {
-                                (d + xs.lowerBound).update(from: s + xs.lowerBound, count: xs.count)
+                                copyFloats(d + xs.lowerBound, s + xs.lowerBound, xs.count)
                             } else {
                                 for ox in xs { d[ox] = s[ox * g.sw] }
                             }

@@ -49,12 +49,24 @@ enum PoolKernels {
                                 for oy in 0..<g.oh {
                                     let o = (plane * g.oh + oy) * g.ow
                                     for ox in 0..<g.ow {
-                                        var best = -Float.infinity, at = -1
+                                        guard rs[oy] < rs[oy + 1], cs[ox] < cs[ox + 1] else {
+                                            y[o + ox] = -Float.infinity
+                                            argmax[o + ox] = -1
+                                            continue
+                                        }
+                                        // The first tap seeds the winner; later ones replace it when
+                                        // larger or NaN. Selects, not branches: comparisons of
+                                        // activations are coin flips for the branch predictor.
+                                        var at = rt[rs[oy]] * g.w + ct[cs[ox]]
+                                        var best = xp[at]
                                         for r in rs[oy]..<rs[oy + 1] {
                                             let rowBase = rt[r] * g.w
                                             for q in cs[ox]..<cs[ox + 1] {
-                                                let v = xp[rowBase + ct[q]]
-                                                if at < 0 || v > best || v.isNaN { best = v; at = rowBase + ct[q] }
+                                                let i = rowBase &+ ct[q]
+                                                let v = xp[i]
+                                                let better = v > best || v != v
+                                                best = better ? v : best
+                                                at = better ? i : at
                                             }
                                         }
                                         y[o + ox] = best
