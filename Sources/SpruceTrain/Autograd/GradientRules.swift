@@ -45,6 +45,10 @@ struct RuleContext {
     var generator: SeededGenerator
     /// Ranks whose batch statistics training-mode BatchNormalization shares (nil: this batch only).
     var batchNormGroup: (any Communicator)? = nil
+    /// A ReLU / Clip the executor folded into this training-mode BatchNormalization: the forward
+    /// writes its output, the backward receives its dy and masks it by `activated` (its output).
+    var activation: BatchNormActivation? = nil
+    var activated: Value? = nil
 }
 
 /// One node's operands as the rules see them.
@@ -408,7 +412,8 @@ enum GradientRules {
         } else {
             BatchNormKernels.forwardTraining(x: x.pointer, scale: scale?.pointer, bias: bias.pointer, y: y.pointer,
                                              mean: mean.pointer, variance: variance.pointer, invStd: invStd.pointer,
-                                             n: n, c: c, s: s, epsilon: epsilon, threads: ctx.threads)
+                                             n: n, c: c, s: s, epsilon: epsilon, threads: ctx.threads,
+                                             activation: ctx.activation)
         }
         let correction: Float = m > 1 ? Float(m) / Float(m - 1) : 1
         for i in 0..<c { variance.pointer[i] *= correction }
@@ -430,7 +435,8 @@ enum GradientRules {
         } else if case .batchNorm(let mean, let invStd) = saved {
             BatchNormKernels.backwardTraining(x: x.pointer, scale: scale?.pointer, dy: dy.pointer, mean: mean.pointer,
                                               invStd: invStd.pointer, dx: dx?.pointer, dScale: dScale?.pointer,
-                                              dBias: dBias?.pointer, n: n, c: c, s: s, threads: ctx.threads)
+                                              dBias: dBias?.pointer, n: n, c: c, s: s, threads: ctx.threads,
+                                              activation: ctx.activation, activated: ctx.activated.map { UnsafePointer($0.pointer) })
         } else {
             guard let mean = r.optional(3), let variance = r.optional(4) else {
                 throw r.unsupported("running statistics are not available")

@@ -1,9 +1,44 @@
 // Batch normalization over axis 1 of an [N, C, spatial…] tensor, float32: training forward
-// (batch statistics), its backward, and inference forward (given mean and variance).
-// Per-channel sums use SIMD8 partial sums (steadier than one running Float) and channels are
-// spread over cores. Running-average updates are the caller's (GradientRules), not here.
+// (batch statistics), its backward, and inference forward (given mean and variance). The
+// training passes can fold in a following ReLU / Clip (`BatchNormActivation`): the forward
+// writes the activation's output, the backward masks dy by it on the fly, saving a full-size
+// tensor pass each way. Per-channel sums use SIMD8 partial sums (steadier than one running
+// Float) and channels are spread over cores. Running-average updates are the caller's.
 
 import SpruceCore
+
+/// A ReLU (no upper bound) or Clip(lo, hi) applied to a batch norm's output.
+struct BatchNormActivation: Sendable, Equatable {
+    var lo: Float
+    var hi: Float
+    var hasUpper: Bool
+
+    static let relu = BatchNormActivation(lo: 0, hi: .infinity, hasUpper: false)
+    static func clip(_ lo: Float, _ hi: Float) -> BatchNormActivation { BatchNormActivation(lo: lo, hi: hi, hasUpper: true) }
+
+    /// The activation, lane-wise, with exactly the scalar kernels' results (NaN included):
+    /// ReLU is `x > 0 ? x : 0`, Clip is `min(max(x, lo), hi)`.
+    @inline(__always)
+    func apply(_ v: SIMD8<Float>) -> SIMD8<Float> {
+        if !hasUpper { return v.replacing(with: 0, where: .!(v .> 0)) }
+        let l = SIMD8<Float>(repeating: lo), h = SIMD8<Float>(repeating: hi)
+        let m = v.replacing(with: l, where: l .>= v)
+        return m.replacing(with: h, where: h .< m)
+    }
+
+    @inline(__always)
+    func apply(_ v: Float) -> Float { hasUpper ? min(max(v, lo), hi) : (v > 0 ? v : 0) }
+
+    /// dy where the activation's output y is strictly inside its range (its backward), else 0.
+    @inline(__always)
+    func mask(_ g: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
+        let outside = hasUpper ? (y .<= SIMD8(repeating: lo)) .| (y .>= SIMD8(repeating: hi)) : y .<= SIMD8(repeating: lo)
+        return g.replacing(with: 0, where: outside)
+    }
+
+    @inline(__always)
+    func mask(_ g: Float, _ y: Float) -> Float { (y <= lo || (hasUpper && y >= hi)) ? 0 : g }
+}
 
 /// Batch normalization kernels; `s` is the number of elements per (n, c) plane.
 enum BatchNormKernels {
@@ -25,7 +60,8 @@ enum BatchNormKernels {
     static func forwardTraining(x: UnsafePointer<Float>, scale: UnsafePointer<Float>?, bias: UnsafePointer<Float>,
                                 y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
                                 variance: UnsafeMutablePointer<Float>, invStd: UnsafeMutablePointer<Float>,
-                                n: Int, c: Int, s: Int, epsilon: Float, threads: Int) {
+                                n: Int, c: Int, s: Int, epsilon: Float, threads: Int,
+                                activation: BatchNormActivation? = nil) {
         let count = Float(n * s)
         parallelChunks(c, threads: threads) { channels in
             for ch in channels {
@@ -52,10 +88,24 @@ enum BatchNormKernels {
                 invStd[ch] = inv
                 let a = inv * (scale?[ch] ?? 1), shift = bias[ch] - mu * a
                 for b in 0..<n {
-                    let p = x + (b * c + ch) * s, q = y + (b * c + ch) * s
-                    for i in 0..<s { q[i] = p[i] * a + shift }
+                    normalize(x + (b * c + ch) * s, y + (b * c + ch) * s, s, a, shift, activation)
                 }
             }
+        }
+    }
+
+    /// q = p·a + shift (then the activation), unfused multiply-add as the scalar form.
+    @inline(__always)
+    static func normalize(_ p: UnsafePointer<Float>, _ q: UnsafeMutablePointer<Float>, _ s: Int, _ a: Float, _ shift: Float,
+                          _ activation: BatchNormActivation?) {
+        let av = SIMD8<Float>(repeating: a), sv = SIMD8<Float>(repeating: shift)
+        var i = 0
+        if let activation {
+            while i + 8 <= s { store8(activation.apply(load8(p + i) * av + sv), q + i); i += 8 }
+            while i < s { q[i] = activation.apply(p[i] * a + shift); i += 1 }
+        } else {
+            while i + 8 <= s { store8(load8(p + i) * av + sv, q + i); i += 8 }
+            while i < s { q[i] = p[i] * a + shift; i += 1 }
         }
     }
 
@@ -77,11 +127,15 @@ enum BatchNormKernels {
 
     /// Backward of the training forward. With x̂ = (x − mean)·invStd:
     /// dBias = Σdy, dScale = Σdy·x̂, dx = scale·invStd·(dy − dBias/m − x̂·dScale/m), m = N·S.
+    /// With `activation`, `dy` is the gradient of the activation's output `activated` and is
+    /// masked by it element by element (the fused activation backward) before the above.
     static func backwardTraining(x: UnsafePointer<Float>, scale: UnsafePointer<Float>?, dy: UnsafePointer<Float>,
                                  mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
                                  dx: UnsafeMutablePointer<Float>?, dScale: UnsafeMutablePointer<Float>?,
-                                 dBias: UnsafeMutablePointer<Float>?, n: Int, c: Int, s: Int, threads: Int) {
+                                 dBias: UnsafeMutablePointer<Float>?, n: Int, c: Int, s: Int, threads: Int,
+                                 activation: BatchNormActivation? = nil, activated: UnsafePointer<Float>? = nil) {
         let count = Float(n * s)
+        let act = activated == nil ? nil : activation
         parallelChunks(c, threads: threads) { channels in
             for ch in channels {
                 let mu = mean[ch], inv = invStd[ch]
@@ -89,15 +143,43 @@ enum BatchNormKernels {
                 var dotV = SIMD8<Float>(repeating: 0)
                 var dotTail: Float = 0
                 let muv = SIMD8<Float>(repeating: mu)
+                // One pass for both sums, in the same order as separate passes would add them
+                // (per plane: SIMD8 partial sums, then the tail), so the values are unchanged.
                 for b in 0..<n {
-                    let p = x + (b * c + ch) * s, g = dy + (b * c + ch) * s
-                    sumDy += sum(g, s)
+                    let o = (b * c + ch) * s
+                    let p = x + o, g = dy + o
+                    var sumV = SIMD8<Float>(repeating: 0)
                     var i = 0
-                    while i + 8 <= s {
-                        dotV += DepthwiseKernels.load(g + i) * (DepthwiseKernels.load(p + i) - muv)
-                        i += 8
+                    if let act, let yp = activated.map({ $0 + o }) {
+                        while i + 8 <= s {
+                            let gv = act.mask(load8(g + i), load8(yp + i))
+                            sumV += gv
+                            dotV += gv * (load8(p + i) - muv)
+                            i += 8
+                        }
+                        var total = sumV.sum()
+                        while i < s {
+                            let gi = act.mask(g[i], yp[i])
+                            total += gi
+                            dotTail += gi * (p[i] - mu)
+                            i += 1
+                        }
+                        sumDy += total
+                    } else {
+                        while i + 8 <= s {
+                            let gv = load8(g + i)
+                            sumV += gv
+                            dotV += gv * (load8(p + i) - muv)
+                            i += 8
+                        }
+                        var total = sumV.sum()
+                        while i < s {
+                            total += g[i]
+                            dotTail += g[i] * (p[i] - mu)
+                            i += 1
+                        }
+                        sumDy += total
                     }
-                    while i < s { dotTail += g[i] * (p[i] - mu); i += 1 }
                 }
                 let dotXhat = (dotV.sum() + dotTail) * inv
                 dBias?[ch] = sumDy
@@ -106,9 +188,25 @@ enum BatchNormKernels {
                 let gamma = scale?[ch] ?? 1
                 let a = gamma * inv
                 let meanDy = sumDy / count, k = dotXhat / count * inv
+                let av = SIMD8<Float>(repeating: a), mv = SIMD8<Float>(repeating: meanDy), kv = SIMD8<Float>(repeating: k)
                 for b in 0..<n {
-                    let p = x + (b * c + ch) * s, g = dy + (b * c + ch) * s, q = dx + (b * c + ch) * s
-                    for i in 0..<s { q[i] = a * (g[i] - meanDy - (p[i] - mu) * k) }
+                    let o = (b * c + ch) * s
+                    let p = x + o, g = dy + o, q = dx + o
+                    var i = 0
+                    if let act, let yp = activated.map({ $0 + o }) {
+                        while i + 8 <= s {
+                            let gv = act.mask(load8(g + i), load8(yp + i))
+                            store8(av * (gv - mv - (load8(p + i) - muv) * kv), q + i)
+                            i += 8
+                        }
+                        while i < s { q[i] = a * (act.mask(g[i], yp[i]) - meanDy - (p[i] - mu) * k); i += 1 }
+                    } else {
+                        while i + 8 <= s {
+                            store8(av * (load8(g + i) - mv - (load8(p + i) - muv) * kv), q + i)
+                            i += 8
+                        }
+                        while i < s { q[i] = a * (g[i] - meanDy - (p[i] - mu) * k); i += 1 }
+                    }
                 }
             }
         }
