@@ -16,28 +16,32 @@ struct BatchNormActivation: Sendable, Equatable {
     static let relu = BatchNormActivation(lo: 0, hi: .infinity, hasUpper: false)
     static func clip(_ lo: Float, _ hi: Float) -> BatchNormActivation { BatchNormActivation(lo: lo, hi: hi, hasUpper: true) }
 
-    /// The activation, lane-wise, with exactly the scalar kernels' results (NaN included):
-    /// ReLU is `x > 0 ? x : 0`, Clip is `min(max(x, lo), hi)`.
+    /// The upper bound the masks compare with: NaN for ReLU, so `y >= upper` is always false.
+    var upper: Float { hasUpper ? hi : .nan }
+
+    /// Clip's forward lane-wise, exactly the scalar `min(max(x, lo), hi)` (NaN included).
     @inline(__always)
-    func apply(_ v: SIMD8<Float>) -> SIMD8<Float> {
-        if !hasUpper { return v.replacing(with: 0, where: .!(v .> 0)) }
-        let l = SIMD8<Float>(repeating: lo), h = SIMD8<Float>(repeating: hi)
+    static func clip(_ v: SIMD8<Float>, _ l: SIMD8<Float>, _ h: SIMD8<Float>) -> SIMD8<Float> {
         let m = v.replacing(with: l, where: l .>= v)
         return m.replacing(with: h, where: h .< m)
     }
 
+    /// ReLU's forward lane-wise, exactly the scalar `x > 0 ? x : 0`.
+    @inline(__always)
+    static func relu(_ v: SIMD8<Float>) -> SIMD8<Float> { v.replacing(with: 0, where: .!(v .> 0)) }
+
     @inline(__always)
     func apply(_ v: Float) -> Float { hasUpper ? min(max(v, lo), hi) : (v > 0 ? v : 0) }
 
-    /// dy where the activation's output y is strictly inside its range (its backward), else 0.
+    /// dy where the activation's output y is strictly inside its range (its backward), else 0;
+    /// `l`, `u` are `lo` and `upper` broadcast.
     @inline(__always)
-    func mask(_ g: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
-        let outside = hasUpper ? (y .<= SIMD8(repeating: lo)) .| (y .>= SIMD8(repeating: hi)) : y .<= SIMD8(repeating: lo)
-        return g.replacing(with: 0, where: outside)
+    static func mask(_ g: SIMD8<Float>, _ y: SIMD8<Float>, _ l: SIMD8<Float>, _ u: SIMD8<Float>) -> SIMD8<Float> {
+        g.replacing(with: 0, where: (y .<= l) .| (y .>= u))
     }
 
     @inline(__always)
-    func mask(_ g: Float, _ y: Float) -> Float { (y <= lo || (hasUpper && y >= hi)) ? 0 : g }
+    func mask(_ g: Float, _ y: Float) -> Float { (y <= lo || y >= upper) ? 0 : g }
 }
 
 /// Batch normalization kernels; `s` is the number of elements per (n, c) plane.
@@ -100,8 +104,12 @@ enum BatchNormKernels {
                           _ activation: BatchNormActivation?) {
         let av = SIMD8<Float>(repeating: a), sv = SIMD8<Float>(repeating: shift)
         var i = 0
-        if let activation {
-            while i + 8 <= s { store8(activation.apply(load8(p + i) * av + sv), q + i); i += 8 }
+        if let activation, activation.hasUpper {
+            let l = SIMD8<Float>(repeating: activation.lo), h = SIMD8<Float>(repeating: activation.hi)
+            while i + 8 <= s { store8(BatchNormActivation.clip(load8(p + i) * av + sv, l, h), q + i); i += 8 }
+            while i < s { q[i] = activation.apply(p[i] * a + shift); i += 1 }
+        } else if let activation {
+            while i + 8 <= s { store8(BatchNormActivation.relu(load8(p + i) * av + sv), q + i); i += 8 }
             while i < s { q[i] = activation.apply(p[i] * a + shift); i += 1 }
         } else {
             while i + 8 <= s { store8(load8(p + i) * av + sv, q + i); i += 8 }
@@ -136,6 +144,7 @@ enum BatchNormKernels {
                                  activation: BatchNormActivation? = nil, activated: UnsafePointer<Float>? = nil) {
         let count = Float(n * s)
         let act = activated == nil ? nil : activation
+        let lv = SIMD8<Float>(repeating: act?.lo ?? 0), uv = SIMD8<Float>(repeating: act?.upper ?? .nan)
         parallelChunks(c, threads: threads) { channels in
             for ch in channels {
                 let mu = mean[ch], inv = invStd[ch]
@@ -152,7 +161,7 @@ enum BatchNormKernels {
                     var i = 0
                     if let act, let yp = activated.map({ $0 + o }) {
                         while i + 8 <= s {
-                            let gv = act.mask(load8(g + i), load8(yp + i))
+                            let gv = BatchNormActivation.mask(load8(g + i), load8(yp + i), lv, uv)
                             sumV += gv
                             dotV += gv * (load8(p + i) - muv)
                             i += 8
@@ -195,7 +204,7 @@ enum BatchNormKernels {
                     var i = 0
                     if let act, let yp = activated.map({ $0 + o }) {
                         while i + 8 <= s {
-                            let gv = act.mask(load8(g + i), load8(yp + i))
+                            let gv = BatchNormActivation.mask(load8(g + i), load8(yp + i), lv, uv)
                             store8(av * (gv - mv - (load8(p + i) - muv) * kv), q + i)
                             i += 8
                         }
