@@ -498,9 +498,7 @@ public final class TrainingExecutor {
         let target = inPlace ? existing : Value(shape: existing.shape, pool: pool)
         let a = existing.pointer, b = g.pointer, out = target.pointer
         let count = min(existing.count, g.count)
-        var i = 0
-        while i + 8 <= count { store8(load8(a + i) + load8(b + i), out + i); i += 8 }
-        while i < count { out[i] = a[i] + b[i]; i += 1 }
+        for i in 0..<count { out[i] = a[i] + b[i] }
         if !inPlace && count < existing.count { (out + count).update(from: a + count, count: existing.count - count) }
         grads[id] = target
     }

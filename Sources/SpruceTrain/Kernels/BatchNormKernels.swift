@@ -19,20 +19,6 @@ struct BatchNormActivation: Sendable, Equatable {
     /// The upper bound the masks compare with: NaN for ReLU, so `y >= upper` is always false.
     var upper: Float { hasUpper ? hi : .nan }
 
-    /// Clip's forward lane-wise, exactly the scalar `min(max(x, lo), hi)` (NaN included).
-    @inline(__always)
-    static func clip(_ v: SIMD8<Float>, _ l: SIMD8<Float>, _ h: SIMD8<Float>) -> SIMD8<Float> {
-        let m = v.replacing(with: l, where: l .>= v)
-        return m.replacing(with: h, where: h .< m)
-    }
-
-    /// ReLU's forward lane-wise, exactly the scalar `x > 0 ? x : 0`.
-    @inline(__always)
-    static func relu(_ v: SIMD8<Float>) -> SIMD8<Float> { v.replacing(with: 0, where: .!(v .> 0)) }
-
-    @inline(__always)
-    func apply(_ v: Float) -> Float { hasUpper ? min(max(v, lo), hi) : (v > 0 ? v : 0) }
-
     /// dy where the activation's output y is strictly inside its range (its backward), else 0;
     /// `l`, `u` are `lo` and `upper` broadcast.
     @inline(__always)
@@ -98,22 +84,21 @@ enum BatchNormKernels {
         }
     }
 
-    /// q = p·a + shift (then the activation), unfused multiply-add as the scalar form.
+    /// q = p·a + shift (then the activation). Plain loops: the release build vectorizes them
+    /// (no reduction, so the same IEEE operations per element), and debug builds stay fast.
     @inline(__always)
     static func normalize(_ p: UnsafePointer<Float>, _ q: UnsafeMutablePointer<Float>, _ s: Int, _ a: Float, _ shift: Float,
                           _ activation: BatchNormActivation?) {
-        let av = SIMD8<Float>(repeating: a), sv = SIMD8<Float>(repeating: shift)
-        var i = 0
         if let activation, activation.hasUpper {
-            let l = SIMD8<Float>(repeating: activation.lo), h = SIMD8<Float>(repeating: activation.hi)
-            while i + 8 <= s { store8(BatchNormActivation.clip(load8(p + i) * av + sv, l, h), q + i); i += 8 }
-            while i < s { q[i] = activation.apply(p[i] * a + shift); i += 1 }
-        } else if let activation {
-            while i + 8 <= s { store8(BatchNormActivation.relu(load8(p + i) * av + sv), q + i); i += 8 }
-            while i < s { q[i] = activation.apply(p[i] * a + shift); i += 1 }
+            let lo = activation.lo, hi = activation.hi
+            for i in 0..<s { q[i] = min(max(p[i] * a + shift, lo), hi) }
+        } else if activation != nil {
+            for i in 0..<s {
+                let v = p[i] * a + shift
+                q[i] = v > 0 ? v : 0
+            }
         } else {
-            while i + 8 <= s { store8(load8(p + i) * av + sv, q + i); i += 8 }
-            while i < s { q[i] = p[i] * a + shift; i += 1 }
+            for i in 0..<s { q[i] = p[i] * a + shift }
         }
     }
 
@@ -197,24 +182,18 @@ enum BatchNormKernels {
                 let gamma = scale?[ch] ?? 1
                 let a = gamma * inv
                 let meanDy = sumDy / count, k = dotXhat / count * inv
-                let av = SIMD8<Float>(repeating: a), mv = SIMD8<Float>(repeating: meanDy), kv = SIMD8<Float>(repeating: k)
                 for b in 0..<n {
                     let o = (b * c + ch) * s
                     let p = x + o, g = dy + o, q = dx + o
-                    var i = 0
+                    // Plain loops (vectorized by the release build, fast in debug).
                     if let act, let yp = activated.map({ $0 + o }) {
-                        while i + 8 <= s {
-                            let gv = BatchNormActivation.mask(load8(g + i), load8(yp + i), lv, uv)
-                            store8(av * (gv - mv - (load8(p + i) - muv) * kv), q + i)
-                            i += 8
+                        let lo = act.lo, upper = act.upper
+                        for i in 0..<s {
+                            let gi = (yp[i] <= lo || yp[i] >= upper) ? 0 : g[i]
+                            q[i] = a * (gi - meanDy - (p[i] - mu) * k)
                         }
-                        while i < s { q[i] = a * (act.mask(g[i], yp[i]) - meanDy - (p[i] - mu) * k); i += 1 }
                     } else {
-                        while i + 8 <= s {
-                            store8(av * (load8(g + i) - mv - (load8(p + i) - muv) * kv), q + i)
-                            i += 8
-                        }
-                        while i < s { q[i] = a * (g[i] - meanDy - (p[i] - mu) * k); i += 1 }
+                        for i in 0..<s { q[i] = a * (g[i] - meanDy - (p[i] - mu) * k) }
                     }
                 }
             }

@@ -151,40 +151,28 @@ enum DepthwiseKernels {
 
     // MARK: - Flat cores
 
-    /// out[q] = bias + Σ_t k[t]·buf[taps[t] + q] for q in 0..<span (a multiple of 8).
+    /// out[q] = bias + Σ_t k[t]·buf[taps[t] + q] for q in 0..<span (a multiple of 8). Plain
+    /// loops over q (no reduction across q): the release build vectorizes them, and debug
+    /// builds avoid generic SIMD calls.
     @inline(__always)
     static func convolveFlat(_ buf: UnsafePointer<Float>, _ taps: UnsafeBufferPointer<Int>, _ k: UnsafePointer<Float>,
                              bias: Float, span: Int, _ out: UnsafeMutablePointer<Float>) {
-        let b = SIMD8<Float>(repeating: bias)
         if taps.count == 9 {
-            let k0 = SIMD8(repeating: k[0]), k1 = SIMD8(repeating: k[1]), k2 = SIMD8(repeating: k[2])
-            let k3 = SIMD8(repeating: k[3]), k4 = SIMD8(repeating: k[4]), k5 = SIMD8(repeating: k[5])
-            let k6 = SIMD8(repeating: k[6]), k7 = SIMD8(repeating: k[7]), k8 = SIMD8(repeating: k[8])
+            let k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3], k4 = k[4], k5 = k[5], k6 = k[6], k7 = k[7], k8 = k[8]
             let p0 = buf + taps[0], p1 = buf + taps[1], p2 = buf + taps[2], p3 = buf + taps[3], p4 = buf + taps[4]
             let p5 = buf + taps[5], p6 = buf + taps[6], p7 = buf + taps[7], p8 = buf + taps[8]
-            var q = 0
-            while q < span {
+            for q in 0..<span {
                 // Two partial sums halve the dependency chain of nine multiply-adds.
-                var a = fma8(b, k0, load8(p0 + q))
-                var c = k1 * load8(p1 + q)
-                a = fma8(a, k2, load8(p2 + q))
-                c = fma8(c, k3, load8(p3 + q))
-                a = fma8(a, k4, load8(p4 + q))
-                c = fma8(c, k5, load8(p5 + q))
-                a = fma8(a, k6, load8(p6 + q))
-                c = fma8(c, k7, load8(p7 + q))
-                a = fma8(a, k8, load8(p8 + q))
-                store8(a + c, out + q)
-                q += 8
+                let a = bias + k0 * p0[q] + k2 * p2[q] + k4 * p4[q] + k6 * p6[q] + k8 * p8[q]
+                let c = k1 * p1[q] + k3 * p3[q] + k5 * p5[q] + k7 * p7[q]
+                out[q] = a + c
             }
             return
         }
-        var q = 0
-        while q < span {
-            var acc = b
-            for t in 0..<taps.count { acc = fma8(acc, SIMD8(repeating: k[t]), load8(buf + taps[t] + q)) }
-            store8(acc, out + q)
-            q += 8
+        for q in 0..<span { out[q] = bias }
+        for t in 0..<taps.count {
+            let kt = k[t], p = buf + taps[t]
+            for q in 0..<span { out[q] += kt * p[q] }
         }
     }
 
