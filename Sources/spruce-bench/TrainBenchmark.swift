@@ -12,13 +12,14 @@ import SpruceTrain
 
 /// Times `TrainingSession.step` on random batches.
 enum TrainBenchmark {
-    static let usage = "train --model mobilenetv2|resnet50v2 [--size 96] [--width 1.0] [--batch 16] [--steps 20] [--warmup 3] [--threads N]"
+    static let usage = "train --model mobilenetv2|resnet50v2 [--size 96] [--width 1.0] [--batch 16] [--steps 20] [--warmup 3] [--threads N] [--profile]"
 
     @Sendable static func run(_ arguments: [String]) throws -> String {
         var name = "mobilenetv2"
         var size = 96, batch = 16, steps = 20, warmup = 3
         var width: Float = 1
         var threads: Int?
+        var profile = false
         var i = 0
         func value(_ flag: String) throws -> String {
             guard i + 1 < arguments.count else { throw BenchError.usage(usage) }
@@ -26,6 +27,11 @@ enum TrainBenchmark {
         }
         while i < arguments.count {
             let flag = arguments[i]
+            if flag == "--profile" {
+                profile = true
+                i += 1
+                continue
+            }
             let text = try value(flag)
             switch flag {
             case "--model": name = text
@@ -43,9 +49,9 @@ enum TrainBenchmark {
         }
         let architecture = try ZooModel(name: name)
         let model = try ModelZoo.build(architecture, inputSize: size, width: width, seed: 1)
-        let session = try TrainingSession(
-            model: model, optimizer: .adam(learningRate: 1e-3),
-            options: TrainingOptions(batchNormMomentum: architecture.batchNormMomentum, threads: threads), seed: 1)
+        var options = TrainingOptions(batchNormMomentum: architecture.batchNormMomentum, threads: threads)
+        options.profile = profile
+        let session = try TrainingSession(model: model, optimizer: .adam(learningRate: 1e-3), options: options, seed: 1)
 
         // Random images in [0, 1) and balanced labels, the same every run.
         var state: UInt64 = 0x5EED
@@ -61,14 +67,34 @@ enum TrainBenchmark {
 
         var loss: Float = 0
         for k in 0..<warmup { loss = try session.step(inputs: batches[k % 2], labels: labels) }
+        let before = session.executor.profile
         let clock = ContinuousClock()
         let elapsed = try clock.measure {
             for k in 0..<steps { loss = try session.step(inputs: batches[k % 2], labels: labels) }
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        if profile { printProfile(session.executor.profile, minus: before, seconds: seconds, steps: steps) }
         return "{\"benchmark\": \"train\", \"model\": \"\(architecture.rawValue)\", \"size\": \(size), \"width\": \(width), "
             + "\"batch\": \(batch), \"steps\": \(steps), \"warmup\": \(warmup), \"threads\": \(session.executor.options.threads), "
             + "\"seconds\": \(seconds), \"images_per_second\": \(Double(steps * batch) / seconds), \"last_loss\": \(loss)}"
+    }
+
+    /// Per-operator milliseconds per step of the timed steps, largest first, on stderr (stdout
+    /// stays one JSON line); "other" is the step time outside the operators (loss, optimizer, glue).
+    private static func printProfile(_ after: [String: Double], minus before: [String: Double], seconds: Double, steps: Int) {
+        let entries = after.map { ($0.key, $0.value - (before[$0.key] ?? 0)) }.sorted { $0.1 > $1.1 }
+        let covered = entries.reduce(0) { $0 + $1.1 }
+        var lines = ["per-operator ms/step over \(steps) steps (total \(format(seconds * 1000 / Double(steps))) ms/step):"]
+        for (key, value) in entries + [("other (loss, optimizer, glue)", seconds - covered)] {
+            lines.append("  " + key + String(repeating: " ", count: max(0, 32 - key.count)) + " " + format(value * 1000 / Double(steps))
+                + "  " + format(100 * value / seconds) + " %")
+        }
+        printError(lines.joined(separator: "\n") + "\n")
+    }
+
+    private static func format(_ x: Double) -> String {
+        let r = (x * 10).rounded() / 10
+        return "\(r)"
     }
 
     private static func positive(_ text: String) throws -> Int {

@@ -7,6 +7,8 @@
 # alternating rounds and each keeps its best round. Needs the release spruce-bench:
 #   swift build -c release -Xswiftc -target-cpu -Xswiftc native -Xswiftc -DSPRUCE_FMA
 # Usage (from the repo root): .venv/bin/python Tests/Benchmarks/train_bench.py [--steps N] [--warmup W] [--rounds R]
+# Where Spruce's step time goes: .build/release/spruce-bench train --model M --profile (per-operator
+# ms/step on stderr; a BatchNormalization fused with its ReLU / Clip shows as "BatchNormalization+Clip").
 import argparse
 import json
 import os

@@ -161,12 +161,17 @@ func gradientCases() -> [GradientCase] {
     conv("depthwise3x3", x: [2, 3, 5, 11], m: 3, k: [3, 3], pads: [1, 1, 1, 1], groups: 3)
     conv("depthwise-stride2-asym", x: [2, 3, 9, 19], m: 3, k: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1], groups: 3)
     conv("depthwise-5x5-nobias", x: [1, 2, 10, 12], m: 2, k: [5, 5], pads: [2, 1, 2, 3], groups: 2, bias: false)
+    conv("depthwise-stride-hw", x: [1, 2, 7, 9], m: 2, k: [3, 3], strides: [2, 1], pads: [1, 0, 0, 1], groups: 2)
+    conv("depthwise-stride3", x: [1, 2, 8, 10], m: 2, k: [3, 3], strides: [3, 3], pads: [1, 2, 1, 0], groups: 2)
+    conv("depthwise-s2-wide", x: [1, 2, 5, 37], m: 2, k: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], groups: 2)
     conv("depthwise-dilated", x: [1, 2, 9, 17], m: 2, k: [3, 3], pads: [2, 2, 2, 2], groups: 2, dilations: [2, 2])
     conv("conv7x7-stride2", x: [1, 3, 11, 11], m: 2, k: [7, 7], strides: [2, 2], pads: [3, 3, 3, 3])
     // Output planes of ≥ 256 cells take the one-GEMM-per-image path.
     conv("conv-per-image", x: [2, 2, 17, 16], m: 2, k: [3, 3], pads: [1, 1, 1, 1])
     conv("conv1x1-per-image", x: [2, 3, 16, 16], m: 2, k: [1, 1])
     conv("conv-grouped-per-image", x: [2, 4, 16, 17], m: 2, k: [3, 3], pads: [1, 1, 1, 1], groups: 2)
+    // Batched path with GEMMs large enough to be split over threads (rows and columns).
+    conv("conv-batched-split", x: [2, 1, 8, 8], m: 128, k: [3, 3], pads: [1, 1, 1, 1])
 
     func bn(_ label: String, mode: ExecutionMode, scale: Bool, shape: [Int] = [3, 4, 3, 2]) {
         let c = shape[1]

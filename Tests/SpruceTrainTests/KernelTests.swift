@@ -26,6 +26,9 @@ func kernelCases() -> [KernelCase] {
         conv("conv-stride2", [2, 3, 33, 35], m: 4, k: 3, s: 2, pads: [0, 0, 1, 1]),
         conv("pointwise-per-image", [2, 7, 16, 17], m: 9, k: 1),
         conv("pointwise-batched", [4, 7, 5, 3], m: 3, k: 1),
+        // GEMMs split over threads along columns (N·OH·OW) and along rows (output channels).
+        conv("conv-batched-split-cols", [4, 16, 9, 9], m: 8, k: 3, pads: [1, 1, 1, 1]),
+        conv("conv-batched-split-rows", [2, 4, 5, 5], m: 160, k: 3, pads: [1, 1, 1, 1]),
         conv("grouped", [2, 6, 17, 16], m: 9, k: 3, pads: [1, 1, 1, 1], groups: 3),
         conv("stem7x7", [2, 3, 23, 23], m: 4, k: 7, s: 2, pads: [3, 3, 3, 3]),
         conv("depthwise-s1", [3, 5, 13, 21], m: 5, k: 3, pads: [1, 1, 1, 1], groups: 5),
@@ -33,6 +36,9 @@ func kernelCases() -> [KernelCase] {
         conv("depthwise-s2", [2, 5, 24, 24], m: 5, k: 3, s: 2, pads: [0, 0, 1, 1], groups: 5),
         conv("depthwise-s2-small", [3, 4, 6, 6], m: 4, k: 3, s: 2, pads: [1, 1, 1, 1], groups: 4),
         conv("depthwise-5x5", [2, 3, 19, 11], m: 3, k: 5, pads: [2, 2, 2, 2], groups: 3),
+        // Odd left pad with rows long enough for the SIMD column-phase split; stride 3.
+        conv("depthwise-s2-wide", [2, 3, 7, 37], m: 3, k: 3, s: 2, pads: [1, 1, 1, 1], groups: 3),
+        conv("depthwise-s3", [2, 3, 11, 13], m: 3, k: 3, s: 3, pads: [1, 1, 1, 1], groups: 3),
         KernelCase(label: "maxpool", op: .maxPool(PoolAttributes(kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1])),
                    x: [2, 3, 15, 14], parameters: []),
         KernelCase(label: "avgpool", op: .averagePool(PoolAttributes(kernelShape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1])),

@@ -168,6 +168,39 @@ import Testing
         #expect(FreezeRule.namePattern("bn?.gamma").select(names: names, layers: layers) == [2])
         #expect(FreezeRule.names(["fc.w"]).select(names: names, layers: layers) == [3])
     }
+
+    /// The SIMD8 Adam / AdamW path (no mask), split over two threads, gives bit-for-bit the
+    /// scalar path's weights and moments (an all-true mask takes the scalar loop).
+    @Test(arguments: [false, true])
+    func vectorizedAdamEqualsScalar(decoupled: Bool) {
+        var r = TrainTestRNG(seed: 5)
+        let count = (1 << 17) + 13   // two 64 Ki chunks and a scalar tail
+        let w0 = (0..<count).map { _ in r.uniform() }
+        let grads = (0..<3).map { _ in (0..<count).map { _ in r.uniform(-0.1, 0.1) } }
+        let config: OptimizerConfiguration = decoupled ? .adamW(learningRate: 0.01, weightDecay: 0.1)
+            : OptimizerConfiguration(kind: .adam(), schedule: .constant(0.01), weightDecay: 0.05)
+        func run(masked: Bool, threads: Int) -> ([Float], OptimizerState) {
+            let optimizer = Optimizer(config)
+            let w = FloatBuffer(w0)
+            let mask = [Bool](repeating: true, count: count)
+            for g in grads {
+                g.withUnsafeBufferPointer { gp in
+                    mask.withUnsafeBufferPointer { mp in
+                        optimizer.update(name: "w", weight: w.pointer, gradient: gp.baseAddress!, count: count, rank: 2,
+                                         mask: masked ? mp.baseAddress : nil, threads: threads)
+                    }
+                }
+                optimizer.finishStep()
+            }
+            return (w.array, optimizer.exportState(shapes: ["w": [count]]))
+        }
+        let scalar = run(masked: true, threads: 1)
+        let simd = run(masked: false, threads: 1)
+        let split = run(masked: false, threads: 2)
+        #expect(scalar.0 != w0)
+        #expect(simd.0 == scalar.0 && simd.1 == scalar.1)
+        #expect(split.0 == scalar.0 && split.1 == scalar.1)
+    }
 }
 
 #if canImport(Glibc)

@@ -25,7 +25,8 @@ public enum ExecutionMode: Sendable, Equatable {
 enum Saved {
     case none
     case batchNorm(mean: FloatBuffer, invStd: FloatBuffer)
-    case argmax([Int32])
+    /// Arg-max indices (Int32 bit patterns in a pooled float block).
+    case argmax(FloatBuffer)
     case dropoutMask(FloatBuffer)
 }
 
@@ -44,6 +45,10 @@ struct RuleContext {
     var generator: SeededGenerator
     /// Ranks whose batch statistics training-mode BatchNormalization shares (nil: this batch only).
     var batchNormGroup: (any Communicator)? = nil
+    /// A ReLU / Clip the executor folded into this training-mode BatchNormalization: the forward
+    /// writes its output, the backward receives its dy and masks it by `activated` (its output).
+    var activation: BatchNormActivation? = nil
+    var activated: Value? = nil
 }
 
 /// One node's operands as the rules see them.
@@ -147,9 +152,10 @@ enum GradientRules {
             let x = try r.operand(0), y = r.make(r.outShape)
             let g = Window(input: x.shape, output: r.outShape, kernel: a.kernelShape, strides: a.strides, pads: a.pads,
                            dilations: a.dilations, autoPad: a.autoPad)
-            var argmax = [Int32](repeating: -1, count: y.count)
-            argmax.withUnsafeMutableBufferPointer { am in
-                if let base = am.baseAddress { PoolKernels.maxForward(x: x.pointer, y: y.pointer, argmax: base, g) }
+            // Int32 and Float share size and alignment; the block is only ever read back as Int32.
+            let argmax = FloatBuffer(count: y.count, pool: r.pool)
+            argmax.pointer.withMemoryRebound(to: Int32.self, capacity: y.count) { am in
+                PoolKernels.maxForward(x: x.pointer, y: y.pointer, argmax: am, g, threads: ctx.threads)
             }
             return (y, .argmax(argmax), nil)
         case .averagePool(let a):
@@ -278,8 +284,8 @@ enum GradientRules {
             let d = r.make(r.shape(0))
             let g = Window(input: d.shape, output: r.outShape, kernel: a.kernelShape, strides: a.strides, pads: a.pads,
                            dilations: a.dilations, autoPad: a.autoPad)
-            argmax.withUnsafeBufferPointer { am in
-                if let base = am.baseAddress { PoolKernels.maxBackward(dy: dy.pointer, argmax: base, dx: d.pointer, g) }
+            argmax.pointer.withMemoryRebound(to: Int32.self, capacity: argmax.count) { am in
+                PoolKernels.maxBackward(dy: dy.pointer, argmax: am, dx: d.pointer, g, threads: ctx.threads)
             }
             dx[0] = d
         case .averagePool(let a):
@@ -406,7 +412,8 @@ enum GradientRules {
         } else {
             BatchNormKernels.forwardTraining(x: x.pointer, scale: scale?.pointer, bias: bias.pointer, y: y.pointer,
                                              mean: mean.pointer, variance: variance.pointer, invStd: invStd.pointer,
-                                             n: n, c: c, s: s, epsilon: epsilon, threads: ctx.threads)
+                                             n: n, c: c, s: s, epsilon: epsilon, threads: ctx.threads,
+                                             activation: ctx.activation)
         }
         let correction: Float = m > 1 ? Float(m) / Float(m - 1) : 1
         for i in 0..<c { variance.pointer[i] *= correction }
@@ -428,7 +435,8 @@ enum GradientRules {
         } else if case .batchNorm(let mean, let invStd) = saved {
             BatchNormKernels.backwardTraining(x: x.pointer, scale: scale?.pointer, dy: dy.pointer, mean: mean.pointer,
                                               invStd: invStd.pointer, dx: dx?.pointer, dScale: dScale?.pointer,
-                                              dBias: dBias?.pointer, n: n, c: c, s: s, threads: ctx.threads)
+                                              dBias: dBias?.pointer, n: n, c: c, s: s, threads: ctx.threads,
+                                              activation: ctx.activation, activated: ctx.activated.map { UnsafePointer($0.pointer) })
         } else {
             guard let mean = r.optional(3), let variance = r.optional(4) else {
                 throw r.unsupported("running statistics are not available")

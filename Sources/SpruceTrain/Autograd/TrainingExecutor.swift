@@ -40,6 +40,9 @@ public final class ForwardPass {
     var saved: [Saved]
     let shapes: [[Int]?]
     let ids: [String: Int]
+    /// Per step: for a BatchNormalization that ran fused with its ReLU / Clip, that step's index
+    /// (and for the activation, the BatchNormalization's); −1 otherwise.
+    var fusedWith: [Int] = []
 
     init(mode: ExecutionMode, values: [Value?], saved: [Saved], shapes: [[Int]?], ids: [String: Int]) {
         self.mode = mode
@@ -104,6 +107,13 @@ public final class TrainingExecutor {
     /// For each value id, the last step reading it in forward, and whether a backward reads it.
     let lastForwardUse: [Int]
     let backwardRead: [Bool]
+    /// Per step: the ReLU / Clip step that alone reads this BatchNormalization's output (the pair
+    /// a training-mode pass may fuse), or −1; and that activation.
+    let activationAfter: [Int]
+    let foldedActivation: [BatchNormActivation?]
+    /// Whether training-mode passes fuse BatchNormalization with a following ReLU / Clip (the
+    /// results are identical; off only to compare the two in tests).
+    var fusesActivations = true
     var generator: SeededGenerator
     let pool = BufferPool()
     /// Seconds spent per "Op forward" / "Op backward" since construction (with `options.profile`).
@@ -188,6 +198,26 @@ public final class TrainingExecutor {
         }
         lastForwardUse = last
         backwardRead = read
+
+        var readers = [[Int]](repeating: [], count: ids.count)
+        for (s, step) in steps.enumerated() { for id in Set(step.inputs) where id >= 0 { readers[id].append(s) } }
+        let outputs = Set(graph.outputs.compactMap { ids[$0.name] })
+        var after = [Int](repeating: -1, count: steps.count)
+        var folded = [BatchNormActivation?](repeating: nil, count: steps.count)
+        for (s, step) in steps.enumerated() {
+            guard case .batchNormalization = step.node.op, !outputs.contains(step.output),
+                  readers[step.output].count == 1, let a = readers[step.output].first else { continue }
+            let reader = steps[a]
+            guard reader.inputs.filter({ $0 >= 0 }) == [step.output], reader.inputs.first == step.output else { continue }
+            switch reader.node.op {
+            case .relu: folded[s] = .relu
+            case .clip(let lo, let hi): folded[s] = .clip(lo, hi)
+            default: continue
+            }
+            after[s] = a
+        }
+        activationAfter = after
+        foldedActivation = folded
     }
 
     // MARK: - Parameters
@@ -261,7 +291,13 @@ public final class TrainingExecutor {
         let shapes = try shapes(for: inputs)
         var values = [Value?](repeating: nil, count: ids.count)
         for info in structure.inputs {
-            if let t = inputs[info.name], let id = ids[info.name] { values[id] = Value(t) }
+            guard let t = inputs[info.name], let id = ids[info.name] else { continue }
+            // Pooled: a fresh batch-sized block each step would be mapped and faulted in anew.
+            let v = Value(shape: t.shape, pool: pool)
+            t.data.withUnsafeBufferPointer { src in
+                if let base = src.baseAddress { v.pointer.update(from: base, count: v.count) }
+            }
+            values[id] = v
         }
         return try run(values: values, shapes: shapes, mode: mode, keep: keep, differentiable: differentiable)
     }
@@ -276,7 +312,23 @@ public final class TrainingExecutor {
                               batchNormGroup: batchNormGroup)
         defer { generator = ctx.generator }
         let p = parameters.count
+        var fusedWith = [Int](repeating: -1, count: steps.count)
         for (s, step) in steps.enumerated() {
+            ctx.mode = mode
+            if mode == .training, case .batchNormalization = step.node.op, isFrozenBatchNorm(step) { ctx.mode = .inference }
+            // A training-mode BatchNormalization whose only reader is a ReLU / Clip writes the
+            // activation's output itself; the activation step then has nothing left to do.
+            let fuse = activationAfter[s]
+            ctx.activation = nil
+            if fuse >= 0, fusesActivations, ctx.mode == .training, batchNormGroup == nil, !pinned.contains(step.output) {
+                ctx.activation = foldedActivation[s]
+                fusedWith[s] = fuse
+                fusedWith[fuse] = s
+            }
+            if fusedWith[s] >= 0 && fusedWith[s] < s {
+                releaseAfter(s, step, &values, pinned: pinned, differentiable: differentiable)
+                continue
+            }
             var operands: [Value?] = []
             var operandShapes: [[Int]?] = []
             for id in step.inputs {
@@ -284,13 +336,18 @@ public final class TrainingExecutor {
                 operandShapes.append(id < 0 ? nil : shapes[id])
             }
             guard let outShape = shapes[step.output] else { throw GraphError.missingOutput(step.node.outputs[0]) }
-            ctx.mode = mode
-            if mode == .training, case .batchNormalization = step.node.op, isFrozenBatchNorm(step) { ctx.mode = .inference }
             let rule = RuleInputs(node: step.node, operands: operands, shapes: operandShapes, outShape: outShape, pool: pool)
             let started = options.profile ? monotonicSeconds() : 0
             let (y, keepForBackward, statistics) = try GradientRules.forward(rule, &ctx)
-            if options.profile { profile[profileKey(step.node.op) + " forward", default: 0] += monotonicSeconds() - started }
-            values[step.output] = y
+            if options.profile {
+                let key = profileKey(step.node.op) + (fuse >= 0 && fusedWith[s] == fuse ? "+" + steps[fuse].node.op.onnxName : "")
+                profile[key + " forward", default: 0] += monotonicSeconds() - started
+            }
+            if fusedWith[s] == fuse && fuse >= 0 {
+                values[steps[fuse].output] = y
+            } else {
+                values[step.output] = y
+            }
             saved[s] = keepForBackward
             if let statistics { updateRunningStatistics(step, statistics) }
             for id in step.inputs where id >= p && lastForwardUse[id] == s && !pinned.contains(id)
@@ -302,7 +359,23 @@ public final class TrainingExecutor {
                 values[step.output] = nil
             }
         }
-        return ForwardPass(mode: mode, values: values, saved: saved, shapes: shapes, ids: ids)
+        ctx.activation = nil
+        let pass = ForwardPass(mode: mode, values: values, saved: saved, shapes: shapes, ids: ids)
+        pass.fusedWith = fusedWith
+        return pass
+    }
+
+    /// The forward's freeing of a step's inputs and unused output, for a fused activation step
+    /// whose output its BatchNormalization already wrote.
+    private func releaseAfter(_ s: Int, _ step: Step, _ values: inout [Value?], pinned: Set<Int>, differentiable: Bool) {
+        let p = parameters.count
+        for id in step.inputs where id >= p && lastForwardUse[id] == s && !pinned.contains(id)
+            && (!differentiable || !backwardRead[id]) {
+            values[id] = nil
+        }
+        if !differentiable || !backwardRead[step.output], lastForwardUse[step.output] < 0, !pinned.contains(step.output) {
+            values[step.output] = nil
+        }
     }
 
     func isFrozenBatchNorm(_ step: Step) -> Bool {
@@ -358,14 +431,26 @@ public final class TrainingExecutor {
 
         var grads = [Value?](repeating: nil, count: ids.count)
         for (id, v) in seeds { accumulate(&grads, id, v) }
-        let ctx = RuleContext(mode: pass.mode, threads: options.threads, dropoutRate: options.dropoutRate, generator: generator,
+        var ctx = RuleContext(mode: pass.mode, threads: options.threads, dropoutRate: options.dropoutRate, generator: generator,
                               batchNormGroup: batchNormGroup)
         for s in stride(from: steps.count - 1, through: 0, by: -1) {
             let step = steps[s]
+            let fused = s < pass.fusedWith.count ? pass.fusedWith[s] : -1
+            if fused >= 0 && fused < s {
+                // A fused activation: its dy goes to the BatchNormalization, which masks it.
+                if let dy = grads[step.output], let bn = step.inputs.first {
+                    grads[step.output] = nil
+                    accumulate(&grads, bn, dy)
+                }
+                continue
+            }
             guard let dy = grads[step.output] else { continue }
             grads[step.output] = nil
             let needs = step.inputs.map { $0 >= 0 && requires[$0] }
             guard needs.contains(true) else { continue }
+            ctx.activation = fused > s ? foldedActivation[s] : nil
+            ctx.activated = fused > s ? pass.values[steps[fused].output] : nil
+            if fused > s && ctx.activated == nil { throw TrainingError.unsupported(node: step.node.name, op: "BatchNormalization", detail: "fused activation output was not kept") }
             var operands: [Value?] = []
             var operandShapes: [[Int]?] = []
             for id in step.inputs {
@@ -377,7 +462,10 @@ public final class TrainingExecutor {
             let started = options.profile ? monotonicSeconds() : 0
             let dx = try GradientRules.backward(rule, output: pass.values[step.output], saved: pass.saved[s], dy: dy,
                                                 needs: needs, ctx)
-            if options.profile { profile[profileKey(step.node.op) + " backward", default: 0] += monotonicSeconds() - started }
+            if options.profile {
+                let key = profileKey(step.node.op) + (fused > s ? "+" + steps[fused].node.op.onnxName : "")
+                profile[key + " backward", default: 0] += monotonicSeconds() - started
+            }
             for (i, id) in step.inputs.enumerated() where id >= 0 && needs[i] && i < dx.count {
                 if let g = dx[i] { accumulate(&grads, id, g) }
             }
@@ -404,13 +492,14 @@ public final class TrainingExecutor {
             return
         }
         grads[id] = nil
-        if !isKnownUniquelyReferenced(&existing.buffer) || existing.buffer === g.buffer {
-            let copy = Value(shape: existing.shape)
-            copy.pointer.update(from: existing.pointer, count: existing.count)
-            existing = copy
-        }
-        let a = existing.pointer, b = g.pointer
-        for i in 0..<min(existing.count, g.count) { a[i] += b[i] }
-        grads[id] = existing
+        let inPlace = isKnownUniquelyReferenced(&existing.buffer) && existing.buffer !== g.buffer
+        // Shared (e.g. an Add's dy handed to both branches): the sum goes to a fresh pooled
+        // block, written in the same pass that reads both operands.
+        let target = inPlace ? existing : Value(shape: existing.shape, pool: pool)
+        let a = existing.pointer, b = g.pointer, out = target.pointer
+        let count = min(existing.count, g.count)
+        for i in 0..<count { out[i] = a[i] + b[i] }
+        if !inPlace && count < existing.count { (out + count).update(from: a + count, count: existing.count - count) }
+        grads[id] = target
     }
 }

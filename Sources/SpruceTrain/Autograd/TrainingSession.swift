@@ -260,11 +260,11 @@ public final class TrainingSession {
             if let mask {
                 mask.withUnsafeBufferPointer { m in
                     optimizer.update(name: name, weight: p.pointer, gradient: g.pointer, count: p.count,
-                                     rank: p.shape.count, mask: m.baseAddress)
+                                     rank: p.shape.count, mask: m.baseAddress, threads: executor.options.threads)
                 }
             } else {
                 optimizer.update(name: name, weight: p.pointer, gradient: g.pointer, count: p.count,
-                                 rank: p.shape.count, mask: nil)
+                                 rank: p.shape.count, mask: nil, threads: executor.options.threads)
             }
         }
         optimizer.finishStep()

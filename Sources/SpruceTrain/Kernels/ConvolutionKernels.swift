@@ -7,6 +7,7 @@
 import SpruceCore
 
 import COpenBLAS
+import Dispatch
 
 /// im2col / col2im and the GEMM-based convolution passes.
 enum ConvolutionKernels {
@@ -20,7 +21,7 @@ enum ConvolutionKernels {
             // 1×1 stride-1 unpadded: the column matrix is the input with N and C swapped.
             for ci in 0..<cg {
                 for b in 0..<g.n {
-                    (col + ci * np + b * p).update(from: x + (b * g.c + c0 + ci) * plane, count: p)
+                    copyFloats(col + ci * np + b * p, x + (b * g.c + c0 + ci) * plane, p)
                 }
             }
             return
@@ -43,10 +44,11 @@ enum ConvolutionKernels {
                                 continue
                             }
                             let s = src + (oy * g.sh + rowOffset) * g.w + colOffset
-                            if xs.lowerBound > 0 { d.update(repeating: 0, count: xs.lowerBound) }
-                            if xs.upperBound < g.ow { (d + xs.upperBound).update(repeating: 0, count: g.ow - xs.upperBound) }
+                            // Pads are a cell or two: plain stores, not memset calls.
+                            for ox in 0..<xs.lowerBound { d[ox] = 0 }
+                            for ox in xs.upperBound..<max(xs.upperBound, g.ow) { d[ox] = 0 }
                             if g.sw == 1 {
-                                (d + xs.lowerBound).update(from: s + xs.lowerBound, count: xs.count)
+                                copyFloats(d + xs.lowerBound, s + xs.lowerBound, xs.count)
                             } else {
                                 for ox in xs { d[ox] = s[ox * g.sw] }
                             }
@@ -104,6 +106,36 @@ enum ConvolutionKernels {
                     Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// C[M, N] = op(A)·op(B) + β·C split over cores along M or N, whichever is larger: each
+    /// chunk packs its share of one operand and all of the other, so splitting the long side
+    /// keeps the re-packed operand the small one. A few chunks per thread absorb a core that
+    /// another process takes for a moment.
+    static func parallelGemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>,
+                             _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
+                             _ c: UnsafeMutablePointer<Float>, _ ldc: Int, threads: Int) {
+        guard m > 0, n > 0 else { return }
+        let chunks = threads <= 1 ? 1 : max(1, min(threads * 2, max(m, n) / 64))
+        if chunks == 1 || k == 0 {
+            gemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
+        let splitRows = m >= n
+        let total = splitRows ? m : n
+        withoutActuallyEscaping({ (i: Int) in
+            // Boundaries on multiples of 16 match the GEMM kernel's register blocking.
+            let lo = min(total, (i * total / chunks + 8) / 16 * 16), hi = i + 1 == chunks ? total : min(total, ((i + 1) * total / chunks + 8) / 16 * 16)
+            guard lo < hi else { return }
+            if splitRows {
+                gemm(transA, transB, hi - lo, n, k, a + (transA ? lo : lo * lda), lda, b, ldb, beta, c + lo * ldc, ldc)
+            } else {
+                gemm(transA, transB, m, hi - lo, k, a, lda, b + (transB ? lo * ldb : lo), ldb, beta, c + lo, ldc)
+            }
+        }) { body in
+            let work = GemmChunk(run: body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { work.run($0) }
+        }
+    }
+
     /// y[N, M, OH, OW] = conv(x, w) + bias, with `groups` groups (w is [M, C/groups, kH, kW]).
     static func forward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                         y: UnsafeMutablePointer<Float>, _ g: Window, m: Int, groups: Int, pool: BufferPool, threads: Int) {
@@ -138,12 +170,13 @@ enum ConvolutionKernels {
         }
         let col = pool.take(k * np), out = pool.take(mg * np)
         defer { pool.give(col, k * np); pool.give(out, mg * np) }
+        let taps = g.kh * g.kw
         for group in 0..<groups {
-            im2col(x, g, c0: group * cg, cg: cg, col)
-            // Threads take blocks of output channels (rows of W) against the shared columns.
-            parallelChunks(mg, threads: threads, minimumPerChunk: 16) { rows in
-                gemm(false, false, rows.count, np, k, weight + (group * mg + rows.lowerBound) * k, k, col, np, 0,
-                     out + rows.lowerBound * np, np)
+            parallelChunks(cg, threads: threads) { channels in
+                im2col(x, g, c0: group * cg + channels.lowerBound, cg: channels.count, col + channels.lowerBound * taps * np)
+            }
+            parallelGemm(false, false, mg, np, k, weight + group * mg * k, k, col, np, 0, out, np, threads: threads)
+            parallelChunks(mg, threads: threads) { rows in
                 for mi in rows {
                     let oc = group * mg + mi
                     let beta = bias?[oc] ?? 0
@@ -218,32 +251,47 @@ enum ConvolutionKernels {
             }
             return
         }
-        if let dx { dx.update(repeating: 0, count: g.n * g.c * g.h * g.w) }
         let col = pool.take(k * np), dyT = pool.take(mg * np)
         defer { pool.give(col, k * np); pool.give(dyT, mg * np) }
+        let taps = g.kh * g.kw, plane = g.h * g.w
         for group in 0..<groups {
-            for mi in 0..<mg {
-                for b in 0..<g.n {
-                    (dyT + mi * np + b * p).update(from: dy + (b * m + group * mg + mi) * p, count: p)
+            parallelChunks(mg, threads: threads) { rows in
+                for mi in rows {
+                    for b in 0..<g.n {
+                        (dyT + mi * np + b * p).update(from: dy + (b * m + group * mg + mi) * p, count: p)
+                    }
                 }
             }
             let wg = weight + group * mg * k
             if let dWeight {
-                im2col(x, g, c0: group * cg, cg: cg, col)
-                parallelChunks(mg, threads: threads, minimumPerChunk: 16) { rows in
-                    gemm(false, true, rows.count, k, np, dyT + rows.lowerBound * np, np, col, np, 0,
-                         dWeight + (group * mg + rows.lowerBound) * k, k)
+                parallelChunks(cg, threads: threads) { channels in
+                    im2col(x, g, c0: group * cg + channels.lowerBound, cg: channels.count, col + channels.lowerBound * taps * np)
                 }
+                parallelGemm(false, true, mg, k, np, dyT, np, col, np, 0, dWeight + group * mg * k, k, threads: threads)
             }
             if let dx {
-                // Threads take blocks of columns of dCol = Wᵀ·dY, then input channels of col2im.
-                parallelChunks(np, threads: threads, minimumPerChunk: 128) { cols in
-                    gemm(true, false, k, cols.count, mg, wg, k, dyT + cols.lowerBound, np, 0, col + cols.lowerBound, np)
-                }
+                // dCol = Wᵀ·dY, then each input channel gathers its column-matrix rows.
+                parallelGemm(true, false, k, np, mg, wg, k, dyT, np, 0, col, np, threads: threads)
                 parallelChunks(cg, threads: threads) { channels in
-                    col2im(col, g, c0: group * cg, cg: cg, dx, channels: channels)
+                    for ci in channels {
+                        for b in 0..<g.n {
+                            let d = dx + (b * g.c + group * cg + ci) * plane
+                            if pointwise {
+                                // 1×1 stride 1: the column-matrix row is the gradient plane.
+                                d.update(from: col + ci * np + b * p, count: plane)
+                            } else {
+                                d.update(repeating: 0, count: plane)
+                            }
+                        }
+                    }
+                    if !pointwise { col2im(col, g, c0: group * cg, cg: cg, dx, channels: channels) }
                 }
             }
         }
     }
+}
+
+/// Carries a GEMM chunk body into Dispatch's `@Sendable` closure; chunks write disjoint blocks of C.
+private struct GemmChunk: @unchecked Sendable {
+    let run: (Int) -> Void
 }

@@ -31,30 +31,49 @@ enum PoolKernels {
          PoolTaps(size: g.w, out: g.ow, kernel: g.kw, stride: g.sw, dilation: g.dw, padBegin: g.padLeft))
     }
 
-    /// Max over each window; `argmax` receives the in-plane index of the winner (−1 for an empty window).
+    /// Max over each window; `argmax` receives the in-plane index of the winner (−1 for an empty
+    /// window). Planes are spread over `threads` cores.
     static func maxForward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>,
-                           _ g: Window) {
+                           _ g: Window, threads: Int = 1) {
         let (rows, cols) = taps(g)
         // Flatten the tap lists once so the hot loop touches no nested arrays.
         let rowStart = prefixStarts(rows.inside), colStart = prefixStarts(cols.inside)
         let rowTaps = rows.inside.flatMap { $0 }, colTaps = cols.inside.flatMap { $0 }
         rowTaps.withUnsafeBufferPointer { rt in
             colTaps.withUnsafeBufferPointer { ct in
-                for plane in 0..<(g.n * g.c) {
-                    let xp = x + plane * g.h * g.w
-                    for oy in 0..<g.oh {
-                        for ox in 0..<g.ow {
-                            var best = -Float.infinity, at = -1
-                            for r in rowStart[oy]..<rowStart[oy + 1] {
-                                let rowBase = rt[r] * g.w
-                                for q in colStart[ox]..<colStart[ox + 1] {
-                                    let v = xp[rowBase + ct[q]]
-                                    if at < 0 || v > best || v.isNaN { best = v; at = rowBase + ct[q] }
+                rowStart.withUnsafeBufferPointer { rs in
+                    colStart.withUnsafeBufferPointer { cs in
+                        parallelChunks(g.n * g.c, threads: threads, minimumPerChunk: 4) { planes in
+                            for plane in planes {
+                                let xp = x + plane * g.h * g.w
+                                for oy in 0..<g.oh {
+                                    let o = (plane * g.oh + oy) * g.ow
+                                    for ox in 0..<g.ow {
+                                        guard rs[oy] < rs[oy + 1], cs[ox] < cs[ox + 1] else {
+                                            y[o + ox] = -Float.infinity
+                                            argmax[o + ox] = -1
+                                            continue
+                                        }
+                                        // The first tap seeds the winner; later ones replace it when
+                                        // larger or NaN. Selects, not branches: comparisons of
+                                        // activations are coin flips for the branch predictor.
+                                        var at = rt[rs[oy]] * g.w + ct[cs[ox]]
+                                        var best = xp[at]
+                                        for r in rs[oy]..<rs[oy + 1] {
+                                            let rowBase = rt[r] * g.w
+                                            for q in cs[ox]..<cs[ox + 1] {
+                                                let i = rowBase &+ ct[q]
+                                                let v = xp[i]
+                                                let better = v > best || v != v
+                                                best = better ? v : best
+                                                at = better ? i : at
+                                            }
+                                        }
+                                        y[o + ox] = best
+                                        argmax[o + ox] = Int32(truncatingIfNeeded: at)
+                                    }
                                 }
                             }
-                            let o = (plane * g.oh + oy) * g.ow + ox
-                            y[o] = best
-                            argmax[o] = Int32(at)
                         }
                     }
                 }
@@ -71,13 +90,15 @@ enum PoolKernels {
 
     /// dx (overwritten) receives each output gradient at its window's arg-max.
     static func maxBackward(dy: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, dx: UnsafeMutablePointer<Float>,
-                            _ g: Window) {
-        dx.update(repeating: 0, count: g.n * g.c * g.h * g.w)
+                            _ g: Window, threads: Int = 1) {
         let p = g.oh * g.ow
-        for plane in 0..<(g.n * g.c) {
-            let d = dx + plane * g.h * g.w
-            for i in 0..<p where argmax[plane * p + i] >= 0 {
-                d[Int(argmax[plane * p + i])] += dy[plane * p + i]
+        parallelChunks(g.n * g.c, threads: threads, minimumPerChunk: 4) { planes in
+            for plane in planes {
+                let d = dx + plane * g.h * g.w
+                d.update(repeating: 0, count: g.h * g.w)
+                for i in 0..<p where argmax[plane * p + i] >= 0 {
+                    d[Int(argmax[plane * p + i])] += dy[plane * p + i]
+                }
             }
         }
     }

@@ -114,9 +114,10 @@ public final class Optimizer {
     public func finishStep() { step += 1 }
 
     /// Updates `count` weights of parameter `name` in place with gradient `g`. Where `mask` is
-    /// false the weight and its slots are set to 0 and the gradient ignored.
+    /// false the weight and its slots are set to 0 and the gradient ignored. Large parameters
+    /// are split over `threads` cores; every element's arithmetic is the same in any split.
     func update(name: String, weight w: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>, count: Int,
-                rank: Int, mask: UnsafePointer<Bool>?) {
+                rank: Int, mask: UnsafePointer<Bool>?, threads: Int = 1) {
         let names = configuration.slotNames
         var buffers = slots[name] ?? []
         if buffers.count != names.count || buffers.contains(where: { $0.count != count }) {
@@ -132,16 +133,11 @@ public final class Optimizer {
             let t = Double(step + 1)
             let alpha = Float(Double(lr) * (1 - pow(Double(b2), t)).squareRoot() / (1 - pow(Double(b1), t)))
             let m = buffers[0].pointer, v = buffers[1].pointer
-            for i in 0..<count {
-                if let mask, !mask[i] {
-                    w[i] = 0; m[i] = 0; v[i] = 0
-                    continue
-                }
-                var gi = g[i]
-                if decoupled { w[i] -= lr * decay * w[i] } else { gi += decay * w[i] }
-                m[i] += (gi - m[i]) * (1 - b1)
-                v[i] += (gi * gi - v[i]) * (1 - b2)
-                w[i] -= alpha * m[i] / (v[i].squareRoot() + eps)
+            let rule = AdamRule(b1: b1, b2: b2, eps: eps, alpha: alpha, lr: lr, decay: decay, decoupled: decoupled)
+            // Memory-bound: one pass reading w, g, m, v. Chunks of 64 Ki elements keep Dispatch
+            // overhead negligible; small parameters (biases, BN) stay on the calling thread.
+            parallelChunks(count, threads: threads, minimumPerChunk: 1 << 16) { range in
+                rule.apply(w: w, g: g, m: m, v: v, range, mask: mask)
             }
         case .sgd(let momentum, let nesterov):
             let u = buffers.first?.pointer
@@ -201,5 +197,43 @@ public final class Optimizer {
         }
         step = state.step
         slots = restored
+    }
+}
+
+/// One Adam / AdamW step's constants and its per-element update, in SIMD8 blocks with a scalar
+/// tail. Both forms do the same IEEE operations in the same order (Swift does not contract
+/// them into FMAs), so an element's result does not depend on which form or chunk handled it.
+struct AdamRule {
+    var b1: Float, b2: Float, eps: Float, alpha: Float, lr: Float, decay: Float, decoupled: Bool
+
+    func apply(w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+               v: UnsafeMutablePointer<Float>, _ range: Range<Int>, mask: UnsafePointer<Bool>?) {
+        var i = range.lowerBound
+        if mask == nil {
+            let c1 = SIMD8<Float>(repeating: 1 - b1), c2 = SIMD8<Float>(repeating: 1 - b2)
+            let e = SIMD8<Float>(repeating: eps), a = SIMD8<Float>(repeating: alpha)
+            let wd = SIMD8<Float>(repeating: decay), lrd = SIMD8<Float>(repeating: lr * decay)
+            while i + 8 <= range.upperBound {
+                var wv = load8(w + i), gi = load8(g + i), mv = load8(m + i), vv = load8(v + i)
+                if decoupled { wv -= lrd * wv } else { gi += wd * wv }
+                mv += (gi - mv) * c1
+                vv += (gi * gi - vv) * c2
+                wv -= a * mv / (vv.squareRoot() + e)
+                store8(wv, w + i); store8(mv, m + i); store8(vv, v + i)
+                i += 8
+            }
+        }
+        while i < range.upperBound {
+            defer { i += 1 }
+            if let mask, !mask[i] {
+                w[i] = 0; m[i] = 0; v[i] = 0
+                continue
+            }
+            var gi = g[i]
+            if decoupled { w[i] -= lr * decay * w[i] } else { gi += decay * w[i] }
+            m[i] += (gi - m[i]) * (1 - b1)
+            v[i] += (gi * gi - v[i]) * (1 - b2)
+            w[i] -= alpha * m[i] / (v[i].squareRoot() + eps)
+        }
     }
 }
