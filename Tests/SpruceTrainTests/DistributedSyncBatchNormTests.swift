@@ -69,7 +69,10 @@ struct ThreadRank: Communicator {
     /// Gradients of one backward on `images` rows `rows` (weighted rows/total), summed over ranks.
     @Test("ranks with synced BN take the whole batch's SGD step (1 rank: the kernels' step)", arguments: [(4, 1), (6, 2), (5, 2), (7, 3)])
     func gradientsMatch(total: Int, ranks: Int) throws {
-        let model = try ModelZoo.build(.mobileNetV2, inputSize: 32, width: 0.35, seed: 9)
+        // A network without tiny maps: MobileNet v2 at 32×32 normalises 1×1 maps over 4–7 images,
+        // where a channel constant over the batch makes ReLU masks depend on summation-order noise
+        // (Tests/Benchmarks/MPI.md), which no tolerance separates from a real error.
+        let model = MPIFixtures.smallCNNModel(seed: 9)
         let images = Self.batch(total, seed: 4)
         let labels: [Float] = (0..<total).map { Float($0 % 2) }
         let options = TrainingOptions(threads: 1)
@@ -102,7 +105,7 @@ struct ThreadRank: Communicator {
             #expect(errors.message == nil)
             for r in 0..<ranks { #expect(abs(shared.losses[r] - expected) <= 1e-4 * max(1, abs(expected))) }
         }
-        // One SGD step: weight change = −lr·gradient, within 1% of the largest change of
+        // One SGD step: weight change = −lr·gradient, within 0.1% of the largest change of
         // each tensor (a chaotic multi-step comparison would only measure float noise growth).
         let before = model.graph.initializers
         let reference = whole.model.graph.initializers
@@ -115,7 +118,7 @@ struct ThreadRank: Communicator {
                 let worst = zip(da, db).map { abs($0 - $1) }.max() ?? 0
                 // Plus two ulps of the weights themselves: the change is read back from them.
                 let ulp = 2.5e-7 * max(w0.data.map(abs).max() ?? 0, t.data.map(abs).max() ?? 0)
-                #expect(worst <= 1e-2 * scale + ulp + 1e-7, "\(name): change differs by \(worst) of \(scale)")
+                #expect(worst <= 1e-3 * scale + ulp + 1e-7, "\(name): change differs by \(worst) of \(scale)")
             }
         }
     }

@@ -88,6 +88,11 @@ enum MPIFixtures {
     /// no BatchNorm here normalises a (nearly) constant channel, whose ReLU mask would then be
     /// decided by float noise and differ between any two summation orders.
     static func smallCNN(_ path: String, seed: UInt64 = 1) throws {
+        try ONNXExporter.write(smallCNNModel(seed: seed), to: path)
+    }
+
+    /// The model `smallCNN` writes.
+    static func smallCNNModel(seed: UInt64 = 1) -> Model {
         var state = seed
         func normal() -> Float {
             func uniform() -> Double {
@@ -128,7 +133,7 @@ enum MPIFixtures {
             Node(name: "fc", op: .gemm(GemmAttributes(transB: true)), inputs: ["f", "fc", "fcb"], outputs: ["logit"]),
             Node(name: "sigmoid", op: .sigmoid, inputs: ["logit"], outputs: ["y"]),
         ]
-        try ONNXExporter.write(Model(graph: g, producer: "spruce tests"), to: path)
+        return Model(graph: g, producer: "spruce tests")
     }
 
     static func temporaryDirectory() throws -> String {
