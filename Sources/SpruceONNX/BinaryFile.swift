@@ -60,6 +60,24 @@ enum BinaryFile {
         return bytes
     }
 
+    /// Calls `body` with the whole file's bytes, mapped read-only and pre-faulted (the kernel's page
+    /// cache is used in place: no copy, no fresh heap pages to fault in); read into memory instead
+    /// when the file is empty or cannot be mapped.
+    static func withContents<R>(of path: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) throws -> R {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw FileFailure(reason: errnoText()) }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw FileFailure(reason: errnoText()) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw FileFailure(reason: "not a regular file") }
+        let size = Int(info.st_size)
+        if size > 0, let map = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, descriptor, 0), map != MAP_FAILED {
+            defer { munmap(map, size) }
+            return try body(UnsafeBufferPointer(start: map.assumingMemoryBound(to: UInt8.self), count: size))
+        }
+        return try readAll(path).withUnsafeBufferPointer(body)
+    }
+
     /// Reads exactly `destination.count` bytes starting at `offset` into `destination`.
     static func read(_ path: String, offset: Int, into destination: UnsafeMutableRawBufferPointer) throws {
         let (file, _) = try openForReading(path)

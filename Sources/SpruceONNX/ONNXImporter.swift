@@ -15,11 +15,12 @@ import SpruceCore
 public enum ONNXImporter {
     /// Reads and imports the ONNX file at `path`; external data is resolved next to it.
     public static func load(path: String) throws -> Model {
-        let bytes: [UInt8]
-        do { bytes = try BinaryFile.readAll(path) } catch let error as FileFailure {
+        let directory = BinaryFile.directory(of: path)
+        do {
+            return try BinaryFile.withContents(of: path) { try decode($0, baseDirectory: directory, source: path) }
+        } catch let error as FileFailure {
             throw ONNXError.unreadableFile(path: path, reason: error.reason)
         }
-        return try decode(bytes, baseDirectory: BinaryFile.directory(of: path), source: path)
     }
 
     /// Imports a serialized ONNX model; external data paths are relative to `baseDirectory`
@@ -29,9 +30,11 @@ public enum ONNXImporter {
     }
 
     static func decode(_ bytes: [UInt8], baseDirectory: String?, source: String) throws -> Model {
-        let unpacked = bytes.withUnsafeBufferPointer { buffer in
-            onnx__model_proto__unpack(nil, buffer.count, buffer.baseAddress)
-        }
+        try bytes.withUnsafeBufferPointer { try decode($0, baseDirectory: baseDirectory, source: source) }
+    }
+
+    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, baseDirectory: String?, source: String) throws -> Model {
+        let unpacked = onnx__model_proto__unpack(nil, bytes.count, bytes.baseAddress)
         guard let model = unpacked else { throw ONNXError.notProtobuf(source: source, byteCount: bytes.count) }
         defer { onnx__model_proto__free_unpacked(model, nil) }
 

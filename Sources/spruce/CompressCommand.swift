@@ -22,7 +22,9 @@ struct CompressCommand: ParsableCommand {
             Sizes take B, KB, MB, KiB, MiB (KB = 1000 bytes).
 
             Pruning is by weight magnitude. By default every pruned layer loses the same \
-            fraction (--allocation uniform, as tfmot does), and the first conv, depthwise convs \
+            fraction (--allocation uniform, as tfmot does); --allocation global shares one \
+            threshold, each layer keeping at least 5 % of its weights, and kept more accuracy in \
+            our MobileNet v2 run at 90 %. The first conv, depthwise convs \
             and the classifier are left dense (--exclude; --prune-all prunes them too). With \
             --data the sparsity rises during fine-tuning on a tfmot schedule (polynomial: \
             cubic from 0, or constant) and pruned weights stay exactly zero; the epoch with the \

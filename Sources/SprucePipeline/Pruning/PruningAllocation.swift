@@ -30,7 +30,7 @@ public enum AllocationStrategy: Sendable, Equatable, Codable {
     public init?(name: String) {
         switch name {
         case "uniform": self = .uniform
-        case "global": self = .global(minimumDensity: 0.02)
+        case "global": self = .global(minimumDensity: 0.05)
         case "sensitivity": self = .sensitivity(sparsities: Self.defaultSensitivitySparsities)
         default: return nil
         }
@@ -43,7 +43,7 @@ public enum AllocationStrategy: Sendable, Equatable, Codable {
         let name = try c.decode(String.self, forKey: .strategy)
         switch name {
         case "uniform": self = .uniform
-        case "global": self = .global(minimumDensity: try c.decodeIfPresent(Double.self, forKey: .minimumDensity) ?? 0.02)
+        case "global": self = .global(minimumDensity: try c.decodeIfPresent(Double.self, forKey: .minimumDensity) ?? 0.05)
         case "sensitivity":
             self = .sensitivity(sparsities: try c.decodeIfPresent([Double].self, forKey: .sparsities)
                                 ?? Self.defaultSensitivitySparsities)
@@ -75,8 +75,10 @@ public struct PruningOptions: Sendable, Equatable, Codable {
     /// No layer loses more than this fraction.
     public var maxLayerSparsity: Double
 
-    /// The documented defaults: uniform allocation; first conv, depthwise convs and classifier left
-    /// dense; single weights; at most 98 % of any layer.
+    /// The documented defaults: uniform allocation (tfmot's; `.global(minimumDensity: 0.05)` kept
+    /// more accuracy in the one comparison made: MobileNet v2 at 90 % + int8, test AUC 0.895 against
+    /// 0.848, same schedule); first conv, depthwise convs and classifier left dense; single
+    /// weights; at most 98 % of any layer.
     public init(allocation: AllocationStrategy = .uniform, exclude: Set<LayerRole> = Set(LayerRole.allCases),
                 block: PruningBlock = .single, maxLayerSparsity: Double = 0.98) {
         self.allocation = allocation
