@@ -5,6 +5,7 @@
 import ArgumentParser
 import Foundation
 import SprucePipeline
+import SpruceTrain
 
 /// `spruce study --data DIR --models mobilenetv2,resnet50v2 --sparsities 0,0.5,0.9 -o study/`
 struct StudyCommand: ParsableCommand {
@@ -102,26 +103,35 @@ struct StudyCommand: ParsableCommand {
         return (names, s, rates)
     }
 
+    @Flag(help: "Under mpirun: BatchNorm uses the statistics of the whole global batch, not each rank's rows.")
+    var syncBn = false
+
     func run() throws {
         let (names, s, rates) = try numbers(models: true)
         let options = StudyOptions(
             data: data, models: names, sparsities: s, output: output, size: size, width: width, epochs: epochs,
             finetuneEpochs: finetuneEpochs, learningRates: rates, finetuneLearningRate: finetuneLr, seed: seed,
             batchSize: batch, latencyRuns: latencyRuns)
-        let progress = ProgressBox(ProgressReporter())
+        let communicator = try Distributed.communicator()
+        let progress = ProgressBox(communicator.isRoot ? ProgressReporter()
+                                   : ProgressReporter(descriptor: open("/dev/null", O_WRONLY)))
         let cancellation = CancellationFlag()
         let interrupt = Interrupt(cancellation)
         defer { interrupt.restore() }
         let started = Date()
         let results: StudyResults
         do {
-            results = try StudyRunner(options: options).run(log: { line in
+            results = try StudyRunner(options: options, communicator: communicator, syncBatchNorm: syncBn).run(log: { line in
                 progress.line(String(format: "[%6.0fs] ", Date().timeIntervalSince(started)) + line)
             }, cancellation: cancellation)
         } catch StageError.cancelled {
             throw CommandError.interrupted(
                 "interrupted; the steps finished so far are kept in \(output), run the same command again to continue")
         }
-        print("\(results.cells.count) cells; results in \(output)/results.json, report in \(output)/report.html")
+        try communicator.barrier()
+        if communicator.isRoot {
+            print("\(results.cells.count) cells; results in \(output)/results.json, report in \(output)/report.html")
+        }
+        try communicator.finalize()
     }
 }

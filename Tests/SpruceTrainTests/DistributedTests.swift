@@ -318,6 +318,24 @@ struct DistributedMPITests {
         #expect(perRank > 4 * synced, "per-rank BN \(perRank) vs synced \(synced)")
     }
 
+    @Test("study under mpirun: data-parallel cells, rank 0 alone writes and reports, a rerun skips every cell")
+    func studyOnTwoRanks() throws {
+        let dir = try MPIFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let args = ["study", "--data", MPIFixtures.images, "--models", "mobilenetv2", "--width", "0.35", "--size", "32",
+                    "--epochs", "1", "--lr", "1e-3", "--finetune-epochs", "1", "--sparsities", "0,0.5", "--sync-bn",
+                    "-o", dir + "/study"]
+        let (status, log) = try MPIFixtures.run(ranks: 2, args, log: dir + "/a.log")
+        #expect(status == 0, "\(log)")
+        #expect(log.components(separatedBy: "wrote ").count == 2, "\(log)")  // one rank reports
+        for file in ["results.json", "report.html", "cells/mobilenetv2-0.00.json", "cells/mobilenetv2-0.50.json"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/study/" + file), "\(file) missing")
+        }
+        let (again, log2) = try MPIFixtures.run(ranks: 2, args, log: dir + "/b.log")
+        #expect(again == 0, "\(log2)")
+        #expect(log2.components(separatedBy: "skipped").count == 4, "\(log2)")  // dense + 2 cells
+    }
+
     @Test("a checkpoint written by 2 ranks resumes on 1")
     func resumeOnOtherRankCount() throws {
         let dir = try MPIFixtures.temporaryDirectory()

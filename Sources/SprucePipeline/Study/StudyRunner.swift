@@ -80,9 +80,29 @@ public enum StudyError: Error, Sendable, Equatable, CustomStringConvertible {
 /// Runs a study, resuming from the files an earlier run left.
 public struct StudyRunner: Sendable {
     public var options: StudyOptions
+    /// The MPI job (or the single process): training and fine-tuning run data parallel over it;
+    /// only rank 0 writes files, evaluates artifacts and times them.
+    public var communicator: any Communicator
+    /// BatchNorm statistics over the global batch (`--sync-bn`) when several ranks train.
+    public var syncBatchNorm: Bool
 
     /// A runner for `options`.
-    public init(options: StudyOptions) { self.options = options }
+    public init(options: StudyOptions, communicator: any Communicator = SingleProcess(), syncBatchNorm: Bool = false) {
+        self.options = options
+        self.communicator = communicator
+        self.syncBatchNorm = syncBatchNorm
+    }
+
+    /// Writes `bytes` to `path` atomically, on rank 0 only.
+    private func write(_ bytes: [UInt8], to path: String) throws {
+        if communicator.isRoot { try FileIO.writeAtomically(bytes, to: path) }
+    }
+
+    /// A stage context for this study's job.
+    private func context(_ events: @escaping @Sendable (PipelineEvent) -> Void, _ cancellation: CancellationFlag) -> StageContext {
+        StageContext(seed: options.seed, events: events, cancellation: cancellation, communicator: communicator,
+                     syncBatchNorm: syncBatchNorm)
+    }
 
     /// The cell file of `model` at `sparsity`: `cells/<model>-<sparsity>.json`.
     public func cellPath(model: String, sparsity: Double) -> String {
@@ -99,6 +119,7 @@ public struct StudyRunner: Sendable {
         let fm = FileManager.default
         try fm.createDirectory(atPath: path("cells"), withIntermediateDirectories: true)
         try checkSettings()
+        try communicator.barrier()  // settings.json written before any rank reads it again
 
         let dataset = try Dataset.load(directory: options.data)
         let splitPath = path("split.csv")
@@ -108,8 +129,8 @@ public struct StudyRunner: Sendable {
             split = try Split.read(from: splitPath, dataset: dataset)
             splitSource = "read from \(splitPath) (written by the first run, seed \(options.seed))"
         } else {
-            split = try Split.make(for: dataset, options: SplitOptions(seed: options.seed))
-            try FileIO.writeAtomically(Array(split.csvText().utf8), to: splitPath)
+            split = try Split.make(for: dataset, options: SplitOptions(seed: options.seed))  // same on every rank
+            try write(Array(split.csvText().utf8), to: splitPath)
             splitSource = "new 60/20/20 split by lesion_id, seed \(options.seed), written to \(splitPath)"
         }
         log("data: \(dataset.count) images; split \(split.count(of: .train)) train / \(split.count(of: .validation)) validation / \(split.count(of: .test)) test (\(splitSource))")
@@ -131,8 +152,11 @@ public struct StudyRunner: Sendable {
             trainings.append(training)
             for sparsity in options.sparsities {
                 try cancellation.check()
-                cells.append(try runCell(model: model, sparsity: sparsity, trained: trained, data: data, test: test,
-                                         log: log, cancellation: cancellation))
+                if let cell = try runCell(model: model, sparsity: sparsity, trained: trained, data: data, test: test,
+                                          log: log, cancellation: cancellation) {
+                    cells.append(cell)
+                }
+                try communicator.barrier()  // the cell file exists for every rank before the next cell
             }
         }
         let setup = StudySetup(
@@ -147,8 +171,8 @@ public struct StudyRunner: Sendable {
             spruceVersion: SpruceVersion.current, generated: ISO8601DateFormatter().string(from: Date()), setup: setup,
             training: trainings, cells: cells,
             seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
-        try FileIO.writeAtomically(try Self.json(results), to: path("results.json"))
-        try FileIO.writeAtomically(Array(StudyReport.html(results).utf8), to: path("report.html"))
+        try write(try Self.json(results), to: path("results.json"))
+        try write(Array(StudyReport.html(results).utf8), to: path("report.html"))
         log("wrote \(path("results.json")) and \(path("report.html")) (\(ProgressReporter.duration(results.seconds)))")
         return results
     }
@@ -183,7 +207,7 @@ public struct StudyRunner: Sendable {
                                finetuneLearningRate: o.finetuneLearningRate, seed: o.seed, batchSize: o.batchSize, zstdLevel: o.zstdLevel)
         let file = path("settings.json")
         guard FileManager.default.fileExists(atPath: file) else {
-            try FileIO.writeAtomically(try Self.json(current), to: file)
+            try write(try Self.json(current), to: file)
             return
         }
         let saved: Settings = try Self.decode(file)
@@ -242,16 +266,17 @@ public struct StudyRunner: Sendable {
             parameters = network.graph.parameterCount
             log("\(model) dense lr \(lr): training \(options.epochs) epoch\(options.epochs == 1 ? "" : "s"), \(parameters) parameters")
             let pipeline = try Pipeline(stages: [TrainStage(epochs: options.epochs, learningRate: lr)])
-            let context = StageContext(seed: options.seed, events: Self.events(prefix: "  \(model) lr \(lr)", log: log), cancellation: cancellation)
+            let context = context(Self.events(prefix: "  \(model) lr \(lr)", log: log), cancellation)
             let (state, reports) = try pipeline.run(PipelineState(model: network, sourceName: model, data: data), context: context)
             let trial = LearningRateTrial(learningRate: lr, validationAUC: state.validationAUC,
                                           seconds: reports.reduce(0) { $0 + $1.seconds }, epochs: options.epochs)
-            try FileIO.writeAtomically(try ONNXExporter.encode(state.model), to: stem + ".onnx")
-            try FileIO.writeAtomically(try Self.json(trial), to: stem + ".json")
+            try write(try ONNXExporter.encode(state.model), to: stem + ".onnx")
+            try write(try Self.json(trial), to: stem + ".json")
             log("\(model) dense lr \(lr): validation AUC \(Self.f4(trial.validationAUC)) (train \(Self.secs(trial.seconds)))")
             trials.append(trial)
         }
         let best = trials.max { ($0.validationAUC ?? -1) < ($1.validationAUC ?? -1) } ?? trials[0]
+        try communicator.barrier()  // rank 0 has written every trial's model
         let bestBytes = try FileIO.read(path(model, "lr-\(best.learningRate).onnx"))
         let trained = try ONNXImporter.decode(bestBytes)
         if parameters == 0 { parameters = trained.graph.parameterCount }
@@ -259,15 +284,15 @@ public struct StudyRunner: Sendable {
         log("\(model) dense: test AUC \(Self.f4(testAUC)) of the float model (\(Self.secs(testSeconds)))")
         let training = DenseTraining(model: model, trials: trials, chosenLearningRate: best.learningRate, parameters: parameters,
                                      testAUC: testAUC)
-        try FileIO.writeAtomically(bestBytes, to: modelPath)
-        try FileIO.writeAtomically(try Self.json(training), to: reportPath)
+        try write(bestBytes, to: modelPath)
+        try write(try Self.json(training), to: reportPath)
         log("\(model) dense: kept learning rate \(best.learningRate) (validation AUC \(Self.f4(best.validationAUC)))")
         return (training, trained)
     }
 
     /// One cell: the compress recipe from the trained model, then test evaluation and latency.
     private func runCell(model: String, sparsity: Double, trained: Model, data: PipelineData, test: BatchLoader,
-                         log: @escaping @Sendable (String) -> Void, cancellation: CancellationFlag) throws -> StudyCell {
+                         log: @escaping @Sendable (String) -> Void, cancellation: CancellationFlag) throws -> StudyCell? {
         let label = "\(model) @ \(Self.sparsityLabel(sparsity))"
         let cellFile = cellPath(model: model, sparsity: sparsity)
         if FileManager.default.fileExists(atPath: cellFile) {
@@ -288,9 +313,10 @@ public struct StudyRunner: Sendable {
         // Wall time from each stage's start event to its end event: a StageReport's own seconds
         // leave out work around its core (pack's validation on the runtime, for one).
         let clock = StageClock()
-        let context = StageContext(seed: options.seed, events: Self.events(prefix: "  \(label)", log: log, clock: clock),
-                                   cancellation: cancellation)
+        let context = context(Self.events(prefix: "  \(label)", log: log, clock: clock), cancellation)
         let (state, reports) = try pipeline.run(PipelineState(model: trained, sourceName: "\(model) (study)", data: data), context: context)
+        // Evaluation and timing are rank 0's alone (other ranks would only disturb the timing).
+        guard communicator.isRoot else { return nil }
         var stageSeconds = clock.seconds
         guard let bytes = state.artifact, let packed = reports.last else {
             throw StageError.failed(stage: "pack", reason: "the study recipe produced no artifact")
