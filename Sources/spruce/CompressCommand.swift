@@ -191,8 +191,7 @@ struct CompressCommand: ParsableCommand {
         let pipeline = try Pipeline(recipe: recipe)
         // Under mpirun: fine-tuning runs data parallel over the ranks; only rank 0 prints and writes.
         let communicator = try Distributed.communicator()
-        let progress = ProgressBox(communicator.isRoot ? ProgressReporter()
-                                   : ProgressReporter(descriptor: open("/dev/null", O_WRONLY)))
+        let progress = ProgressBox(.forRank(isRoot: communicator.isRoot))
         if let saveRecipe, communicator.isRoot { try recipe.write(to: saveRecipe) }
         if !recipe.fineTunes {
             progress.line(recipe.data?.directory == nil

@@ -113,8 +113,7 @@ struct StudyCommand: ParsableCommand {
             finetuneEpochs: finetuneEpochs, learningRates: rates, finetuneLearningRate: finetuneLr, seed: seed,
             batchSize: batch, latencyRuns: latencyRuns)
         let communicator = try Distributed.communicator()
-        let progress = ProgressBox(communicator.isRoot ? ProgressReporter()
-                                   : ProgressReporter(descriptor: open("/dev/null", O_WRONLY)))
+        let progress = ProgressBox(.forRank(isRoot: communicator.isRoot))
         let cancellation = CancellationFlag()
         let interrupt = Interrupt(cancellation)
         defer { interrupt.restore() }

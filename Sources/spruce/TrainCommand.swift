@@ -107,7 +107,7 @@ struct TrainCommand: ParsableCommand {
         // Under mpirun: data parallel over the ranks; only rank 0 prints and writes.
         let communicator = try Distributed.communicator(force: distributed)
         let threads = self.threads ?? Distributed.defaultThreads()
-        let progress = communicator.isRoot ? ProgressReporter() : ProgressReporter(descriptor: open("/dev/null", O_WRONLY))
+        let progress = ProgressReporter.forRank(isRoot: communicator.isRoot)
         let stop = StopRequest()
         stop.install()
 

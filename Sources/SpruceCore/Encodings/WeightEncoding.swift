@@ -41,15 +41,10 @@ public enum WeightEncoding: Sendable, Equatable, Hashable {
                                   slack: Double = 1.5) -> [EncodingCost] {
         let (stored, maxDelta) = statistics(of: matrix, rows: rows, cols: cols)
         var all = costs(rows: rows, cols: cols, storedCount: stored, maxColumnDelta: maxDelta, valueType: valueType)
-        if let pointerFormat = IndexFormat.narrowestAbsolute(fitting: stored),
-           let absolute = IndexFormat.narrowestAbsolute(fitting: max(cols - 1, 0)),
-           let delta = IndexFormat.narrowestDelta(fitting: maxDelta) {
-            for columnFormat in [absolute, delta] {
-                let encoding = WeightEncoding.csr(rowPointers: pointerFormat, columnIndices: columnFormat)
-                guard !all.contains(where: { $0.encoding == encoding }) else { continue }
-                all.append(EncodingCost(encoding: encoding, storedCount: stored, valueBytes: stored * valueType.byteWidth,
-                                        indexBytes: (rows + 1) * pointerFormat.byteWidth + stored * columnFormat.byteWidth,
-                                        scaleBytes: valueType == .int8 ? 4 * rows : 0))
+        for columns in csrColumnFormats(cols: cols, maxColumnDelta: maxDelta) {
+            if let cost = csrCost(rows: rows, storedCount: stored, columns: columns, valueType: valueType),
+               !all.contains(where: { $0.encoding == cost.encoding }) {
+                all.append(cost)
             }
         }
         let cheapest = all.map(\.totalBytes).min() ?? 0
@@ -65,17 +60,29 @@ public enum WeightEncoding: Sendable, Equatable, Hashable {
                                    indexBytes: 0, scaleBytes: scales)]
         result.append(EncodingCost(encoding: .bitmask, storedCount: storedCount, valueBytes: storedCount * v,
                                    indexBytes: rows * BitmaskMatrix.bytesPerRow(cols: cols), scaleBytes: scales))
-        if let pointerFormat = IndexFormat.narrowestAbsolute(fitting: storedCount),
-           let absolute = IndexFormat.narrowestAbsolute(fitting: max(cols - 1, 0)),
-           let delta = IndexFormat.narrowestDelta(fitting: maxColumnDelta) {
-            let columnFormat = delta.byteWidth < absolute.byteWidth ? delta : absolute
-            result.append(EncodingCost(
-                encoding: .csr(rowPointers: pointerFormat, columnIndices: columnFormat),
-                storedCount: storedCount, valueBytes: storedCount * v,
-                indexBytes: (rows + 1) * pointerFormat.byteWidth + storedCount * columnFormat.byteWidth,
-                scaleBytes: scales))
+        let formats = csrColumnFormats(cols: cols, maxColumnDelta: maxColumnDelta)
+        if let absolute = formats.first, let delta = formats.last,
+           let cost = csrCost(rows: rows, storedCount: storedCount, columns: delta.byteWidth < absolute.byteWidth ? delta : absolute,
+                              valueType: valueType) {
+            result.append(cost)
         }
         return result
+    }
+
+    /// The narrowest absolute and the narrowest delta column format (empty when none fits).
+    static func csrColumnFormats(cols: Int, maxColumnDelta: Int) -> [IndexFormat] {
+        guard let absolute = IndexFormat.narrowestAbsolute(fitting: max(cols - 1, 0)),
+              let delta = IndexFormat.narrowestDelta(fitting: maxColumnDelta) else { return [] }
+        return [absolute, delta]
+    }
+
+    /// The raw cost of CSR with `columns` indices and the narrowest row pointers (nil when they do not fit).
+    static func csrCost(rows: Int, storedCount: Int, columns: IndexFormat, valueType: WeightValueType) -> EncodingCost? {
+        guard let pointers = IndexFormat.narrowestAbsolute(fitting: storedCount) else { return nil }
+        return EncodingCost(encoding: .csr(rowPointers: pointers, columnIndices: columns), storedCount: storedCount,
+                            valueBytes: storedCount * valueType.byteWidth,
+                            indexBytes: (rows + 1) * pointers.byteWidth + storedCount * columns.byteWidth,
+                            scaleBytes: valueType == .int8 ? 4 * rows : 0)
     }
 
     /// The cheapest encoding of `matrix`; ties go to dense, then bitmask, then CSR.
