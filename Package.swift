@@ -59,7 +59,7 @@ let tests: [Target] = [
 
 let package = Package(
     name: "Spruce",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "spruce", targets: ["spruce"]),
         .library(name: "SpruceCore", targets: ["SpruceCore"]),

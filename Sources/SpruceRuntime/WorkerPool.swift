@@ -1,12 +1,13 @@
 // A small persistent pool of POSIX threads that splits one plan step's output channels among
 // the caller and `threads - 1` workers. Threads are created once when the engine loads and
-// sleep on a condition variable between steps; dispatching a step allocates nothing.
+// spin briefly, then sleep, between steps; dispatching a step allocates nothing.
 // Not a general task system: one step at a time, driven by one engine on one calling thread.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// The unit range part `part` of `parts` gets when `units` are split in chunks of `granularity`.
 @inline(__always)
@@ -17,22 +18,31 @@ func splitUnits(_ units: Int, part: Int, of parts: Int, granularity: Int) -> Ran
 }
 
 /// Worker threads that run parts of a step; the calling thread runs part 0.
-/// Every mutable field is read and written under `mutex` only, hence `@unchecked Sendable`.
+///
+/// A step is published by writing `step`/`buffers` and then bumping `generation` (release); a
+/// worker that sees the new generation (acquire) runs its part and decrements `pending`. Workers
+/// spin on `generation` for a while after each part, so the next step of the same inference
+/// reaches them in well under a microsecond (a condition-variable wake-up costs tens of
+/// microseconds on a VM, more than many steps take); after `spinLimit` empty polls they sleep on
+/// `wake`, and `run` broadcasts only when someone sleeps. `step`/`buffers` are written only while
+/// every worker is idle, hence `@unchecked Sendable`.
 final class WorkerPool: @unchecked Sendable {
     /// Participants per step, the caller included.
     let parts: Int
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let wake: UnsafeMutablePointer<pthread_cond_t>
-    private let done: UnsafeMutablePointer<pthread_cond_t>
     private var threads: [pthread_t] = []
-    private var generation = 0
-    private var pending = 0
-    private var stopping = false
+    private let generation = Atomic<Int>(0)
+    private let pending = Atomic<Int>(0)
+    private let sleepers = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
     private var step: (any PlanStep)?
     private var buffers: Buffers?
     /// One workspace per participant, each `workspaceStride` bytes.
     private let workspaces: UnsafeMutableRawPointer
     private let workspaceStride: Int
+    /// Empty polls of `generation` before a worker goes to sleep (a few milliseconds).
+    static let spinLimit = 1 << 20
 
     /// Starts `parts - 1` threads; returns nil when a thread cannot be created (the engine then
     /// runs single-threaded).
@@ -42,10 +52,8 @@ final class WorkerPool: @unchecked Sendable {
         self.workspaceStride = workspaceStride
         mutex = .allocate(capacity: 1)
         wake = .allocate(capacity: 1)
-        done = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
-        pthread_cond_init(done, nil)
         for index in 1..<max(1, parts) {
             let context = Unmanaged.passRetained(WorkerContext(pool: self, index: index)).toOpaque()
             var thread = pthread_t()
@@ -71,7 +79,7 @@ final class WorkerPool: @unchecked Sendable {
     /// reference the pool unowned).
     func shutdown() {
         pthread_mutex_lock(mutex)
-        stopping = true
+        stopping.store(true, ordering: .sequentiallyConsistent)
         pthread_cond_broadcast(wake)
         pthread_mutex_unlock(mutex)
         for t in threads { pthread_join(t, nil) }
@@ -80,10 +88,8 @@ final class WorkerPool: @unchecked Sendable {
 
     deinit {
         pthread_cond_destroy(wake)
-        pthread_cond_destroy(done)
         pthread_mutex_destroy(mutex)
         wake.deallocate()
-        done.deallocate()
         mutex.deallocate()
     }
 
@@ -95,39 +101,50 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Runs `step` split `parts` ways and returns when every part is done.
     func run(_ step: any PlanStep, _ shared: Buffers) {
-        pthread_mutex_lock(mutex)
         self.step = step
         self.buffers = shared
-        pending = parts - 1
-        generation &+= 1
-        pthread_cond_broadcast(wake)
-        pthread_mutex_unlock(mutex)
+        pending.store(parts - 1, ordering: .relaxed)
+        generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+            pthread_mutex_lock(mutex)
+            pthread_cond_broadcast(wake)
+            pthread_mutex_unlock(mutex)
+        }
         step.run(buffers(shared, part: 0),
                  units: splitUnits(step.parallelUnits, part: 0, of: parts, granularity: step.parallelGranularity))
-        pthread_mutex_lock(mutex)
-        while pending > 0 { pthread_cond_wait(done, mutex) }
-        self.step = nil
-        self.buffers = nil
-        pthread_mutex_unlock(mutex)
+        while pending.load(ordering: .acquiring) > 0 {}
     }
 
     private func workerLoop(index: Int) {
-        var seen = 0
-        pthread_mutex_lock(mutex)
+        var seen = 0  // generation at creation: a step published before this thread starts is still new
         while true {
-            while generation == seen && !stopping { pthread_cond_wait(wake, mutex) }
-            if stopping { break }
-            seen = generation
-            if let step, let shared = buffers {
+            var polls = 0
+            var current = generation.load(ordering: .acquiring)
+            while current == seen && polls < WorkerPool.spinLimit {
+                polls += 1
+                current = generation.load(ordering: .acquiring)
+            }
+            if current == seen {
+                // Sleep until the next step (or shutdown); `run` broadcasts when it sees a sleeper.
+                pthread_mutex_lock(mutex)
+                sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                while generation.load(ordering: .sequentiallyConsistent) == seen
+                        && !stopping.load(ordering: .sequentiallyConsistent) {
+                    pthread_cond_wait(wake, mutex)
+                }
+                sleepers.wrappingSubtract(1, ordering: .sequentiallyConsistent)
                 pthread_mutex_unlock(mutex)
+                current = generation.load(ordering: .acquiring)
+            }
+            if stopping.load(ordering: .acquiring) { return }
+            if current == seen { continue }
+            seen = current
+            if let step, let shared = buffers {
                 step.run(buffers(shared, part: index),
                          units: splitUnits(step.parallelUnits, part: index, of: parts, granularity: step.parallelGranularity))
-                pthread_mutex_lock(mutex)
             }
-            pending -= 1
-            if pending == 0 { pthread_cond_signal(done) }
+            pending.wrappingSubtract(1, ordering: .releasing)
         }
-        pthread_mutex_unlock(mutex)
     }
 }
 
