@@ -69,6 +69,9 @@ struct StudyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Timed batch-1 runs per artifact.", valueName: "n"))
     var latencyRuns: Int = 50
 
+    @Option(help: ArgumentHelp("How a sparsity is shared between layers: uniform (every pruned layer the same, as tfmot and the study did) or global (one magnitude threshold, each layer keeping ≥ 5 %).", valueName: "uniform|global"))
+    var allocation: String = "uniform"
+
     func validate() throws {
         _ = try numbers(models: false)
         guard size >= 1 else { throw ValidationError("--size must be positive, got \(size)") }
@@ -78,6 +81,9 @@ struct StudyCommand: ParsableCommand {
         guard finetuneLr > 0 else { throw ValidationError("--finetune-lr must be positive") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
         guard latencyRuns >= 1 else { throw ValidationError("--latency-runs must be at least 1, got \(latencyRuns)") }
+        guard ["uniform", "global"].contains(allocation) else {
+            throw ValidationError("--allocation must be uniform or global, got '\(allocation)'")
+        }
     }
 
     /// The parsed lists: models, sparsities, learning rates.
@@ -111,7 +117,7 @@ struct StudyCommand: ParsableCommand {
         let options = StudyOptions(
             data: data, models: names, sparsities: s, output: output, size: size, width: width, epochs: epochs,
             finetuneEpochs: finetuneEpochs, learningRates: rates, finetuneLearningRate: finetuneLr, seed: seed,
-            batchSize: batch, latencyRuns: latencyRuns)
+            batchSize: batch, latencyRuns: latencyRuns, allocation: AllocationStrategy(name: allocation) ?? .uniform)
         let communicator = try Distributed.communicator()
         let progress = ProgressBox(.forRank(isRoot: communicator.isRoot))
         let cancellation = CancellationFlag()

@@ -83,6 +83,11 @@ final class LogLines: @unchecked Sendable {
         #expect(throws: StudyError.settingsChanged(path: dir + "/settings.json", changes: "epochs 1 → 2")) {
             try StudyRunner(options: other).run(log: { _ in })
         }
+        var global = Self.options(dir)
+        global.allocation = .global(minimumDensity: 0.05)
+        #expect(throws: StudyError.settingsChanged(path: dir + "/settings.json", changes: "allocation uniform → global")) {
+            try StudyRunner(options: global).run(log: { _ in })
+        }
         #expect(try kept.map { try Self.modified(dir + "/" + $0) } == before)
     }
 

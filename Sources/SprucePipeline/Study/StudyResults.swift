@@ -34,6 +34,8 @@ public struct StudySetup: Sendable, Equatable, Codable {
     public var cores: Int
     /// `release` or `debug`: latencies of a debug build say little about the runtime.
     public var build: String
+    /// Pruning allocation (`uniform` or `global`); absent in results written before it was an option.
+    public var allocation: String?
 }
 
 /// Dense training at one learning rate.

@@ -32,12 +32,14 @@ public struct StudyOptions: Sendable, Equatable {
     /// Timed batch-1 runs per artifact (after `latencyRuns / 10 + 1` untimed ones).
     public var latencyRuns: Int
     public var zstdLevel: Int
+    /// How each cell's sparsity is shared between layers (uniform: tfmot's way, as the study did).
+    public var allocation: AllocationStrategy
 
-    /// Options with the study's defaults (96×96, 10 epochs, 5 fine-tuning epochs, Adam 1e-3/1e-4).
+    /// Options with the study's defaults (96×96, 10 epochs, 5 fine-tuning epochs, Adam 1e-3/1e-4, uniform).
     public init(data: String, models: [String], sparsities: [Double], output: String, size: Int = 96, width: Double = 1,
                 epochs: Int = 10, finetuneEpochs: Int = 5, learningRates: [Double] = [1e-3, 1e-4],
                 finetuneLearningRate: Double = 1e-4, seed: UInt64 = 0, batchSize: Int = 16, latencyRuns: Int = 50,
-                zstdLevel: Int = 6) {
+                zstdLevel: Int = 6, allocation: AllocationStrategy = .uniform) {
         self.data = data
         self.models = models
         self.sparsities = sparsities
@@ -52,6 +54,7 @@ public struct StudyOptions: Sendable, Equatable {
         self.batchSize = batchSize
         self.latencyRuns = latencyRuns
         self.zstdLevel = zstdLevel
+        self.allocation = allocation
     }
 }
 
@@ -166,7 +169,8 @@ public struct StudyRunner: Sendable {
             finetuneEpochs: options.finetuneEpochs, learningRates: options.learningRates,
             finetuneLearningRate: options.finetuneLearningRate, sparsities: options.sparsities, models: options.models,
             seed: options.seed, batchSize: options.batchSize, latencyRuns: options.latencyRuns,
-            cores: ProcessInfo.processInfo.activeProcessorCount, build: Self.buildConfiguration)
+            cores: ProcessInfo.processInfo.activeProcessorCount, build: Self.buildConfiguration,
+            allocation: options.allocation.name)
         let results = StudyResults(
             spruceVersion: SpruceVersion.current, generated: ISO8601DateFormatter().string(from: Date()), setup: setup,
             training: trainings, cells: cells,
@@ -198,19 +202,23 @@ public struct StudyRunner: Sendable {
     struct Settings: Codable, Equatable {
         var size: Int, width: Double, epochs: Int, finetuneEpochs: Int, finetuneLearningRate: Double
         var seed: UInt64, batchSize: Int, zstdLevel: Int
+        /// Absent from studies written before the option existed, which were uniform.
+        var allocation: String?
     }
 
     /// Writes `settings.json` on the first run; on a rerun, refuses settings that differ from it.
     private func checkSettings() throws {
         let o = options
         let current = Settings(size: o.size, width: o.width, epochs: o.epochs, finetuneEpochs: o.finetuneEpochs,
-                               finetuneLearningRate: o.finetuneLearningRate, seed: o.seed, batchSize: o.batchSize, zstdLevel: o.zstdLevel)
+                               finetuneLearningRate: o.finetuneLearningRate, seed: o.seed, batchSize: o.batchSize, zstdLevel: o.zstdLevel,
+                               allocation: o.allocation.name)
         let file = path("settings.json")
         guard FileManager.default.fileExists(atPath: file) else {
             try write(try Self.json(current), to: file)
             return
         }
-        let saved: Settings = try Self.decode(file)
+        var saved: Settings = try Self.decode(file)
+        saved.allocation = saved.allocation ?? AllocationStrategy.uniform.name
         guard saved != current else { return }
         var changes: [String] = []
         func note<T: Equatable>(_ name: String, _ a: T, _ b: T) { if a != b { changes.append("\(name) \(a) → \(b)") } }
@@ -222,6 +230,7 @@ public struct StudyRunner: Sendable {
         note("seed", saved.seed, current.seed)
         note("batch", saved.batchSize, current.batchSize)
         note("zstd level", saved.zstdLevel, current.zstdLevel)
+        note("allocation", saved.allocation ?? "", current.allocation ?? "")
         throw StudyError.settingsChanged(path: file, changes: changes.joined(separator: ", "))
     }
 
@@ -307,7 +316,7 @@ public struct StudyRunner: Sendable {
             model: .file(path(model, "trained.onnx")),
             data: DataOptions(directory: options.data, split: path("split.csv"), imageSize: options.size, batchSize: options.batchSize),
             sparsity: sparsity, finetuneEpochs: options.finetuneEpochs, learningRate: options.finetuneLearningRate,
-            int8: true, zstdLevel: options.zstdLevel, seed: options.seed))
+            int8: true, pruning: PruningOptions(allocation: options.allocation), zstdLevel: options.zstdLevel, seed: options.seed))
         var pipeline = try Pipeline(recipe: recipe)
         pipeline.stages.removeAll { $0.name == "load" }
         // Wall time from each stage's start event to its end event: a StageReport's own seconds
