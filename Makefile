@@ -11,7 +11,7 @@ ifneq ($(shell grep -qw fma /proc/cpuinfo 2>/dev/null && echo yes),)
 RELEASE_FLAGS := -Xswiftc -target-cpu -Xswiftc native -Xswiftc -DSPRUCE_FMA
 endif
 
-.PHONY: help setup build release test demo bench proto fixtures pyenv check-export report-check fuzz clean
+.PHONY: help setup build release test demo bench proto fixtures pyenv check-export report-check study fuzz clean
 
 help:
 	@echo "make setup     install the Debian packages Spruce needs (idempotent)"
@@ -22,6 +22,7 @@ help:
 	@echo "make proto     regenerate the committed protoc-c output from formats/*.proto"
 	@echo "make fixtures  regenerate fixtures/ with onnxruntime (needs 'make pyenv')"
 	@echo "make check-export  pack every fixture, export it back to ONNX, compare onnxruntime with spruce run"
+	@echo "make study     the overnight study: MobileNet v2 + ResNet50 v2 at 96x96 on ../shared/data/ham10000 (STUDY_FLAGS adds flags)"
 	@echo "make report-check  screenshot study/report.html with headless Chromium (apt-get install chromium)"
 	@echo "make fuzz      build the libFuzzer target for the artifact reader and run it for 3 minutes"
 	@echo "make pyenv     create .venv with the pinned Python peers (onnx, onnxruntime, tensorflow-cpu, tf2onnx)"
@@ -69,6 +70,11 @@ bench:
 
 check-export: release
 	$(PYTHON) Tests/Benchmarks/check_export_onnxruntime.py --spruce $(SPRUCE) --all
+
+# Resumable: run it again after an interruption and the finished steps are skipped.
+STUDY_DATA ?= ../shared/data/ham10000
+study: release
+	$(SPRUCE) study --data $(STUDY_DATA) --models mobilenetv2,resnet50v2 --sparsities 0,0.25,0.5,0.75,0.9 --size 96 -o study $(STUDY_FLAGS)
 
 report-check:
 	bash Tests/ReportCheck/screenshot.sh study/report.html study/report.png
