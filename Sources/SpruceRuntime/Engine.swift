@@ -1,8 +1,8 @@
 // The embedded inference engine: loads a .spruce artifact (path or bytes), plans it once, and
 // runs batches of any size sample by sample through one preallocated activation arena, so an
 // inference allocates nothing but the returned output tensors. With `threads` > 1 a pool created
-// at load splits each large step's output channels. Not thread-safe: one engine runs one batch at
-// a time (create one engine per calling thread).
+// at load splits each large step (by output channels, rows, columns or elements). Not
+// thread-safe: one engine runs one batch at a time (create one engine per calling thread).
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -211,8 +211,9 @@ public final class Engine {
         }
     }
 
-    /// Multiply-adds below which a step runs on the calling thread alone (waking a worker costs
-    /// some microseconds, about what this much work takes).
+    /// Multiply-adds below which a step runs on the calling thread alone. Dispatch to the
+    /// spinning workers costs about a microsecond, but a split step also reads what the other
+    /// core wrote; this much work takes ~15 µs. 50k and 20k measured no better (noisy machine).
     static let parallelWorkThreshold = 150_000
 
     /// Per-step wall time, averaged over `runs` inferences on the sample in the arena: for

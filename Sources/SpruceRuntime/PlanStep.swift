@@ -374,7 +374,14 @@ struct ClipStep: PlanStep {
     let bounds: ActivationBounds
     let input: Int, output: Int
     var workspaceBytes: Int { 0 }
-    func run(_ b: Buffers) { f32Clip(count: count, x: b[input], bounds: bounds, y: b[output]) }
+    /// 16-float chunks (whole cache lines); elementwise, so any split gives the same bits.
+    var parallelUnits: Int { (count + 15) / 16 }
+    var workEstimate: Int { 2 * count }
+    func run(_ b: Buffers) { run(b, units: 0..<parallelUnits) }
+    func run(_ b: Buffers, units: Range<Int>) {
+        let lo = min(count, units.lowerBound * 16), hi = min(count, units.upperBound * 16)
+        if hi > lo { f32Clip(count: hi - lo, x: b[input] + lo, bounds: bounds, y: b[output] + lo) }
+    }
 }
 
 /// Elementwise sigmoid.
@@ -412,12 +419,18 @@ struct PoolStep: PlanStep {
     let averageIncludingPad: Bool?
     let input: Int, output: Int
     var workspaceBytes: Int { 0 }
-    func run(_ b: Buffers) {
+    var parallelUnits: Int { geometry.channels }
+    /// A pooled output costs about as much as several sparse multiply-adds (strided, scalar
+    /// reads: ResNet v2's 1×1 stride-2 pools take ~1 ns per output).
+    var workEstimate: Int {
+        geometry.channels * geometry.outHeight * geometry.outWidth * (geometry.kernelHeight * geometry.kernelWidth + 8)
+    }
+    func run(_ b: Buffers) { run(b, units: 0..<geometry.channels) }
+    func run(_ b: Buffers, units: Range<Int>) {
         if let include = averageIncludingPad {
-            f32AvgPool(geometry, countIncludePad: include, input: b[input], output: b[output],
-                       channels: 0..<geometry.channels)
+            f32AvgPool(geometry, countIncludePad: include, input: b[input], output: b[output], channels: units)
         } else {
-            f32MaxPool(geometry, input: b[input], output: b[output], channels: 0..<geometry.channels)
+            f32MaxPool(geometry, input: b[input], output: b[output], channels: units)
         }
     }
 }
@@ -447,16 +460,38 @@ struct BinaryStep: PlanStep {
         return .none
     }
 
+    /// The SIMD paths split between threads: same-shape Add by 16-float chunks (whole cache
+    /// lines), channel-broadcast Add by channels. Elementwise, so any split gives the same bits.
+    var parallelUnits: Int {
+        switch fastPath {
+        case .sameShape: (shape.elementCount + 15) / 16
+        case .channelBroadcast: shape[1]
+        case .none: 1
+        }
+    }
+    /// An Add moves three floats per element; about what two sparse multiply-adds take.
+    var workEstimate: Int { fastPath == .none ? 0 : 2 * shape.elementCount }
+
+    func run(_ buffers: Buffers, units: Range<Int>) {
+        let pa = buffers[a], pb = buffers[b], py = buffers[output]
+        switch fastPath {
+        case .sameShape:
+            let count = shape.elementCount
+            let lo = min(count, units.lowerBound * 16), hi = min(count, units.upperBound * 16)
+            if hi > lo { f32Add(count: hi - lo, a: pa + lo, b: pb + lo, bounds: .identity, y: py + lo) }
+        case .channelBroadcast:
+            f32AddChannelBroadcast(channels: units, plane: shape[2] * shape[3], a: pa, b: pb, bounds: .identity, y: py)
+        case .none:
+            run(buffers)
+        }
+    }
+
     func run(_ buffers: Buffers) {
         let count = shape.elementCount
         let pa = buffers[a], pb = buffers[b], py = buffers[output]
         switch fastPath {
-        case .sameShape:
-            f32Add(count: count, a: pa, b: pb, bounds: .identity, y: py)
-            return
-        case .channelBroadcast:
-            f32AddChannelBroadcast(channels: 0..<shape[1], plane: shape[2] * shape[3], a: pa, b: pb,
-                                   bounds: .identity, y: py)
+        case .sameShape, .channelBroadcast:
+            run(buffers, units: 0..<parallelUnits)
             return
         case .none:
             break
@@ -499,13 +534,16 @@ struct ChannelAffineStep: PlanStep {
     /// A following ReLU/Clip the plan fused in (identity otherwise).
     var bounds = ActivationBounds.identity
     var workspaceBytes: Int { 0 }
-    func run(_ b: Buffers) {
+    var parallelUnits: Int { channels }
+    var workEstimate: Int { 2 * batch * channels * plane }
+    func run(_ b: Buffers) { run(b, units: 0..<channels) }
+    func run(_ b: Buffers, units: Range<Int>) {
         let x = b[input], y = b[output]
         let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
         scale.withUnsafeBufferPointer { scale in
             shift.withUnsafeBufferPointer { shift in
                 for n in 0..<batch {
-                    for c in 0..<channels {
+                    for c in units {
                         let s = scale[c], t = shift[c], base = (n * channels + c) * plane
                         let vs = SIMD8<Float>(repeating: s), vt = SIMD8<Float>(repeating: t)
                         var j = 0

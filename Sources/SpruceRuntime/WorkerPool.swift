@@ -135,7 +135,7 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// Polls before a waiting thread starts yielding its core on each further poll.
-    static let yieldAfter = 512
+    static let yieldAfter = 1 << 14
 
     /// One poll of a spin wait: after `yieldAfter` polls the thread yields on every `every`-th
     /// poll (a power of two), so on an oversubscribed machine the thread it waits for (descheduled,
