@@ -1,8 +1,8 @@
 // The embedded inference engine: loads a .spruce artifact (path or bytes), plans it once, and
 // runs batches of any size sample by sample through one preallocated activation arena, so an
 // inference allocates nothing but the returned output tensors. With `threads` > 1 a pool created
-// at load splits each large step's output channels. Not thread-safe: one engine runs one batch at
-// a time (create one engine per calling thread).
+// at load splits each large step (by output channels, rows, columns or elements). Not
+// thread-safe: one engine runs one batch at a time (create one engine per calling thread).
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -44,6 +44,8 @@ public final class Engine {
     let arena: UnsafeMutablePointer<Float>
     let offsets: UnsafeMutablePointer<Int>
     let workspace: UnsafeMutableRawPointer
+    /// Scratch the threads of a step share.
+    let sharedWorkspace: UnsafeMutableRawPointer
     /// nil when running on the calling thread only.
     let pool: WorkerPool?
 
@@ -62,6 +64,7 @@ public final class Engine {
         for (i, o) in plan.offsets.enumerated() { offsets[i] = o }
         let stride = roundUp(plan.workspaceBytes, 64) + 64  // keep threads' workspaces off shared lines
         workspace = .allocate(byteCount: stride * options.threads, alignment: 64)
+        sharedWorkspace = .allocate(byteCount: max(64, plan.sharedWorkspaceBytes), alignment: 64)
         pool = options.threads > 1 ? WorkerPool(parts: options.threads, workspaces: workspace, workspaceStride: stride) : nil
         for (slot, data) in plan.constants {
             for (i, v) in data.enumerated() { arena[plan.offsets[slot] + i] = v }
@@ -87,10 +90,11 @@ public final class Engine {
         arena.deallocate()
         offsets.deallocate()
         workspace.deallocate()
+        sharedWorkspace.deallocate()
     }
 
     /// Bytes of the activation arena plus the kernel workspace.
-    public var arenaBytes: Int { plan.arenaCount * 4 + plan.workspaceBytes }
+    public var arenaBytes: Int { plan.arenaCount * 4 + plan.workspaceBytes + plan.sharedWorkspaceBytes }
 
     /// Runs the model. With a dynamic batch axis (every input's first dim declared dynamic) any
     /// batch size N runs sample by sample and outputs are stacked on axis 0; otherwise inputs must
@@ -192,7 +196,8 @@ public final class Engine {
 
     /// Runs the plan on the sample already in the arena.
     func runSample() {
-        let buffers = Buffers(arena: arena, offsets: UnsafePointer(offsets), workspace: workspace)
+        let buffers = Buffers(arena: arena, offsets: UnsafePointer(offsets), workspace: workspace,
+                              shared: sharedWorkspace)
         if let pool {
             for step in plan.steps {
                 if step.parallelUnits > 1 && step.workEstimate >= Engine.parallelWorkThreshold {
@@ -206,14 +211,16 @@ public final class Engine {
         }
     }
 
-    /// Multiply-adds below which a step runs on the calling thread alone (waking a worker costs
-    /// some microseconds, about what this much work takes).
+    /// Multiply-adds below which a step runs on the calling thread alone. Dispatch to the
+    /// spinning workers costs about a microsecond, but a split step also reads what the other
+    /// core wrote; this much work takes ~15 µs. 50k and 20k measured no better (noisy machine).
     static let parallelWorkThreshold = 150_000
 
     /// Per-step wall time, averaged over `runs` inferences on the sample in the arena: for
     /// finding slow layers. Returns (node, step kind, seconds) in plan order.
     public func profileSteps(runs: Int) -> [(node: String, kernel: String, seconds: Double)] {
-        let buffers = Buffers(arena: arena, offsets: UnsafePointer(offsets), workspace: workspace)
+        let buffers = Buffers(arena: arena, offsets: UnsafePointer(offsets), workspace: workspace,
+                              shared: sharedWorkspace)
         var totals = [Double](repeating: 0, count: plan.steps.count)
         let clock = ContinuousClock()
         for _ in 0..<max(1, runs) {

@@ -28,6 +28,8 @@ struct Plan: Sendable {
     var offsets: [Int]
     var arenaCount: Int
     var workspaceBytes: Int
+    /// Largest scratch the threads of one step share.
+    var sharedWorkspaceBytes: Int
     var inputs: [PlanBinding]
     var outputs: [PlanBinding]
     /// Every input had a dynamic leading dim, planned as 1: the engine runs a batch sample by sample.
@@ -143,7 +145,9 @@ struct PlanBuilder {
         }
         let (offsets, total) = Plan.assignOffsets(slots)
         let workspace = steps.reduce(64) { max($0, $1.workspaceBytes) }
+        let shared = steps.reduce(64) { max($0, $1.sharedWorkspaceBytes) }
         return Plan(steps: steps, slots: slots, offsets: offsets, arenaCount: total, workspaceBytes: workspace,
+                    sharedWorkspaceBytes: shared,
                     inputs: inputs, outputs: outputs, perSample: perSample, constants: constants)
     }
 

@@ -7,7 +7,10 @@ import SpruceCore
 struct Buffers {
     let arena: UnsafeMutablePointer<Float>
     let offsets: UnsafePointer<Int>
+    /// This thread's own scratch (`workspaceBytes`).
     let workspace: UnsafeMutableRawPointer
+    /// Scratch every thread of a step sees (`sharedWorkspaceBytes`).
+    let shared: UnsafeMutableRawPointer
 
     /// Start of slot `slot`.
     @inline(__always)
@@ -20,6 +23,8 @@ protocol PlanStep: Sendable {
     var node: String { get }
     /// Scratch bytes the kernel needs (per thread).
     var workspaceBytes: Int { get }
+    /// Scratch bytes all threads of the step share (see `prepareUnits`).
+    var sharedWorkspaceBytes: Int { get }
     /// Runs the whole step.
     func run(_ buffers: Buffers)
     /// Output channels (or rows) the step can be split over between threads; 1: not splittable.
@@ -28,16 +33,31 @@ protocol PlanStep: Sendable {
     var parallelGranularity: Int { get }
     /// Multiply-adds of the whole step: splitting a step much smaller than a thread wake-up is a loss.
     var workEstimate: Int { get }
-    /// Runs output channels (rows) `units` only, with this thread's workspace in `buffers`.
+    /// The units of `parallelUnits` part `part` of `parts` runs: consecutive, disjoint, covering all.
+    func units(part: Int, of parts: Int) -> Range<Int>
+    /// Units of a preparation phase whose result (in `buffers.shared`) every part reads, e.g. an
+    /// input transform; 0: none. A split step runs `prepare` on its share of these units in each
+    /// thread, waits until every thread has, then runs its `units`.
+    var prepareUnits: Int { get }
+    /// Prepares units `units` of the shared scratch.
+    func prepare(_ buffers: Buffers, units: Range<Int>)
+    /// Runs output channels (rows) `units` only, with this thread's workspace in `buffers`; the
+    /// whole preparation phase must be done.
     func run(_ buffers: Buffers, units: Range<Int>)
     /// A short description for profiles (geometry, non-zeros).
     var detail: String { get }
 }
 
 extension PlanStep {
+    var sharedWorkspaceBytes: Int { 0 }
     var parallelUnits: Int { 1 }
     var parallelGranularity: Int { 1 }
     var workEstimate: Int { 0 }
+    func units(part: Int, of parts: Int) -> Range<Int> {
+        splitUnits(parallelUnits, part: part, of: parts, granularity: parallelGranularity)
+    }
+    var prepareUnits: Int { 0 }
+    func prepare(_ buffers: Buffers, units: Range<Int>) {}
     func run(_ buffers: Buffers, units: Range<Int>) { run(buffers) }
     var detail: String { "" }
 }
@@ -148,6 +168,12 @@ struct DWConvStep: PlanStep {
 }
 
 /// Direct sparse convolution from CSR or bitmask weights, f32 or int8 values.
+///
+/// Pointwise convolutions on planes of 64-column blocks are split between threads by columns:
+/// each thread reads only its columns of the input. The others are split in two phases: the
+/// input transform (phase planes, gathered im2col) is built once into shared scratch, each thread
+/// doing a share of the input channels; then each thread computes a share of the output rows with
+/// about equal non-zeros.
 struct SparseConvStep: PlanStep {
     let node: String
     let geometry: ConvGeometry
@@ -159,47 +185,114 @@ struct SparseConvStep: PlanStep {
     var batch = 1
     /// Stored non-zeros (for the work estimate).
     let nonZeros: Int
-    var workspaceBytes: Int { f32SpconvCSRWorkspaceBytes(geometry) }
-    var parallelUnits: Int { geometry.outChannels }
+    var workspaceBytes: Int { sparseSpconvPrivateBytes(geometry) }
+    var sharedWorkspaceBytes: Int { sparseSpconvPrepares(geometry) ? batch * sparseSpconvSharedBytes(geometry) : 0 }
+    var splitsColumns: Bool { sparseSplitsColumns(geometry) }
+    var prepareUnits: Int { !splitsColumns && sparseSpconvPrepares(geometry) ? batch * geometry.inChannels : 0 }
+    /// 64-column blocks of the plane when split by columns, else output rows.
+    var parallelUnits: Int { splitsColumns ? geometry.outPlane / 64 : geometry.outChannels }
     var workEstimate: Int { batch * nonZeros * geometry.outPlane }
     var detail: String {
         let density = Double(nonZeros) / Double(max(1, geometry.outChannels * geometry.reduction))
         return geometry.summary + " density \(Int((density * 100).rounded()))%"
     }
-    func run(_ b: Buffers) { run(b, units: 0..<geometry.outChannels) }
-    func run(_ b: Buffers, units: Range<Int>) {
-        for n in 0..<batch {
-            run(b, x: b[input] + n * geometry.inChannels * geometry.inPlane,
-                y: b[output] + n * geometry.outChannels * geometry.outPlane, all: units)
+
+    /// Row split with about equal cost per part, a row costing its non-zeros plus a fixed
+    /// overhead (epilogue, decode): pruned rows differ widely in non-zeros.
+    func units(part: Int, of parts: Int) -> Range<Int> {
+        if splitsColumns { return splitUnits(parallelUnits, part: part, of: parts, granularity: 1) }
+        let rows = geometry.outChannels
+        let prefix: [UInt32]
+        switch index {
+        case .csr(let rowPointers, _): prefix = rowPointers
+        case .bitmask(_, let rowValueOffsets): prefix = rowValueOffsets
+        }
+        return prefix.withUnsafeBufferPointer { p in
+            balancedSplit(prefix: p.baseAddress!, rows: rows, rowOverhead: 4, part: part, of: parts)
         }
     }
-    private func run(_ b: Buffers, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, all: Range<Int>) {
-        let g = geometry, ws = b.workspace
-        withOptionalPointer(bias) { bias in
-            switch (index, values) {
-            case (.csr(let rp, let ci), .f32(let v)):
-                withBase(rp) { rp in withBase(ci) { ci in withBase(v) { v in
-                    f32SpconvCSR(g, rowPointers: rp, columnIndices: ci, values: v, input: x, bias: bias,
-                                 bounds: bounds, output: y, outputChannels: all, workspace: ws)
-                } } }
-            case (.csr(let rp, let ci), .int8(let q, let s)):
-                withBase(rp) { rp in withBase(ci) { ci in withBase(q) { q in withBase(s) { s in
-                    f32QC8WSpconvCSR(g, rowPointers: rp, columnIndices: ci, values: q, scales: s, input: x,
-                                     bias: bias, bounds: bounds, output: y, outputChannels: all, workspace: ws)
-                } } } }
-            case (.bitmask(let words, let offsets), .f32(let v)):
-                withBase(words) { mw in withBase(offsets) { ro in withBase(v) { v in
-                    f32SpconvBitmask(g, maskWords: mw, rowValueOffsets: ro, values: v, input: x, bias: bias,
-                                     bounds: bounds, output: y, outputChannels: all, workspace: ws)
-                } } }
-            case (.bitmask(let words, let offsets), .int8(let q, let s)):
-                withBase(words) { mw in withBase(offsets) { ro in withBase(q) { q in withBase(s) { s in
-                    f32QC8WSpconvBitmask(g, maskWords: mw, rowValueOffsets: ro, values: q, scales: s, input: x,
-                                         bias: bias, bounds: bounds, output: y, outputChannels: all, workspace: ws)
-                } } } }
+
+    func prepare(_ b: Buffers, units: Range<Int>) {
+        let g = geometry, c = g.inChannels, bytes = sparseSpconvSharedBytes(g)
+        var u = units.lowerBound
+        while u < units.upperBound {
+            let n = u / c, lo = u % c, hi = min(c, lo + units.upperBound - u)
+            sparseSpconvPrepare(g, input: b[input] + n * c * g.inPlane, channels: lo..<hi, zeroSlackAt: c,
+                                shared: b.shared + n * bytes)
+            u += hi - lo
+        }
+    }
+
+    func run(_ b: Buffers) {
+        prepare(b, units: 0..<prepareUnits)
+        run(b, units: 0..<parallelUnits)
+    }
+
+    func run(_ b: Buffers, units: Range<Int>) {
+        let g = geometry, bytes = sparseSpconvSharedBytes(g)
+        withKernelForm { indexing, values in
+            withOptionalPointer(bias) { bias in
+                if splitsColumns {
+                    for n in 0..<batch {
+                        sparsePointwiseColumns(g, indexing, values, input: b[input] + n * g.inChannels * g.inPlane,
+                                               copy: b.shared + n * bytes, bias: bias, bounds: bounds,
+                                               output: b[output] + n * g.outChannels * g.outPlane, blocks: units,
+                                               workspace: b.workspace)
+                    }
+                    return
+                }
+                for n in 0..<batch {
+                    sparseSpconvRows(g, indexing, values, input: b[input] + n * g.inChannels * g.inPlane,
+                                     shared: b.shared + n * bytes, bias: bias, bounds: bounds,
+                                     output: b[output] + n * g.outChannels * g.outPlane, rows: units,
+                                     workspace: b.workspace)
+                }
             }
         }
     }
+
+    /// Calls `body` with the weights as the row kernels read them.
+    @inline(__always)
+    private func withKernelForm(_ body: (SparseIndexing, SparseValues) -> Void) {
+        let wordsPerRow = (geometry.reduction + 63) / 64
+        switch (index, values) {
+        case (.csr(let rp, let ci), .f32(let v)):
+            withBase(rp) { rp in withBase(ci) { ci in withBase(v) { v in
+                body(.csr(rowPointers: rp, columnIndices: ci), .f32(v))
+            } } }
+        case (.csr(let rp, let ci), .int8(let q, let s)):
+            withBase(rp) { rp in withBase(ci) { ci in withBase(q) { q in withBase(s) { s in
+                body(.csr(rowPointers: rp, columnIndices: ci), .qc8w(q, scales: s))
+            } } } }
+        case (.bitmask(let words, let offsets), .f32(let v)):
+            withBase(words) { mw in withBase(offsets) { ro in withBase(v) { v in
+                body(.bitmask(words: mw, wordsPerRow: wordsPerRow, rowValueOffsets: ro), .f32(v))
+            } } }
+        case (.bitmask(let words, let offsets), .int8(let q, let s)):
+            withBase(words) { mw in withBase(offsets) { ro in withBase(q) { q in withBase(s) { s in
+                body(.bitmask(words: mw, wordsPerRow: wordsPerRow, rowValueOffsets: ro), .qc8w(q, scales: s))
+            } } } }
+        }
+    }
+}
+
+/// Part `part` of `parts` of rows 0..<rows when row m costs prefix[m+1] − prefix[m] + rowOverhead:
+/// each boundary is the first row whose cumulative cost reaches its share of the total.
+func balancedSplit(prefix: UnsafePointer<UInt32>, rows: Int, rowOverhead: Int, part: Int, of parts: Int) -> Range<Int> {
+    @inline(__always) func cost(_ m: Int) -> Int { Int(prefix[m]) - Int(prefix[0]) + m * rowOverhead }
+    let total = cost(rows)
+    func boundary(_ p: Int) -> Int {
+        if p <= 0 { return 0 }
+        if p >= parts { return rows }
+        let target = total * p / parts
+        var lo = 0, hi = rows
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if cost(mid) < target { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+    return boundary(part)..<boundary(part + 1)
 }
 
 /// y[n] = W · x + bias with sparse W [N × K] (Gemm/MatMul for one sample): spmm with one column.
@@ -281,7 +374,14 @@ struct ClipStep: PlanStep {
     let bounds: ActivationBounds
     let input: Int, output: Int
     var workspaceBytes: Int { 0 }
-    func run(_ b: Buffers) { f32Clip(count: count, x: b[input], bounds: bounds, y: b[output]) }
+    /// 16-float chunks (whole cache lines); elementwise, so any split gives the same bits.
+    var parallelUnits: Int { (count + 15) / 16 }
+    var workEstimate: Int { 2 * count }
+    func run(_ b: Buffers) { run(b, units: 0..<parallelUnits) }
+    func run(_ b: Buffers, units: Range<Int>) {
+        let lo = min(count, units.lowerBound * 16), hi = min(count, units.upperBound * 16)
+        if hi > lo { f32Clip(count: hi - lo, x: b[input] + lo, bounds: bounds, y: b[output] + lo) }
+    }
 }
 
 /// Elementwise sigmoid.
@@ -319,12 +419,18 @@ struct PoolStep: PlanStep {
     let averageIncludingPad: Bool?
     let input: Int, output: Int
     var workspaceBytes: Int { 0 }
-    func run(_ b: Buffers) {
+    var parallelUnits: Int { geometry.channels }
+    /// A pooled output costs about as much as several sparse multiply-adds (strided, scalar
+    /// reads: ResNet v2's 1×1 stride-2 pools take ~1 ns per output).
+    var workEstimate: Int {
+        geometry.channels * geometry.outHeight * geometry.outWidth * (geometry.kernelHeight * geometry.kernelWidth + 8)
+    }
+    func run(_ b: Buffers) { run(b, units: 0..<geometry.channels) }
+    func run(_ b: Buffers, units: Range<Int>) {
         if let include = averageIncludingPad {
-            f32AvgPool(geometry, countIncludePad: include, input: b[input], output: b[output],
-                       channels: 0..<geometry.channels)
+            f32AvgPool(geometry, countIncludePad: include, input: b[input], output: b[output], channels: units)
         } else {
-            f32MaxPool(geometry, input: b[input], output: b[output], channels: 0..<geometry.channels)
+            f32MaxPool(geometry, input: b[input], output: b[output], channels: units)
         }
     }
 }
@@ -354,16 +460,38 @@ struct BinaryStep: PlanStep {
         return .none
     }
 
+    /// The SIMD paths split between threads: same-shape Add by 16-float chunks (whole cache
+    /// lines), channel-broadcast Add by channels. Elementwise, so any split gives the same bits.
+    var parallelUnits: Int {
+        switch fastPath {
+        case .sameShape: (shape.elementCount + 15) / 16
+        case .channelBroadcast: shape[1]
+        case .none: 1
+        }
+    }
+    /// An Add moves three floats per element; about what two sparse multiply-adds take.
+    var workEstimate: Int { fastPath == .none ? 0 : 2 * shape.elementCount }
+
+    func run(_ buffers: Buffers, units: Range<Int>) {
+        let pa = buffers[a], pb = buffers[b], py = buffers[output]
+        switch fastPath {
+        case .sameShape:
+            let count = shape.elementCount
+            let lo = min(count, units.lowerBound * 16), hi = min(count, units.upperBound * 16)
+            if hi > lo { f32Add(count: hi - lo, a: pa + lo, b: pb + lo, bounds: .identity, y: py + lo) }
+        case .channelBroadcast:
+            f32AddChannelBroadcast(channels: units, plane: shape[2] * shape[3], a: pa, b: pb, bounds: .identity, y: py)
+        case .none:
+            run(buffers)
+        }
+    }
+
     func run(_ buffers: Buffers) {
         let count = shape.elementCount
         let pa = buffers[a], pb = buffers[b], py = buffers[output]
         switch fastPath {
-        case .sameShape:
-            f32Add(count: count, a: pa, b: pb, bounds: .identity, y: py)
-            return
-        case .channelBroadcast:
-            f32AddChannelBroadcast(channels: 0..<shape[1], plane: shape[2] * shape[3], a: pa, b: pb,
-                                   bounds: .identity, y: py)
+        case .sameShape, .channelBroadcast:
+            run(buffers, units: 0..<parallelUnits)
             return
         case .none:
             break
@@ -406,13 +534,16 @@ struct ChannelAffineStep: PlanStep {
     /// A following ReLU/Clip the plan fused in (identity otherwise).
     var bounds = ActivationBounds.identity
     var workspaceBytes: Int { 0 }
-    func run(_ b: Buffers) {
+    var parallelUnits: Int { channels }
+    var workEstimate: Int { 2 * batch * channels * plane }
+    func run(_ b: Buffers) { run(b, units: 0..<channels) }
+    func run(_ b: Buffers, units: Range<Int>) {
         let x = b[input], y = b[output]
         let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
         scale.withUnsafeBufferPointer { scale in
             shift.withUnsafeBufferPointer { shift in
                 for n in 0..<batch {
-                    for c in 0..<channels {
+                    for c in units {
                         let s = scale[c], t = shift[c], base = (n * channels + c) * plane
                         let vs = SIMD8<Float>(repeating: s), vt = SIMD8<Float>(repeating: t)
                         var j = 0

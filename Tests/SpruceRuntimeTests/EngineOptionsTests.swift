@@ -153,3 +153,57 @@ func zeroPadBeforeConvIsFoldedAndExact(_ sparsity: Double) throws {
     let actual = try engine.run(["x": input])
     for (name, e) in expected { expectClose(actual[name]?.data ?? [], e.data, tolerance: 1e-4, "\(name)") }
 }
+
+/// Sparse convolutions of every split kind: pointwise on 32×32 (input copied, split by column
+/// blocks, one and two L2 tiles), 3×3 s2 from phase planes and 3×3 on 8×8 from gathered im2col
+/// (both built in channel parts before the row split), pointwise on 16×16 (in place, 4 blocks:
+/// three threads get 2, 2 and 0) and a pointwise on 8×8 split by rows.
+func sparseSplitModel(sparsity: Double, seed: UInt64) -> Model {
+    var rng = SplitMix64(seed: seed)
+    var g = Graph()
+    g.inputs = [ValueInfo(name: "x", shape: [nil, 16, 32, 32])]
+    var nodes: [Node] = []
+    var previous = "x"
+    func conv(_ name: String, _ inC: Int, _ outC: Int, kernel: Int, stride: Int = 1) {
+        g.initializers["w_" + name] = pruned(randomTensor([outC, inC, kernel, kernel], &rng, scale: 0.4), sparsity)
+        g.initializers["b_" + name] = randomTensor([outC], &rng, scale: 0.1)
+        let pad = kernel / 2
+        nodes.append(Node(name: name, op: .conv(ConvAttributes(kernelShape: [kernel, kernel], strides: [stride, stride],
+                                                               pads: [pad, pad, pad, pad], activation: .relu)),
+                          inputs: [previous, "w_" + name, "b_" + name], outputs: [name + "_y"]))
+        g.outputs.append(ValueInfo(name: name + "_y", shape: []))
+        previous = name + "_y"
+    }
+    conv("pw1", 16, 128, kernel: 1)
+    conv("pw2", 128, 40, kernel: 1)
+    conv("c3", 40, 48, kernel: 3, stride: 2)
+    conv("pw3", 48, 160, kernel: 1)
+    conv("c4", 160, 64, kernel: 3, stride: 2)
+    conv("pw4", 64, 400, kernel: 1)
+    g.nodes = nodes
+    return Model(graph: g)
+}
+
+@Test(arguments: [(0.5, false), (0.9, false), (0.9, true)])
+func sparseSplitsGiveIdenticalOutputs(_ sparsity: Double, _ int8: Bool) throws {
+    let bytes = try ArtifactWriter(int8: int8).encode(sparseSplitModel(sparsity: sparsity, seed: 51))
+    var rng = SplitMix64(seed: 9)
+    let input = randomTensor([2, 16, 32, 32], &rng)
+    let reference = try ReferenceExecutor(graph: try ArtifactReader.decode(bytes).denseModel().graph).run(["x": input])
+    let one = try Engine(bytes: bytes, options: EngineOptions(threads: 1, kernelChoice: .stored))
+    let expected = try one.run(["x": input])
+    for (name, e) in reference { expectClose(expected[name]?.data ?? [], e.data, tolerance: 1e-3, "\(name)") }
+    // Every split kind is planned and large enough to be dispatched to the pool.
+    let split = one.plan.steps.compactMap { $0 as? SparseConvStep }
+        .filter { $0.workEstimate >= Engine.parallelWorkThreshold }
+    #expect(split.contains { $0.splitsColumns && $0.sharedWorkspaceBytes > 0 })
+    #expect(split.contains { $0.splitsColumns && $0.sharedWorkspaceBytes == 0 })
+    #expect(split.contains { $0.prepareUnits > 0 && sparseGathers($0.geometry) })
+    #expect(split.contains { $0.prepareUnits > 0 && !sparseGathers($0.geometry) })
+    #expect(split.contains { !$0.splitsColumns && $0.prepareUnits == 0 })
+    for threads in [2, 3] {
+        let engine = try Engine(bytes: bytes, options: EngineOptions(threads: threads, kernelChoice: .stored))
+        #expect(try engine.run(["x": input]) == expected, "threads \(threads)")
+        #expect(try engine.run(["x": input]) == expected, "threads \(threads), second run")
+    }
+}

@@ -48,10 +48,10 @@ struct PhaseLayout {
     }
 }
 
-/// Writes the phase planes of `channels` input planes (starting at `input`) into `planes`,
-/// including the zeroed slack.
+/// Writes the phase planes of `channels` input planes (starting at `input`) into `planes`, then
+/// the zeroed slack unless `zeroSlack` is false (a thread building channels another thread continues).
 func buildPhasePlanes(_ g: ConvGeometry, _ layout: PhaseLayout, channels: Int,
-                      input: UnsafePointer<Float>, planes: UnsafeMutablePointer<Float>) {
+                      input: UnsafePointer<Float>, planes: UnsafeMutablePointer<Float>, zeroSlack: Bool = true) {
     let sh = g.strideHeight, sw = g.strideWidth
     let hq = layout.height, wq = layout.width
     var dst = planes
@@ -97,7 +97,7 @@ func buildPhasePlanes(_ g: ConvGeometry, _ layout: PhaseLayout, channels: Int,
         for i in 0..<spare { dst[i] = 0 }
         dst += spare
     }
-    for i in 0..<layout.slack { dst[i] = 0 }
+    if zeroSlack { for i in 0..<layout.slack { dst[i] = 0 } }
 }
 
 /// Copies OW of every `pitch` floats of a wide output (OH rows) into a dense OH×OW plane.

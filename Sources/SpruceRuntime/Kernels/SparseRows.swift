@@ -328,10 +328,11 @@ func sparseSpmmWorkspaceBytes(k: Int) -> Int {
 func sparseRows<W: SparseWeight>(_ indexing: SparseIndexing, weights: UnsafePointer<W>, scales: UnsafePointer<Float>?,
                                  rows: Range<Int>, table: UnsafePointer<Int32>, decode: UnsafeMutableRawPointer,
                                  base: (Int) -> UnsafePointer<Float>, length: Int, bias: UnsafePointer<Float>?,
-                                 bounds: ActivationBounds, dst: (Int) -> UnsafeMutablePointer<Float>, after: (Int) -> Void) {
+                                 bounds: ActivationBounds, dst: (Int) -> UnsafeMutablePointer<Float>, after: (Int) -> Void,
+                                 byteTableReady: Bool = false) {
     let byteTable = decode.bindMemory(to: UInt64.self, capacity: 256)
     let columnScratch = (decode + 256 * 8).bindMemory(to: UInt32.self, capacity: 1)
-    if case .bitmask = indexing { buildBitmaskByteTable(byteTable) }
+    if case .bitmask = indexing, !byteTableReady { buildBitmaskByteTable(byteTable) }
     for m in rows {
         let (count, columns, start) = sparseRowColumns(m, indexing, scratch: columnScratch, byteTable: byteTable)
         let row = SparseRunRow(count: count, columns: columns, table: table, weights: weights + start, base: base(m))
@@ -396,24 +397,64 @@ func sparseSpmm(_ indexing: SparseIndexing, _ values: SparseValues, m: Int, k: I
     }
 }
 
-/// Workspace bytes of `sparseSpconv` for geometry `g`.
-func sparseSpconvWorkspaceBytes(_ g: ConvGeometry) -> Int {
+/// Bytes of the input transform `sparseSpconvPrepare` writes for all input channels of `g`: the
+/// phase planes (none when the input is read in place) and, when `sparseGathers(g)`, the gathered
+/// im2col rows. Threads of one step share it.
+func sparseSpconvSharedBytes(_ g: ConvGeometry) -> Int {
     let layout = PhaseLayout(g)
-    let k = max(1, g.reduction)
     var bytes = alignedBytes(layout.bufferCount(channels: g.inChannels) * 4)
-        + alignedBytes(k * 4) + sparseDecodeBytes(k: k)
-        + alignedBytes(max(8, layout.wideLength(g)) * 4)
     if sparseGathers(g) { bytes += alignedBytes(g.inChannels * g.kernelArea * g.outPlane * 4) }
     return bytes
 }
 
-/// Direct sparse convolution: every non-zero (c, ky, kx) of output row m adds its weight times
-/// one contiguous run of the phase planes; rows m in `outputChannels` only.
-func sparseSpconv(_ g: ConvGeometry, _ indexing: SparseIndexing, _ values: SparseValues,
-                  input: UnsafePointer<Float>, bias: UnsafePointer<Float>?, bounds: ActivationBounds,
-                  output: UnsafeMutablePointer<Float>, outputChannels: Range<Int>,
-                  workspace: UnsafeMutableRawPointer) {
-    let range = outputChannels.clamped(to: 0..<g.outChannels)
+/// Bytes each thread of `sparseSpconvRows` needs for its own: run-offset table, row decode, wide row.
+func sparseSpconvPrivateBytes(_ g: ConvGeometry) -> Int {
+    let k = max(1, g.reduction)
+    return alignedBytes(k * 4) + sparseDecodeBytes(k: k) + alignedBytes(max(8, PhaseLayout(g).wideLength(g)) * 4)
+}
+
+/// Workspace bytes of `sparseSpconv` for geometry `g`.
+func sparseSpconvWorkspaceBytes(_ g: ConvGeometry) -> Int { sparseSpconvSharedBytes(g) + sparseSpconvPrivateBytes(g) }
+
+/// Whether `sparseSpconvRows` needs `sparseSpconvPrepare` first (false: it reads the input in place).
+func sparseSpconvPrepares(_ g: ConvGeometry) -> Bool { !PhaseLayout(g).inPlace }
+
+/// Writes the input transform of input channels `channels` into `shared` (laid out for all
+/// channels, see `sparseSpconvSharedBytes`): their phase planes and, when gathering, their im2col
+/// rows. Each channel's part depends on that channel alone, so threads may prepare disjoint channel
+/// ranges at once; the zeroed slack after the planes is written by the range that ends at
+/// `zeroSlackAt` (the last channel + 1 that will be read).
+func sparseSpconvPrepare(_ g: ConvGeometry, input: UnsafePointer<Float>, channels: Range<Int>, zeroSlackAt: Int,
+                         shared: UnsafeMutableRawPointer) {
+    let layout = PhaseLayout(g)
+    guard !layout.inPlace, !channels.isEmpty else { return }
+    let planes = shared.bindMemory(to: Float.self, capacity: layout.bufferCount(channels: g.inChannels))
+    buildPhasePlanes(g, layout, channels: channels.count, input: input + channels.lowerBound * g.inPlane,
+                     planes: planes + channels.lowerBound * layout.channelStride,
+                     zeroSlack: channels.upperBound == zeroSlackAt)
+    guard sparseGathers(g) else { return }
+    let n = g.outPlane
+    let gathered = (shared + alignedBytes(layout.bufferCount(channels: g.inChannels) * 4))
+        .bindMemory(to: Float.self, capacity: g.inChannels * g.kernelArea * n)
+    for c in channels {
+        for ky in 0..<g.kernelHeight {
+            for kx in 0..<g.kernelWidth {
+                let column = (c * g.kernelHeight + ky) * g.kernelWidth + kx
+                gatherRows(planes + c * layout.channelStride + layout.tapOffset(ky: ky, kx: kx), pitch: layout.width,
+                           rows: g.outHeight, width: g.outWidth, into: gathered + column * n)
+            }
+        }
+    }
+}
+
+/// Output rows `rows` of the direct sparse convolution, reading the input transform
+/// `sparseSpconvPrepare` wrote into `shared` for (at least) the input channels of their groups, or
+/// `input` itself when `sparseSpconvPrepares(g)` is false. `workspace`: `sparseSpconvPrivateBytes(g)`.
+func sparseSpconvRows(_ g: ConvGeometry, _ indexing: SparseIndexing, _ values: SparseValues,
+                      input: UnsafePointer<Float>, shared: UnsafeRawPointer, bias: UnsafePointer<Float>?,
+                      bounds: ActivationBounds, output: UnsafeMutablePointer<Float>, rows: Range<Int>,
+                      workspace: UnsafeMutableRawPointer) {
+    let range = rows.clamped(to: 0..<g.outChannels)
     guard !range.isEmpty else { return }
     let layout = PhaseLayout(g)
     let mg = g.outChannelsPerGroup, cg = g.inChannelsPerGroup
@@ -421,25 +462,29 @@ func sparseSpconv(_ g: ConvGeometry, _ indexing: SparseIndexing, _ values: Spars
     let wideLength = layout.wideLength(g)
 
     var cursor = workspace
-    let planes = cursor.bindMemory(to: Float.self, capacity: max(1, layout.bufferCount(channels: g.inChannels)))
-    cursor += alignedBytes(layout.bufferCount(channels: g.inChannels) * 4)
     let table = cursor.bindMemory(to: Int32.self, capacity: k)
     cursor += alignedBytes(k * 4)
     let decode = cursor
     cursor += sparseDecodeBytes(k: k)
     let wide = cursor.bindMemory(to: Float.self, capacity: max(8, wideLength))
-    cursor += alignedBytes(max(8, wideLength) * 4)
 
-    // Only the input channels of the groups this call touches are decomposed.
-    let firstGroup = range.lowerBound / mg, lastGroup = (range.upperBound - 1) / mg
-    let firstChannel = firstGroup * cg
-    let planeBase: UnsafePointer<Float>
-    if layout.inPlace {
-        planeBase = input + firstChannel * g.inPlane
-    } else {
-        buildPhasePlanes(g, layout, channels: (lastGroup - firstGroup + 1) * cg,
-                         input: input + firstChannel * g.inPlane, planes: planes)
-        planeBase = UnsafePointer(planes)
+    let planeBase = layout.inPlace ? input : UnsafePointer(shared.assumingMemoryBound(to: Float.self))
+    if sparseGathers(g) {
+        let n = g.outPlane
+        let gathered = UnsafePointer((shared + alignedBytes(layout.bufferCount(channels: g.inChannels) * 4))
+            .assumingMemoryBound(to: Float.self))
+        for column in 0..<k { table[column] = Int32(truncatingIfNeeded: column * n) }
+        @inline(__always) func gatheredBase(_ m: Int) -> UnsafePointer<Float> { gathered + (m / mg) * k * n }
+        @inline(__always) func out(_ m: Int) -> UnsafeMutablePointer<Float> { output + m * n }
+        switch values {
+        case .f32(let v):
+            sparseRows(indexing, weights: v, scales: nil, rows: range, table: table, decode: decode,
+                       base: gatheredBase, length: n, bias: bias, bounds: bounds, dst: out, after: { _ in })
+        case .qc8w(let q, let scales):
+            sparseRows(indexing, weights: q, scales: scales, rows: range, table: table, decode: decode,
+                       base: gatheredBase, length: n, bias: bias, bounds: bounds, dst: out, after: { _ in })
+        }
+        return
     }
     // Column (c, ky, kx) → offset of its run within a group's phase planes: one table load per
     // non-zero instead of two integer divisions.
@@ -455,36 +500,10 @@ func sparseSpconv(_ g: ConvGeometry, _ indexing: SparseIndexing, _ values: Spars
     let groupStride = cg * layout.channelStride
     // Into the scratch, at least one full vector: the phase-plane slack keeps those reads in bounds.
     let length = direct ? wideLength : max(8, wideLength)
-    @inline(__always) func base(_ m: Int) -> UnsafePointer<Float> { planeBase + (m / mg - firstGroup) * groupStride }
+    @inline(__always) func base(_ m: Int) -> UnsafePointer<Float> { planeBase + (m / mg) * groupStride }
     @inline(__always) func dst(_ m: Int) -> UnsafeMutablePointer<Float> { direct ? output + m * g.outPlane : wide }
     @inline(__always) func after(_ m: Int) {
         if !direct { compactWide(wide, pitch: layout.width, rows: g.outHeight, width: g.outWidth, into: output + m * g.outPlane) }
-    }
-    if sparseGathers(g) {
-        let n = g.outPlane
-        let groups = lastGroup - firstGroup + 1
-        let gathered = cursor.bindMemory(to: Float.self, capacity: groups * k * n)
-        for c in 0..<(groups * cg) {
-            for ky in 0..<g.kernelHeight {
-                for kx in 0..<g.kernelWidth {
-                    let column = (c * g.kernelHeight + ky) * g.kernelWidth + kx
-                    gatherRows(planeBase + c * layout.channelStride + layout.tapOffset(ky: ky, kx: kx), pitch: layout.width,
-                               rows: g.outHeight, width: g.outWidth, into: gathered + column * n)
-                }
-            }
-        }
-        for column in 0..<k { table[column] = Int32(truncatingIfNeeded: column * n) }
-        @inline(__always) func gatheredBase(_ m: Int) -> UnsafePointer<Float> { UnsafePointer(gathered + (m / mg - firstGroup) * k * n) }
-        @inline(__always) func out(_ m: Int) -> UnsafeMutablePointer<Float> { output + m * n }
-        switch values {
-        case .f32(let v):
-            sparseRows(indexing, weights: v, scales: nil, rows: range, table: table, decode: decode,
-                       base: gatheredBase, length: n, bias: bias, bounds: bounds, dst: out, after: { _ in })
-        case .qc8w(let q, let scales):
-            sparseRows(indexing, weights: q, scales: scales, rows: range, table: table, decode: decode,
-                       base: gatheredBase, length: n, bias: bias, bounds: bounds, dst: out, after: { _ in })
-        }
-        return
     }
     switch values {
     case .f32(let v):
@@ -494,6 +513,77 @@ func sparseSpconv(_ g: ConvGeometry, _ indexing: SparseIndexing, _ values: Spars
         sparseRows(indexing, weights: q, scales: scales, rows: range, table: table, decode: decode,
                    base: base, length: length, bias: bias, bounds: bounds, dst: dst, after: after)
     }
+}
+
+/// Whether `sparsePointwiseColumns` can compute `g`: 1×1, stride 1, no padding, one group, and
+/// a plane of at least two whole 64-column blocks.
+func sparseSplitsColumns(_ g: ConvGeometry) -> Bool {
+    g.isPointwise && g.groups == 1 && g.outPlane % 64 == 0 && g.outPlane >= 128
+}
+
+/// Columns per tile of `sparsePointwiseColumns`: the tile of the input (C rows of it) stays
+/// near 192 KB, so it is read from L2 by every output row; at least 256 columns, so a row's fixed
+/// costs (mask decode, epilogue) are paid over four 64-column blocks or more.
+func sparsePointwiseTile(_ g: ConvGeometry) -> Int { max(256, 49152 / max(1, g.inChannels) / 64 * 64) }
+
+/// Columns 64·blocks.lowerBound ..< 64·blocks.upperBound of every output row of a pointwise
+/// sparse convolution (`sparseSplitsColumns(g)`), a tile of columns at a time for all rows. An
+/// input the phase layout copies (channel planes a multiple of 2 KiB apart, see `PhaseLayout`)
+/// has the tile's columns copied into `copy` at the padded channel stride first. Each 64-column
+/// block is computed exactly as `sparseSpconvRows` computes it, so any split of the blocks
+/// between threads gives the same bits. `workspace`: `sparseSpconvPrivateBytes(g)`.
+func sparsePointwiseColumns(_ g: ConvGeometry, _ indexing: SparseIndexing, _ values: SparseValues,
+                            input: UnsafePointer<Float>, copy: UnsafeMutableRawPointer, bias: UnsafePointer<Float>?,
+                            bounds: ActivationBounds, output: UnsafeMutablePointer<Float>, blocks: Range<Int>,
+                            workspace: UnsafeMutableRawPointer) {
+    let plane = g.outPlane
+    let columns = (blocks.lowerBound * 64)..<min(plane, blocks.upperBound * 64)
+    guard !columns.isEmpty else { return }
+    let layout = PhaseLayout(g)
+    let m = g.outChannels, k = max(1, g.reduction), c = g.inChannels
+    let table = workspace.bindMemory(to: Int32.self, capacity: k)
+    let decode = workspace + alignedBytes(k * 4)
+    for column in 0..<k { table[column] = Int32(truncatingIfNeeded: column * layout.channelStride) }
+    let copied = copy.bindMemory(to: Float.self, capacity: max(1, layout.bufferCount(channels: c)))
+    let planes = layout.inPlace ? input : UnsafePointer(copied)
+    let tile = sparsePointwiseTile(g)
+    var lo = columns.lowerBound
+    while lo < columns.upperBound {
+        let width = min(tile, columns.upperBound - lo)
+        if !layout.inPlace {
+            for channel in 0..<c {
+                (copied + channel * layout.channelStride + lo).update(from: input + channel * plane + lo, count: width)
+            }
+        }
+        let first = lo == columns.lowerBound, start = lo
+        switch values {
+        case .f32(let v):
+            sparseRows(indexing, weights: v, scales: nil, rows: 0..<m, table: table, decode: decode,
+                       base: { _ in planes + start }, length: width, bias: bias, bounds: bounds,
+                       dst: { output + $0 * plane + start }, after: { _ in }, byteTableReady: !first)
+        case .qc8w(let q, let scales):
+            sparseRows(indexing, weights: q, scales: scales, rows: 0..<m, table: table, decode: decode,
+                       base: { _ in planes + start }, length: width, bias: bias, bounds: bounds,
+                       dst: { output + $0 * plane + start }, after: { _ in }, byteTableReady: !first)
+        }
+        lo += width
+    }
+}
+
+/// Direct sparse convolution: every non-zero (c, ky, kx) of output row m adds its weight times
+/// one contiguous run of the phase planes; rows m in `outputChannels` only (only the input
+/// channels of their groups are transformed).
+func sparseSpconv(_ g: ConvGeometry, _ indexing: SparseIndexing, _ values: SparseValues,
+                  input: UnsafePointer<Float>, bias: UnsafePointer<Float>?, bounds: ActivationBounds,
+                  output: UnsafeMutablePointer<Float>, outputChannels: Range<Int>,
+                  workspace: UnsafeMutableRawPointer) {
+    let range = outputChannels.clamped(to: 0..<g.outChannels)
+    guard !range.isEmpty else { return }
+    let mg = g.outChannelsPerGroup, cg = g.inChannelsPerGroup
+    let channels = (range.lowerBound / mg * cg)..<((range.upperBound - 1) / mg * cg + cg)
+    sparseSpconvPrepare(g, input: input, channels: channels, zeroSlackAt: channels.upperBound, shared: workspace)
+    sparseSpconvRows(g, indexing, values, input: input, shared: workspace, bias: bias, bounds: bounds, output: output,
+                     rows: range, workspace: workspace + sparseSpconvSharedBytes(g))
 }
 
 /// Row value offsets (M + 1 prefix popcounts) of a bitmask laid out as `sparseIndexing` expects.
