@@ -156,11 +156,7 @@ private func dwconv3x3s1Padded(_ g: ConvGeometry, input: UnsafePointer<Float>, w
     for m in outputChannels {
         let c = m / multiplier
         if c != builtChannel {
-            let plane = input + c * g.inPlane
-            for r in 0..<h {
-                let src = plane + r * w, dst = padded + (r + 1) * pw + 1
-                for j in 0..<w { dst[j] = src[j] }
-            }
+            spreadRows(input + c * g.inPlane, width: w, rows: h, pitch: pw, into: padded + pw + 1)
             builtChannel = c
         }
         let k = weights + m * 9
@@ -229,11 +225,7 @@ private func dwconv3x3s2Padded(_ g: ConvGeometry, input: UnsafePointer<Float>, w
     for m in outputChannels {
         let c = m / multiplier
         if c != builtChannel {
-            let plane = input + c * g.inPlane
-            for r in 0..<h {
-                let src = plane + r * w, dst = padded + r * pw
-                for j in 0..<w { dst[j] = src[j] }
-            }
+            spreadRows(input + c * g.inPlane, width: w, rows: h, pitch: pw, into: padded)
             builtChannel = c
         }
         let k = weights + m * 9

@@ -110,6 +110,17 @@ func compactWide(_ wide: UnsafePointer<Float>, pitch: Int, rows: Int, width: Int
     }
 }
 
+/// The reverse of `compactWide`: `rows` dense rows of `width` floats from `dense`, each written
+/// at `pitch` floats from the previous in `out` (e.g. into the interior of a zero-bordered plane).
+@inline(__always)
+func spreadRows(_ dense: UnsafePointer<Float>, width: Int, rows: Int, pitch: Int,
+                into out: UnsafeMutablePointer<Float>) {
+    for r in 0..<rows {
+        let s = dense + r * width, d = out + r * pitch
+        for j in 0..<width { d[j] = s[j] }
+    }
+}
+
 /// Rounds a byte count up to a 64-byte boundary, so workspace regions stay cache-line aligned.
 @inline(__always)
 func alignedBytes(_ bytes: Int) -> Int { roundUp(bytes, 64) }
