@@ -89,6 +89,18 @@ final class LogLines: @unchecked Sendable {
             try StudyRunner(options: global).run(log: { _ in })
         }
         #expect(try kept.map { try Self.modified(dir + "/" + $0) } == before)
+
+        // A cell pruned from another dense model (a rerun with other --lr kept another one) is recomputed.
+        let cellFile = dir + "/cells/mobilenetv2-0.50.json"
+        #expect(results.cells.allSatisfy { $0.denseLearningRate == 1e-3 })
+        var stale: StudyCell = try StudyRunner.decode(cellFile)
+        stale.denseLearningRate = 0.5
+        try Data(try StudyRunner.json(stale)).write(to: URL(fileURLWithPath: cellFile))
+        let third = LogLines()
+        let redone = try runner.run(log: third.append)
+        #expect(third.all.contains { $0.contains("pruned from the learning rate 0.5 model") })
+        #expect(third.all.filter { $0.contains("skipped") }.count == 2)  // dense training + the 0 % cell
+        #expect(redone.cells.map(\.denseLearningRate) == [1e-3, 1e-3])
     }
 
     @Test("bad options fail before anything is written", arguments: [

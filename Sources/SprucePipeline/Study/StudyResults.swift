@@ -87,6 +87,9 @@ public struct StudyCell: Sendable, Equatable, Codable {
     public var stageSeconds: [String: Double]
     /// The artifact's path inside the study folder.
     public var artifact: String
+    /// Learning rate of the dense model the cell was pruned from (nil in cells written before it
+    /// was recorded). A rerun whose kept dense model differs recomputes the cell.
+    public var denseLearningRate: Double?
 }
 
 /// Everything one study run wrote.

@@ -155,7 +155,8 @@ public struct StudyRunner: Sendable {
             trainings.append(training)
             for sparsity in options.sparsities {
                 try cancellation.check()
-                if let cell = try runCell(model: model, sparsity: sparsity, trained: trained, data: data, test: test,
+                if let cell = try runCell(model: model, sparsity: sparsity, trained: trained,
+                                          learningRate: training.chosenLearningRate, data: data, test: test,
                                           log: log, cancellation: cancellation) {
                     cells.append(cell)
                 }
@@ -300,14 +301,20 @@ public struct StudyRunner: Sendable {
     }
 
     /// One cell: the compress recipe from the trained model, then test evaluation and latency.
-    private func runCell(model: String, sparsity: Double, trained: Model, data: PipelineData, test: BatchLoader,
-                         log: @escaping @Sendable (String) -> Void, cancellation: CancellationFlag) throws -> StudyCell? {
+    /// `learningRate`: the kept dense model's; a finished cell pruned from another one is recomputed.
+    private func runCell(model: String, sparsity: Double, trained: Model, learningRate: Double, data: PipelineData,
+                         test: BatchLoader, log: @escaping @Sendable (String) -> Void,
+                         cancellation: CancellationFlag) throws -> StudyCell? {
         let label = "\(model) @ \(Self.sparsityLabel(sparsity))"
         let cellFile = cellPath(model: model, sparsity: sparsity)
         if FileManager.default.fileExists(atPath: cellFile) {
             let cell: StudyCell = try Self.decode(cellFile)
-            log("\(label): skipped, \(cellFile) exists (test AUC \(Self.f4(cell.test.auc)))")
-            return cell
+            if let pruned = cell.denseLearningRate, pruned != learningRate {
+                log("\(label): \(cellFile) was pruned from the learning rate \(pruned) model, now \(learningRate) is kept: recomputing")
+            } else {
+                log("\(label): skipped, \(cellFile) exists (test AUC \(Self.f4(cell.test.auc)))")
+                return cell
+            }
         }
         log("\(label): prune + fine-tune \(options.finetuneEpochs) epoch\(options.finetuneEpochs == 1 ? "" : "s"), int8, pack")
         // The recipe `spruce compress --sparsity S --int8` runs, minus its load stage: the trained
@@ -347,7 +354,7 @@ public struct StudyRunner: Sendable {
             validationAUC: packed.validationAUC ?? state.validationAUC, test: report, roc: roc, artifactBytes: bytes.count,
             parameters: packed.parameters, nonzeroParameters: packed.nonzeroParameters,
             latencyMedianMs: bench.medianMs, latencyP90Ms: bench.p90Ms, engine: engine, stageSeconds: stageSeconds,
-            artifact: artifactName)
+            artifact: artifactName, denseLearningRate: learningRate)
         try FileIO.writeAtomically(try Self.json(cell), to: cellFile)
         let times = Self.stageOrder.compactMap { s in stageSeconds[s].map { "\(s) \(Self.secs($0))" } }.joined(separator: ", ")
         log("\(label): test AUC \(Self.f4(report.auc)), \(bytes.count) bytes, \(packed.nonzeroParameters) non-zero parameters, "
