@@ -106,6 +106,20 @@ def ort_time(name, threads, runs, warmup):
     return {"median_ms": times[len(times) // 2] * 1e3, "p90_ms": times[min(len(times) - 1, int(len(times) * 0.9))] * 1e3}
 
 
+def other_runnable(samples=20, interval=0.1):
+    """Mean runnable threads on the machine besides this sampler (Linux /proc/stat), 0 elsewhere."""
+    counts = []
+    for _ in range(samples):
+        try:
+            with open("/proc/stat") as f:
+                line = next(l for l in f if l.startswith("procs_running"))
+        except (OSError, StopIteration):
+            return 0.0
+        counts.append(int(line.split()[1]) - 1)
+        time.sleep(interval)
+    return sum(counts) / len(counts)
+
+
 def main():
     parser = argparse.ArgumentParser(description="Spruce runtime vs onnxruntime, batch-1 latency")
     parser.add_argument("--runs", type=int, default=30, help="timed inferences per configuration (median kept)")
@@ -130,6 +144,7 @@ def main():
         sys.exit(f"{SPRUCE_BENCH} missing: run `swift build -c release --product spruce-bench` first")
 
     import onnxruntime
+    busy_before = other_runnable()
     results = {"size": SIZE, "runs": args.runs, "warmup": args.warmup, "rounds": args.rounds, "onnxruntime": onnxruntime.__version__,
                "models": {}}
     rows = []
@@ -181,6 +196,13 @@ def main():
         checks.append((f"{MODELS[name]}: 90 % + int8 artifact ≥ {SIZE_RATIO_90_INT8:.0f}× smaller than the ONNX file",
                        f"{best['size_ratio']:.1f}×", best["size_ratio"] >= SIZE_RATIO_90_INT8))
 
+    # The 2-thread runtime meets at a barrier after every split step: another runnable process that
+    # takes a core away mid-step stalls both threads (ResNet50 v2 90 % int8 measured 6-7 ms on an
+    # idle machine and 11-17 ms beside a nice-19 training job). Say how busy the machine was.
+    busy_after = other_runnable()
+    results["other_runnable_threads"] = {"before": busy_before, "after": busy_after}
+    print(f"Other runnable threads (mean of 20 samples of /proc/stat): {busy_before:.1f} before, {busy_after:.1f} after."
+          + (" The machine was busy: 2-thread figures are unreliable." if max(busy_before, busy_after) > 0.3 else ""))
     print(f"Batch-1 latency: best of {args.rounds} alternating rounds of the median of {args.runs} runs after {args.warmup} warm-up; onnxruntime {onnxruntime.__version__} "
           f"(ORT_ENABLE_ALL, sequential) on the dense ONNX model. ratio = ORT time / Spruce time (> 1: Spruce faster).")
     print()
