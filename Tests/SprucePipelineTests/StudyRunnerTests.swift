@@ -96,8 +96,12 @@ final class LogLines: @unchecked Sendable {
         var stale: StudyCell = try StudyRunner.decode(cellFile)
         stale.denseLearningRate = 0.5
         try Data(try StudyRunner.json(stale)).write(to: URL(fileURLWithPath: cellFile))
+        // Sparsities given in any order: cells (and the charts' lines) come out sorted.
+        var reversed = Self.options(dir)
+        reversed.sparsities = [0.5, 0]
         let third = LogLines()
-        let redone = try runner.run(log: third.append)
+        let redone = try StudyRunner(options: reversed).run(log: third.append)
+        #expect(redone.cells.map(\.sparsity) == [0, 0.5])
         #expect(third.all.contains { $0.contains("pruned from the learning rate 0.5 model") })
         #expect(third.all.filter { $0.contains("skipped") }.count == 2)  // dense training + the 0 % cell
         #expect(redone.cells.map(\.denseLearningRate) == [1e-3, 1e-3])

@@ -153,15 +153,18 @@ public struct StudyRunner: Sendable {
         for model in options.models {
             let (training, trained) = try trainDense(model: model, data: data, test: test, log: log, cancellation: cancellation)
             trainings.append(training)
+            var modelCells: [StudyCell] = []
             for sparsity in options.sparsities {
                 try cancellation.check()
                 if let cell = try runCell(model: model, sparsity: sparsity, trained: trained,
                                           learningRate: training.chosenLearningRate, data: data, test: test,
                                           log: log, cancellation: cancellation) {
-                    cells.append(cell)
+                    modelCells.append(cell)
                 }
                 try communicator.barrier()  // the cell file exists for every rank before the next cell
             }
+            // Charts join a model's cells in order: sorted, whatever order --sparsities gave them in.
+            cells += modelCells.sorted { $0.sparsity < $1.sparsity }
         }
         let setup = StudySetup(
             data: options.data, images: dataset.count, trainImages: split.count(of: .train),
