@@ -80,7 +80,7 @@ public func f32DWConv(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: U
                               dst: dst, bias: b, bounds: bounds)
         }
         if !direct {
-            compactWide(wide, pitch: layout.width, rows: g.outHeight, width: g.outWidth, into: output + m * g.outPlane)
+            copyRows(wide, pitch: layout.width, rows: g.outHeight, width: g.outWidth, into: output + m * g.outPlane, pitch: g.outWidth)
         }
     }
 }
@@ -156,7 +156,7 @@ private func dwconv3x3s1Padded(_ g: ConvGeometry, input: UnsafePointer<Float>, w
     for m in outputChannels {
         let c = m / multiplier
         if c != builtChannel {
-            spreadRows(input + c * g.inPlane, width: w, rows: h, pitch: pw, into: padded + pw + 1)
+            copyRows(input + c * g.inPlane, pitch: w, rows: h, width: w, into: padded + pw + 1, pitch: pw)
             builtChannel = c
         }
         let k = weights + m * 9
@@ -225,7 +225,7 @@ private func dwconv3x3s2Padded(_ g: ConvGeometry, input: UnsafePointer<Float>, w
     for m in outputChannels {
         let c = m / multiplier
         if c != builtChannel {
-            spreadRows(input + c * g.inPlane, width: w, rows: h, pitch: pw, into: padded)
+            copyRows(input + c * g.inPlane, pitch: w, rows: h, width: w, into: padded, pitch: pw)
             builtChannel = c
         }
         let k = weights + m * 9

@@ -100,23 +100,14 @@ func buildPhasePlanes(_ g: ConvGeometry, _ layout: PhaseLayout, channels: Int,
     if zeroSlack { for i in 0..<layout.slack { dst[i] = 0 } }
 }
 
-/// Copies OW of every `pitch` floats of a wide output (OH rows) into a dense OH×OW plane.
+/// Copies `rows` rows of `width` floats, row r from `source + r · sourcePitch` to
+/// `destination + r · destinationPitch`: a wide output compacted into a dense plane, or dense rows
+/// spread into the interior of a zero-bordered plane.
 @inline(__always)
-func compactWide(_ wide: UnsafePointer<Float>, pitch: Int, rows: Int, width: Int,
-                 into out: UnsafeMutablePointer<Float>) {
+func copyRows(_ source: UnsafePointer<Float>, pitch sourcePitch: Int, rows: Int, width: Int,
+              into destination: UnsafeMutablePointer<Float>, pitch destinationPitch: Int) {
     for r in 0..<rows {
-        let s = wide + r * pitch, d = out + r * width
-        for j in 0..<width { d[j] = s[j] }
-    }
-}
-
-/// The reverse of `compactWide`: `rows` dense rows of `width` floats from `dense`, each written
-/// at `pitch` floats from the previous in `out` (e.g. into the interior of a zero-bordered plane).
-@inline(__always)
-func spreadRows(_ dense: UnsafePointer<Float>, width: Int, rows: Int, pitch: Int,
-                into out: UnsafeMutablePointer<Float>) {
-    for r in 0..<rows {
-        let s = dense + r * width, d = out + r * pitch
+        let s = source + r * sourcePitch, d = destination + r * destinationPitch
         for j in 0..<width { d[j] = s[j] }
     }
 }

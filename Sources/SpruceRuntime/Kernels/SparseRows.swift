@@ -353,8 +353,8 @@ func sparseGathers(_ g: ConvGeometry) -> Bool {
         && g.inChannels * g.kernelArea * g.outPlane <= sparseGatherFloats
 }
 
-/// `compactWide` with whole-vector copies for rows of 4, 8 or 16 floats (the small maps
-/// `sparseGathers` takes), where a scalar loop's per-row overhead would dominate.
+/// `copyRows` into a dense plane, with whole-vector copies for rows of 4, 8 or 16 floats (the
+/// small maps `sparseGathers` takes), where a scalar loop's per-row overhead would dominate.
 @inline(__always)
 func gatherRows(_ src: UnsafePointer<Float>, pitch: Int, rows: Int, width: Int, into out: UnsafeMutablePointer<Float>) {
     switch width {
@@ -371,7 +371,7 @@ func gatherRows(_ src: UnsafePointer<Float>, pitch: Int, rows: Int, width: Int, 
             store8(load8(src + r * pitch + 8), out + r * 16 + 8)
         }
     default:
-        compactWide(src, pitch: pitch, rows: rows, width: width, into: out)
+        copyRows(src, pitch: pitch, rows: rows, width: width, into: out, pitch: width)
     }
 }
 
@@ -503,7 +503,7 @@ func sparseSpconvRows(_ g: ConvGeometry, _ indexing: SparseIndexing, _ values: S
     @inline(__always) func base(_ m: Int) -> UnsafePointer<Float> { planeBase + (m / mg) * groupStride }
     @inline(__always) func dst(_ m: Int) -> UnsafeMutablePointer<Float> { direct ? output + m * g.outPlane : wide }
     @inline(__always) func after(_ m: Int) {
-        if !direct { compactWide(wide, pitch: layout.width, rows: g.outHeight, width: g.outWidth, into: output + m * g.outPlane) }
+        if !direct { copyRows(wide, pitch: layout.width, rows: g.outHeight, width: g.outWidth, into: output + m * g.outPlane, pitch: g.outWidth) }
     }
     switch values {
     case .f32(let v):
