@@ -58,15 +58,8 @@ struct InspectCommand: ParsableCommand {
 
     /// The human-readable storage report of an artifact.
     static func text(_ s: ArtifactSummary, path: String) -> String {
-        var out: [String] = ["artifact: \(path) (format \(s.formatVersion))"]
-        out.append("producer: \(s.producer.isEmpty ? "(none)" : s.producer)")
-        for (key, value) in s.metadata.sorted(by: { $0.key < $1.key }) {
-            out.append("metadata: \(key) = \(value)")
-        }
-        out.append("inputs:")
-        out += table(s.inputs.map { [$0.name, formatShape($0.shape)] }, indent: 2)
-        out.append("outputs:")
-        out += table(s.outputs.map { [$0.name, formatShape($0.shape)] }, indent: 2)
+        var out = header("artifact: \(path) (format \(s.formatVersion))", producer: s.producer, metadata: s.metadata,
+                         inputs: s.inputs, outputs: s.outputs)
         out.append("tensors (\(s.tensors.count); bytes as raw/stored):")
         let header = ["name", "operator", "shape", "encoding", "type", "nonzeros", "sparsity",
                       "values", "indices", "scales", "bits/nz", "stored"]
@@ -87,15 +80,7 @@ struct InspectCommand: ParsableCommand {
 
     /// The human-readable report.
     static func text(_ s: ModelSummary, path: String) -> String {
-        var out: [String] = ["model: \(path)"]
-        out.append("producer: \(s.producer.isEmpty ? "(none)" : s.producer)")
-        for (key, value) in s.metadata.sorted(by: { $0.key < $1.key }) {
-            out.append("metadata: \(key) = \(value)")
-        }
-        out.append("inputs:")
-        out += table(s.inputs.map { [$0.name, formatShape($0.shape)] }, indent: 2)
-        out.append("outputs:")
-        out += table(s.outputs.map { [$0.name, formatShape($0.shape)] }, indent: 2)
+        var out = header("model: \(path)", producer: s.producer, metadata: s.metadata, inputs: s.inputs, outputs: s.outputs)
         out.append("operators (\(s.nodes) nodes):")
         let byCount = s.operators.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
         out += table(byCount.map { [$0.key, "\($0.value)"] }, indent: 2, rightAligned: [1])
@@ -105,6 +90,20 @@ struct InspectCommand: ParsableCommand {
         out += table(rows, indent: 2, rightAligned: [2, 3, 4])
         out.append("total: \(s.parameters) parameters, \(s.zeros) zeros, sparsity \(percent(s.sparsity))")
         return out.joined(separator: "\n")
+    }
+
+    /// The lines both reports open with: title, producer, metadata, inputs and outputs.
+    private static func header(_ title: String, producer: String, metadata: [String: String],
+                               inputs: [ModelSummary.Value], outputs: [ModelSummary.Value]) -> [String] {
+        var out = [title, "producer: \(producer.isEmpty ? "(none)" : producer)"]
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
+            out.append("metadata: \(key) = \(value)")
+        }
+        out.append("inputs:")
+        out += table(inputs.map { [$0.name, formatShape($0.shape)] }, indent: 2)
+        out.append("outputs:")
+        out += table(outputs.map { [$0.name, formatShape($0.shape)] }, indent: 2)
+        return out
     }
 
     private static func percent(_ fraction: Double) -> String {
