@@ -66,6 +66,9 @@ import SpruceTrain
         #expect(html.contains("debug build are not representative"))
         #expect(html.contains("<td>1/2 FN</td>"))  // mel at 50 %: one malignant missed
         #expect(html.contains("<td>+0.0000</td>") && html.contains("<td>-0.5000</td>"))  // Δ against the float AUC 1
+        // Stage totals: a 2 s dense trial plus two cells of 11.1 s.
+        #expect(html.contains("mobilenetv2: dense training 2.0 s + cells 22.2 s = 24.2 s"))
+        #expect(html.contains("all models: 24.2 s of recorded stage time (this run's own wall time: 12.0 s)"))
         // The ROC polyline of the 50 % cell, from its curve points.
         let roc = StudyReport.rocCharts(results)[0].render()
         #expect(roc.contains("points=\"64.0,344.0 64.0,190.0 257.0,190.0 450.0,190.0 450.0,36.0\""))

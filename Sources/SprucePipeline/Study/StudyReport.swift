@@ -179,6 +179,17 @@ public enum StudyReport {
             h += stages.map { "<td>\(c.stageSeconds[$0].map(duration) ?? "-")</td>" }.joined()
             h += "<td>\(duration(c.stageSeconds.values.reduce(0, +)))</td></tr>\n"
         }
-        return h + "</tbody></table>\n"
+        h += "</tbody></table>\n"
+        // Sums over everything recorded, so a study finished over several runs still shows its cost.
+        var lines: [String] = []
+        var all = 0.0
+        for model in r.setup.models {
+            let dense = r.training.filter { $0.model == model }.flatMap(\.trials).reduce(0) { $0 + $1.seconds }
+            let cells = r.cells.filter { $0.model == model }.reduce(0) { $0 + $1.stageSeconds.values.reduce(0, +) }
+            all += dense + cells
+            lines.append("\(esc(model)): dense training \(duration(dense)) + cells \(duration(cells)) = \(duration(dense + cells))")
+        }
+        lines.append("all models: \(duration(all)) of recorded stage time (this run's own wall time: \(duration(r.seconds)))")
+        return h + "<p>" + lines.joined(separator: "<br>\n") + "</p>\n"
     }
 }
