@@ -106,6 +106,23 @@ def ort_time(name, threads, runs, warmup):
     return {"median_ms": times[len(times) // 2] * 1e3, "p90_ms": times[min(len(times) - 1, int(len(times) * 0.9))] * 1e3}
 
 
+def cpu_ticks():
+    """The aggregate `cpu` line of /proc/stat (user nice system idle iowait irq softirq steal ...), or None."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_percent(before, after):
+    """Share of all CPU time between two `cpu_ticks()` readings that the hypervisor took (steal)."""
+    if not before or not after:
+        return None
+    delta = [b - a for a, b in zip(before, after)]
+    return 100.0 * delta[7] / max(1, sum(delta))
+
+
 def other_runnable(samples=20, interval=0.1):
     """Mean runnable threads on the machine besides this sampler (Linux /proc/stat), 0 elsewhere."""
     counts = []
@@ -145,6 +162,7 @@ def main():
 
     import onnxruntime
     busy_before = other_runnable()
+    ticks_before = cpu_ticks()
     results = {"size": SIZE, "runs": args.runs, "warmup": args.warmup, "rounds": args.rounds, "onnxruntime": onnxruntime.__version__,
                "models": {}}
     rows = []
@@ -199,10 +217,15 @@ def main():
     # The 2-thread runtime meets at a barrier after every split step: another runnable process that
     # takes a core away mid-step stalls both threads (ResNet50 v2 90 % int8 measured 6-7 ms on an
     # idle machine and 11-17 ms beside a nice-19 training job). Say how busy the machine was.
+    # A VM's cores can also be taken by the hypervisor: report the steal time of the run.
+    steal = steal_percent(ticks_before, cpu_ticks())
     busy_after = other_runnable()
     results["other_runnable_threads"] = {"before": busy_before, "after": busy_after}
+    results["steal_percent"] = steal
     print(f"Other runnable threads (mean of 20 samples of /proc/stat): {busy_before:.1f} before, {busy_after:.1f} after."
           + (" The machine was busy: 2-thread figures are unreliable." if max(busy_before, busy_after) > 0.3 else ""))
+    if steal is not None:
+        print(f"Hypervisor steal during the run: {steal:.1f} % of CPU time.")
     print(f"Batch-1 latency: best of {args.rounds} alternating rounds of the median of {args.runs} runs after {args.warmup} warm-up; onnxruntime {onnxruntime.__version__} "
           f"(ORT_ENABLE_ALL, sequential) on the dense ONNX model. ratio = ORT time / Spruce time (> 1: Spruce faster).")
     print()
