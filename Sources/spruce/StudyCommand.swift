@@ -21,7 +21,8 @@ struct StudyCommand: ParsableCommand {
 
             Each finished step is written atomically (OUT/cells/<model>-<S>.json for a cell) and \
             skipped when the same command runs again, so an interrupted study resumes. \
-            OUT/results.json holds every number and OUT/report.html shows them (no network needed).
+            OUT/results.json holds every number and OUT/report.html shows them (no network needed); \
+            --report-only rewrites both from what is finished so far.
 
             Examples:
               spruce study --data ham10000 --models mobilenetv2,resnet50v2 -o study
@@ -112,6 +113,9 @@ struct StudyCommand: ParsableCommand {
     @Flag(help: "Under mpirun: BatchNorm uses the statistics of the whole global batch, not each rank's rows.")
     var syncBn = false
 
+    @Flag(help: "Train and compute nothing: write results.json and report.html from the dense models and cells finished so far (also while another run of the study is working on the folder).")
+    var reportOnly = false
+
     func run() throws {
         let (names, s, rates) = try numbers(models: true)
         let options = StudyOptions(
@@ -126,7 +130,8 @@ struct StudyCommand: ParsableCommand {
         let started = Date()
         let results: StudyResults
         do {
-            results = try StudyRunner(options: options, communicator: communicator, syncBatchNorm: syncBn).run(log: { line in
+            results = try StudyRunner(options: options, communicator: communicator, syncBatchNorm: syncBn,
+                                   reportOnly: reportOnly).run(log: { line in
                 progress.line(String(format: "[%6.0fs] ", Date().timeIntervalSince(started)) + line)
             }, cancellation: cancellation)
         } catch StageError.cancelled {

@@ -105,6 +105,32 @@ final class LogLines: @unchecked Sendable {
         #expect(third.all.contains { $0.contains("pruned from the learning rate 0.5 model") })
         #expect(third.all.filter { $0.contains("skipped") }.count == 2)  // dense training + the 0 % cell
         #expect(redone.cells.map(\.denseLearningRate) == [1e-3, 1e-3])
+
+        // --report-only: the finished cells go into the report; a missing one (0.25) and a stale one
+        // are left out and nothing is trained, computed or written besides results.json and report.html.
+        stale.denseLearningRate = 0.5
+        try Data(try StudyRunner.json(stale)).write(to: URL(fileURLWithPath: cellFile))
+        let staleDate = try Self.modified(cellFile)
+        var more = Self.options(dir)
+        more.sparsities = [0, 0.25, 0.5]
+        let fourth = LogLines()
+        let reported = try StudyRunner(options: more, reportOnly: true).run(log: fourth.append)
+        #expect(reported.cells.map(\.sparsity) == [0])
+        #expect(reported.training == redone.training)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/cells/mobilenetv2-0.25.json"))
+        #expect(try Self.modified(cellFile) == staleDate)
+        #expect(fourth.all.contains { $0.contains("mobilenetv2 @ 0.25: not computed yet") })
+        #expect(fourth.all.contains { $0.contains("mobilenetv2 @ 0.50: not computed yet") })
+        #expect(!fourth.all.contains { $0.contains("recomputing") || $0.contains("finetune") || $0.contains("training") })
+        let written: StudyResults = try StudyRunner.decode(dir + "/results.json")
+        #expect(written.cells == reported.cells)
+        // A folder without a study is refused, and left without files.
+        let empty = dir + "-empty"
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        #expect(throws: StudyError.invalidOption("\(empty) holds no study to report on (no settings.json)")) {
+            try StudyRunner(options: Self.options(empty), reportOnly: true).run(log: { _ in })
+        }
+        #expect(!FileManager.default.fileExists(atPath: empty))
     }
 
     @Test("bad options fail before anything is written", arguments: [

@@ -88,12 +88,17 @@ public struct StudyRunner: Sendable {
     public var communicator: any Communicator
     /// BatchNorm statistics over the global batch (`--sync-bn`) when several ranks train.
     public var syncBatchNorm: Bool
+    /// Train and compute nothing: write results.json and report.html from the finished dense
+    /// models and cells alone (a study still running, or stopped, can be looked at).
+    public var reportOnly: Bool
 
     /// A runner for `options`.
-    public init(options: StudyOptions, communicator: any Communicator = SingleProcess(), syncBatchNorm: Bool = false) {
+    public init(options: StudyOptions, communicator: any Communicator = SingleProcess(), syncBatchNorm: Bool = false,
+                reportOnly: Bool = false) {
         self.options = options
         self.communicator = communicator
         self.syncBatchNorm = syncBatchNorm
+        self.reportOnly = reportOnly
     }
 
     /// Writes `bytes` to `path` atomically, on rank 0 only.
@@ -120,6 +125,9 @@ public struct StudyRunner: Sendable {
         try validate()
         let started = DispatchTime.now().uptimeNanoseconds
         let fm = FileManager.default
+        if reportOnly && !fm.fileExists(atPath: path("settings.json")) {
+            throw StudyError.invalidOption("\(options.output) holds no study to report on (no settings.json)")
+        }
         try fm.createDirectory(atPath: path("cells"), withIntermediateDirectories: true)
         try checkSettings()
         try communicator.barrier()  // settings.json written before any rank reads it again
@@ -151,17 +159,32 @@ public struct StudyRunner: Sendable {
         var trainings: [DenseTraining] = []
         var cells: [StudyCell] = []
         for model in options.models {
-            let (training, trained) = try trainDense(model: model, data: data, test: test, log: log, cancellation: cancellation)
+            let training: DenseTraining, trained: Model?
+            if reportOnly {
+                guard let finished = try finishedTraining(model: model) else {
+                    log("\(model): no finished dense training, left out of the report")
+                    continue
+                }
+                (training, trained) = (finished, nil)
+            } else {
+                (training, trained) = try trainDense(model: model, data: data, test: test, log: log, cancellation: cancellation)
+            }
             trainings.append(training)
             var modelCells: [StudyCell] = []
             for sparsity in options.sparsities {
                 try cancellation.check()
-                if let cell = try runCell(model: model, sparsity: sparsity, trained: trained,
-                                          learningRate: training.chosenLearningRate, data: data, test: test,
-                                          log: log, cancellation: cancellation) {
+                if let cell = try finishedCell(model: model, sparsity: sparsity, learningRate: training.chosenLearningRate, log: log) {
                     modelCells.append(cell)
+                } else if let trained {
+                    if let cell = try runCell(model: model, sparsity: sparsity, trained: trained,
+                                              learningRate: training.chosenLearningRate, data: data, test: test,
+                                              log: log, cancellation: cancellation) {
+                        modelCells.append(cell)
+                    }
+                    try communicator.barrier()  // the cell file exists for every rank before the next cell
+                } else {
+                    log("\(model) @ \(Self.sparsityLabel(sparsity)): not computed yet, left out of the report")
                 }
-                try communicator.barrier()  // the cell file exists for every rank before the next cell
             }
             // Charts join a model's cells in order: sorted, whatever order --sparsities gave them in.
             cells += modelCells.sorted { $0.sparsity < $1.sparsity }
@@ -258,12 +281,9 @@ public struct StudyRunner: Sendable {
         let dir = path(model)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let reportPath = path(model, "trained.json"), modelPath = path(model, "trained.onnx")
-        if FileManager.default.fileExists(atPath: reportPath), FileManager.default.fileExists(atPath: modelPath) {
-            let training: DenseTraining = try Self.decode(reportPath)
-            if training.trials.map(\.learningRate) == options.learningRates {
-                log("\(model) dense: skipped, \(reportPath) exists (learning rate \(training.chosenLearningRate) kept)")
-                return (training, try ModelFile.load(path: modelPath))
-            }
+        if let training = try finishedTraining(model: model) {
+            log("\(model) dense: skipped, \(reportPath) exists (learning rate \(training.chosenLearningRate) kept)")
+            return (training, try ModelFile.load(path: modelPath))
         }
         var trials: [LearningRateTrial] = []
         var parameters = 0
@@ -303,22 +323,40 @@ public struct StudyRunner: Sendable {
         return (training, trained)
     }
 
+    /// The dense training an earlier run finished with these learning rates, if any.
+    private func finishedTraining(model: String) throws -> DenseTraining? {
+        let reportPath = path(model, "trained.json")
+        guard FileManager.default.fileExists(atPath: reportPath), FileManager.default.fileExists(atPath: path(model, "trained.onnx")) else {
+            return nil
+        }
+        let training: DenseTraining = try Self.decode(reportPath)
+        return training.trials.map(\.learningRate) == options.learningRates ? training : nil
+    }
+
+    /// The cell an earlier run finished, unless it was pruned from a dense model other than the
+    /// kept one (`learningRate`), which makes it stale.
+    private func finishedCell(model: String, sparsity: Double, learningRate: Double,
+                              log: @escaping @Sendable (String) -> Void) throws -> StudyCell? {
+        let label = "\(model) @ \(Self.sparsityLabel(sparsity))"
+        let cellFile = cellPath(model: model, sparsity: sparsity)
+        guard FileManager.default.fileExists(atPath: cellFile) else { return nil }
+        let cell: StudyCell = try Self.decode(cellFile)
+        if let pruned = cell.denseLearningRate, pruned != learningRate {
+            log("\(label): \(cellFile) was pruned from the learning rate \(pruned) model, now \(learningRate) is kept"
+                + (reportOnly ? "" : ": recomputing"))
+            return nil
+        }
+        log("\(label): skipped, \(cellFile) exists (test AUC \(Self.f4(cell.test.auc)))")
+        return cell
+    }
+
     /// One cell: the compress recipe from the trained model, then test evaluation and latency.
-    /// `learningRate`: the kept dense model's; a finished cell pruned from another one is recomputed.
+    /// `learningRate`: the kept dense model's, recorded in the cell.
     private func runCell(model: String, sparsity: Double, trained: Model, learningRate: Double, data: PipelineData,
                          test: BatchLoader, log: @escaping @Sendable (String) -> Void,
                          cancellation: CancellationFlag) throws -> StudyCell? {
         let label = "\(model) @ \(Self.sparsityLabel(sparsity))"
         let cellFile = cellPath(model: model, sparsity: sparsity)
-        if FileManager.default.fileExists(atPath: cellFile) {
-            let cell: StudyCell = try Self.decode(cellFile)
-            if let pruned = cell.denseLearningRate, pruned != learningRate {
-                log("\(label): \(cellFile) was pruned from the learning rate \(pruned) model, now \(learningRate) is kept: recomputing")
-            } else {
-                log("\(label): skipped, \(cellFile) exists (test AUC \(Self.f4(cell.test.auc)))")
-                return cell
-            }
-        }
         log("\(label): prune + fine-tune \(options.finetuneEpochs) epoch\(options.finetuneEpochs == 1 ? "" : "s"), int8, pack")
         // The recipe `spruce compress --sparsity S --int8` runs, minus its load stage: the trained
         // model and the decoded images are handed over in memory.
