@@ -50,6 +50,18 @@ import SpruceTrain
         #expect(chart.render().contains("points=\"64.0,344.0 450.0,36.0\""))
     }
 
+    @Test("ticks closer than the format's 2 decimals get the decimals their step needs")
+    func fineTicks() {
+        let chart = SVGChart(title: "t", x: SVGAxis(label: "x", range: 0...100), y: SVGAxis(label: "AUC"),
+                             series: [SVGSeries(name: "s", points: [(0, 0.8802), (100, 0.8987)])])
+        let yr = chart.resolvedRange(chart.y, values: [0.8802, 0.8987])
+        let labels = SVGChart.labels(chart.ticks(yr, log: false), chart.y)
+        #expect(labels.count >= 3 && Set(labels).count == labels.count, "\(labels)")
+        #expect(labels.allSatisfy { $0.split(separator: ".").last?.count == 3 }, "\(labels)")
+        // Ticks the 2-decimal format tells apart keep it.
+        #expect(SVGChart.labels([0, 25, 50], chart.x) == ["0", "25", "50"])
+    }
+
     @Test("the report page has every figure and table, inline, without scripts or remote resources")
     func reportPage() throws {
         let results = try Self.fixedResults()

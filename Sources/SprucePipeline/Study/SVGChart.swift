@@ -152,6 +152,15 @@ public struct SVGChart: Sendable {
 
     static func n(_ v: Double) -> String { String(format: "%.1f", v) }
 
+    /// Tick texts of `axis` at `values` (axis units). A linear axis whose format prints two ticks
+    /// alike (0.885 and 0.89 both as "0.89") gets as many decimals as its step needs.
+    static func labels(_ values: [Double], _ axis: SVGAxis) -> [String] {
+        let texts = values.map { axis.format(axis.log ? pow(10, $0) : $0) }
+        guard !axis.log, values.count > 1, Set(texts).count < texts.count else { return texts }
+        let decimals = max(0, Int((-log10(values[1] - values[0])).rounded(.up)))
+        return values.map { String(format: "%.\(decimals)f", $0) }
+    }
+
     /// The chart as one `<svg>` element with a `viewBox`, so it scales with its container.
     public func render() -> String {
         let xr = resolvedRange(x, values: series.flatMap { $0.points.map(\.x) })
@@ -161,15 +170,16 @@ public struct SVGChart: Sendable {
         s += "<title>\(Self.escape(title))</title>\n"
         s += "<text class=\"title\" x=\"\(Self.n(l + pw / 2))\" y=\"22\" text-anchor=\"middle\">\(Self.escape(title))</text>\n"
         s += "<rect class=\"plot\" x=\"\(Self.n(l))\" y=\"\(Self.n(t))\" width=\"\(Self.n(pw))\" height=\"\(Self.n(ph))\" fill=\"none\" stroke=\"#888\"/>\n"
-        for v in ticks(xr, log: x.log) {
+        let xTicks = ticks(xr, log: x.log), yTicks = ticks(yr, log: y.log)
+        for (v, text) in zip(xTicks, Self.labels(xTicks, x)) {
             let sx = l + (v - xr.lowerBound) / (xr.upperBound - xr.lowerBound) * pw
             s += "<line class=\"grid\" x1=\"\(Self.n(sx))\" y1=\"\(Self.n(t))\" x2=\"\(Self.n(sx))\" y2=\"\(Self.n(t + ph))\" stroke=\"#e4e4e4\"/>"
-            s += "<text class=\"tick\" x=\"\(Self.n(sx))\" y=\"\(Self.n(t + ph + 16))\" text-anchor=\"middle\">\(Self.escape(x.format(x.log ? pow(10, v) : v)))</text>\n"
+            s += "<text class=\"tick\" x=\"\(Self.n(sx))\" y=\"\(Self.n(t + ph + 16))\" text-anchor=\"middle\">\(Self.escape(text))</text>\n"
         }
-        for v in ticks(yr, log: y.log) {
+        for (v, text) in zip(yTicks, Self.labels(yTicks, y)) {
             let sy = t + ph - (v - yr.lowerBound) / (yr.upperBound - yr.lowerBound) * ph
             s += "<line class=\"grid\" x1=\"\(Self.n(l))\" y1=\"\(Self.n(sy))\" x2=\"\(Self.n(l + pw))\" y2=\"\(Self.n(sy))\" stroke=\"#e4e4e4\"/>"
-            s += "<text class=\"tick\" x=\"\(Self.n(l - 6))\" y=\"\(Self.n(sy + 4))\" text-anchor=\"end\">\(Self.escape(y.format(y.log ? pow(10, v) : v)))</text>\n"
+            s += "<text class=\"tick\" x=\"\(Self.n(l - 6))\" y=\"\(Self.n(sy + 4))\" text-anchor=\"end\">\(Self.escape(text))</text>\n"
         }
         s += "<text class=\"axis-label\" x=\"\(Self.n(l + pw / 2))\" y=\"\(Self.n(height - 14))\" text-anchor=\"middle\">\(Self.escape(x.label))</text>\n"
         s += "<text class=\"axis-label\" x=\"16\" y=\"\(Self.n(t + ph / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(Self.n(t + ph / 2)))\">\(Self.escape(y.label))</text>\n"
