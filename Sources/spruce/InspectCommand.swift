@@ -61,8 +61,8 @@ struct InspectCommand: ParsableCommand {
         var out = header("artifact: \(path) (format \(s.formatVersion))", producer: s.producer, metadata: s.metadata,
                          inputs: s.inputs, outputs: s.outputs)
         out.append("tensors (\(s.tensors.count); bytes as raw/stored):")
-        let header = ["name", "operator", "shape", "encoding", "type", "nonzeros", "sparsity",
-                      "values", "indices", "scales", "bits/nz", "stored"]
+        let columns = ["name", "operator", "shape", "encoding", "type", "nonzeros", "sparsity",
+                       "values", "indices", "scales", "bits/nz", "stored"]
         let rows = s.tensors.map { t in
             [t.name, t.operator.isEmpty ? "-" : t.operator, formatShape(t.shape),
              t.indexFormats.isEmpty ? t.encoding : "\(t.encoding) \(t.indexFormats)", t.valueType,
@@ -70,7 +70,7 @@ struct InspectCommand: ParsableCommand {
              "\(t.valueBytes)/\(t.valueBytesStored)", "\(t.indexBytes)/\(t.indexBytesStored)",
              "\(t.scaleBytes)/\(t.scaleBytesStored)", String(format: "%.2f", t.bitsPerNonzero), "\(t.storedBytes)"]
         }
-        out += table([header] + rows, indent: 2, rightAligned: Set(5...11))
+        out += table([columns] + rows, indent: 2, rightAligned: Set(5...11))
         out.append("total: \(s.elements) elements; sparsity \(percent(s.sparsity)) of \(s.weightElements) conv/gemm weights")
         out.append("bytes: values \(s.valueBytes), indices \(s.indexBytes), scales \(s.scaleBytes) raw; "
                    + "tensors \(s.storedBytes) stored; file \(s.bytes)")
