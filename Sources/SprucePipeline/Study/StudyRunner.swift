@@ -182,7 +182,7 @@ public struct StudyRunner: Sendable {
                         modelCells.append(cell)
                     }
                     try communicator.barrier()  // the cell file exists for every rank before the next cell
-                } else {
+                } else if !FileManager.default.fileExists(atPath: cellPath(model: model, sparsity: sparsity)) {
                     log("\(model) @ \(Self.sparsityLabel(sparsity)): not computed yet, left out of the report")
                 }
             }
@@ -343,7 +343,7 @@ public struct StudyRunner: Sendable {
         let cell: StudyCell = try Self.decode(cellFile)
         if let pruned = cell.denseLearningRate, pruned != learningRate {
             log("\(label): \(cellFile) was pruned from the learning rate \(pruned) model, now \(learningRate) is kept"
-                + (reportOnly ? "" : ": recomputing"))
+                + (reportOnly ? ": stale, left out of the report" : ": recomputing"))
             return nil
         }
         log("\(label): skipped, \(cellFile) exists (test AUC \(Self.f4(cell.test.auc)))")
