@@ -74,7 +74,8 @@ check-export: release
 # Resumable: run it again after an interruption and the finished steps are skipped.
 STUDY_DATA ?= ../shared/data/ham10000
 study: release
-	$(SPRUCE) study --data $(STUDY_DATA) --models mobilenetv2,resnet50v2 --sparsities 0,0.25,0.5,0.75,0.9 --size 96 -o study $(STUDY_FLAGS)
+	$(SPRUCE) study --data $(STUDY_DATA) --models mobilenetv2,resnet50v2 --sparsities 0,0.25,0.5,0.75,0.9 \
+		--size 96 --epochs 10 --lr 1e-3,1e-4 --finetune-epochs 8 --allocation global -o study $(STUDY_FLAGS)
 
 report-check:
 	bash Tests/ReportCheck/screenshot.sh study/report.html study/report.png
