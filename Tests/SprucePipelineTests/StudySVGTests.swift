@@ -77,6 +77,7 @@ import SpruceTrain
         #expect(!html.contains("<script") && !html.contains("src=") && !html.contains("href="))
         #expect(html.contains("debug build are not representative"))
         #expect(html.contains("<td>1/2 FN</td>"))  // mel at 50 %: one malignant missed
+        #expect(html.contains("dense) to 0%, 50% on a polynomial"))  // sorted, whatever order --sparsities gave
         #expect(html.contains("<td>+0.0000</td>") && html.contains("<td>-0.5000</td>"))  // Δ against the float AUC 1
         // Stage totals: a 2 s dense trial plus two cells of 11.1 s.
         #expect(html.contains("mobilenetv2: dense training 2.0 s + cells 22.2 s = 24.2 s"))
@@ -100,7 +101,7 @@ import SpruceTrain
         }
         let setup = StudySetup(data: "fixtures/images", images: 24, trainImages: 14, validationImages: 6, testImages: 4,
                                testPositives: 2, split: "seed 0", size: 32, width: 0.35, epochs: 1, finetuneEpochs: 1,
-                               learningRates: [1e-3], finetuneLearningRate: 1e-4, sparsities: [0, 0.5],
+                               learningRates: [1e-3], finetuneLearningRate: 1e-4, sparsities: [0.5, 0],
                                models: ["mobilenetv2"], seed: 0, batchSize: 16, latencyRuns: 5, cores: 2, build: "debug")
         let training = DenseTraining(model: "mobilenetv2", trials: [LearningRateTrial(learningRate: 1e-3, validationAUC: 0.8, seconds: 2, epochs: 1)],
                                      chosenLearningRate: 1e-3, parameters: 411_489, testAUC: 1)
