@@ -107,7 +107,7 @@ final class LogLines: @unchecked Sendable {
         #expect(redone.cells.map(\.denseLearningRate) == [1e-3, 1e-3])
 
         // --report-only: the finished cells go into the report; a missing one (0.25) and a stale one
-        // are left out and nothing is trained, computed or written besides results.json and report.html.
+        // are left out and nothing is decoded, trained, computed or written besides results.json and report.html.
         stale.denseLearningRate = 0.5
         try Data(try StudyRunner.json(stale)).write(to: URL(fileURLWithPath: cellFile))
         let staleDate = try Self.modified(cellFile)
@@ -123,6 +123,7 @@ final class LogLines: @unchecked Sendable {
         #expect(fourth.all.contains { $0.contains("mobilenetv2 @ 0.50:") && $0.hasSuffix("stale, left out of the report") })
         #expect(!fourth.all.contains { $0.contains("mobilenetv2 @ 0.50: not computed yet") })
         #expect(!fourth.all.contains { $0.contains("recomputing") || $0.contains("finetune") || $0.contains("training") })
+        #expect(!fourth.all.contains { $0.contains("decoding images") })  // the report needs no pixels
         let written: StudyResults = try StudyRunner.decode(dir + "/results.json")
         #expect(written.cells == reported.cells)
         // A folder without a study is refused, and left without files.

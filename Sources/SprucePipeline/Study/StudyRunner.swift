@@ -145,29 +145,34 @@ public struct StudyRunner: Sendable {
             splitSource = "new 60/20/20 split by lesion_id, seed \(options.seed), written to \(splitPath)"
         }
         log("data: \(dataset.count) images; split \(split.count(of: .train)) train / \(split.count(of: .validation)) validation / \(split.count(of: .test)) test (\(splitSource))")
-        log("decoding images at \(options.size)x\(options.size) ...")
-        let (cache, decodeSeconds) = try timed { try dataset.decodeImages(height: options.size, width: options.size) }
-        log("decoded \(cache.count) images (\(ProgressReporter.duration(decodeSeconds)))")
-        let data = try makeData(cache: cache, split: split, splitPath: splitPath)
-        let testIndices = split.indices(of: .test, in: cache.dataset)
-        let test = try BatchLoader(cache: cache, indices: testIndices, options: .evaluation(batchSize: options.batchSize))
-        let testPositives = testIndices.filter { cache.dataset.samples[$0].label == 1 }.count
+        let testIndices = split.indices(of: .test, in: dataset)
+        let testPositives = testIndices.filter { dataset.samples[$0].label == 1 }.count
         guard testPositives > 0, testPositives < testIndices.count else {
             throw StudyError.unusableSplit(path: splitPath, reason: "the test subset has \(testIndices.count) images of which \(testPositives) positive; AUC needs both classes")
+        }
+        // The images are decoded only when something may be trained or computed. Without
+        // skipBadImages the cache keeps every sample in order, so `testIndices` index it too.
+        var work: (data: PipelineData, test: BatchLoader)?
+        if !reportOnly {
+            log("decoding images at \(options.size)x\(options.size) ...")
+            let (cache, decodeSeconds) = try timed { try dataset.decodeImages(height: options.size, width: options.size) }
+            log("decoded \(cache.count) images (\(ProgressReporter.duration(decodeSeconds)))")
+            work = (try makeData(cache: cache, split: split, splitPath: splitPath),
+                    try BatchLoader(cache: cache, indices: testIndices, options: .evaluation(batchSize: options.batchSize)))
         }
 
         var trainings: [DenseTraining] = []
         var cells: [StudyCell] = []
         for model in options.models {
             let training: DenseTraining, trained: Model?
-            if reportOnly {
+            if let work {
+                (training, trained) = try trainDense(model: model, data: work.data, test: work.test, log: log, cancellation: cancellation)
+            } else {
                 guard let finished = try finishedTraining(model: model) else {
                     log("\(model): no finished dense training, left out of the report")
                     continue
                 }
                 (training, trained) = (finished, nil)
-            } else {
-                (training, trained) = try trainDense(model: model, data: data, test: test, log: log, cancellation: cancellation)
             }
             trainings.append(training)
             var modelCells: [StudyCell] = []
@@ -175,15 +180,13 @@ public struct StudyRunner: Sendable {
                 try cancellation.check()
                 if let cell = try finishedCell(model: model, sparsity: sparsity, learningRate: training.chosenLearningRate, log: log) {
                     modelCells.append(cell)
-                } else if let trained {
+                } else if let trained, let work {
                     if let cell = try runCell(model: model, sparsity: sparsity, trained: trained,
-                                              learningRate: training.chosenLearningRate, data: data, test: test,
+                                              learningRate: training.chosenLearningRate, data: work.data, test: work.test,
                                               log: log, cancellation: cancellation) {
                         modelCells.append(cell)
                     }
                     try communicator.barrier()  // the cell file exists for every rank before the next cell
-                } else if !FileManager.default.fileExists(atPath: cellPath(model: model, sparsity: sparsity)) {
-                    log("\(model) @ \(Self.sparsityLabel(sparsity)): not computed yet, left out of the report")
                 }
             }
             // Charts join a model's cells in order: sorted, whatever order --sparsities gave them in.
@@ -339,7 +342,10 @@ public struct StudyRunner: Sendable {
                               log: @escaping @Sendable (String) -> Void) throws -> StudyCell? {
         let label = "\(model) @ \(Self.sparsityLabel(sparsity))"
         let cellFile = cellPath(model: model, sparsity: sparsity)
-        guard FileManager.default.fileExists(atPath: cellFile) else { return nil }
+        guard FileManager.default.fileExists(atPath: cellFile) else {
+            if reportOnly { log("\(label): not computed yet, left out of the report") }
+            return nil
+        }
         let cell: StudyCell = try Self.decode(cellFile)
         if let pruned = cell.denseLearningRate, pruned != learningRate {
             log("\(label): \(cellFile) was pruned from the learning rate \(pruned) model, now \(learningRate) is kept"
