@@ -267,6 +267,7 @@ struct PlanBuilder {
             steps.append(SoftmaxStep(node: node.name, outer: Array(s[..<a]).elementCount, axis: s[a],
                                      inner: Array(s[(a + 1)...]).elementCount, input: x, output: write(out)))
         case .add, .sub, .mul, .div:
+            if try fusingResidualAdd(node) { break }
             try planBinary(node, node.inputs[0], node.inputs[1], into: out)
         case .sum:
             let operands = node.inputs.filter { !$0.isEmpty }
@@ -319,6 +320,30 @@ struct PlanBuilder {
         case .batchNormalization(let epsilon):
             try planBatchNorm(node, epsilon: epsilon)
         }
+    }
+
+    /// An Add of two same-shape values, one written by the step just planned (a convolution that
+    /// nothing else reads): that step adds the other operand to its output as each thread finishes
+    /// its part, which saves a pass over the tensor and a step. Same bits: a + b == b + a.
+    mutating func fusingResidualAdd(_ node: Node) throws(RuntimeError) -> Bool {
+        guard case .add = node.op, node.inputs.count == 2, let out = node.outputs.first else { return false }
+        let outShape = try shape(out, node)
+        for (convOut, other) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
+            guard readers[convOut] == 1, let slot = slotOf[convOut], let otherSlot = slotOf[other], otherSlot != slot,
+                  try shape(convOut, node) == outShape, try shape(other, node) == outShape else { continue }
+            if var step = steps.last as? SparseConvStep, step.output == slot, step.residual == nil {
+                step.residual = try read(other, node: node)
+                steps[steps.count - 1] = step
+            } else if var step = steps.last as? ConvDenseStep, step.output == slot, step.residual == nil {
+                step.residual = try read(other, node: node)
+                steps[steps.count - 1] = step
+            } else {
+                continue
+            }
+            slotOf[out] = slot
+            return true
+        }
+        return false
     }
 
     mutating func planBinary(_ node: Node, _ aName: String, _ bName: String, into out: String) throws(RuntimeError) {

@@ -82,6 +82,27 @@ func withBase<T, R>(_ array: [T], _ body: (UnsafePointer<T>) -> R) -> R {
     array.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
+/// out[n, c, p] += residual[n, c, p] for channels `channels` and positions `positions` of each
+/// sample's [C × plane] block: an Add fused into the convolution that feeds it (see
+/// `PlanBuilder.fusingResidualAdd`), run by each thread on the part it has just written.
+@inline(__always)
+func addResidual(_ b: Buffers, residual: Int?, output: Int, batch: Int, channels: Int, plane: Int,
+                 channelRange: Range<Int>, positions: Range<Int>) {
+    guard let residual, !channelRange.isEmpty, !positions.isEmpty else { return }
+    for n in 0..<batch {
+        let y = b[output] + n * channels * plane, r = b[residual] + n * channels * plane
+        if positions.count == plane {
+            let lo = channelRange.lowerBound * plane
+            f32Add(count: channelRange.count * plane, a: y + lo, b: r + lo, bounds: .identity, y: y + lo)
+        } else {
+            for c in channelRange {
+                let lo = c * plane + positions.lowerBound
+                f32Add(count: positions.count, a: y + lo, b: r + lo, bounds: .identity, y: y + lo)
+            }
+        }
+    }
+}
+
 /// Sparse weight structure in kernel form (32-bit indices, 64-bit mask words).
 enum SparseIndexStore: Sendable {
     case csr(rowPointers: [UInt32], columns: [UInt32])
@@ -103,6 +124,8 @@ struct ConvDenseStep: PlanStep {
     let bounds: ActivationBounds
     let input: Int, output: Int
     var batch = 1
+    /// Slot added to the output after the epilogue (a fused Add), if any.
+    var residual: Int? = nil
     var workspaceBytes: Int { f32ConvDenseWorkspaceBytes(geometry) }
     /// Threads split im2col convolutions with enough output rows by rows (each builds only its
     /// rows' im2col), the others by output channels.
@@ -112,9 +135,16 @@ struct ConvDenseStep: PlanStep {
     var parallelUnits: Int { splitsRows ? geometry.outHeight : geometry.outChannels }
     var parallelGranularity: Int { splitsRows ? 1 : geometry.groups == 1 ? f32GemmMR : 1 }
     var workEstimate: Int { batch * geometry.outChannels * geometry.reduction * geometry.outPlane }
-    var detail: String { geometry.summary }
+    var detail: String { geometry.summary + (residual == nil ? "" : " +residual") }
     func run(_ b: Buffers) { run(b, units: 0..<parallelUnits) }
     func run(_ b: Buffers, units: Range<Int>) {
+        convolve(b, units: units)
+        let g = geometry
+        addResidual(b, residual: residual, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
+                    channelRange: splitsRows ? 0..<g.outChannels : units,
+                    positions: splitsRows ? units.lowerBound * g.outWidth..<units.upperBound * g.outWidth : 0..<g.outPlane)
+    }
+    private func convolve(_ b: Buffers, units: Range<Int>) {
         let g = geometry
         if splitsRows {
             withBase(packedWeights) { w in
@@ -185,6 +215,8 @@ struct SparseConvStep: PlanStep {
     var batch = 1
     /// Stored non-zeros (for the work estimate).
     let nonZeros: Int
+    /// Slot added to the output after the epilogue (a fused Add), if any.
+    var residual: Int? = nil
     var workspaceBytes: Int { sparseSpconvPrivateBytes(geometry) }
     var sharedWorkspaceBytes: Int { sparseSpconvPrepares(geometry) ? batch * sparseSpconvSharedBytes(geometry) : 0 }
     var splitsColumns: Bool { sparseSplitsColumns(geometry) }
@@ -194,7 +226,7 @@ struct SparseConvStep: PlanStep {
     var workEstimate: Int { batch * nonZeros * geometry.outPlane }
     var detail: String {
         let density = Double(nonZeros) / Double(max(1, geometry.outChannels * geometry.reduction))
-        return geometry.summary + " density \(Int((density * 100).rounded()))%"
+        return geometry.summary + " density \(Int((density * 100).rounded()))%" + (residual == nil ? "" : " +residual")
     }
 
     /// Row split with about equal cost per part, a row costing its non-zeros plus a fixed
@@ -229,6 +261,14 @@ struct SparseConvStep: PlanStep {
     }
 
     func run(_ b: Buffers, units: Range<Int>) {
+        convolve(b, units: units)
+        let g = geometry
+        addResidual(b, residual: residual, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
+                    channelRange: splitsColumns ? 0..<g.outChannels : units,
+                    positions: splitsColumns ? units.lowerBound * 64..<min(g.outPlane, units.upperBound * 64) : 0..<g.outPlane)
+    }
+
+    private func convolve(_ b: Buffers, units: Range<Int>) {
         let g = geometry, bytes = sparseSpconvSharedBytes(g)
         withKernelForm { indexing, values in
             withOptionalPointer(bias) { bias in

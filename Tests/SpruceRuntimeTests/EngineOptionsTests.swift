@@ -207,3 +207,60 @@ func sparseSplitsGiveIdenticalOutputs(_ sparsity: Double, _ int8: Bool) throws {
         #expect(try engine.run(["x": input]) == expected, "threads \(threads), second run")
     }
 }
+
+/// Two residual joins: 1×1 → 1×1 on 32×32 (split by column blocks) + its input, and a 1×1 s2 on
+/// 16×16 (split by rows) + a 1×1/s2 max-pool shortcut (ResNet v2's downsampling block).
+func fusedResidualModel(sparsity: Double, seed: UInt64) -> Model {
+    var rng = SplitMix64(seed: seed)
+    var g = Graph()
+    g.inputs = [ValueInfo(name: "x", shape: [nil, 16, 32, 32])]
+    func weight(_ name: String, _ shape: [Int], prune: Bool = true) {
+        let t = randomTensor(shape, &rng, scale: 0.3)
+        g.initializers[name] = prune ? pruned(t, sparsity) : t
+    }
+    weight("w1", [64, 16, 1, 1]); weight("b1", [64], prune: false)
+    weight("w2", [64, 64, 1, 1]); weight("b2", [64], prune: false)
+    weight("w3", [64, 64, 1, 1])
+    weight("wf", [1, 64], prune: false)
+    g.nodes = [
+        Node(name: "pw1", op: .conv(ConvAttributes(kernelShape: [1, 1], activation: .relu)), inputs: ["x", "w1", "b1"],
+             outputs: ["a"]),
+        Node(name: "pw2", op: .conv(ConvAttributes(kernelShape: [1, 1])), inputs: ["a", "w2", "b2"], outputs: ["b"]),
+        Node(name: "join1", op: .add, inputs: ["b", "a"], outputs: ["r"]),
+        Node(name: "pool", op: .maxPool(PoolAttributes(kernelShape: [1, 1], strides: [2, 2])), inputs: ["r"],
+             outputs: ["s"]),
+        Node(name: "pw3", op: .conv(ConvAttributes(kernelShape: [1, 1], strides: [2, 2])), inputs: ["r", "w3"],
+             outputs: ["c"]),
+        Node(name: "join2", op: .add, inputs: ["s", "c"], outputs: ["t"]),
+        Node(name: "gap", op: .globalAveragePool, inputs: ["t"], outputs: ["g"]),
+        Node(name: "flat", op: .flatten(axis: 1), inputs: ["g"], outputs: ["f"]),
+        Node(name: "fc", op: .gemm(GemmAttributes(transB: true)), inputs: ["f", "wf"], outputs: ["y"]),
+    ]
+    g.outputs = [ValueInfo(name: "y", shape: [nil, 1])]
+    return Model(graph: g)
+}
+
+@Test(arguments: [OptionsCase(sparsity: 0, int8: false), OptionsCase(sparsity: 0.5, int8: true)])
+func residualAddsFuseIntoConvolutions(_ t: OptionsCase) throws {
+    let bytes = try ArtifactWriter(int8: t.int8).encode(fusedResidualModel(sparsity: t.sparsity, seed: 41))
+    let artifact = try ArtifactReader.decode(bytes)
+    var rng = SplitMix64(seed: 9)
+    let input = randomTensor([2, 16, 32, 32], &rng)
+    let reference = try ReferenceExecutor(graph: artifact.denseModel().graph).run(["x": input])
+    for choice in KernelChoice.allCases {
+        let one = try Engine(bytes: bytes, options: EngineOptions(threads: 1, kernelChoice: choice))
+        // Both joins are folded into the convolutions before them: no Add step is left.
+        let steps = one.plan.steps
+        #expect(!steps.contains { $0.node.hasPrefix("join") }, "\(choice): \(steps.map(\.node))")
+        #expect(steps.filter { $0.detail.hasSuffix("+residual") }.map(\.node) == ["pw2", "pw3"], "\(choice)")
+        let expected = try one.run(["x": input])
+        expectClose(expected["y"]?.data ?? [], reference["y"]?.data ?? [1], tolerance: 1e-4, "\(t.testDescription) \(choice)")
+        for threads in [2, 3] {
+            let engine = try Engine(bytes: bytes, options: EngineOptions(threads: threads, kernelChoice: choice))
+            // Both fused steps are large enough to be split.
+            #expect(engine.plan.steps.filter { $0.detail.hasSuffix("+residual") }
+                        .allSatisfy { $0.parallelUnits > 1 && $0.workEstimate >= Engine.parallelWorkThreshold })
+            #expect(try engine.run(["x": input]) == expected, "\(choice) threads \(threads)")
+        }
+    }
+}
