@@ -31,7 +31,7 @@ let modules: [Target] = [
     // Stages, recipes, reports; everything the CLI drives.
     .target(
         name: "SprucePipeline",
-        dependencies: ["SpruceCore", "SpruceFormat", "SpruceRuntime", "SpruceONNX", "SpruceTrain"]),
+        dependencies: ["SpruceCore", "SpruceFormat", "SpruceRuntime", "SpruceONNX", "SpruceTrain", "COpenBLAS"]),
     // Benchmark driver used by `make bench` (times Spruce; the Python peers are timed by Tests/Benchmarks/*.py).
     .executableTarget(name: "spruce-bench", dependencies: ["SprucePipeline"]),
     // The command-line tool.

@@ -28,6 +28,14 @@ public struct ReferenceExecutor: Sendable {
     /// Throws `GraphError.badInput` for a missing, unknown or mis-shaped input, and any
     /// `GraphError` that shape inference reports for the graph.
     public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
+        try run(inputs, substituting: { _, _ in nil })
+    }
+
+    /// `run`, asking `substitute(node, operands)` before each node for operands to evaluate it
+    /// with instead (same count; nil: the node's own). Later nodes see the substituted node's
+    /// output. Calibration uses it to swap a layer's weights as it reaches the layer.
+    public func run(_ inputs: [String: Tensor],
+                    substituting substitute: (Node, [Tensor?]) throws -> [Tensor?]?) throws -> [String: Tensor] {
         let declared = Set(graph.inputs.map(\.name))
         for name in inputs.keys.sorted() where !declared.contains(name) {
             throw GraphError.badInput(name: name, detail: "not an input of the graph")
@@ -61,6 +69,13 @@ public struct ReferenceExecutor: Sendable {
                     throw GraphError.undefinedValue(node: node.name, value: name)
                 }
                 operands.append(t)
+            }
+            if let replaced = try substitute(node, operands) {
+                guard replaced.count == operands.count else {
+                    throw GraphError.arity(node: node.name, op: node.op.onnxName,
+                                           detail: "\(replaced.count) substituted operands for \(operands.count)")
+                }
+                operands = replaced
             }
             let outName = node.outputs[0]
             guard let outShape = shapes[outName] else {

@@ -206,6 +206,14 @@ extension Graph {
         }
     }
 
+    /// The resolved pads [top, left, bottom, right] and output size [OH, OW] of conv `node` over
+    /// spatial size `input` ([H, W]).
+    public static func convWindow(_ node: Node, _ a: ConvAttributes, input: [Int]) throws -> (pads: [Int], outputSize: [Int]) {
+        let g = try windowGeometry(node: node, input: input, kernel: a.kernelShape, strides: a.strides, pads: a.pads,
+                                   dilations: a.dilations, autoPad: a.autoPad, ceilMode: false)
+        return (g.pads, g.outputSize)
+    }
+
     /// Resolves auto_pad and ceil mode for a 2-D window over spatial size `input` ([H, W]).
     static func windowGeometry(node: Node, input: [Int], kernel: [Int], strides: [Int], pads: [Int],
                                dilations: [Int], autoPad: AutoPad, ceilMode: Bool) throws -> WindowGeometry {

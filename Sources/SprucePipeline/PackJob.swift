@@ -15,6 +15,8 @@ public enum PackError: Error, Sendable, Equatable, CustomStringConvertible {
     case writing(path: String, FormatError)
     /// The written artifact did not read back (a bug, reported rather than left unnoticed).
     case readBack(path: String, FormatError)
+    /// Calibrated rounding could not run (no int8, unreadable images, a failed calibration run).
+    case calibration(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum PackError: Error, Sendable, Equatable, CustomStringConvertible {
         case .pruning(let path, let error): "\(path): \(error)"
         case .writing(let path, let error): error.description.contains(path) ? error.description : "\(path): \(error)"
         case .readBack(let path, let error): "\(path): the written artifact does not read back: \(error)"
+        case .calibration(let path, let reason): "\(path): calibrated int8 rounding: \(reason)"
         }
     }
 }
@@ -36,13 +39,18 @@ public struct PackOptions: Sendable, Equatable {
     public var int8: Bool
     /// zstd level for the sections.
     public var zstdLevel: Int
+    /// Images whose activations choose how int8 weights round (GPTQ, see `CalibratedRounding`);
+    /// empty: round to nearest. Needs `int8`.
+    public var calibrationImages: [String]
 
     /// Options; the defaults pack float32 without pruning at zstd level 6.
-    public init(sparsity: Double? = nil, pruneAll: Bool = false, int8: Bool = false, zstdLevel: Int = 6) {
+    public init(sparsity: Double? = nil, pruneAll: Bool = false, int8: Bool = false, zstdLevel: Int = 6,
+                calibrationImages: [String] = []) {
         self.sparsity = sparsity
         self.pruneAll = pruneAll
         self.int8 = int8
         self.zstdLevel = zstdLevel
+        self.calibrationImages = calibrationImages
     }
 }
 
@@ -74,8 +82,11 @@ public struct PackJob: Sendable {
         self.options = options
     }
 
-    /// The model exactly as it will be written: lowered, pruned, with Spruce's metadata.
-    public func prepare(_ model: Model, sourceName: String) throws -> (Model, PruningReport?) {
+    /// The model exactly as it will be written: lowered, pruned, int8 weights rounded on the
+    /// calibration images if any, with Spruce's metadata. `progress(done, total, node)` follows
+    /// calibrated rounding layer by layer.
+    public func prepare(_ model: Model, sourceName: String,
+                        progress: ((Int, Int, String) -> Void)? = nil) throws -> (Model, PruningReport?) {
         var graph: Graph
         do { graph = try model.graph.lowered() } catch {
             throw PackError.lowering(path: sourceName, reason: String(describing: error))
@@ -87,10 +98,15 @@ public struct PackJob: Sendable {
                 (graph, report) = (result.0, result.1)
             } catch { throw PackError.pruning(path: sourceName, error) }
         }
+        if !options.calibrationImages.isEmpty {
+            graph = try calibrated(graph, sourceName: sourceName, progress: progress)
+        }
         var metadata = model.metadata
         metadata["source_file"] = (sourceName as NSString).lastPathComponent
         metadata["packed_by"] = "spruce \(SpruceVersion.current)"
-        metadata["values"] = options.int8 ? "int8 (conv/gemm weights but the first conv, per-row symmetric)" : "float32"
+        metadata["values"] = !options.int8 ? "float32"
+            : "int8 (conv/gemm weights but the first conv, per-row symmetric"
+            + (options.calibrationImages.isEmpty ? ")" : ", GPTQ-rounded on \(options.calibrationImages.count) calibration images)")
         if let report {
             metadata["sparsity"] = String(format: "%.4f", report.achieved)
             metadata["pruning"] = "one-shot global magnitude to \(String(format: "%.4f", report.requested))\(options.pruneAll ? " (all layers)" : ""), no fine-tuning"
@@ -100,13 +116,29 @@ public struct PackJob: Sendable {
         return (Model(graph: graph, metadata: metadata, producer: model.producer), report)
     }
 
+    /// `graph` with the weights the writer quantizes rounded by GPTQ on the calibration images.
+    func calibrated(_ graph: Graph, sourceName: String, progress: ((Int, Int, String) -> Void)?) throws -> Graph {
+        guard options.int8 else { throw PackError.calibration(path: sourceName, reason: "calibration images need int8") }
+        let inputs: RunInputs
+        do { inputs = try RunInputs.load(paths: options.calibrationImages, for: graph.inputs) } catch {
+            throw PackError.calibration(path: sourceName, reason: String(describing: error))
+        }
+        let weights = ArtifactWriter.weightNames(in: graph).subtracting(ArtifactWriter.float32Weights(in: graph))
+        do {
+            return try CalibratedRounding().round(graph, weights: weights, inputs: inputs.feeds, progress: progress)
+        } catch {
+            throw PackError.calibration(path: sourceName, reason: String(describing: error))
+        }
+    }
+
     /// The writer this job uses.
     public var writer: ArtifactWriter { ArtifactWriter(int8: options.int8, zstdLevel: options.zstdLevel) }
 
     /// Reads `source`, packs it and writes `destination` atomically.
-    public func run(source: String, destination: String) throws -> PackReport {
+    public func run(source: String, destination: String,
+                    progress: ((Int, Int, String) -> Void)? = nil) throws -> PackReport {
         let model = try ModelFile.load(path: source)
-        let (prepared, pruning) = try prepare(model, sourceName: source)
+        let (prepared, pruning) = try prepare(model, sourceName: source, progress: progress)
         do { try writer.write(prepared, to: destination) } catch { throw PackError.writing(path: destination, error) }
         let artifact: Artifact
         do { artifact = try ArtifactReader.load(path: destination) } catch {

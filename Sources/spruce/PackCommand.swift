@@ -21,11 +21,16 @@ struct PackCommand: ParsableCommand {
 
             Each conv/Gemm weight is then stored dense, CSR or bitmask, whichever takes the fewest \
             bytes after zstd; --int8 stores the values of all but the first conv as int8 with one \
-            scale per output channel. The file is written whole or not at all.
+            scale per output channel, each value rounded to the nearest step. With --calibrate, \
+            the model first runs on the given images (a few dozen representative ones, not your \
+            test images) and each layer's weights are rounded up or down so that its outputs on \
+            them move least (GPTQ); the scales and the format stay the same. The file is written \
+            whole or not at all.
 
             Examples:
               spruce pack model.onnx -o model.spruce
               spruce pack model.onnx -o model-90.spruce --sparsity 0.9 --int8
+              spruce pack model.onnx -o model-int8.spruce --int8 --calibrate calibration-images/
             """)
 
     @OptionGroup var options: ModelOptions
@@ -42,6 +47,11 @@ struct PackCommand: ParsableCommand {
     @Flag(help: "Also prune the small first conv, depthwise convs and classifier Gemm.")
     var pruneAll = false
 
+    @Option(parsing: .upToNextOption,
+            help: ArgumentHelp("Images (.jpg/.png files or folders of them) that choose how --int8 rounds each weight.",
+                               valueName: "image-or-folder"))
+    var calibrate: [String] = []
+
     @Option(help: ArgumentHelp("zstd compression level, 1 (fastest) to 19 (smallest).", valueName: "N"))
     var zstdLevel = 6
 
@@ -52,14 +62,23 @@ struct PackCommand: ParsableCommand {
         if let sparsity, !(sparsity >= 0 && sparsity < 1) {
             throw ValidationError("--sparsity must be in [0, 1), got \(sparsity)")
         }
+        if !calibrate.isEmpty && !int8 {
+            throw ValidationError("--calibrate chooses how int8 values round; add --int8")
+        }
         guard (1...19).contains(zstdLevel) else {
             throw ValidationError("--zstd-level must be between 1 and 19, got \(zstdLevel)")
         }
     }
 
     func run() throws {
-        let job = PackJob(options: PackOptions(sparsity: sparsity, pruneAll: pruneAll, int8: int8, zstdLevel: zstdLevel))
-        let report = try job.run(source: options.model, destination: output)
+        let images = try CalibrationImages.expand(calibrate)
+        let job = PackJob(options: PackOptions(sparsity: sparsity, pruneAll: pruneAll, int8: int8, zstdLevel: zstdLevel,
+                                               calibrationImages: images))
+        let progress = ProgressReporter(descriptor: 2)
+        let report = try job.run(source: options.model, destination: output) { done, total, node in
+            progress.update(done: done, total: total, prefix: "rounding int8 on \(images.count) images", status: node)
+        }
+        progress.clear()
         print(Self.text(report))
     }
 
@@ -93,6 +112,26 @@ struct PackCommand: ParsableCommand {
             lines.append("  quick path: one-shot magnitude pruning, no fine-tuning was done; check accuracy on your data.")
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// The image files `--calibrate` names: files as given, folders as their .jpg/.jpeg/.png files
+/// in name order.
+enum CalibrationImages {
+    static func expand(_ paths: [String]) throws -> [String] {
+        var images: [String] = []
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw ValidationError("--calibrate: \(path) does not exist")
+            }
+            guard isDirectory.boolValue else { images.append(path); continue }
+            let found = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])
+                .filter(RunInputs.isImagePath).sorted().map { (path as NSString).appendingPathComponent($0) }
+            guard !found.isEmpty else { throw ValidationError("--calibrate: no .jpg, .jpeg or .png images in \(path)") }
+            images += found
+        }
+        return images
     }
 }
 

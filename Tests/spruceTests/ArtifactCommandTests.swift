@@ -67,6 +67,23 @@ func fileSize(_ path: String) throws -> Int {
         if sparsity > 0 { #expect(artifact.metadata["sparsity"] == String(format: "%.4f", sparsity)) }
     }
 
+    @Test("pack --int8 --calibrate rounds on the images of a folder or given as files and says so in the metadata")
+    func packCalibrated() throws {
+        let model = Fixtures.root + "/fixtures/models/ham_mobilenetv2_035_64.onnx"
+        let folder = Fixtures.root + "/fixtures/calibration"
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".jpg") }.sorted()
+            .prefix(3).map { folder + "/" + $0 }
+        for (calibrate, count) in [([folder], 64), (files, 3)] {
+            let path = workspace.file("calibrated.spruce")
+            let result = try runSpruce(["pack", model, "-o", path, "--int8", "--calibrate"] + calibrate)
+            #expect(result.status == 0 && result.stderr.isEmpty, "\(result.stderr)")
+            #expect(result.stdout.contains("values int8"))
+            let artifact = try ArtifactReader.load(path: path)
+            #expect(artifact.metadata["values"]?.hasSuffix("GPTQ-rounded on \(count) calibration images)") == true,
+                    "\(artifact.metadata)")
+        }
+    }
+
     @Test("inspect --json: top-level sparsity, bytes, dense_bytes, ratio and one object per tensor", arguments: [
         (0.5, false), (0.9, false), (0.9, true),
     ])
@@ -295,6 +312,19 @@ enum BrokenArtifacts {
         FailureCase(name: "pack: output directory missing",
                     arguments: { w in ["pack", try ErrorTests.model(w), "-o", w.file("no/dir/out.spruce")] },
                     fragment: { w in w.file("no/dir/out.spruce") }),
+        FailureCase(name: "pack: --calibrate without --int8",
+                    arguments: { w in ["pack", try ErrorTests.model(w), "-o", w.file("out.spruce"), "--calibrate", w.path] },
+                    fragment: { _ in "--calibrate chooses how int8 values round; add --int8" }),
+        FailureCase(name: "pack: --calibrate a missing folder",
+                    arguments: { w in ["pack", try ErrorTests.model(w), "-o", w.file("out.spruce"), "--int8", "--calibrate", w.file("none")] },
+                    fragment: { w in "--calibrate: \(w.file("none")) does not exist" }),
+        FailureCase(name: "pack: --calibrate a folder without images",
+                    arguments: { w in ["pack", try ErrorTests.model(w), "-o", w.file("out.spruce"), "--int8", "--calibrate", w.path] },
+                    fragment: { w in "--calibrate: no .jpg, .jpeg or .png images in \(w.path)" }),
+        FailureCase(name: "pack: --calibrate a corrupt image",
+                    arguments: { w in ["pack", try ErrorTests.model(w), "-o", w.file("out.spruce"), "--int8",
+                                       "--calibrate", try w.write("cut.jpg", [0xFF, 0xD8, 0xFF, 0xE0, 0x00])] },
+                    fragment: { w in "calibrated int8 rounding: \(w.file("cut.jpg")): corrupt image" }),
         FailureCase(name: "inspect: missing artifact",
                     arguments: { w in ["inspect", w.file("none.spruce")] },
                     fragment: { w in "\(w.file("none.spruce")): no such file" }),
