@@ -30,7 +30,7 @@ struct PackCommand: ParsableCommand {
             Examples:
               spruce pack model.onnx -o model.spruce
               spruce pack model.onnx -o model-90.spruce --sparsity 0.9 --int8
-              spruce pack model.onnx -o model-int8.spruce --int8 --calibrate calibration-images/
+              spruce pack model.onnx -o m8.spruce --int8 --calibrate calib/
             """)
 
     @OptionGroup var options: ModelOptions
