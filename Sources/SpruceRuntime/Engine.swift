@@ -53,7 +53,8 @@ public final class Engine {
     public init(artifact: Artifact, options: EngineOptions = EngineOptions()) throws(RuntimeError) {
         var tensors: [String: StoredTensor] = [:]
         for t in artifact.tensors { tensors[t.name] = t.storage }
-        plan = try Plan.build(graph: artifact.graph, tensors: tensors, kernelChoice: options.kernelChoice)
+        plan = try Plan.build(graph: artifact.graph, tensors: tensors, kernelChoice: options.kernelChoice,
+                              threads: options.threads)
         self.options = options
         inputShapes = plan.inputs.map { ($0.name, $0.shape) }
         outputShapes = plan.outputs.map { ($0.name, $0.shape) }

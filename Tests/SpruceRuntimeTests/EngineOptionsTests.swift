@@ -256,11 +256,25 @@ func residualAddsFuseIntoConvolutions(_ t: OptionsCase) throws {
         let expected = try one.run(["x": input])
         expectClose(expected["y"]?.data ?? [], reference["y"]?.data ?? [1], tolerance: 1e-4, "\(t.testDescription) \(choice)")
         for threads in [2, 3] {
+            // With a pool, both convolutions are large enough to be split, so their Adds stay steps.
             let engine = try Engine(bytes: bytes, options: EngineOptions(threads: threads, kernelChoice: choice))
-            // Both fused steps are large enough to be split.
-            #expect(engine.plan.steps.filter { $0.detail.hasSuffix("+residual") }
-                        .allSatisfy { $0.parallelUnits > 1 && $0.workEstimate >= Engine.parallelWorkThreshold })
+            #expect(engine.plan.steps.filter { $0.node.hasPrefix("join") }.count == 2, "\(choice)")
+            #expect(!engine.plan.steps.contains { $0.detail.hasSuffix("+residual") }, "\(choice)")
             #expect(try engine.run(["x": input]) == expected, "\(choice) threads \(threads)")
+        }
+        // A fused step honours any split of its units, as the PlanStep contract asks (the pool never
+        // splits one): run in three parts, it writes the bits it writes whole.
+        let buffers = Buffers(arena: one.arena, offsets: UnsafePointer(one.offsets), workspace: one.workspace,
+                              shared: one.sharedWorkspace)
+        for step in steps where step.detail.hasSuffix("+residual") {
+            let (slot, count): (Int, Int) = if let s = step as? SparseConvStep { (s.output, s.geometry.outChannels * s.geometry.outPlane) }
+                else if let s = step as? ConvDenseStep { (s.output, s.geometry.outChannels * s.geometry.outPlane) } else { (0, 0) }
+            #expect(count > 0 && step.parallelUnits >= 3, "\(step.node)")
+            step.run(buffers)
+            let whole = Array(UnsafeBufferPointer(start: buffers[slot], count: count))
+            step.prepare(buffers, units: 0..<step.prepareUnits)
+            for part in 0..<3 { step.run(buffers, units: step.units(part: part, of: 3)) }
+            #expect(Array(UnsafeBufferPointer(start: buffers[slot], count: count)) == whole, "\(choice) \(step.node)")
         }
     }
 }
