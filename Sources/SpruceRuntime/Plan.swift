@@ -332,17 +332,18 @@ struct PlanBuilder {
     /// convolutions, ResNet50 v2 90 % int8 on 2 threads measured 1.14× the time (paired runs),
     /// though it gained 3 % on 1 thread.
     mutating func fusingResidualAdd(_ node: Node) throws(RuntimeError) -> Bool {
-        guard case .add = node.op, node.inputs.count == 2, let out = node.outputs.first else { return false }
+        guard case .add = node.op, node.inputs.count == 2, let out = node.outputs.first, let last = steps.last,
+              !(threads > 1 && last.parallelUnits > 1 && last.workEstimate >= Engine.parallelWorkThreshold) else {
+            return false
+        }
         let outShape = try shape(out, node)
         for (convOut, other) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
             guard readers[convOut] == 1, let slot = slotOf[convOut], let otherSlot = slotOf[other], otherSlot != slot,
                   try shape(convOut, node) == outShape, try shape(other, node) == outShape else { continue }
-            if let last = steps.last, threads > 1 && last.parallelUnits > 1
-                && last.workEstimate >= Engine.parallelWorkThreshold { return false }
-            if var step = steps.last as? SparseConvStep, step.output == slot, step.residual == nil {
+            if var step = last as? SparseConvStep, step.output == slot, step.residual == nil {
                 step.residual = try read(other, node: node)
                 steps[steps.count - 1] = step
-            } else if var step = steps.last as? ConvDenseStep, step.output == slot, step.residual == nil {
+            } else if var step = last as? ConvDenseStep, step.output == slot, step.residual == nil {
                 step.residual = try read(other, node: node)
                 steps[steps.count - 1] = step
             } else {

@@ -84,7 +84,7 @@ func withBase<T, R>(_ array: [T], _ body: (UnsafePointer<T>) -> R) -> R {
 
 /// out[n, c, p] += residual[n, c, p] for channels `channels` and positions `positions` of each
 /// sample's [C × plane] block: an Add fused into the convolution that feeds it (see
-/// `PlanBuilder.fusingResidualAdd`), run by each thread on the part it has just written.
+/// `PlanBuilder.fusingResidualAdd`), over the part of the output the same call has just written.
 @inline(__always)
 func addResidual(_ b: Buffers, residual: Int?, output: Int, batch: Int, channels: Int, plane: Int,
                  channelRange: Range<Int>, positions: Range<Int>) {
