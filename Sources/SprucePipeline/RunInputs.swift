@@ -25,9 +25,6 @@ public struct RunInputs: Sendable {
         return try loadImages(paths: paths, for: inputs)
     }
 
-    /// Whether `path` names an image the loader decodes (.jpg, .jpeg, .png, any case).
-    public static func isImagePath(_ path: String) -> Bool { ImageLoader.isImagePath(path) }
-
     /// Whether `path` ends in `.npy` (any case).
     public static func isNPYPath(_ path: String) -> Bool {
         (path as NSString).pathExtension.lowercased() == "npy"

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import SprucePipeline
+import SpruceTrain
 
 /// `spruce pack MODEL.onnx -o MODEL.spruce [--int8] [--sparsity S] [--prune-all] [--zstd-level N]`
 struct PackCommand: ParsableCommand {
@@ -127,7 +128,7 @@ enum CalibrationImages {
             }
             guard isDirectory.boolValue else { images.append(path); continue }
             let found = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])
-                .filter(RunInputs.isImagePath).sorted().map { (path as NSString).appendingPathComponent($0) }
+                .filter(ImageLoader.isImagePath).sorted().map { (path as NSString).appendingPathComponent($0) }
             guard !found.isEmpty else { throw ValidationError("--calibrate: no .jpg, .jpeg or .png images in \(path)") }
             images += found
         }

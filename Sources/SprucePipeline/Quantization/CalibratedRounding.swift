@@ -97,14 +97,16 @@ public struct CalibratedRounding: Sendable {
         let groups = max(1, a.groups), mg = m / groups, k = cg * kh * kw
         let (pads, size) = try Graph.convWindow(node, a, input: [height, width])
         let plane = size[0] * size[1]
+        // A 1×1, stride-1, unpadded conv reads each channel plane as its patch rows: no im2col.
+        let direct = kh == 1 && kw == 1 && a.strides == [1, 1] && pads == [0, 0, 0, 0]
         var out = [Float](repeating: 0, count: w.count)
-        var patches = [Float](repeating: 0, count: k * plane)
+        var patches = [Float](repeating: 0, count: direct ? 0 : k * plane)
         for g in 0..<groups {
             var h = [Float](repeating: 0, count: k * k)
             for sample in 0..<n {
                 x.data.withUnsafeBufferPointer { xp in
                     let channels = xp.baseAddress! + (sample * c + g * cg) * height * width
-                    if kh == 1 && kw == 1 && a.strides == [1, 1] && pads == [0, 0, 0, 0] {
+                    if direct {
                         accumulateGram(channels, rows: k, columns: plane, transposed: false, into: &h)
                         return
                     }
