@@ -172,7 +172,7 @@ enum MPIFixtures {
         let c = try Distributed.communicator(environment: ["PATH": "/usr/bin"])
         #expect(c.size == 1 && c.rank == 0 && c.isRoot)
         #expect(Distributed.defaultThreads(environment: [:]) == nil)
-        #expect(Distributed.defaultThreads(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "64"]) == 1)
+        #expect(Distributed.defaultThreads(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "1000000"]) == 1)
     }
 
     @Test("a batch slice keeps the rows asked for")
@@ -219,7 +219,9 @@ struct DistributedMPITests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // '*/*a' freezes every BatchNorm gamma and beta: frozen BN runs in inference mode, so no
         // batch statistics exist and the data-parallel step is exactly the global-batch step.
-        let freeze = ["--freeze", "*/*a"]
+        // SGD, not Adam: Adam's early steps are about lr·sign(g), so a gradient at float-noise level
+        // could move a weight by ±lr depending on summation order; SGD moves it by lr·g.
+        let freeze = ["--freeze", "*/*a", "--optimizer", "sgd"]
         let (s1, log1) = try MPIFixtures.run(ranks: 0, MPIFixtures.train(dir + "/one.onnx", extra: freeze), log: dir + "/one.log")
         #expect(s1 == 0, "\(log1)")
         let (s2, log2) = try MPIFixtures.run(ranks: 2, MPIFixtures.train(dir + "/two.onnx", extra: freeze), log: dir + "/two.log")
@@ -231,15 +233,15 @@ struct DistributedMPITests {
         #expect(log2.components(separatedBy: "wrote ").count == 2)
     }
 
-    @Test("2 ranks with --sync-bn give 1 rank's weights after 7 Adam steps with BatchNorm training")
+    @Test("2 ranks with --sync-bn give 1 rank's weights after 7 SGD steps with BatchNorm training")
     func syncBatchNormMatchesOverSeveralSteps() throws {
         let dir = try MPIFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let model = dir + "/cnn.onnx"
         try MPIFixtures.smallCNN(model)
-        // 14 training images at global batch 2: 7 Adam steps, one image per rank per step.
+        // 14 training images at global batch 2: 7 SGD steps, one image per rank per step.
         func train(_ output: String, ranks: Int, extra: [String] = []) throws -> [String: Tensor] {
-            let args = ["train", "--model", model, "--epochs", "1", "--batch", "2", "--lr", "0.01", "--seed", "3",
+            let args = ["train", "--model", model, "--epochs", "1", "--batch", "2", "--lr", "0.01", "--optimizer", "sgd", "--seed", "3",
                         "--threads", "1", "--data", MPIFixtures.images, "-o", output] + extra
             let (status, log) = try MPIFixtures.run(ranks: ranks, args, log: output + ".log")
             #expect(status == 0, "\(log)")
@@ -249,10 +251,11 @@ struct DistributedMPITests {
         let synced = try train(dir + "/two.onnx", ranks: 2, extra: ["--sync-bn"])
         let perRank = try train(dir + "/rank.onnx", ranks: 2)
         #expect(one.count == 12 && synced.count == one.count)
-        // Every parameter and running statistic, after 7 steps: float tolerance.
+        // Every parameter and running statistic, after 7 steps: float tolerance (3e-8 to 6e-8
+        // measured under four OpenBLAS kernels).
         #expect(MPIFixtures.maxDifference(one, synced) < 1e-4)
-        // Per-rank BN (one image per rank) is a different algorithm, and the check sees it.
-        #expect(MPIFixtures.maxDifference(one, perRank) > 1e-2)
+        // Per-rank BN (one image per rank) is a different algorithm, and the check sees it (0.017).
+        #expect(MPIFixtures.maxDifference(one, perRank) > 1e-3)
     }
 
     @Test("compress on 2 ranks prunes exactly the weights 1 rank prunes (polynomial schedule, fine-tuned)")
@@ -261,11 +264,13 @@ struct DistributedMPITests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let model = dir + "/cnn.onnx"
         try MPIFixtures.smallCNN(model)
-        // 2 epochs at batch 2: 14 Adam steps; the polynomial schedule recomputes the masks from the
-        // fine-tuned weights at every step up to step 9.
+        // 2 epochs at batch 2: 14 SGD steps; the polynomial schedule recomputes the masks from the
+        // fine-tuned weights at every step up to step 9. With SGD the two runs' weights differ by
+        // float noise (6e-8 measured), far below the gaps between neighbouring magnitudes,
+        // so the masks agree whatever the summation order; Adam could turn noise into ±lr steps.
         func compress(_ stem: String, ranks: Int, extra: [String] = []) throws -> [String: Tensor] {
             let args = ["compress", model, "--data", MPIFixtures.images, "--sparsity", "0.5", "--prune-all",
-                        "--finetune-epochs", "2", "--batch", "2", "--lr", "0.01", "--seed", "3",
+                        "--finetune-epochs", "2", "--batch", "2", "--lr", "0.01", "--optimizer", "sgd", "--seed", "3",
                         "-o", stem + ".spruce"] + extra
             let (status, log) = try MPIFixtures.run(ranks: ranks, args, log: stem + ".log")
             #expect(status == 0, "\(log)")
@@ -293,7 +298,8 @@ struct DistributedMPITests {
         let dir = try MPIFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // Batch 14 = every training image: one Adam step. Adam's first step is lr·sign(g), so
-        // elements whose gradient is float noise flip; per-rank BN changes most gradients.
+        // elements whose gradient is float noise flip; per-rank BN changes most gradients. Measured
+        // under four OpenBLAS kernels: 0.05–0.16 % of the conv weights differ synced, 54 % per rank.
         let oneStep = ["--batch", "14"]
         let (s1, log1) = try MPIFixtures.run(ranks: 0, MPIFixtures.train(dir + "/one.onnx", extra: oneStep), log: dir + "/one.log")
         #expect(s1 == 0, "\(log1)")

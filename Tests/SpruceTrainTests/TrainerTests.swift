@@ -123,33 +123,40 @@ func untimed(_ records: [EpochRecord]) -> [EpochRecord] {
     func bestValidationKept() throws {
         let data = try TrainerFixtures.synthetic(count: 36, seed: 4)
         let model = TrainerFixtures.tinyModel()
-        let scratch = TrainerScratch()
-        // A rate high enough that validation AUC moves up and down between epochs.
         let epochs = 6
-        var finals: [Model] = []
-        var last: TrainingResult?
-        for e in 1...epochs {
-            let config = TrainerConfiguration(batchSize: 6, epochs: e, optimizer: .adam(learningRate: 0.05), seed: 2,
-                                              augmentation: .none, threads: 1, checkpointDirectory: scratch.sub("run"),
-                                              resume: true)
-            let result = try Trainer(config).train(model: model, data: data)
-            finals.append(result.finalModel)
-            last = result
+        // A rate high enough that validation AUC moves up and down between epochs. Which epoch
+        // peaks depends on float summation order (BLAS kernel, threads), so seeds are tried until
+        // a run peaks before its last epoch; the first seed did under every order tried.
+        for seed in UInt64(2)...9 {
+            let scratch = TrainerScratch()
+            var finals: [Model] = []
+            var last: TrainingResult?
+            for e in 1...epochs {
+                let config = TrainerConfiguration(batchSize: 6, epochs: e, optimizer: .adam(learningRate: 0.05), seed: seed,
+                                                  augmentation: .none, threads: 1, checkpointDirectory: scratch.sub("run"),
+                                                  resume: true)
+                let result = try Trainer(config).train(model: model, data: data)
+                finals.append(result.finalModel)
+                last = result
+            }
+            let report = try #require(last?.report)
+            #expect(report.epochs.count == epochs)
+            let aucs = report.epochs.map { $0.validationAUC ?? -1 }
+            let bestEpoch = aucs.firstIndex(of: aucs.max()!)! + 1
+            #expect(report.bestEpoch == bestEpoch)
+            #expect(report.best?.validationAUC == aucs.max())
+            let kept = try #require(last?.bestModel)
+            #expect(sameBits(kept, finals[bestEpoch - 1]))
+            #expect(kept.metadata["train.best_epoch"] == "\(bestEpoch)")
+            #expect(report.epochs.allSatisfy { $0.trainLoss.isFinite })
+            guard bestEpoch < epochs else { continue }
+            // "Best" differs from "last" here, and what was kept is not the last epoch's weights.
+            #expect(!sameBits(kept, finals[epochs - 1]))
+            // The run learned something (chance is 0.5).
+            #expect(aucs.max()! > 0.7, "\(aucs)")
+            return
         }
-        let report = try #require(last?.report)
-        #expect(report.epochs.count == epochs)
-        let aucs = report.epochs.map { $0.validationAUC ?? -1 }
-        let bestEpoch = aucs.firstIndex(of: aucs.max()!)! + 1
-        #expect(report.bestEpoch == bestEpoch)
-        #expect(bestEpoch < epochs)  // the seeded run peaks early, so "best" differs from "last"
-        #expect(!sameBits(finals[bestEpoch - 1], finals[epochs - 1]))
-        #expect(report.best?.validationAUC == aucs.max())
-        let kept = try #require(last?.bestModel)
-        #expect(sameBits(kept, finals[bestEpoch - 1]))
-        #expect(kept.metadata["train.best_epoch"] == "\(bestEpoch)")
-        // Every record's loss is finite and the run learned something.
-        #expect(report.epochs.allSatisfy { $0.trainLoss.isFinite })
-        #expect(aucs.max()! > 0.7)
+        Issue.record("no seed from 2 to 9 peaked before its last epoch")
     }
 
     @Test("one-class validation picks the lowest validation loss; no validation keeps the last epoch")

@@ -22,17 +22,23 @@ import Testing
         for (a, b) in zip(got.data, expected.data) { #expect(abs(a - b) <= 1e-4 * max(1, abs(b)), "\(a) vs \(b)") }
     }
 
-    @Test(arguments: [(ZooModel.mobileNetV2, 32, Float(0.35)), (.inceptionV3, 75, 1.0)])
-    func trainingStepsRun(model: ZooModel, size: Int, width: Float) throws {
+    // Fitting one batch at Adam 1e-3: the loss falls to under a tenth of its start within these
+    // steps under every summation order tried (trainer threads 1–3; OpenBLAS Haswell, Zen,
+    // SandyBridge, Prescott kernels), so the bound of 0.35× holds with room. Smaller rates or
+    // batches are chaotic here (MobileNet v2 at 32×32 normalises 1×1 maps): at 1e-4 and batch 4
+    // the sixth loss was 0.48 with one thread and 0.91 with two, from the same start of 0.56.
+    @Test(arguments: [(ZooModel.mobileNetV2, 32, Float(0.35), 8, 10), (.inceptionV3, 75, 1.0, 4, 6)])
+    func trainingStepsRun(model: ZooModel, size: Int, width: Float, batch: Int, steps: Int) throws {
         let built = try ModelZoo.build(model, inputSize: size, width: width, seed: 3)
-        let session = try TrainingSession(model: built, optimizer: .adam(learningRate: 1e-4), seed: 1)
+        let session = try TrainingSession(model: built, optimizer: .adam(learningRate: 1e-3), seed: 1)
         var r = TrainTestRNG(seed: 6)
-        let x = r.tensor([4, 3, size, size], 0, 1)
+        let x = r.tensor([batch, 3, size, size], 0, 1)
+        let labels: [Float] = (0..<batch).map { [1, 0, 0, 1][$0 % 4] }
         var losses: [Float] = []
-        for _ in 0..<6 { losses.append(try session.step(inputs: x, labels: [1, 0, 0, 1])) }
+        for _ in 0..<steps { losses.append(try session.step(inputs: x, labels: labels)) }
         #expect(losses.allSatisfy { $0.isFinite })
-        // Fitting one batch: the loss must come down within a few small steps.
-        #expect(losses[3...].min()! < losses[0], "\(losses)")
+        let lastThree = losses.suffix(3).reduce(0, +) / 3
+        #expect(lastThree < 0.35 * losses[0], "\(losses)")
         let trained = session.model.graph
         var movedStatistics = 0, movedWeights = 0
         for (name, t) in built.graph.initializers where trained.initializers[name] != t {
