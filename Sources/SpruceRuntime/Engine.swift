@@ -201,7 +201,7 @@ public final class Engine {
                               shared: sharedWorkspace)
         if let pool {
             for step in plan.steps {
-                if step.parallelUnits > 1 && step.workEstimate >= Engine.parallelWorkThreshold {
+                if step.isSplitAcrossThreads {
                     pool.run(step, buffers)
                 } else {
                     step.run(buffers)
@@ -227,7 +227,7 @@ public final class Engine {
         for _ in 0..<max(1, runs) {
             for (i, step) in plan.steps.enumerated() {
                 let elapsed = clock.measure {
-                    if let pool, step.parallelUnits > 1 && step.workEstimate >= Engine.parallelWorkThreshold {
+                    if let pool, step.isSplitAcrossThreads {
                         pool.run(step, buffers)
                     } else {
                         step.run(buffers)

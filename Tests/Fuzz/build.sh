@@ -15,9 +15,9 @@ build_modules() {
     local cflags=(); local sflags=()
     if [ "$1" = fuzz ]; then cflags=(-fsanitize=fuzzer-no-link,address); sflags=(-sanitize=fuzzer,address); fi
     clang -O1 -g "${cflags[@]}" -ISources/CSpruceProto/include -c Sources/CSpruceProto/spruce.pb-c.c -o "$out/spruce.pb-c.o"
-    swiftc -O -g "${sflags[@]}" -parse-as-library -module-name SpruceCore -wmo -c $core \
+    swiftc -O -g "${sflags[@]}" -parse-as-library -package-name spruce -module-name SpruceCore -wmo -c $core \
         -emit-module -emit-module-path "$out/SpruceCore.swiftmodule" -o "$out/SpruceCore.o"
-    swiftc -O -g "${sflags[@]}" -parse-as-library -module-name SpruceFormat -wmo -c $format -I "$out" "${inc[@]}" \
+    swiftc -O -g "${sflags[@]}" -parse-as-library -package-name spruce -module-name SpruceFormat -wmo -c $format -I "$out" "${inc[@]}" \
         -emit-module -emit-module-path "$out/SpruceFormat.swiftmodule" -o "$out/SpruceFormat.o"
 }
 

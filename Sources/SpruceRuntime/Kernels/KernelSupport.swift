@@ -128,19 +128,6 @@ public struct PoolGeometry: Sendable, Equatable, Hashable {
     }
 }
 
-/// Output positions `o` in `0..<outSize` whose input index `o * stride + offset` lies in `0..<inSize`.
-@inline(__always)
-func validOutputRange(outSize: Int, inSize: Int, stride: Int, offset: Int) -> Range<Int> {
-    // lo = ceil(-offset / stride), hi = floor((inSize - 1 - offset) / stride) + 1, clamped.
-    var lo = 0
-    if offset < 0 { lo = (-offset + stride - 1) / stride }
-    let top = inSize - 1 - offset
-    var hi = top < 0 ? 0 : top / stride + 1
-    if hi > outSize { hi = outSize }
-    if lo > hi { lo = hi }
-    return lo..<hi
-}
-
 @inline(__always)
 func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
