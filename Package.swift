@@ -13,27 +13,37 @@ let systemLibraries: [Target] = [
     .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 ]
 
+// MARK: - Implementation details (not API)
+
+let implementationDetails: [Target] = [
+    // The platform shim (Glibc, Musl, Android, Darwin), file reads, the one fsync'd atomic write and
+    // the shared SIMD8 helpers. Foundation-free, no dependencies; underscored because it is not API.
+    .target(name: "_SpruceSupport"),
+    // protoc-c output for formats/*.proto, committed; `make proto` regenerates it.
+    .target(name: "CSpruceProto", dependencies: ["CProtobufC"]),
+]
+
 // MARK: - Public modules
 
 let modules: [Target] = [
-    // protoc-c output for formats/*.proto, committed; `make proto` regenerates it.
-    .target(name: "CSpruceProto", dependencies: ["CProtobufC"]),
     // Tensor IR, shape inference, verifier, reference executor. Foundation-free.
-    .target(name: "SpruceCore"),
+    .target(name: "SpruceCore", dependencies: ["_SpruceSupport"]),
     // The .spruce artifact: layout, writer, reader, checksums. Foundation-free.
-    .target(name: "SpruceFormat", dependencies: ["SpruceCore", "CZstd", "CSpruceProto"]),
+    .target(name: "SpruceFormat", dependencies: ["_SpruceSupport", "SpruceCore", "CZstd", "CSpruceProto"]),
     // Embedded inference from the stored (sparse, int8) form. No BLAS, no Foundation.
-    .target(name: "SpruceRuntime", dependencies: ["SpruceCore", "SpruceFormat"]),
+    .target(name: "SpruceRuntime", dependencies: ["_SpruceSupport", "SpruceCore", "SpruceFormat"]),
     // ONNX import and export.
-    .target(name: "SpruceONNX", dependencies: ["SpruceCore", "CSpruceProto"]),
-    // Image decoding and (later) training.
-    .target(name: "SpruceTrain", dependencies: ["SpruceCore", "COpenBLAS", "CTurboJPEG", "CPNG"]),
+    .target(name: "SpruceONNX", dependencies: ["_SpruceSupport", "SpruceCore", "CSpruceProto"]),
+    // Training, image decoding, datasets, metrics, model zoo, checkpoints.
+    .target(name: "SpruceTrain", dependencies: ["_SpruceSupport", "SpruceCore", "COpenBLAS", "CTurboJPEG", "CPNG"]),
     // Stages, recipes, reports; everything the CLI drives.
     .target(
         name: "SprucePipeline",
-        dependencies: ["SpruceCore", "SpruceFormat", "SpruceRuntime", "SpruceONNX", "SpruceTrain", "COpenBLAS"]),
+        dependencies: [
+            "_SpruceSupport", "SpruceCore", "SpruceFormat", "SpruceRuntime", "SpruceONNX", "SpruceTrain", "COpenBLAS",
+        ]),
     // Benchmark driver used by `make bench` (times Spruce; the Python peers are timed by Tests/Benchmarks/*.py).
-    .executableTarget(name: "spruce-bench", dependencies: ["SprucePipeline"]),
+    .executableTarget(name: "spruce-bench", dependencies: ["_SpruceSupport", "SprucePipeline"]),
     // The command-line tool.
     .executableTarget(
         name: "spruce",
@@ -46,13 +56,15 @@ let modules: [Target] = [
 // MARK: - Tests
 
 let tests: [Target] = [
+    .testTarget(name: "_SpruceSupportTests", dependencies: ["_SpruceSupport"]),
     .testTarget(name: "SpruceCoreTests", dependencies: ["SpruceCore"]),
     .testTarget(
-        name: "SpruceONNXTests", dependencies: ["SpruceONNX", "SpruceCore", "SprucePipeline"],
+        name: "SpruceONNXTests",
+        dependencies: ["_SpruceSupport", "SpruceONNX", "SpruceCore", "SprucePipeline"],
         resources: []),
-    .testTarget(name: "SpruceFormatTests", dependencies: ["SpruceFormat", "SpruceCore"]),
+    .testTarget(name: "SpruceFormatTests", dependencies: ["_SpruceSupport", "SpruceFormat", "SpruceCore"]),
     .testTarget(name: "SpruceRuntimeTests", dependencies: ["SpruceRuntime", "SpruceFormat", "SpruceCore"]),
-    .testTarget(name: "SpruceTrainTests", dependencies: ["SpruceTrain", "SpruceCore", "SpruceONNX"]),
+    .testTarget(name: "SpruceTrainTests", dependencies: ["_SpruceSupport", "SpruceTrain", "SpruceCore", "SpruceONNX"]),
     .testTarget(name: "spruceTests", dependencies: ["spruce", "SprucePipeline"]),
     .testTarget(name: "SprucePipelineTests", dependencies: ["SprucePipeline", "SpruceCore", "SpruceTrain", "SpruceFormat"]),
 ]
@@ -70,6 +82,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
-    targets: systemLibraries + modules + tests,
+    targets: systemLibraries + implementationDetails + modules + tests,
     swiftLanguageModes: [.v6]
 )

@@ -3,11 +3,7 @@
 // inference allocates nothing but the returned output tensors. With `threads` > 1 a pool created
 // at load splits each large step (by output channels, rows, columns or elements). Not
 // thread-safe: one engine runs one batch at a time (create one engine per calling thread).
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 import SpruceCore
 import SpruceFormat
 

@@ -2,6 +2,7 @@
 // arena slots it reads and writes. Steps hold slot ids, not pointers; `Buffers` resolves them
 // against the arena at run time. Steps never allocate while running.
 import SpruceCore
+import _SpruceSupport
 
 /// The arena and the offset of each slot, handed to every step.
 struct Buffers {

@@ -4,6 +4,7 @@
 // Not for depthwise convolutions (see f32-dwconv) nor for sparse weights (f32-spconv-*).
 
 import SpruceCore
+import _SpruceSupport
 
 /// Floats of packed weights `f32ConvDensePackWeights` writes for `g`.
 public func f32ConvDensePackedWeightsCount(_ g: ConvGeometry) -> Int {

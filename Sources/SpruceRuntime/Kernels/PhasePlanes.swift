@@ -5,6 +5,7 @@
 // OW..<Wq of that "wide" output are garbage and dropped on compaction. Not a kernel itself.
 
 import SpruceCore
+import _SpruceSupport
 
 /// Sizes and offsets of the phase planes of one convolution.
 struct PhaseLayout {

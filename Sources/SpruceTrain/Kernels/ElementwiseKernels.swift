@@ -5,11 +5,7 @@
 
 import SpruceCore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 
 /// The four broadcasting binary operators.
 enum BinaryKind: Sendable {
