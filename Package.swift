@@ -24,6 +24,8 @@ let implementationDetails: [Target] = [
 ]
 
 // MARK: - Public modules
+// Every module a target imports is declared here, not reached through another target's
+// dependencies (Tests/SpruceCoreTests/ModuleLayeringTests.swift checks both this and the layers).
 
 let modules: [Target] = [
     // Tensor IR, shape inference, verifier, reference executor. Foundation-free.
@@ -43,12 +45,16 @@ let modules: [Target] = [
             "_SpruceSupport", "SpruceCore", "SpruceFormat", "SpruceRuntime", "SpruceONNX", "SpruceTrain", "COpenBLAS",
         ]),
     // Benchmark driver used by `make bench` (times Spruce; the Python peers are timed by Tests/Benchmarks/*.py).
-    .executableTarget(name: "spruce-bench", dependencies: ["_SpruceSupport", "SprucePipeline"]),
+    .executableTarget(
+        name: "spruce-bench",
+        dependencies: [
+            "_SpruceSupport", "SpruceCore", "SpruceFormat", "SpruceRuntime", "SpruceONNX", "SpruceTrain", "SprucePipeline",
+        ]),
     // The command-line tool.
     .executableTarget(
         name: "spruce",
         dependencies: [
-            "SprucePipeline",
+            "SpruceCore", "SpruceFormat", "SpruceONNX", "SpruceTrain", "SprucePipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 ]
@@ -60,13 +66,15 @@ let tests: [Target] = [
     .testTarget(name: "SpruceCoreTests", dependencies: ["SpruceCore"]),
     .testTarget(
         name: "SpruceONNXTests",
-        dependencies: ["_SpruceSupport", "SpruceONNX", "SpruceCore", "SprucePipeline"],
+        dependencies: ["_SpruceSupport", "SpruceCore", "SpruceFormat", "SpruceONNX", "SprucePipeline", "CSpruceProto"],
         resources: []),
-    .testTarget(name: "SpruceFormatTests", dependencies: ["_SpruceSupport", "SpruceFormat", "SpruceCore"]),
-    .testTarget(name: "SpruceRuntimeTests", dependencies: ["SpruceRuntime", "SpruceFormat", "SpruceCore"]),
-    .testTarget(name: "SpruceTrainTests", dependencies: ["_SpruceSupport", "SpruceTrain", "SpruceCore", "SpruceONNX"]),
-    .testTarget(name: "spruceTests", dependencies: ["spruce", "SprucePipeline"]),
-    .testTarget(name: "SprucePipelineTests", dependencies: ["SprucePipeline", "SpruceCore", "SpruceTrain", "SpruceFormat"]),
+    .testTarget(name: "SpruceFormatTests", dependencies: ["_SpruceSupport", "SpruceCore", "SpruceFormat"]),
+    .testTarget(name: "SpruceRuntimeTests", dependencies: ["SpruceCore", "SpruceFormat", "SpruceRuntime"]),
+    .testTarget(name: "SpruceTrainTests", dependencies: ["_SpruceSupport", "SpruceCore", "SpruceONNX", "SpruceTrain"]),
+    .testTarget(
+        name: "spruceTests",
+        dependencies: ["spruce", "SpruceCore", "SpruceFormat", "SpruceONNX", "SpruceTrain", "SprucePipeline"]),
+    .testTarget(name: "SprucePipelineTests", dependencies: ["SpruceCore", "SpruceFormat", "SpruceTrain", "SprucePipeline"]),
 ]
 
 let package = Package(
