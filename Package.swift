@@ -13,32 +13,48 @@ let systemLibraries: [Target] = [
     .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 ]
 
-// MARK: - Public modules
+// MARK: - Implementation details (not API)
 
-let modules: [Target] = [
+let implementationDetails: [Target] = [
+    // The platform shim (Glibc, Musl, Android, Darwin), file reads, the one fsync'd atomic write and
+    // the shared SIMD8 helpers. Foundation-free, no dependencies; underscored because it is not API.
+    .target(name: "_SpruceSupport"),
     // protoc-c output for formats/*.proto, committed; `make proto` regenerates it.
     .target(name: "CSpruceProto", dependencies: ["CProtobufC"]),
+]
+
+// MARK: - Public modules
+// Every module a target imports is declared here, not reached through another target's
+// dependencies (Tests/SpruceCoreTests/ModuleLayeringTests.swift checks both this and the layers).
+
+let modules: [Target] = [
     // Tensor IR, shape inference, verifier, reference executor. Foundation-free.
-    .target(name: "SpruceCore"),
+    .target(name: "SpruceCore", dependencies: ["_SpruceSupport"]),
     // The .spruce artifact: layout, writer, reader, checksums. Foundation-free.
-    .target(name: "SpruceFormat", dependencies: ["SpruceCore", "CZstd", "CSpruceProto"]),
+    .target(name: "SpruceFormat", dependencies: ["_SpruceSupport", "SpruceCore", "CZstd", "CSpruceProto"]),
     // Embedded inference from the stored (sparse, int8) form. No BLAS, no Foundation.
-    .target(name: "SpruceRuntime", dependencies: ["SpruceCore", "SpruceFormat"]),
+    .target(name: "SpruceRuntime", dependencies: ["_SpruceSupport", "SpruceCore", "SpruceFormat"]),
     // ONNX import and export.
-    .target(name: "SpruceONNX", dependencies: ["SpruceCore", "CSpruceProto"]),
-    // Image decoding and (later) training.
-    .target(name: "SpruceTrain", dependencies: ["SpruceCore", "COpenBLAS", "CTurboJPEG", "CPNG"]),
+    .target(name: "SpruceONNX", dependencies: ["_SpruceSupport", "SpruceCore", "CSpruceProto"]),
+    // Training, image decoding, datasets, metrics, model zoo, checkpoints.
+    .target(name: "SpruceTrain", dependencies: ["_SpruceSupport", "SpruceCore", "COpenBLAS", "CTurboJPEG", "CPNG"]),
     // Stages, recipes, reports; everything the CLI drives.
     .target(
         name: "SprucePipeline",
-        dependencies: ["SpruceCore", "SpruceFormat", "SpruceRuntime", "SpruceONNX", "SpruceTrain", "COpenBLAS"]),
+        dependencies: [
+            "_SpruceSupport", "SpruceCore", "SpruceFormat", "SpruceRuntime", "SpruceONNX", "SpruceTrain", "COpenBLAS",
+        ]),
     // Benchmark driver used by `make bench` (times Spruce; the Python peers are timed by Tests/Benchmarks/*.py).
-    .executableTarget(name: "spruce-bench", dependencies: ["SprucePipeline"]),
+    .executableTarget(
+        name: "spruce-bench",
+        dependencies: [
+            "_SpruceSupport", "SpruceCore", "SpruceFormat", "SpruceRuntime", "SpruceONNX", "SpruceTrain", "SprucePipeline",
+        ]),
     // The command-line tool.
     .executableTarget(
         name: "spruce",
         dependencies: [
-            "SprucePipeline",
+            "SpruceCore", "SpruceFormat", "SpruceONNX", "SpruceTrain", "SprucePipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 ]
@@ -46,15 +62,19 @@ let modules: [Target] = [
 // MARK: - Tests
 
 let tests: [Target] = [
+    .testTarget(name: "_SpruceSupportTests", dependencies: ["_SpruceSupport"]),
     .testTarget(name: "SpruceCoreTests", dependencies: ["SpruceCore"]),
     .testTarget(
-        name: "SpruceONNXTests", dependencies: ["SpruceONNX", "SpruceCore", "SprucePipeline"],
+        name: "SpruceONNXTests",
+        dependencies: ["_SpruceSupport", "SpruceCore", "SpruceFormat", "SpruceONNX", "SprucePipeline", "CSpruceProto"],
         resources: []),
-    .testTarget(name: "SpruceFormatTests", dependencies: ["SpruceFormat", "SpruceCore"]),
-    .testTarget(name: "SpruceRuntimeTests", dependencies: ["SpruceRuntime", "SpruceFormat", "SpruceCore"]),
-    .testTarget(name: "SpruceTrainTests", dependencies: ["SpruceTrain", "SpruceCore", "SpruceONNX"]),
-    .testTarget(name: "spruceTests", dependencies: ["spruce", "SprucePipeline"]),
-    .testTarget(name: "SprucePipelineTests", dependencies: ["SprucePipeline", "SpruceCore", "SpruceTrain", "SpruceFormat"]),
+    .testTarget(name: "SpruceFormatTests", dependencies: ["_SpruceSupport", "SpruceCore", "SpruceFormat"]),
+    .testTarget(name: "SpruceRuntimeTests", dependencies: ["SpruceCore", "SpruceFormat", "SpruceRuntime"]),
+    .testTarget(name: "SpruceTrainTests", dependencies: ["_SpruceSupport", "SpruceCore", "SpruceONNX", "SpruceTrain"]),
+    .testTarget(
+        name: "spruceTests",
+        dependencies: ["spruce", "SpruceCore", "SpruceFormat", "SpruceONNX", "SpruceTrain", "SprucePipeline"]),
+    .testTarget(name: "SprucePipelineTests", dependencies: ["SpruceCore", "SpruceFormat", "SpruceTrain", "SprucePipeline"]),
 ]
 
 let package = Package(
@@ -70,6 +90,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
-    targets: systemLibraries + modules + tests,
+    targets: systemLibraries + implementationDetails + modules + tests,
     swiftLanguageModes: [.v6]
 )

@@ -18,8 +18,8 @@ extension ReferenceExecutor {
         let biasData = bias?.data ?? [Float](repeating: 0, count: m)
         // Per kernel row / column: the output rows / columns whose input tap lies inside the
         // image (oy*sh - padTop + ki*dh in 0..<h), so the inner loops need no bounds tests.
-        let rowRanges = (0..<kh).map { validRange(count: oh, stride: sh, offset: $0 * dh - padTop, limit: h) }
-        let colRanges = (0..<kw).map { validRange(count: ow, stride: sw, offset: $0 * dw - padLeft, limit: wd) }
+        let rowRanges = (0..<kh).map { validOutputRange(outSize: oh, inSize: h, stride: sh, offset: $0 * dh - padTop) }
+        let colRanges = (0..<kw).map { validOutputRange(outSize: ow, inSize: wd, stride: sw, offset: $0 * dw - padLeft) }
         let rowLo = rowRanges.map(\.lowerBound), rowHi = rowRanges.map(\.upperBound)
         let colLo = colRanges.map(\.lowerBound), colHi = colRanges.map(\.upperBound)
         out.withUnsafeMutableBufferPointer { ob in
@@ -77,14 +77,6 @@ extension ReferenceExecutor {
             i += 1
             j += stride
         }
-    }
-
-    /// Output positions `p` in 0..<count with `p * stride + offset` in 0..<limit.
-    static func validRange(count: Int, stride: Int, offset: Int, limit: Int) -> Range<Int> {
-        let lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride
-        let last = limit - 1 - offset
-        let hi = last < 0 ? 0 : min(count, last / stride + 1)
-        return lo < hi ? lo..<hi : 0..<0
     }
 
     /// y = (x - mean) / sqrt(var + eps) * scale + B, per channel (axis 1); a nil scale is 1.

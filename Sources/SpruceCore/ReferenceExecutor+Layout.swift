@@ -3,20 +3,11 @@
 // axes repeat, done here with stride 0. Not the trainer's BLAS path, not the runtime's kernels.
 
 extension ReferenceExecutor {
-    /// Strides of `shape` seen inside the broadcast `target` (0 on repeated or missing axes).
-    static func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
-        let own = shape.rowMajorStrides
-        let lead = target.count - shape.count
-        return (0..<target.count).map { i in
-            i < lead || shape[i - lead] == 1 ? 0 : own[i - lead]
-        }
-    }
-
     /// Elementwise `f(a, b)` with numpy broadcasting to `outputShape`.
     static func broadcasting(_ a: Tensor, _ b: Tensor, outputShape: [Int],
                              _ f: (Float, Float) -> Float) -> Tensor {
         let shape = outputShape.isEmpty ? [1] : outputShape
-        let sa = broadcastStrides(a.shape, to: shape), sb = broadcastStrides(b.shape, to: shape)
+        let sa = a.shape.broadcastStrides(to: shape), sb = b.shape.broadcastStrides(to: shape)
         let so = shape.rowMajorStrides
         let last = shape.count - 1
         var out = [Float](repeating: 0, count: shape.elementCount)
@@ -47,7 +38,7 @@ extension ReferenceExecutor {
         let (aRow, aCol) = g.transA ? (1, a.shape[1]) : (a.shape[1], 1)
         let (bRow, bCol) = g.transB ? (1, b.shape[1]) : (b.shape[1], 1)
         var out = [Float](repeating: 0, count: m * n)
-        let cStrides = c.map { broadcastStrides($0.shape, to: [m, n]) }
+        let cStrides = c.map { $0.shape.broadcastStrides(to: [m, n]) }
         out.withUnsafeMutableBufferPointer { o in
             a.data.withUnsafeBufferPointer { ap in
                 b.data.withUnsafeBufferPointer { bp in
@@ -73,8 +64,8 @@ extension ReferenceExecutor {
         let m = sa[sa.count - 2], k = sa[sa.count - 1], n = sb[sb.count - 1]
         let batchA = Array(sa.dropLast(2)), batchB = Array(sb.dropLast(2))
         let batch = Graph.broadcast(batchA, batchB) ?? []
-        let strideA = broadcastStrides(batchA, to: batch).map { $0 * m * k }
-        let strideB = broadcastStrides(batchB, to: batch).map { $0 * k * n }
+        let strideA = batchA.broadcastStrides(to: batch).map { $0 * m * k }
+        let strideB = batchB.broadcastStrides(to: batch).map { $0 * k * n }
         let batchShape = batch + [1]  // a trailing unit axis so forEachRow visits every batch index
         var out = [Float](repeating: 0, count: batch.elementCount * m * n)
         out.withUnsafeMutableBufferPointer { o in

@@ -4,11 +4,7 @@
 // even where a ceil-mode window runs past the trailing pad (ORT 1.18 and onnx.reference do this;
 // PyTorch would count only cells inside input + pads). Not vectorized, not the runtime's kernels.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 
 extension ReferenceExecutor {
     /// Max over each window; cells outside the input are ignored (padding acts as -inf).

@@ -3,11 +3,7 @@
 // clarity wins over speed; kernels still index flat buffers so real models run in seconds.
 // It does not plan memory, fuse or parallelize anything. Kernels live in ReferenceExecutor+*.swift.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 
 /// Runs a `Graph` on concrete inputs with straightforward loops (any batch size).
 ///

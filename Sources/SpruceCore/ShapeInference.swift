@@ -261,8 +261,8 @@ extension Graph {
         return a >= 0 && a < rank ? a : nil
     }
 
-    /// numpy broadcast of two shapes, or nil when incompatible.
-    static func broadcast(_ a: [Int], _ b: [Int]) -> [Int]? {
+    /// numpy broadcast of two shapes, or nil when incompatible (also ONNX constant folding's).
+    package static func broadcast(_ a: [Int], _ b: [Int]) -> [Int]? {
         let rank = max(a.count, b.count)
         var out = [Int](repeating: 0, count: rank)
         for i in 0..<rank {

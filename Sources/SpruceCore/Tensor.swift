@@ -85,4 +85,12 @@ extension Array where Element == Int {
         }
         return strides
     }
+
+    /// Strides of this shape seen inside the broadcast shape `target` (0 on repeated or missing
+    /// axes), for numpy-style broadcasting loops in the reference executor and the trainer.
+    package func broadcastStrides(to target: [Int]) -> [Int] {
+        let own = rowMajorStrides
+        let lead = target.count - count
+        return (0..<target.count).map { i in i < lead || self[i - lead] == 1 ? 0 : own[i - lead] }
+    }
 }

@@ -85,18 +85,6 @@ struct Folded {
 
 /// Multi-index helpers for small constant tensors.
 enum IndexMath {
-    /// numpy broadcast of two shapes, or nil when they do not broadcast.
-    static func broadcast(_ a: [Int], _ b: [Int]) -> [Int]? {
-        let rank = max(a.count, b.count)
-        var result = [Int](repeating: 1, count: rank)
-        for i in 0..<rank {
-            let da = i < rank - a.count ? 1 : a[i - (rank - a.count)]
-            let db = i < rank - b.count ? 1 : b[i - (rank - b.count)]
-            if da == db || db == 1 { result[i] = da } else if da == 1 { result[i] = db } else { return nil }
-        }
-        return result
-    }
-
     /// For each element of `outShape`, the flat index of the element of `shape` it broadcasts from.
     static func broadcastSources(from shape: [Int], to outShape: [Int]) -> [Int] {
         let count = outShape.elementCount

@@ -4,6 +4,7 @@
 // Output is deterministic (initializers and metadata sorted by name); files are written atomically.
 import CSpruceProto
 import SpruceCore
+import _SpruceSupport
 
 /// Writes Spruce models as ONNX files that onnxruntime and the ONNX checker accept.
 ///
@@ -26,7 +27,7 @@ public enum ONNXExporter {
     /// Serializes `model` to `path` through a temporary file and a rename.
     public static func write(_ model: Model, to path: String, sparseInitializers: Bool = false) throws {
         let bytes = try encode(model, sparseInitializers: sparseInitializers)
-        do { try BinaryFile.writeAtomically(bytes, to: path) } catch let error as FileFailure {
+        do { try FileAccess.writeAtomically(bytes, to: path) } catch {
             throw ONNXError.writeFailed(path: path, reason: error.reason)
         }
     }

@@ -372,7 +372,7 @@ extension ONNXImporter.Session {
     private mutating func foldArithmetic(_ node: ONNXNode) throws -> Folded {
         let a = try constant(node.input(0), for: node)
         let b = try constant(node.input(1), for: node)
-        guard let shape = IndexMath.broadcast(a.shape, b.shape) else {
+        guard let shape = Graph.broadcast(a.shape, b.shape) else {
             throw failure(node, "shapes \(a.shape) and \(b.shape) do not broadcast")
         }
         try checkSize(node, shape)

@@ -3,6 +3,7 @@
 // with one memcpy (little-endian hosts). Integer tensors become import-time constants.
 import CSpruceProto
 import SpruceCore
+import _SpruceSupport
 
 /// The ONNX `TensorProto.DataType` codes Spruce reads.
 enum ONNXDataType: Int32 {
@@ -121,19 +122,11 @@ struct TensorDecoder {
         if external {
             let (path, offset) = try externalRange(t, tensor: tensorName, byteCount: byteCount)
             if type == .float {
-                let data = try readFloats(count: count) { destination in
-                    do { try BinaryFile.read(path, offset: offset, into: destination) } catch let error as FileFailure {
-                        throw ONNXError.unreadableFile(path: path, reason: error.reason)
-                    }
-                }
+                let data = try readFloats(count: count) { try Self.readExternal(path, offset: offset, into: $0) }
                 return (tensorName, .float(Tensor(shape: shape, data: data)))
             }
             var bytes = [UInt8](repeating: 0, count: byteCount)
-            do {
-                try bytes.withUnsafeMutableBytes { raw in try BinaryFile.read(path, offset: offset, into: raw) }
-            } catch let error as FileFailure {
-                throw ONNXError.unreadableFile(path: path, reason: error.reason)
-            }
+            try bytes.withUnsafeMutableBytes { try Self.readExternal(path, offset: offset, into: $0) }
             return (tensorName, try bytes.withUnsafeBytes { raw in
                 try fromRaw(raw, type: type, shape: shape, count: count)
             })
@@ -234,6 +227,15 @@ struct TensorDecoder {
         }
     }
 
+    /// Reads `destination.count` bytes at `offset` of the external data file `path`.
+    private static func readExternal(_ path: String, offset: Int, into destination: UnsafeMutableRawBufferPointer)
+        throws(ONNXError)
+    {
+        do { try FileAccess.read(path: path, offset: offset, into: destination) } catch {
+            throw .unreadableFile(path: path, reason: error.reason)
+        }
+    }
+
     /// Resolves and validates an external data reference: the file exists and the range fits.
     private func externalRange(_ t: Onnx__TensorProto, tensor: String, byteCount: Int) throws -> (String, Int) {
         var location = ""
@@ -257,7 +259,7 @@ struct TensorDecoder {
         }
         guard !location.isEmpty else { throw ONNXError.externalDataMissing(tensor: tensor, path: "(no location)") }
         let fileSize: Int
-        do { fileSize = try BinaryFile.size(of: path) } catch { throw ONNXError.externalDataMissing(tensor: tensor, path: path) }
+        do { fileSize = try FileAccess.size(path: path) } catch { throw ONNXError.externalDataMissing(tensor: tensor, path: path) }
         let offset = offsetText.map { Int($0) ?? -1 } ?? 0
         let length = lengthText.map { Int($0) ?? -1 } ?? (fileSize - max(offset, 0))
         guard offset >= 0, length >= 0, offset <= fileSize, length <= fileSize - offset else {

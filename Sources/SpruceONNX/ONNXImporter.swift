@@ -5,6 +5,7 @@
 // evaluate the graph; SpruceCore's verifier checks the result.
 import CSpruceProto
 import SpruceCore
+import _SpruceSupport
 
 /// Reads ONNX models (files or bytes) into Spruce's IR.
 ///
@@ -15,12 +16,19 @@ import SpruceCore
 public enum ONNXImporter {
     /// Reads and imports the ONNX file at `path`; external data is resolved next to it.
     public static func load(path: String) throws -> Model {
-        let directory = BinaryFile.directory(of: path)
+        let directory = directoryPart(of: path)
         do {
-            return try BinaryFile.withContents(of: path) { try decode($0, baseDirectory: directory, source: path) }
-        } catch let error as FileFailure {
+            return try FileAccess.withContents(path: path) { try decode($0, baseDirectory: directory, source: path) }
+        } catch let error as FileAccessError {
             throw ONNXError.unreadableFile(path: path, reason: error.reason)
         }
+    }
+
+    /// The directory part of `path` ("." when it has none), where external data files are looked up.
+    static func directoryPart(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let directory = path[..<slash]
+        return directory.isEmpty ? "/" : String(directory)
     }
 
     /// Imports a serialized ONNX model; external data paths are relative to `baseDirectory`

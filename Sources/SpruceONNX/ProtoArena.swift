@@ -2,13 +2,7 @@
 // tensor bytes) is owned by one arena and freed together once the model has been packed.
 // It only builds the messages the exporter writes; it is not a general protobuf writer.
 import CSpruceProto
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 
 /// Owner of the C memory behind one ModelProto under construction.
 final class ProtoArena {

@@ -1,8 +1,9 @@
-// Whole-file reads and atomic writes for the tools (Foundation; the Foundation-free targets have
-// their own). Writes go to a temporary file in the same directory and are renamed into place,
-// so a failure never leaves a partial file under the final name.
+// Whole-file reads and atomic writes for the tools, with `PipelineError`s that name the path.
+// Writes go through `_SpruceSupport`'s one atomic write (temporary file in the same directory,
+// fsync, rename, directory fsync), so a failure never leaves a partial file under the final name.
 import Foundation
 import SpruceCore
+import _SpruceSupport
 
 /// Reading and atomically writing whole files, with errors that name the path.
 public enum FileIO {
@@ -28,22 +29,20 @@ public enum FileIO {
         }
     }
 
-    /// Writes `bytes` to `path` through a temporary sibling file and a rename.
+    /// Writes `bytes` to `path` through a temporary sibling file, fsync and a rename.
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let directory = url.deletingLastPathComponent().path
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw PipelineError.unwritable(path: path, reason: "directory \(directory) does not exist")
         }
-        let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
-            throw PipelineError.unwritable(path: path, reason: "cannot create a file in \(directory)")
-        }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw PipelineError.unwritable(path: path, reason: reason)
+        do { try FileAccess.writeAtomically(bytes, to: path) } catch {
+            switch error.step {
+            case .createTemporary, .write:
+                throw PipelineError.unwritable(path: path, reason: "cannot create a file in \(directory)")
+            default:
+                throw PipelineError.unwritable(path: path, reason: error.reason)
+            }
         }
     }
 

@@ -2,11 +2,7 @@
 // handle is a retained `CModel`, errors are caught here and kept per thread for
 // `spruce_last_error`, so no Swift error or trap crosses the C boundary for bad input.
 // Not a second engine: every call forwards to `Engine`.
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 import SpruceCore
 
 /// What a `spruce_model *` points to: the engine plus C copies of its input and output names.

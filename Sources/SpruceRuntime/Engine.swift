@@ -3,11 +3,7 @@
 // inference allocates nothing but the returned output tensors. With `threads` > 1 a pool created
 // at load splits each large step (by output channels, rows, columns or elements). Not
 // thread-safe: one engine runs one batch at a time (create one engine per calling thread).
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 import SpruceCore
 import SpruceFormat
 
@@ -201,7 +197,7 @@ public final class Engine {
                               shared: sharedWorkspace)
         if let pool {
             for step in plan.steps {
-                if step.parallelUnits > 1 && step.workEstimate >= Engine.parallelWorkThreshold {
+                if step.isSplitAcrossThreads {
                     pool.run(step, buffers)
                 } else {
                     step.run(buffers)
@@ -227,7 +223,7 @@ public final class Engine {
         for _ in 0..<max(1, runs) {
             for (i, step) in plan.steps.enumerated() {
                 let elapsed = clock.measure {
-                    if let pool, step.parallelUnits > 1 && step.workEstimate >= Engine.parallelWorkThreshold {
+                    if let pool, step.isSplitAcrossThreads {
                         pool.run(step, buffers)
                     } else {
                         step.run(buffers)

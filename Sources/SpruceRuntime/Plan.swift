@@ -333,7 +333,7 @@ struct PlanBuilder {
     /// though it gained 3 % on 1 thread.
     mutating func fusingResidualAdd(_ node: Node) throws(RuntimeError) -> Bool {
         guard case .add = node.op, node.inputs.count == 2, let out = node.outputs.first, let last = steps.last,
-              !(threads > 1 && last.parallelUnits > 1 && last.workEstimate >= Engine.parallelWorkThreshold) else {
+              !(threads > 1 && last.isSplitAcrossThreads) else {
             return false
         }
         let outShape = try shape(out, node)

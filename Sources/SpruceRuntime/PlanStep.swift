@@ -2,6 +2,7 @@
 // arena slots it reads and writes. Steps hold slot ids, not pointers; `Buffers` resolves them
 // against the arena at run time. Steps never allocate while running.
 import SpruceCore
+import _SpruceSupport
 
 /// The arena and the offset of each slot, handed to every step.
 struct Buffers {
@@ -49,6 +50,13 @@ protocol PlanStep: Sendable {
 }
 
 extension PlanStep {
+    /// Whether a worker pool splits this step between threads: it can be split, and it does
+    /// enough work to pay for the hand-off (`Engine.parallelWorkThreshold`). The engine and the
+    /// planner (which fuses an Add only into a step that runs whole) ask this one rule.
+    var isSplitAcrossThreads: Bool {
+        parallelUnits > 1 && workEstimate >= Engine.parallelWorkThreshold
+    }
+
     var sharedWorkspaceBytes: Int { 0 }
     var parallelUnits: Int { 1 }
     var parallelGranularity: Int { 1 }

@@ -3,11 +3,7 @@
 // phase and its rows. Threads are created once when the engine loads and spin briefly, then
 // sleep, between steps; dispatching a step allocates nothing.
 // Not a general task system: one step at a time, driven by one engine on one calling thread.
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 import Synchronization
 
 /// The unit range part `part` of `parts` gets when `units` are split in chunks of `granularity`.
@@ -58,19 +54,8 @@ final class WorkerPool: @unchecked Sendable {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
         for index in 1..<max(1, parts) {
-            let context = Unmanaged.passRetained(WorkerContext(pool: self, index: index)).toOpaque()
-            var thread = pthread_t()
-            let status = pthread_create(&thread, nil, { raw in
-                #if canImport(Darwin)
-                let context = Unmanaged<WorkerContext>.fromOpaque(raw).takeRetainedValue()
-                #else
-                let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
-                #endif
-                context.pool.workerLoop(index: context.index)
-                return nil
-            }, context)
-            guard status == 0 else {
-                Unmanaged<WorkerContext>.fromOpaque(context).release()
+            // Unowned: the engine shuts the pool down (joining every thread) before releasing it.
+            guard let thread = startThread({ [unowned(unsafe) self] in self.workerLoop(index: index) }) else {
                 shutdown()
                 return nil
             }
@@ -178,15 +163,5 @@ final class WorkerPool: @unchecked Sendable {
             }
             pending.wrappingSubtract(1, ordering: .releasing)
         }
-    }
-}
-
-/// What a worker thread needs to find its pool and its part.
-private final class WorkerContext {
-    unowned(unsafe) let pool: WorkerPool
-    let index: Int
-    init(pool: WorkerPool, index: Int) {
-        self.pool = pool
-        self.index = index
     }
 }

@@ -2,11 +2,7 @@
 // Resizing uses half-pixel centres without antialiasing (as OpenCV's INTER_LINEAR does), so a
 // downscale by more than 2× skips pixels. It does no mean/std normalisation or cropping: models
 // that expect those must carry them in the graph or the caller must apply them.
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 import SpruceCore
 
 /// Memory layout of an image tensor.
@@ -109,33 +105,11 @@ public enum ImageLoader {
 
     /// The whole file at `path`; errors name the path.
     static func readFile(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else {
-            let code = errno
-            if code == ENOENT || code == ENOTDIR { throw ImageError.fileNotFound(path: path) }
-            throw ImageError.unreadable(path: path, reason: String(cString: strerror(code)))
-        }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            throw ImageError.unreadable(path: path, reason: String(cString: strerror(errno)))
-        }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw ImageError.unreadable(path: path, reason: "not a regular file")
-        }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var filled = 0
-        while filled < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { buf in
-                read(fd, buf.baseAddress! + filled, buf.count - filled)
+        do { return try FileAccess.read(path: path) } catch {
+            if error.step == .open && (error.code == ENOENT || error.code == ENOTDIR) {
+                throw ImageError.fileNotFound(path: path)
             }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ImageError.unreadable(path: path, reason: String(cString: strerror(errno)))
-            }
-            if n == 0 { break }  // the file shrank while we read it
-            filled += n
+            throw ImageError.unreadable(path: path, reason: error.reason)
         }
-        return Array(bytes.prefix(filled))
     }
 }

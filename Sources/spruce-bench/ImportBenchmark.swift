@@ -1,11 +1,7 @@
 // `spruce-bench import MODEL.onnx`: best-of-N wall time of `ONNXImporter.load` next to the time
 // of reading the same file's bytes (the floor an importer can approach). Prints one JSON line;
 // Tests/Benchmarks/import_bench.py adds python `onnx.load` on the same file and the ratio.
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 import SpruceCore
 import SpruceONNX
 
@@ -65,7 +61,7 @@ enum ImportBenchmark {
         return best
     }
 
-    /// The whole file in one `fread`, as the importer itself reads it.
+    /// The whole file in one `fread` (the floor an importer can approach).
     static func readFile(_ path: String) throws -> [UInt8] {
         guard let file = fopen(path, "rb") else {
             throw BenchError.unreadable(path: path, reason: String(cString: strerror(errno)))

@@ -2,11 +2,7 @@
 // `pack` is a small stand-in for `spruce pack` (import ONNX → lower → one-shot uniform per-layer
 // magnitude pruning with SprucePipeline's allocator → ArtifactWriter), kept here so the benchmark
 // does not depend on the CLI. `runtime` times batch-1 inference of an artifact with SpruceRuntime and prints JSON.
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 import SpruceCore
 import SpruceFormat
 import SpruceONNX

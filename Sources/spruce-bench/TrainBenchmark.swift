@@ -2,11 +2,7 @@
 // training throughput (images per second) of a zoo model with the study's recipe (Adam 1e-3,
 // binary cross-entropy) on seeded random images, after warm-up steps. Prints one JSON line;
 // Tests/Benchmarks/train_bench.py times tf.keras on the same architecture and batch and prints the ratio.
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 import SpruceCore
 import SpruceTrain
 

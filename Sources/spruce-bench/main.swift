@@ -1,11 +1,7 @@
 // spruce-bench: the Swift side of `make bench`. A small dispatcher, `spruce-bench <benchmark> args`,
 // where each benchmark times Spruce and prints one JSON line; the Python scripts in Tests/Benchmarks/ time
 // the peers (onnx, onnxruntime) on the same files and print the comparison tables.
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 
 /// A benchmark reachable as `spruce-bench <name> ...`.
 struct BenchmarkCommand: Sendable {

@@ -1,7 +1,7 @@
 // Writes a few valid artifacts (dense, bitmask, CSR; f32 and int8) as libFuzzer seeds, each
 // prefixed with the mode byte ReaderFuzz.swift reads. Built and run by Tests/Fuzz/build.sh only.
 
-import Glibc
+import _SpruceSupport
 import SpruceCore
 import SpruceFormat
 

@@ -1,7 +1,7 @@
 // The writer's file behaviour: atomic replacement, clean failure, nothing left behind.
 // Uses a fresh mkdtemp directory per test and Glibc only (the format target is Foundation-free).
 
-import Glibc
+import _SpruceSupport
 import SpruceCore
 @testable import SpruceFormat
 import Testing

@@ -5,9 +5,7 @@
 import SpruceCore
 import SpruceONNX
 import Testing
-#if canImport(Glibc)
-import Glibc
-#endif
+import _SpruceSupport
 
 @Suite struct ImporterTests {
     let image = [P.valueInfo("x", [nil, 2, 2, 2])]

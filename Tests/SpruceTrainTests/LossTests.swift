@@ -3,10 +3,7 @@
 
 import Testing
 @testable import SpruceTrain
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import _SpruceSupport
 
 @Suite struct LossTests {
     @Test func binaryCrossEntropyHandValues() {

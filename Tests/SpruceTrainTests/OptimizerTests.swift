@@ -5,6 +5,7 @@
 import Testing
 @testable import SpruceCore
 @testable import SpruceTrain
+import _SpruceSupport
 
 @Suite struct OptimizerTests {
     /// Runs two updates of one 3-element parameter with gradients g1 then g2.
@@ -202,7 +203,3 @@ import Testing
         #expect(split.0 == scalar.0 && split.1 == scalar.1)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -4,6 +4,8 @@
 // final + (initial − final)·(1 − p)^power with p = clamp((t − begin)/(end − begin), 0, 1).
 // Steps are 0-based optimizer steps. It does not prune; FineTuneStage asks it at every step.
 
+import _SpruceSupport
+
 /// Why a schedule's parameters are invalid (tfmot's validation rules).
 public enum ScheduleError: Error, Sendable, Equatable, CustomStringConvertible {
     /// begin_step is negative.
@@ -136,9 +138,3 @@ public struct PolynomialDecaySchedule: PruningSchedule, Equatable, Codable {
         return exp(y * log(x))
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

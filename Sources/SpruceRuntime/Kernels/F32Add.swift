@@ -2,6 +2,8 @@
 // per-channel broadcast (b has one value per channel of a [C × plane] tensor). Batch 1.
 // Not general numpy broadcasting; the plan lowers other shapes or falls back.
 
+import _SpruceSupport
+
 /// y[i] = clamp(a[i] + b[i]) for i in 0..<count (y may alias a or b).
 public func f32Add(count: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, bounds: ActivationBounds,
                    y: UnsafeMutablePointer<Float>) {

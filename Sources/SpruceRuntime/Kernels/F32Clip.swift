@@ -1,6 +1,8 @@
 // f32-clip and f32-relu: elementwise clamp, y = min(max(x, lower), upper); ReLU is [0, +inf).
 // Used when an activation could not be fused into its producer. In place is allowed.
 
+import _SpruceSupport
+
 /// y[i] = min(max(x[i], lower), upper).
 public func f32Clip(count: Int, x: UnsafePointer<Float>, bounds: ActivationBounds, y: UnsafeMutablePointer<Float>) {
     let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)

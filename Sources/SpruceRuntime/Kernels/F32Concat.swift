@@ -2,6 +2,8 @@
 // copied into its channel slot of the output; with batch 1 that slot is one contiguous run.
 // Not for other axes (the plan lowers those to copies with strides, or rejects them).
 
+import _SpruceSupport
+
 /// Copies `channels` planes of `plane` floats from `input` into `output` starting at `channelOffset`.
 public func f32Concat(channels: Int, plane: Int, input: UnsafePointer<Float>,
                       output: UnsafeMutablePointer<Float>, channelOffset: Int) {

@@ -3,6 +3,9 @@
 // activation fused into the GEMM epilogue. Weights are packed once by the plan.
 // Not for depthwise convolutions (see f32-dwconv) nor for sparse weights (f32-spconv-*).
 
+import SpruceCore
+import _SpruceSupport
+
 /// Floats of packed weights `f32ConvDensePackWeights` writes for `g`.
 public func f32ConvDensePackedWeightsCount(_ g: ConvGeometry) -> Int {
     g.groups * f32GemmPackedACount(m: g.outChannelsPerGroup, k: g.reduction)

@@ -4,6 +4,8 @@
 // channel's phase planes (PhasePlanes.swift) so inner loops are contiguous and check no bounds.
 // Not for grouped convolutions with more than one input channel per group (see f32-conv-dense).
 
+import _SpruceSupport
+
 /// Workspace bytes `f32DWConv` needs: one channel's phase planes, the tap table, one wide plane.
 public func f32DWConvWorkspaceBytes(_ g: ConvGeometry) -> Int {
     let layout = PhaseLayout(g)

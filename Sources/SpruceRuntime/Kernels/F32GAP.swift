@@ -1,6 +1,8 @@
 // f32-gap: global average pooling, y[c] = mean of input plane c (NCHW, batch 1), SIMD sums.
 // Not a windowed pool (see f32-avgpool).
 
+import _SpruceSupport
+
 /// Channels in `channels`: output[c] = Σ plane c / plane.
 public func f32GAP(channels: Range<Int>, plane: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
     guard plane > 0 else { return }

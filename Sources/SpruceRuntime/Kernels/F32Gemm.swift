@@ -3,6 +3,8 @@
 // KC×NC block into the workspace as the kernel runs. Register-blocked 6×16 micro-kernel.
 // Not a general BLAS: no transposes, no alpha/beta, row-major only, batch 1.
 
+import _SpruceSupport
+
 /// Rows of A per micro-tile.
 public let f32GemmMR = 6
 /// Columns of B per micro-tile (two SIMD8 vectors).

@@ -3,6 +3,8 @@
 // and its qc8w twin (int8 rows, one scale per row after accumulation). Tiny; SIMD dot products.
 // Not for convolutions (see f32-gemm, which tiles and packs).
 
+import _SpruceSupport
+
 /// y[n] = clamp(Σ_k W[n, k] · x[k] + bias[n]) for n in `outputs`.
 public func f32GemmDense(k: Int, weights: UnsafePointer<Float>, x: UnsafePointer<Float>,
                          bias: UnsafePointer<Float>?, bounds: ActivationBounds,

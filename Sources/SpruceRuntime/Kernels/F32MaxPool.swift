@@ -2,6 +2,9 @@
 // passes the output size, so ceil mode is resolved before the call. Windows are clipped to the
 // input (padding never wins the max, as in ONNX). Not a global pool (see f32-gap).
 
+import SpruceCore
+import _SpruceSupport
+
 /// Channels in `channels` of max pooling: the window's valid taps are found by range arithmetic.
 public func f32MaxPool(_ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                        channels: Range<Int>) {

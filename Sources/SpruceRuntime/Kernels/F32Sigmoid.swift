@@ -1,14 +1,6 @@
 // f32-sigmoid: y = 1 / (1 + exp(-x)), elementwise, computed so neither branch overflows.
 // Scalar over libm expf: it runs on the classifier's few outputs, not on feature maps.
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Android)
-import Android
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 
 /// y[i] = σ(x[i]); in place is allowed.
 public func f32Sigmoid(count: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {

@@ -1,14 +1,6 @@
 // f32-softmax: ONNX Softmax (opset 13) over one axis of a tensor seen as [outer, axis, inner]:
 // y = exp(x - max) / Σ exp(x - max) along the axis. Scalar; used on classifier outputs.
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Android)
-import Android
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 
 /// Softmax along the middle axis of [outer × axis × inner] (inner = 1 for the last axis).
 public func f32Softmax(outer: Int, axis: Int, inner: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {

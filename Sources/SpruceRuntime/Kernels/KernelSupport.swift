@@ -1,6 +1,6 @@
 // Shared pieces of the runtime kernels: activation bounds, convolution and pooling geometry,
-// unaligned SIMD loads/stores and the multiply-add every vector loop uses.
-// Not a kernel itself; nothing here allocates or loops over a tensor.
+// and small SIMD8 clamps (loads, stores and multiply-add are `_SpruceSupport`'s, shared with the
+// trainer). Not a kernel itself; nothing here allocates or loops over a tensor.
 import SpruceCore
 
 /// The clamp a fused activation applies after the bias: none = (-inf, +inf), relu = (0, +inf).
@@ -126,45 +126,6 @@ public struct PoolGeometry: Sendable, Equatable, Hashable {
         self.dilationHeight = dilationHeight
         self.dilationWidth = dilationWidth
     }
-}
-
-/// Output positions `o` in `0..<outSize` whose input index `o * stride + offset` lies in `0..<inSize`.
-@inline(__always)
-func validOutputRange(outSize: Int, inSize: Int, stride: Int, offset: Int) -> Range<Int> {
-    // lo = ceil(-offset / stride), hi = floor((inSize - 1 - offset) / stride) + 1, clamped.
-    var lo = 0
-    if offset < 0 { lo = (-offset + stride - 1) / stride }
-    let top = inSize - 1 - offset
-    var hi = top < 0 ? 0 : top / stride + 1
-    if hi > outSize { hi = outSize }
-    if lo > hi { lo = hi }
-    return lo..<hi
-}
-
-@inline(__always)
-func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-
-@inline(__always)
-func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-
-@inline(__always)
-func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-}
-
-/// `acc + a * b`, fused where the target guarantees an FMA instruction. On x86 without
-/// `-DSPRUCE_FMA` (and a matching `-target-cpu`) the fused form would call `fmaf` per lane.
-@inline(__always)
-func multiplyAdd(_ acc: SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
-    #if arch(arm64) || SPRUCE_FMA
-    return acc.addingProduct(a, b)
-    #else
-    return acc + a * b
-    #endif
 }
 
 @inline(__always)

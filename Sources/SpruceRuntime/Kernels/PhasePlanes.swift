@@ -4,6 +4,9 @@
 // kernels (f32-dwconv, f32-spconv-*) need no bounds checks in their inner loops. Columns
 // OW..<Wq of that "wide" output are garbage and dropped on compaction. Not a kernel itself.
 
+import SpruceCore
+import _SpruceSupport
+
 /// Sizes and offsets of the phase planes of one convolution.
 struct PhaseLayout {
     /// Rows of one phase plane: ceil((H + padTop + padBottom) / strideH).

@@ -4,6 +4,8 @@
 // registers. Weights are never densified: a row costs O(non-zeros) (plus K/64 mask words for bitmask rows).
 // Not public API; the family files wrap it in named kernels.
 
+import _SpruceSupport
+
 /// How the non-zeros of a sparse weight matrix are located.
 ///
 /// Index widths: the kernels read 32-bit indices only. The plan widens narrower stored indices

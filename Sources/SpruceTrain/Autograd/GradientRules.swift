@@ -7,11 +7,7 @@
 import SpruceCore
 
 import COpenBLAS
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 
 /// How a forward pass treats BatchNormalization and Dropout.
 public enum ExecutionMode: Sendable, Equatable {

@@ -7,11 +7,7 @@
 import SpruceCore
 
 import COpenBLAS
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 
 /// Settings of a training executor.
 public struct TrainingOptions: Sendable, Equatable {

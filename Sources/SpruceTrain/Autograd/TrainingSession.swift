@@ -5,11 +5,7 @@
 
 import SpruceCore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 
 /// Trains a `Model` batch by batch.
 ///

@@ -4,9 +4,7 @@
 // build dependency: a machine without it builds and runs single-process. Not for other MPIs (MPICH).
 
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
+import _SpruceSupport
 
 /// A communicator over MPI_COMM_WORLD of the Open MPI library found at run time.
 ///

@@ -6,6 +6,7 @@
 // Float) and channels are spread over cores. Running-average updates are the caller's.
 
 import SpruceCore
+import _SpruceSupport
 
 /// A ReLU (no upper bound) or Clip(lo, hi) applied to a batch norm's output.
 struct BatchNormActivation: Sendable, Equatable {

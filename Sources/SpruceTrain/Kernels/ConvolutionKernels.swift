@@ -29,10 +29,10 @@ enum ConvolutionKernels {
         for ci in 0..<cg {
             for ki in 0..<g.kh {
                 let rowOffset = ki * g.dh - g.padTop
-                let ys = Window.validRange(count: g.oh, stride: g.sh, offset: rowOffset, limit: g.h)
+                let ys = validOutputRange(outSize: g.oh, inSize: g.h, stride: g.sh, offset: rowOffset)
                 for kj in 0..<g.kw {
                     let colOffset = kj * g.dw - g.padLeft
-                    let xs = Window.validRange(count: g.ow, stride: g.sw, offset: colOffset, limit: g.w)
+                    let xs = validOutputRange(outSize: g.ow, inSize: g.w, stride: g.sw, offset: colOffset)
                     let row = col + ((ci * g.kh + ki) * g.kw + kj) * np
                     for b in 0..<g.n {
                         let src = x + (b * g.c + c0 + ci) * plane
@@ -66,10 +66,10 @@ enum ConvolutionKernels {
         for ci in channels ?? 0..<cg {
             for ki in 0..<g.kh {
                 let rowOffset = ki * g.dh - g.padTop
-                let ys = Window.validRange(count: g.oh, stride: g.sh, offset: rowOffset, limit: g.h)
+                let ys = validOutputRange(outSize: g.oh, inSize: g.h, stride: g.sh, offset: rowOffset)
                 for kj in 0..<g.kw {
                     let colOffset = kj * g.dw - g.padLeft
-                    let xs = Window.validRange(count: g.ow, stride: g.sw, offset: colOffset, limit: g.w)
+                    let xs = validOutputRange(outSize: g.ow, inSize: g.w, stride: g.sw, offset: colOffset)
                     if ys.isEmpty || xs.isEmpty { continue }
                     let row = col + ((ci * g.kh + ki) * g.kw + kj) * np
                     for b in 0..<g.n {

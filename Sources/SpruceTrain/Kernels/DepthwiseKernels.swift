@@ -9,6 +9,7 @@
 // runtime's kernel.
 
 import SpruceCore
+import _SpruceSupport
 
 /// Per-plane depthwise kernels; channels are spread over cores, the batch loop is inside.
 enum DepthwiseKernels {
@@ -188,9 +189,11 @@ enum DepthwiseKernels {
             var q = 0
             while q < span {
                 let gv = load8(grad + q)
-                a0 = fma8(a0, gv, load8(p0 + q)); a1 = fma8(a1, gv, load8(p1 + q)); a2 = fma8(a2, gv, load8(p2 + q))
-                a3 = fma8(a3, gv, load8(p3 + q)); a4 = fma8(a4, gv, load8(p4 + q)); a5 = fma8(a5, gv, load8(p5 + q))
-                a6 = fma8(a6, gv, load8(p6 + q)); a7 = fma8(a7, gv, load8(p7 + q)); a8 = fma8(a8, gv, load8(p8 + q))
+                a0 = multiplyAdd(a0, gv, load8(p0 + q)); a1 = multiplyAdd(a1, gv, load8(p1 + q))
+                a2 = multiplyAdd(a2, gv, load8(p2 + q)); a3 = multiplyAdd(a3, gv, load8(p3 + q))
+                a4 = multiplyAdd(a4, gv, load8(p4 + q)); a5 = multiplyAdd(a5, gv, load8(p5 + q))
+                a6 = multiplyAdd(a6, gv, load8(p6 + q)); a7 = multiplyAdd(a7, gv, load8(p7 + q))
+                a8 = multiplyAdd(a8, gv, load8(p8 + q))
                 q += 8
             }
             acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3; acc[4] = a4
@@ -202,7 +205,7 @@ enum DepthwiseKernels {
             var a = acc[t]
             var q = 0
             while q < span {
-                a = fma8(a, load8(grad + q), load8(p + q))
+                a = multiplyAdd(a, load8(grad + q), load8(p + q))
                 q += 8
             }
             acc[t] = a
@@ -220,7 +223,7 @@ enum DepthwiseKernels {
             let d = dbuf + taps[t]
             var q = 0
             while q < span {
-                store8(fma8(load8(d + q), kv, load8(grad + q)), d + q)
+                store8(multiplyAdd(load8(d + q), kv, load8(grad + q)), d + q)
                 q += 8
             }
         }

@@ -5,11 +5,7 @@
 
 import SpruceCore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 
 /// The four broadcasting binary operators.
 enum BinaryKind: Sendable {
@@ -59,13 +55,6 @@ enum ElementwiseKernels {
 
     static func sigmoidBackward(_ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ count: Int) {
         for i in 0..<count { dx[i] = dy[i] * y[i] * (1 - y[i]) }
-    }
-
-    /// Strides of `shape` seen inside the broadcast `target` (0 on repeated or missing axes).
-    static func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
-        let own = shape.rowMajorStrides
-        let lead = target.count - shape.count
-        return (0..<target.count).map { i in i < lead || shape[i - lead] == 1 ? 0 : own[i - lead] }
     }
 
     /// Calls `body(outOffset, aOffset, bOffset)` for every row of `shape` (all axes but the last),
@@ -118,7 +107,7 @@ enum ElementwiseKernels {
             return
         }
         let shape = outShape.isEmpty ? [1] : outShape
-        let sa = broadcastStrides(aShape, to: shape), sb = broadcastStrides(bShape, to: shape)
+        let sa = aShape.broadcastStrides(to: shape), sb = bShape.broadcastStrides(to: shape)
         let n = shape[shape.count - 1], la = sa[sa.count - 1], lb = sb[sb.count - 1]
         forEachRow(shape, sa, sb) { o, ia, ib in
             for i in 0..<n { y[o + i] = apply(kind, a[ia + i * la], b[ib + i * lb]) }
@@ -134,7 +123,7 @@ enum ElementwiseKernels {
         }
         dst.update(repeating: 0, count: count)
         let full = outShape.isEmpty ? [1] : outShape
-        let sd = broadcastStrides(shape, to: full)
+        let sd = shape.broadcastStrides(to: full)
         let zeros = [Int](repeating: 0, count: full.count)
         let n = full[full.count - 1], ld = sd[sd.count - 1]
         forEachRow(full, sd, zeros) { o, id, _ in

@@ -42,12 +42,4 @@ struct Window: Sendable, Equatable {
         }
         padTop = resolved[0]; padLeft = resolved[1]; padBottom = resolved[2]; padRight = resolved[3]
     }
-
-    /// Output positions `p` in 0..<count whose tap `p * stride + offset` lies in 0..<limit.
-    static func validRange(count: Int, stride: Int, offset: Int, limit: Int) -> Range<Int> {
-        let lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride
-        let last = limit - 1 - offset
-        let hi = last < 0 ? 0 : min(count, last / stride + 1)
-        return lo < hi ? lo..<hi : 0..<0
-    }
 }

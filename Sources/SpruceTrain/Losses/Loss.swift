@@ -4,11 +4,7 @@
 
 import SpruceCore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 
 /// Which loss a training session minimizes.
 public enum LossKind: String, Sendable, Equatable, CaseIterable {

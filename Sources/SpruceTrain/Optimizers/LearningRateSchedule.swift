@@ -3,11 +3,7 @@
 
 import SpruceCore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 
 /// The learning rate as a function of the step (0 for the first update).
 public enum LearningRateSchedule: Sendable, Equatable {

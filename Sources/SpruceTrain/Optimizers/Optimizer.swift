@@ -6,11 +6,7 @@
 
 import SpruceCore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 
 /// An optimizer algorithm and its hyper-parameters (Keras defaults).
 public enum OptimizerKind: Sendable, Equatable {

@@ -19,6 +19,7 @@
 
 import Foundation
 import SpruceCore
+import _SpruceSupport
 
 /// The JSON header of a checkpoint.
 struct CheckpointHeader: Codable, Equatable {
@@ -164,28 +165,8 @@ struct TrainingCheckpoint: Equatable {
     /// Writes `bytes` to `path` through a temporary sibling, fsync and rename: a crash leaves the
     /// previous checkpoint or the new one, never a mix.
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let temporary = path + ".tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw TrainerError.cannotWriteCheckpoint(path: path, reason: String(cString: strerror(errno))) }
-        var failure: String?
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = String(cString: strerror(errno))
-                    return
-                }
-                offset += n
-            }
-        }
-        if failure == nil, fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-        close(fd)
-        if failure == nil, rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
-            unlink(temporary)
-            throw TrainerError.cannotWriteCheckpoint(path: path, reason: failure)
+        do { try FileAccess.writeAtomically(bytes, to: path) } catch {
+            throw TrainerError.cannotWriteCheckpoint(path: path, reason: error.reason)
         }
     }
 

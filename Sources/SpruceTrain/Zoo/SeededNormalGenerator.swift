@@ -2,11 +2,7 @@
 // He (Kaiming) normal tensors drawn from it. One stream per tensor, derived from the seed and
 // the tensor's name, so adding a layer never changes the weights of the others.
 // Not a general-purpose RNG for training (shuffling and augmentation own their generators).
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import _SpruceSupport
 import SpruceCore
 
 /// A seeded generator of standard normal samples (SplitMix64 + Box–Muller), deterministic everywhere.
