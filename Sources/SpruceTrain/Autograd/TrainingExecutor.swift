@@ -24,11 +24,19 @@ public struct TrainingOptions: Sendable, Equatable {
     /// Accumulate wall time per operator and direction in `TrainingExecutor.profile`.
     public var profile: Bool = false
 
-    /// Keras defaults: momentum 0.99, dropout 0.5 (ONNX's default ratio), every online core.
+    /// Keras defaults: momentum 0.99, dropout 0.5 (ONNX's default ratio), and `threads` or else
+    /// `defaultThreads`.
     public init(batchNormMomentum: Float = 0.99, dropoutRate: Float = 0.5, threads: Int? = nil) {
         self.batchNormMomentum = batchNormMomentum
         self.dropoutRate = dropoutRate
-        self.threads = max(1, threads ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        self.threads = max(1, threads ?? Self.defaultThreads)
+    }
+
+    /// `SPRUCE_TRAIN_THREADS` when it is a positive integer, else every online core. The count
+    /// decides how sums are split, so it is the knob for checking that nothing depends on it.
+    public static var defaultThreads: Int {
+        if let text = getenv("SPRUCE_TRAIN_THREADS"), let n = Int(String(cString: text)), n > 0 { return n }
+        return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
     }
 }
 
