@@ -62,6 +62,9 @@ struct CompressCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Pruning schedule during fine-tuning: polynomial or constant.", valueName: "kind"))
     var schedule: String = "polynomial"
 
+    @Option(help: ArgumentHelp("Fraction of fine-tuning at which the polynomial schedule reaches the target sparsity.", valueName: "F"))
+    var scheduleEnd: Double?
+
     @Option(help: ArgumentHelp("Fine-tuning epochs.", valueName: "N"))
     var finetuneEpochs: Int = 5
 
@@ -145,6 +148,9 @@ struct CompressCommand: ParsableCommand {
         }
         guard PruningBlock(rawValue: block) != nil else { throw ValidationError("--block must be 1x1, 1x4 or 4x1, got '\(block)'") }
         _ = try exclusions()
+        if let scheduleEnd, !(scheduleEnd > 0 && scheduleEnd <= 1) {
+            throw ValidationError("--schedule-end must be in (0, 1], got \(scheduleEnd)")
+        }
         guard finetuneEpochs >= 0 else { throw ValidationError("--finetune-epochs must be >= 0") }
         guard learningRate > 0 else { throw ValidationError("--lr must be positive") }
         guard batchSize > 0 else { throw ValidationError("--batch must be positive") }
@@ -179,7 +185,7 @@ struct CompressCommand: ParsableCommand {
             model: .file(model ?? ""),
             data: data.map { DataOptions(directory: $0, split: splitFile, imageSize: imageSize, scaling: scaling, batchSize: batchSize) },
             sparsity: sparsity, targetBytes: try targetSize.map { try ByteSize.parse($0) },
-            schedule: ScheduleSpec.Kind(rawValue: schedule) ?? .polynomial, finetuneEpochs: finetuneEpochs,
+            schedule: ScheduleSpec.Kind(rawValue: schedule) ?? .polynomial, scheduleEnd: scheduleEnd, finetuneEpochs: finetuneEpochs,
             learningRate: learningRate, optimizer: optimizer, int8: int8,
             pruning: PruningOptions(allocation: AllocationStrategy(name: allocation) ?? .uniform, exclude: try exclusions(),
                                     block: PruningBlock(rawValue: block) ?? .single),

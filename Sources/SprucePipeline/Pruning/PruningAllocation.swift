@@ -244,6 +244,15 @@ public struct PruningAllocator: Sendable {
         return Dictionary(uniqueKeysWithValues: zip(layers, curves).map { ($0.tensor, min(cap, sparsity($1, at: hi))) })
     }
 
+    /// `masks` with every weight `earlier` pruned pruned too: an earlier prune stage's zeros stay.
+    static func keepingEarlier(_ masks: [String: [Bool]], _ earlier: [String: [Bool]]) -> [String: [Bool]] {
+        var out = masks
+        for (name, old) in earlier {
+            if let new = out[name], new.count == old.count { out[name] = zip(new, old).map { $0 && $1 } } else { out[name] = old }
+        }
+        return out
+    }
+
     /// Keep-masks for every participating layer at the given per-layer sparsities.
     public func masks(for graph: Graph, sparsities: [String: Double]) -> [String: [Bool]] {
         var out: [String: [Bool]] = [:]
