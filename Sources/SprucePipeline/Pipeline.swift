@@ -75,6 +75,7 @@ public struct Pipeline: Sendable {
             try context.cancellation.check()
             var ctx = context
             ctx.laterStages = stages[(i + 1)...].map(\.name)
+            ctx.stageIndex = i
             context.events(.stageStarted(index: i, count: stages.count, name: stage.name))
             let report = try stage.run(&state, context: ctx)
             reports.append(report)

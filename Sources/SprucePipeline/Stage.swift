@@ -39,6 +39,8 @@ public struct PipelineState: Sendable {
     public var artifact: [UInt8]?
     /// The latest validation AUC measured.
     public var validationAUC: Double?
+    /// The validation AUC of the model as loaded (set by `load` when there is data).
+    public var loadedValidationAUC: Double?
 
     /// A state around `model`.
     public init(model: Model = Model(graph: Graph()), sourceName: String = "", data: PipelineData? = nil) {
@@ -54,6 +56,7 @@ public struct PipelineState: Sendable {
         self.encodings = [:]
         self.artifact = nil
         self.validationAUC = nil
+        self.loadedValidationAUC = nil
     }
 }
 
@@ -116,13 +119,22 @@ public struct StageContext: Sendable {
     public var communicator: any Communicator
     /// With several ranks, BatchNormalization normalises with the global batch's statistics.
     public var syncBatchNorm: Bool
+    /// Where training stages keep their per-epoch checkpoints (one subfolder per stage); nil: none.
+    public var checkpointDirectory: String?
+    /// Continue training stages from their checkpoints when there are some.
+    public var resume: Bool
+    /// 0-based position of the running stage (set by the pipeline).
+    public var stageIndex: Int = 0
 
     /// A context; events are dropped unless a handler is given.
     public init(seed: UInt64 = 0, events: @escaping @Sendable (PipelineEvent) -> Void = { _ in },
                 cancellation: CancellationFlag = CancellationFlag(), laterStages: [String] = [],
-                communicator: any Communicator = SingleProcess(), syncBatchNorm: Bool = false) {
+                communicator: any Communicator = SingleProcess(), syncBatchNorm: Bool = false,
+                checkpointDirectory: String? = nil, resume: Bool = false) {
         self.communicator = communicator
         self.syncBatchNorm = syncBatchNorm
+        self.checkpointDirectory = checkpointDirectory
+        self.resume = resume
         self.seed = seed
         self.events = events
         self.cancellation = cancellation

@@ -56,7 +56,7 @@ public struct TargetSizeSearch: Sendable {
             throw StageError.failed(stage: "prune", reason: "\(sourceName): cannot lower for inference: \(error)")
         }
         let allocator = PruningAllocator(options: options)
-        let maxSparsity = options.participating(in: model.graph).isEmpty ? 0 : options.maxLayerSparsity
+        let maxSparsity = allocator.reachableSparsity(graph: model.graph)
         var evaluations = 0
         func size(_ s: Double, _ int8: Bool) throws -> Int {
             evaluations += 1
@@ -98,7 +98,13 @@ public struct TargetSizeSearch: Sendable {
         let useInt8 = int8 != .never
         let smallest = try size(maxSparsity, useInt8)
         let excluded = options.exclude.map(\.rawValue).sorted()
-        var how = "\(useInt8 ? "int8" : "float32"), \(percent(maxSparsity)) of every pruned layer"
+        var how: String
+        switch options.allocation {
+        case .global(let minimumDensity):
+            how = "\(useInt8 ? "int8" : "float32"), \(percent(maxSparsity)) of the pruned layers' weights with every layer keeping at least \(percent(max(minimumDensity, 1 - options.maxLayerSparsity)))"
+        case .uniform, .sensitivity:
+            how = "\(useInt8 ? "int8" : "float32"), \(percent(maxSparsity)) of every pruned layer"
+        }
         if !excluded.isEmpty { how += ", \(excluded.joined(separator: "/")) left dense" }
         throw StageError.budgetUnreachable(budget: budget, smallest: smallest, how: how)
     }

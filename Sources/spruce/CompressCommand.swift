@@ -31,7 +31,11 @@ struct CompressCommand: ParsableCommand {
             best validation AUC is kept. Without --data the pruning is one-shot and nothing is \
             fine-tuned or validated.
 
-            The artifact is written only when every stage has finished; Ctrl-C leaves no output.
+            The artifact is written only when every stage has finished; Ctrl-C leaves no output. \
+            Fine-tuning writes a checkpoint after every epoch to <output>.checkpoint/ \
+            (--checkpoint-dir); after Ctrl-C or a crash the same command with --resume continues \
+            from the last finished epoch and, with the same seed and threads, writes the same \
+            artifact bytes as an uninterrupted run. The folder is removed once the artifact is written.
 
             Examples:
               spruce compress model.onnx --data images/ --sparsity 0.9 --int8 -o model.spruce
@@ -57,6 +61,9 @@ struct CompressCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Pruning schedule during fine-tuning: polynomial or constant.", valueName: "kind"))
     var schedule: String = "polynomial"
+
+    @Option(help: ArgumentHelp("Fraction of fine-tuning at which the polynomial schedule reaches the target sparsity.", valueName: "F"))
+    var scheduleEnd: Double?
 
     @Option(help: ArgumentHelp("Fine-tuning epochs.", valueName: "N"))
     var finetuneEpochs: Int = 5
@@ -141,6 +148,9 @@ struct CompressCommand: ParsableCommand {
         }
         guard PruningBlock(rawValue: block) != nil else { throw ValidationError("--block must be 1x1, 1x4 or 4x1, got '\(block)'") }
         _ = try exclusions()
+        if let scheduleEnd, !(scheduleEnd > 0 && scheduleEnd <= 1) {
+            throw ValidationError("--schedule-end must be in (0, 1], got \(scheduleEnd)")
+        }
         guard finetuneEpochs >= 0 else { throw ValidationError("--finetune-epochs must be >= 0") }
         guard learningRate > 0 else { throw ValidationError("--lr must be positive") }
         guard batchSize > 0 else { throw ValidationError("--batch must be positive") }
@@ -175,7 +185,7 @@ struct CompressCommand: ParsableCommand {
             model: .file(model ?? ""),
             data: data.map { DataOptions(directory: $0, split: splitFile, imageSize: imageSize, scaling: scaling, batchSize: batchSize) },
             sparsity: sparsity, targetBytes: try targetSize.map { try ByteSize.parse($0) },
-            schedule: ScheduleSpec.Kind(rawValue: schedule) ?? .polynomial, finetuneEpochs: finetuneEpochs,
+            schedule: ScheduleSpec.Kind(rawValue: schedule) ?? .polynomial, scheduleEnd: scheduleEnd, finetuneEpochs: finetuneEpochs,
             learningRate: learningRate, optimizer: optimizer, int8: int8,
             pruning: PruningOptions(allocation: AllocationStrategy(name: allocation) ?? .uniform, exclude: try exclusions(),
                                     block: PruningBlock(rawValue: block) ?? .single),
@@ -185,6 +195,12 @@ struct CompressCommand: ParsableCommand {
 
     @Flag(help: "Under mpirun: BatchNorm uses the statistics of the whole global batch, not each rank's rows.")
     var syncBn = false
+
+    @Flag(help: "Continue the fine-tuning of an interrupted run with the same options from its checkpoint.")
+    var resume = false
+
+    @Option(help: ArgumentHelp("Checkpoint folder (default: <output>.checkpoint next to the output).", valueName: "dir"))
+    var checkpointDir: String?
 
     func run() throws {
         let recipe = try makeRecipe()
@@ -198,12 +214,22 @@ struct CompressCommand: ParsableCommand {
                           ? "no --data: pruning one-shot, without fine-tuning or validation; check accuracy on your data"
                           : "no finetune stage: pruning one-shot, without fine-tuning")
         }
-        let cancellation = CancellationFlag()
-        let interrupt = Interrupt(cancellation)
-        defer { interrupt.restore() }
+        let stop = StopRequest()
+        stop.install()
+        let cancellation = stop.flag
+        let checkpoints = checkpointDir ?? output + ".checkpoint"
+        if recipe.fineTunes && communicator.isRoot {
+            let exists = FileManager.default.fileExists(atPath: checkpoints)
+            if resume && !exists { progress.line("note: no checkpoint in \(checkpoints); starting from the first epoch") }
+            if !resume && exists { progress.line("note: starting afresh; the checkpoint in \(checkpoints) will be replaced (--resume continues it)") }
+        }
         let context = StageContext(seed: recipe.seed, events: { progress.show($0) }, cancellation: cancellation,
-                                   communicator: communicator, syncBatchNorm: syncBn)
-        let (state, reports) = try pipeline.run(context: context)
+                                   communicator: communicator, syncBatchNorm: syncBn,
+                                   checkpointDirectory: recipe.fineTunes ? checkpoints : nil, resume: resume)
+        let state: PipelineState, reports: [StageReport]
+        do { (state, reports) = try pipeline.run(context: context) } catch StageError.cancelled where recipe.fineTunes {
+            throw CommandError.interrupted("interrupted; nothing written; checkpoint in \(checkpoints), run the same command with --resume to continue")
+        }
         try cancellation.check()
         guard let bytes = state.artifact else {
             throw ValidationError("the recipe has no pack stage, so there is nothing to write to \(output)")
@@ -219,11 +245,34 @@ struct CompressCommand: ParsableCommand {
             try FileIO.writeAtomically(try Self.reportJSON(recipe: recipe, reports: reports, summary: summary), to: report)
         }
         try FileIO.writeAtomically(bytes, to: output)
+        if recipe.fineTunes { try? FileManager.default.removeItem(atPath: checkpoints) }
         print(Self.table(reports))
         print("")
         print(InspectCommand.text(summary, path: output))
+        if let line = Self.accuracyLine(loaded: state.loadedValidationAUC,
+                                        artifact: reports.last { $0.stage == "pack" }?.validationAUC) {
+            print("")
+            print(line.text)
+            if let warning = line.warning { FileHandle.standardError.write(Data(("warning: " + warning + "\n").utf8)) }
+        }
         try communicator.barrier()
         try communicator.finalize()
+    }
+
+    /// A fall in validation AUC beyond this gets a warning.
+    static let aucWarningDrop = 0.02
+
+    /// The artifact's validation AUC against the loaded model's, and a warning when it fell by
+    /// more than `aucWarningDrop`; nil when either is unknown (no data, or one class).
+    static func accuracyLine(loaded: Double?, artifact: Double?) -> (text: String, warning: String?)? {
+        guard let loaded, let artifact else { return nil }
+        let text = String(format: "validation AUC: %.4f as loaded, %.4f from the artifact (%+.4f)", loaded, artifact, artifact - loaded)
+        guard loaded - artifact > aucWarningDrop else { return (text, nil) }
+        let warning = String(format: "the artifact's validation AUC is %.4f below the loaded model's (more than %.2f): "
+                             + "this budget or sparsity asks more than the model gives without losing accuracy; "
+                             + "try a larger --target-size, a lower --sparsity or more --finetune-epochs",
+                             loaded - artifact, aucWarningDrop)
+        return (text, warning)
     }
 
     /// The stage table: name, time, non-zero weights, bytes, validation AUC, summary.
@@ -284,26 +333,5 @@ final class ProgressBox: @unchecked Sendable {
         case .note(let text):
             reporter.line("  note: \(text)")
         }
-    }
-}
-
-/// Turns Ctrl-C into a cancellation request while installed (a second Ctrl-C kills at once).
-final class Interrupt: @unchecked Sendable {
-    // @unchecked: the source is only touched on creation and in `restore`, on the main thread.
-    private let source: DispatchSourceSignal
-
-    init(_ flag: CancellationFlag) {
-        signal(SIGINT, SIG_IGN)
-        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler {
-            flag.cancel()
-            signal(SIGINT, SIG_DFL)
-        }
-        source.resume()
-    }
-
-    func restore() {
-        source.cancel()
-        signal(SIGINT, SIG_DFL)
     }
 }

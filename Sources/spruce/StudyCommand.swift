@@ -124,9 +124,9 @@ struct StudyCommand: ParsableCommand {
             batchSize: batch, latencyRuns: latencyRuns, allocation: AllocationStrategy(name: allocation) ?? .uniform)
         let communicator = try Distributed.communicator()
         let progress = ProgressBox(.forRank(isRoot: communicator.isRoot))
-        let cancellation = CancellationFlag()
-        let interrupt = Interrupt(cancellation)
-        defer { interrupt.restore() }
+        let stop = StopRequest()
+        stop.install()
+        let cancellation = stop.flag
         let started = Date()
         let results: StudyResults
         do {

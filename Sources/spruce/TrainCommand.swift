@@ -268,39 +268,6 @@ enum CommandError: Error, CustomStringConvertible {
     }
 }
 
-/// Ctrl-C and SIGTERM ask the run to stop at the next step; a second Ctrl-C exits at once
-/// (outputs are written atomically at the end, so there is still nothing partial).
-final class StopRequest: @unchecked Sendable {
-    // @unchecked: `flag` is only touched under `lock`.
-    private let lock = NSLock()
-    private var flag = false
-    private var sources: [DispatchSourceSignal] = []
-
-    var requested: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return flag
-    }
-
-    func install() {
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [self] in
-                lock.lock()
-                let again = flag
-                flag = true
-                lock.unlock()
-                if again { Foundation.exit(130) }
-                let lead = isatty(2) != 0 ? "\n" : ""  // below a progress bar on a terminal
-                FileHandle.standardError.write(Data((lead + "stopping after the current step (Ctrl-C again to quit now)\n").utf8))
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-}
-
 /// The JSON written beside the trained model: the settings, then the trainer's report flattened in.
 struct TrainSummary: Encodable {
     var model: String

@@ -45,6 +45,39 @@ import SpruceTrain
         _ = try ArtifactReader.decode(bytes)
     }
 
+    @Test("global allocation reaches what its minimum density leaves, uniform the per-layer cap")
+    func targetSizeGlobal() throws {
+        let model = try tinyMobileNet()
+        let options = PruningOptions(allocation: .global(minimumDensity: 0.05))
+        let allocator = PruningAllocator(options: options)
+        let reach = allocator.reachableSparsity(graph: model.graph)
+        #expect(reach > 0.94 && reach <= 0.95, "\(reach)")
+        _ = try allocator.allocate(target: reach, graph: model.graph)
+        #expect(throws: PruningError.self) { try allocator.allocate(target: reach + 0.001, graph: model.graph) }
+        // Uniform allocation reaches the per-layer cap.
+        #expect(PruningAllocator(options: PruningOptions()).reachableSparsity(graph: model.graph) == 0.98)
+    }
+
+    @Test("an impossible budget under global allocation names the smallest size it can reach, and that size fits")
+    func impossibleBudgetGlobal() throws {
+        let model = try tinyMobileNet()
+        let options = PruningOptions(allocation: .global(minimumDensity: 0.05))
+        var smallest = 0
+        do {
+            _ = try TargetSizeSearch(budget: 5_000, options: options, int8: .always).run(model: model, sourceName: "tiny")
+            Issue.record("expected budgetUnreachable")
+        } catch let StageError.budgetUnreachable(_, bytes, how) {
+            smallest = bytes
+            #expect(how.contains("keeping at least 5.00%"), "\(how)")
+        }
+        #expect(smallest > 5_000)
+        for budget in [smallest, smallest + 20_000] {
+            let r = try TargetSizeSearch(budget: budget, options: options, int8: .always).run(model: model, sourceName: "tiny")
+            #expect(r.bytes <= budget && r.int8)
+            #expect(r.sparsity <= PruningAllocator(options: options).reachableSparsity(graph: model.graph))
+        }
+    }
+
     @Test("an impossible budget names the smallest reachable size")
     func impossibleBudget() throws {
         let model = try tinyMobileNet()

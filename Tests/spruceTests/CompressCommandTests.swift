@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import SpruceFormat
 import SprucePipeline
+@testable import spruce
 
 @Suite(.serialized) struct CompressCommandTests {
     static let images = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -35,9 +36,22 @@ import SprucePipeline
         #expect(r.stdout.contains("finetune epoch 1/1"))
         #expect(r.stdout.contains("artifact: \(out)"))
         #expect(r.stdout.contains("dense float32:"))
+        // The artifact's validation AUC beside the loaded model's; the checkpoint folder is gone.
+        #expect(r.stdout.contains("validation AUC: ") && r.stdout.contains(" as loaded, "), "\(r.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: out + ".checkpoint"))
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
         #expect((json["stages"] as? [Any])?.count == 7)
         #expect(try Recipe.read(path: recipe).fineTunes)
+    }
+
+    @Test("a validation AUC more than 0.02 below the loaded model's gets a warning; within it, none")
+    func accuracyWarning() {
+        #expect(CompressCommand.accuracyLine(loaded: 0.86, artifact: 0.85)?.warning == nil)
+        #expect(CompressCommand.accuracyLine(loaded: 0.86, artifact: 0.90)?.warning == nil)
+        let fell = CompressCommand.accuracyLine(loaded: 0.86, artifact: 0.83)
+        #expect(fell?.text == "validation AUC: 0.8600 as loaded, 0.8300 from the artifact (-0.0300)")
+        #expect(fell?.warning?.hasPrefix("the artifact's validation AUC is 0.0300 below the loaded model's") == true)
+        #expect(CompressCommand.accuracyLine(loaded: nil, artifact: 0.8) == nil)
     }
 
     @Test("without --data: one-shot pruning, and it says so; the saved recipe replays to the same bytes")

@@ -164,13 +164,11 @@ public struct PruningAllocator: Sendable {
         case .uniform:
             return Dictionary(uniqueKeysWithValues: layers.map { ($0.tensor, target) })
         case .global(let minimumDensity):
-            let layerCap = min(cap, 1 - max(0, minimumDensity))
-            let total = layers.reduce(0) { $0 + $1.elements }
+            let (caps, total) = Self.globalCaps(layers, cap: cap, minimumDensity: minimumDensity)
             let wanted = Int((target * Double(total)).rounded())
-            let caps = layers.map { Int((layerCap * Double($0.elements)).rounded(.down)) }
             guard wanted <= caps.reduce(0, +) else {
                 throw .unreachable(requested: target, reachable: Double(caps.reduce(0, +)) / Double(total),
-                                   hint: "with every layer keeping at least \(percent(1 - layerCap)) of its weights")
+                                   hint: "with every layer keeping at least \(percent(1 - min(cap, 1 - max(0, minimumDensity)))) of its weights")
             }
             let sorted = layers.map { (graph.initializers[$0.tensor]?.data ?? []).map(MagnitudeMask.magnitude).sorted() }
             let counts = MagnitudePruner.zerosPerLayer(sortedMagnitudes: sorted, caps: caps, wanted: wanted)
@@ -181,6 +179,26 @@ public struct PruningAllocator: Sendable {
             guard let sensitivity else { throw .unreachable(requested: target, reachable: 0, hint: "(sensitivity allocation needs measured losses)") }
             return Self.sensitivityAllocation(target: target, layers: layers, table: sensitivity, cap: cap)
         }
+    }
+
+    /// The largest overall sparsity `allocate` accepts for `graph`: the per-layer cap, and under
+    /// global allocation also each layer's minimum density (0 when no layer takes part).
+    public func reachableSparsity(graph: Graph) -> Double {
+        let layers = options.participating(in: graph)
+        guard !layers.isEmpty else { return 0 }
+        let cap = min(max(options.maxLayerSparsity, 0), 1)
+        guard case .global(let minimumDensity) = options.allocation else { return cap }
+        let (caps, total) = Self.globalCaps(layers, cap: cap, minimumDensity: minimumDensity)
+        // The largest fraction whose rounded count `allocate` still accepts.
+        var s = Double(caps.reduce(0, +)) / Double(total)
+        while s > 0 && Int((s * Double(total)).rounded()) > caps.reduce(0, +) { s = s.nextDown }
+        return min(s, cap)
+    }
+
+    /// Per layer, the most weights global allocation may prune; and the layers' total weights.
+    private static func globalCaps(_ layers: [PrunableLayer], cap: Double, minimumDensity: Double) -> ([Int], Int) {
+        let layerCap = min(cap, 1 - max(0, minimumDensity))
+        return (layers.map { Int((layerCap * Double($0.elements)).rounded(.down)) }, layers.reduce(0) { $0 + $1.elements })
     }
 
     /// Per-layer sparsities where every layer sits at the same interpolated loss τ, τ chosen by
@@ -224,6 +242,15 @@ public struct PruningAllocator: Sendable {
             if mean(mid) >= target { hi = mid } else { lo = mid }
         }
         return Dictionary(uniqueKeysWithValues: zip(layers, curves).map { ($0.tensor, min(cap, sparsity($1, at: hi))) })
+    }
+
+    /// `masks` with every weight `earlier` pruned pruned too: an earlier prune stage's zeros stay.
+    static func keepingEarlier(_ masks: [String: [Bool]], _ earlier: [String: [Bool]]) -> [String: [Bool]] {
+        var out = masks
+        for (name, old) in earlier {
+            if let new = out[name], new.count == old.count { out[name] = zip(new, old).map { $0 && $1 } } else { out[name] = old }
+        }
+        return out
     }
 
     /// Keep-masks for every participating layer at the given per-layer sparsities.

@@ -11,6 +11,8 @@ public struct CompressOptions: Sendable, Equatable {
     public var sparsity: Double?
     public var targetBytes: Int?
     public var schedule: ScheduleSpec.Kind
+    /// Fraction of fine-tuning at which the polynomial schedule reaches the target (nil: default).
+    public var scheduleEnd: Double?
     public var finetuneEpochs: Int
     public var learningRate: Double
     /// The fine-tuning optimizer.
@@ -23,7 +25,7 @@ public struct CompressOptions: Sendable, Equatable {
 
     /// Options with `spruce compress`'s defaults.
     public init(model: ModelSource, data: DataOptions? = nil, sparsity: Double? = nil, targetBytes: Int? = nil,
-                schedule: ScheduleSpec.Kind = .polynomial, finetuneEpochs: Int = 5, learningRate: Double = 1e-4,
+                schedule: ScheduleSpec.Kind = .polynomial, scheduleEnd: Double? = nil, finetuneEpochs: Int = 5, learningRate: Double = 1e-4,
                 optimizer: OptimizerName = .adam,
                 int8: Bool = false, pruning: PruningOptions = PruningOptions(), zstdLevel: Int = 6, seed: UInt64 = 0) {
         self.model = model
@@ -31,6 +33,7 @@ public struct CompressOptions: Sendable, Equatable {
         self.sparsity = sparsity
         self.targetBytes = targetBytes
         self.schedule = schedule
+        self.scheduleEnd = scheduleEnd
         self.finetuneEpochs = finetuneEpochs
         self.learningRate = learningRate
         self.optimizer = optimizer
@@ -47,7 +50,7 @@ extension Recipe {
         let hasData = options.data?.directory != nil
         var stages: [StageSpec] = [.load(options.model)]
         stages.append(.prune(PruneSpec(sparsity: options.sparsity, targetBytes: options.targetBytes, options: options.pruning,
-                                       schedule: hasData ? ScheduleSpec(kind: options.schedule) : nil,
+                                       schedule: hasData ? ScheduleSpec(kind: options.schedule, endFraction: options.scheduleEnd) : nil,
                                        int8: options.int8 ? .always : .auto)))
         if hasData { stages.append(.finetune(epochs: options.finetuneEpochs, learningRate: options.learningRate,
                                                 optimizer: options.optimizer)) }

@@ -13,17 +13,24 @@ public struct ScheduleSpec: Sendable, Equatable, Codable {
     /// PolynomialDecay's starting sparsity (default 0: from the dense model).
     public var initialSparsity: Double?
     public var beginStep: Int?
-    /// nil: three quarters into fine-tuning (polynomial), -1 (constant).
+    /// nil: `endFraction` of the way into fine-tuning (polynomial), -1 (constant).
     public var endStep: Int?
+    /// Where a polynomial schedule without `endStep` reaches its final sparsity, as a fraction of
+    /// the fine-tuning steps (nil: `defaultEndFraction`); the rest recovers at the final masks.
+    public var endFraction: Double?
     /// nil: about ten updates between begin and end, at most every 100 steps (constant: 100).
     public var frequency: Int?
     /// PolynomialDecay's exponent (default 3).
     public var power: Double?
 
     /// A spec with the given fields; nil ones are derived.
+    /// Where the final sparsity is reached by default (polynomial, no `endStep`).
+    public static let defaultEndFraction = 0.75
+
     public init(kind: Kind, initialSparsity: Double? = nil, beginStep: Int? = nil, endStep: Int? = nil,
-                frequency: Int? = nil, power: Double? = nil) {
+                endFraction: Double? = nil, frequency: Int? = nil, power: Double? = nil) {
         self.kind = kind
+        self.endFraction = endFraction
         self.initialSparsity = initialSparsity
         self.beginStep = beginStep
         self.endStep = endStep
@@ -43,7 +50,8 @@ public struct ScheduleSpec: Sendable, Equatable, Codable {
         case .polynomial:
             let available = max(0, totalSteps - 1 - begin)
             let freq = frequency ?? max(1, min(100, available / 10))
-            var end = endStep ?? begin + (available * 3 / 4)
+            let fraction = min(max(endFraction ?? Self.defaultEndFraction, 0), 1)
+            var end = endStep ?? begin + Int(Double(available) * fraction)
             if endStep == nil {
                 // Land the last update exactly on end_step so the final sparsity is applied.
                 end = begin + ((end - begin) / freq) * freq

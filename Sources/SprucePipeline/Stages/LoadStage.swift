@@ -75,9 +75,20 @@ public struct LoadStage: Stage {
             let (loaded, dataSeconds) = try timed { try PipelineData.load(options: data, model: model, seed: context.seed) }
             state.data = loaded
             total += dataSeconds
-            summary += "; data \(loaded.directory): \(loaded.train.indices.count) train, \(loaded.validation.indices.count) validation images"
+            summary += "; data \(loaded.directory): \(loaded.training.trainIndices.count) train, \(loaded.training.validationIndices.count) validation images"
             details["layout"] = loaded.layout.rawValue
         }
-        return StageReport(stage: name, summary: summary, seconds: total, model: model, details: details)
+        var metrics: [String: Double] = [:]
+        if let data = state.data {
+            // The yardstick compress compares the artifact with.
+            let (auc, auSeconds) = try timed { try Validation.auc(model: model, data: data, cancellation: context.cancellation) }
+            total += auSeconds
+            if let auc {
+                metrics["validation_auc"] = auc
+                state.validationAUC = auc
+                state.loadedValidationAUC = auc
+            }
+        }
+        return StageReport(stage: name, summary: summary, seconds: total, model: model, metrics: metrics, details: details)
     }
 }

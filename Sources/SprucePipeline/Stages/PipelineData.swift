@@ -74,10 +74,14 @@ extension ImageLayout {
     }
 }
 
-/// Train and validation batches for one model.
+/// Train and validation images for one model.
 public struct PipelineData: Sendable {
-    /// Shuffled (and augmented) training batches.
-    public var train: BatchLoader
+    /// The decoded images and the train and validation subsets, as a `Trainer` takes them.
+    public var training: TrainingData
+    /// Images per batch, augmentation and pixel scaling of training.
+    public var batchSize: Int
+    public var augmentation: Augmentation
+    public var scaling: PixelScaling
     /// Validation batches in fixed order.
     public var validation: BatchLoader
     /// The model's input layout.
@@ -109,11 +113,13 @@ public struct PipelineData: Sendable {
         guard !trainIndices.isEmpty, !validationIndices.isEmpty else {
             throw StageError.needsData(stage: "data", reason: "\(directory): the split leaves \(trainIndices.count) training and \(validationIndices.count) validation images; both must be non-empty")
         }
-        let train = try BatchLoader(cache: cache, indices: trainIndices, options: BatchLoaderOptions(
-            batchSize: options.batchSize, shuffle: true, augmentation: options.augment ? .standard : .none,
-            scaling: scaling, seed: seed))
         let validation = try BatchLoader(cache: cache, indices: validationIndices,
                                          options: .evaluation(batchSize: options.batchSize, scaling: scaling))
-        return PipelineData(train: train, validation: validation, layout: input.layout, directory: directory)
+        return PipelineData(training: TrainingData(cache: cache, trainIndices: trainIndices, validationIndices: validationIndices),
+                            batchSize: options.batchSize, augmentation: options.augment ? .standard : .none,
+                            scaling: scaling, validation: validation, layout: input.layout, directory: directory)
     }
+
+    /// Optimizer steps in one epoch of training (the last batch may be short).
+    public var batchesPerEpoch: Int { (training.trainIndices.count + batchSize - 1) / batchSize }
 }

@@ -97,10 +97,8 @@ public struct PruneStage: Stage {
                 summary += "planned \(percent(target)) of \(participating.count) layers (\(how)); \(schedule.kind.rawValue) schedule during fine-tuning"
                 state.pruningDescription = describe(target, gradual: true)
             } else {
-                var masks = PruningAllocator(options: options).masks(for: graph, sparsities: perLayer)
-                for (name, old) in start.masks {
-                    if let new = masks[name], new.count == old.count { masks[name] = zip(new, old).map { $0 && $1 } } else { masks[name] = old }
-                }
+                let masks = PruningAllocator.keepingEarlier(PruningAllocator(options: options).masks(for: graph, sparsities: perLayer),
+                                                            start.masks)
                 state.masks = masks
                 state.model.graph = graph.applyingMasks(masks)
                 summary += "one-shot \(percent(target)) of \(participating.count) layers (\(how))"

@@ -271,10 +271,10 @@ public struct StudyRunner: Sendable {
         guard !trainIndices.isEmpty, !validationIndices.isEmpty else {
             throw StudyError.unusableSplit(path: splitPath, reason: "\(trainIndices.count) training and \(validationIndices.count) validation images; both must be non-empty")
         }
-        let train = try BatchLoader(cache: cache, indices: trainIndices, options: BatchLoaderOptions(
-            batchSize: options.batchSize, shuffle: true, augmentation: .standard, scaling: .unit, seed: options.seed))
         let validation = try BatchLoader(cache: cache, indices: validationIndices, options: .evaluation(batchSize: options.batchSize))
-        return PipelineData(train: train, validation: validation, layout: .nchw, directory: options.data)
+        return PipelineData(training: TrainingData(cache: cache, trainIndices: trainIndices, validationIndices: validationIndices),
+                            batchSize: options.batchSize, augmentation: .standard, scaling: .unit, validation: validation,
+                            layout: .nchw, directory: options.data)
     }
 
     /// Dense training at every learning rate (each kept as `<model>/lr-<rate>.onnx` + `.json`), and

@@ -57,6 +57,27 @@ public struct TrainingResult: Sendable {
     public var finalModel: Model
     /// Per-epoch losses, AUCs, times and the kept epoch.
     public var report: TrainingReport
+    /// The pruning masks in force when the run ended (true = kept).
+    public var masks: [String: [Bool]] = [:]
+}
+
+/// Per-step control of a run, for callers that change the model while it trains (compress's
+/// pruning schedule). Both must depend only on the step or epoch and the session, so that a
+/// resumed run takes the same decisions as an uninterrupted one.
+public struct TrainerHooks {
+    /// Runs before every optimizer step with the 0-based global step; may set the session's masks
+    /// (they are checkpointed with the weights).
+    public var beforeStep: (_ step: Int, _ session: TrainingSession) throws -> Void
+    /// Whether the weights after 0-based `epoch` may be kept as the result (for example only once
+    /// the masks are final).
+    public var mayKeep: (_ epoch: Int) -> Bool
+
+    /// Hooks that do nothing and let every epoch be kept.
+    public init(beforeStep: @escaping (_ step: Int, _ session: TrainingSession) throws -> Void = { _, _ in },
+                mayKeep: @escaping (_ epoch: Int) -> Bool = { _ in true }) {
+        self.beforeStep = beforeStep
+        self.mayKeep = mayKeep
+    }
 }
 
 /// Trains a model for a number of epochs, keeping the best-validation weights.
@@ -92,7 +113,8 @@ public struct Trainer: Sendable {
     /// Trains `model` on `data`. `progress` sees every step and epoch; `shouldStop` is asked
     /// before every step, and a true answer ends the run with `TrainerError.interrupted` (the
     /// last finished epoch's checkpoint stays for `resume`).
-    public func train(model: Model, data: TrainingData, progress: (TrainerEvent) -> Void = { _ in },
+    public func train(model: Model, data: TrainingData, hooks: TrainerHooks = TrainerHooks(),
+                      progress: (TrainerEvent) -> Void = { _ in },
                       shouldStop: () -> Bool = { false }) throws -> TrainingResult {
         let config = configuration
         try config.validate()
@@ -131,6 +153,8 @@ public struct Trainer: Sendable {
         var bestScore: Double?
         var bestWeights: [String: Tensor] = [:]
         if let restored {
+            // Masks first: setting them clears the pruned weights' optimizer slots.
+            if !restored.masks.isEmpty { try session.setMasks(restored.masks) }
             try session.restoreOptimizerState(OptimizerState(step: restored.header.optimizerStep, slots: restored.slots))
             session.generatorState = restored.header.generatorState
             records = restored.header.records
@@ -172,6 +196,7 @@ public struct Trainer: Sendable {
                     throw TrainerError.interrupted(epoch: epoch + 1, completedEpochs: epoch)
                 }
                 guard let batch = stream.next() else { break }
+                try hooks.beforeStep(session.stepCount, session)
                 let loss: Float
                 if let sync {
                     // Every rank draws the same global batch (same seed and epoch) and trains on its rows.
@@ -219,7 +244,7 @@ public struct Trainer: Sendable {
             case .lastEpoch: score = Double(epoch)
             }
             // Strictly better only: ties keep the earlier epoch.
-            let isBest = bestScore.map { score > $0 } ?? true
+            let isBest = hooks.mayKeep(epoch) && (bestScore.map { score > $0 } ?? true)
             let current = session.model
             if isBest {
                 bestEpoch = epoch + 1
@@ -233,7 +258,7 @@ public struct Trainer: Sendable {
                                              generatorState: session.generatorState, bestEpoch: bestEpoch,
                                              bestScore: bestScore.map { $0.isFinite ? $0 : -Double.greatestFiniteMagnitude },
                                              records: records),
-                    weights: current.graph.initializers, best: bestWeights, slots: state.slots)
+                    weights: current.graph.initializers, best: bestWeights, slots: state.slots, masks: session.masks)
                 try TrainingCheckpoint.writeAtomically(try checkpoint.encoded(), to: checkpointPath)
             }
             progress(.epochFinished(record, isBest: isBest))
@@ -255,7 +280,7 @@ public struct Trainer: Sendable {
             epochs: records, bestEpoch: bestEpoch, selection: selection, trainImages: data.trainIndices.count,
             validationImages: data.validationIndices.count, steps: session.stepCount,
             resumedAtEpoch: restored.map { $0.header.nextEpoch + 1 }, seconds: seconds(since: runStart))
-        return TrainingResult(bestModel: bestModel, finalModel: finalModel, report: report)
+        return TrainingResult(bestModel: bestModel, finalModel: finalModel, report: report, masks: session.masks)
     }
 
     // MARK: - Helpers

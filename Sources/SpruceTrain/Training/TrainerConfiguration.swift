@@ -32,6 +32,9 @@ public struct TrainerConfiguration: Sendable, Equatable {
     public var checkpointDirectory: String?
     /// Continue from the checkpoint in `checkpointDirectory` when there is one.
     public var resume: Bool
+    /// What else decides the weights and is not a setting here (compress's pruning plan, say);
+    /// part of the fingerprint, so a checkpoint of another plan is refused.
+    public var plan: String = ""
 
     /// The study's defaults: batch 16, Adam at 1e-3, seed 0, standard augmentation, [0, 1] pixels.
     public init(batchSize: Int = 16, epochs: Int = 10, optimizer: OptimizerConfiguration = .adam(learningRate: 1e-3),
@@ -80,6 +83,7 @@ public struct TrainerConfiguration: Sendable, Equatable {
         h.add("batch=\(batchSize)|optimizer=\(optimizer)|freeze=\(String(describing: freeze))|seed=\(seed)")
         h.add("augmentation=\(augmentation)|scaling=\(scaling)|momentum=\(momentum(for: model))")
         h.add("input=\(inputHeight)x\(inputWidth)")
+        if !plan.isEmpty { h.add("plan=" + plan) }
         for node in model.graph.nodes {
             h.add(node.name)
             h.add(node.op.onnxName)

@@ -15,7 +15,8 @@
 //                 rank × dimension (Int64), product(dims) × Float32
 //   end-8   8     checksum: 64-bit FNV-1a over 8-byte words (tail bytes singly) of all bytes before it
 // Tensor names: `model/<initializer>` (current weights, BatchNorm running statistics included),
-// `best/<initializer>` (the best-validation weights so far), `optimizer/<slot>/<parameter>`.
+// `best/<initializer>` (the best-validation weights so far), `optimizer/<slot>/<parameter>`,
+// `mask/<parameter>` (the pruning masks in force, 1 kept and 0 pruned; absent when unmasked).
 
 import Foundation
 import SpruceCore
@@ -50,6 +51,8 @@ struct TrainingCheckpoint: Equatable {
     var best: [String: Tensor]
     /// Optimizer slots keyed `<slot>/<parameter>`, as `OptimizerState`.
     var slots: [String: Tensor]
+    /// Pruning masks in force by parameter name (true = kept).
+    var masks: [String: [Bool]] = [:]
 
     static let fileName = "checkpoint.sprucekpt"
     static let magic: [UInt8] = Array("SPRUCECK".utf8)
@@ -67,6 +70,7 @@ struct TrainingCheckpoint: Equatable {
         out += json
         let tensors = weights.map { ("model/" + $0.key, $0.value) } + best.map { ("best/" + $0.key, $0.value) }
             + slots.map { ("optimizer/" + $0.key, $0.value) }
+            + masks.map { ("mask/" + $0.key, Tensor(shape: [$0.value.count], data: $0.value.map { $0 ? 1 : 0 })) }
         append(&out, UInt32(tensors.count))
         let floats = tensors.reduce(0) { $0 + $1.1.count }
         out.reserveCapacity(out.count + floats * 4 + tensors.count * 64 + 8)
@@ -152,6 +156,9 @@ struct TrainingCheckpoint: Equatable {
                 checkpoint.best[String(name.dropFirst(5))] = tensor
             } else if name.hasPrefix("optimizer/") {
                 checkpoint.slots[String(name.dropFirst(10))] = tensor
+            } else if name.hasPrefix("mask/") {
+                guard tensor.data.allSatisfy({ $0 == 0 || $0 == 1 }) else { throw corrupt("mask '\(name)' holds values other than 0 and 1") }
+                checkpoint.masks[String(name.dropFirst(5))] = tensor.data.map { $0 == 1 }
             } else {
                 throw corrupt("tensor '\(name)' has an unknown prefix")
             }

@@ -1,6 +1,6 @@
-// The small training loop the train and fine-tune stages share, and validation AUC of a model or
-// a packed artifact. Meant to give way to SpruceTrain's Trainer where its per-step hook suffices;
-// it does no checkpointing and no learning-rate search.
+// Validation AUC of a model in training form, of a trainable session's current weights, or of
+// packed artifact bytes run by the runtime (so int8 and the stored encodings are what is scored).
+// It does not train or choose epochs; Trainer does that.
 import Foundation
 import SpruceCore
 import SpruceFormat
@@ -68,55 +68,5 @@ enum Validation {
             labels += batch.labels
         }
         return auc(scores, labels: labels)
-    }
-}
-
-/// Epoch results of `TrainingLoop.run`.
-struct EpochResult {
-    var epoch: Int
-    var loss: Double
-    var validationAUC: Double?
-}
-
-/// Runs epochs over the training loader with a per-step hook, scoring validation AUC after each.
-enum TrainingLoop {
-    /// Trains `session` for `epochs`; `beforeStep(step)` runs before every optimizer step (the
-    /// pruning schedule uses it); `afterEpoch` sees each epoch's result.
-    static func run(session: TrainingSession, data: PipelineData, epochs: Int, stage: String, context: StageContext,
-                    beforeStep: (Int) throws -> Void, afterEpoch: (EpochResult) throws -> Void) throws {
-        let perEpoch = data.train.batchesPerEpoch
-        let communicator = context.communicator
-        let sync = communicator.size > 1 ? GradientSync(communicator: communicator) : nil
-        if sync != nil && context.syncBatchNorm {
-            try GradientSync.checkEveryRankHasRows(images: data.train.indices.count, batch: data.train.options.batchSize,
-                                                   size: communicator.size)
-            session.executor.batchNormGroup = communicator
-        }
-        for epoch in 0..<epochs {
-            var lossSum = 0.0, count = 0
-            let stream = data.train.epoch(epoch)
-            defer { stream.cancel() }
-            for (k, batch) in stream.enumerated() {
-                try context.cancellation.check()
-                try beforeStep(session.stepCount)
-                let loss: Float
-                if let sync {
-                    // Same global batch on every rank (same seed and epoch); each trains on its rows.
-                    let rows = GradientSync.rows(count: batch.labels.count, rank: communicator.rank, size: communicator.size)
-                    let images = rows.isEmpty ? nil : data.layout.arrange(GradientSync.slice(batch.images, rows: rows))
-                    loss = try session.step(inputs: images, labels: Array(batch.labels[rows]), sync: sync,
-                                            globalRows: batch.labels.count)
-                } else {
-                    loss = try session.step(inputs: data.layout.arrange(batch.images), labels: batch.labels)
-                }
-                lossSum += Double(loss) * Double(batch.labels.count)
-                count += batch.labels.count
-                context.events(.progress(stage: stage, done: k + 1, total: perEpoch,
-                                         detail: "epoch \(epoch + 1)/\(epochs) loss \(String(format: "%.4f", Double(loss)))"))
-            }
-            try sync?.checkReplicas(session)  // weights and pruning masks identical on every rank
-            let auc = try Validation.auc(session: session, data: data, cancellation: context.cancellation)
-            try afterEpoch(EpochResult(epoch: epoch, loss: count == 0 ? 0 : lossSum / Double(count), validationAUC: auc))
-        }
     }
 }
