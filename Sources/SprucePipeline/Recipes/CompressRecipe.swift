@@ -23,11 +23,16 @@ public struct CompressOptions: Sendable, Equatable {
     public var zstdLevel: Int
     public var seed: UInt64
 
-    /// Options with `spruce compress`'s defaults.
+    /// `spruce compress`'s allocation: one global threshold, each layer keeping 5 % (it kept more
+    /// accuracy than tfmot's uniform share on every model measured; docs/RESULTS.md).
+    public static let defaultAllocation = AllocationStrategy.global(minimumDensity: 0.05)
+
+    /// Options with `spruce compress`'s defaults: global allocation, 8 fine-tuning epochs at 1e-4.
     public init(model: ModelSource, data: DataOptions? = nil, sparsity: Double? = nil, targetBytes: Int? = nil,
-                schedule: ScheduleSpec.Kind = .polynomial, scheduleEnd: Double? = nil, finetuneEpochs: Int = 5, learningRate: Double = 1e-4,
+                schedule: ScheduleSpec.Kind = .polynomial, scheduleEnd: Double? = nil, finetuneEpochs: Int = 8, learningRate: Double = 1e-4,
                 optimizer: OptimizerName = .adam,
-                int8: Bool = false, pruning: PruningOptions = PruningOptions(), zstdLevel: Int = 6, seed: UInt64 = 0) {
+                int8: Bool = false, pruning: PruningOptions = PruningOptions(allocation: CompressOptions.defaultAllocation),
+                zstdLevel: Int = 6, seed: UInt64 = 0) {
         self.model = model
         self.data = data
         self.sparsity = sparsity
