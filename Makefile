@@ -11,7 +11,7 @@ ifneq ($(shell grep -qw fma /proc/cpuinfo 2>/dev/null && echo yes),)
 RELEASE_FLAGS := -Xswiftc -target-cpu -Xswiftc native -Xswiftc -DSPRUCE_FMA
 endif
 
-.PHONY: help setup build release test demo bench proto fixtures pyenv check-export report-check study fuzz clean
+.PHONY: help setup build release test demo bench proto fixtures pyenv check-export report-check study fuzz sanitize clean
 
 help:
 	@echo "make setup     install the Debian packages Spruce needs (idempotent)"
@@ -25,6 +25,7 @@ help:
 	@echo "make study     the overnight study: MobileNet v2 + ResNet50 v2 at 96x96 on ../shared/data/ham10000 (STUDY_FLAGS adds flags)"
 	@echo "make report-check  screenshot study/report.html with headless Chromium (apt-get install chromium)"
 	@echo "make fuzz      build the libFuzzer target for the artifact reader and run it for 3 minutes"
+	@echo "make sanitize  runtime, format and pipeline tests under AddressSanitizer, then ThreadSanitizer (slow; not in CI)"
 	@echo "make pyenv     create .venv with the pinned Python peers (onnx, onnxruntime, tensorflow-cpu, tf2onnx)"
 
 setup:
@@ -82,6 +83,13 @@ report-check:
 
 fuzz:
 	bash Tests/Fuzz/build.sh 180
+
+# Leak checks are off: the only leaks reported are the toolchain's (XCTest's suite objects,
+# Foundation.Process). SPRUCE_SANITIZE makes the C-example test build its program with the same sanitizer.
+SANITIZE_TESTS := SpruceRuntimeTests|SpruceFormatTests|SprucePipelineTests
+sanitize:
+	SPRUCE_SANITIZE=address ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan --filter '$(SANITIZE_TESTS)'
+	SPRUCE_SANITIZE=thread $(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter '$(SANITIZE_TESTS)'
 
 clean:
 	rm -rf .build

@@ -143,8 +143,12 @@ func swiftRuntimeLibraryDirectory() -> String {
 
     let exe = work.appendingPathComponent("classify").path
     let swiftLib = swiftRuntimeLibraryDirectory()
+    // Under `make sanitize` the library is instrumented, so the program is built by the Swift
+    // toolchain's clang with the same sanitizer (its runtime is the one the library expects).
+    let sanitizer = ProcessInfo.processInfo.environment["SPRUCE_SANITIZE"].map { ["-fsanitize=" + $0] } ?? []
+    let compiler = sanitizer.isEmpty ? "cc" : "clang"
     let (ccStatus, _, ccErr) = try runProcess("/usr/bin/env", [
-        "cc", "-std=c99", "-Wall", "-O1", root.appendingPathComponent("Tests/CExample/classify.c").path,
+        compiler, "-std=c99", "-Wall", "-O1"] + sanitizer + [root.appendingPathComponent("Tests/CExample/classify.c").path,
         "-I", root.appendingPathComponent("Sources/SpruceRuntime/include").path,
         "-L", products, "-lSpruceRuntimeC", "-Wl,-rpath,\(products)", "-Wl,-rpath,\(swiftLib)", "-o", exe,
     ])
