@@ -22,8 +22,9 @@ enum Validation {
         return try? ROC.auc(scores: scores, labels: labels)
     }
 
-    /// Validation AUC of a trainable session's current weights.
-    static func auc(session: TrainingSession, data: PipelineData, cancellation: CancellationFlag) throws -> Double? {
+    /// Validation AUC of `model` (training form), on the trainer's inference path.
+    static func auc(model: Model, data: PipelineData, cancellation: CancellationFlag) throws -> Double? {
+        let session = try TrainingSession(model: model)
         var scores: [Float] = [], labels: [Float] = []
         for k in 0..<data.validation.batchesPerEpoch {
             try cancellation.check()
@@ -33,12 +34,6 @@ enum Validation {
             labels += batch.labels
         }
         return auc(scores, labels: labels)
-    }
-
-    /// Validation AUC of `model` (training form).
-    static func auc(model: Model, data: PipelineData, cancellation: CancellationFlag) throws -> Double? {
-        let session = try TrainingSession(model: model)
-        return try auc(session: session, data: data, cancellation: cancellation)
     }
 
     /// Validation AUC of packed artifact bytes, computed by the runtime from the stored weights.
