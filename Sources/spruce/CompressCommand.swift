@@ -160,7 +160,7 @@ struct CompressCommand: ParsableCommand {
         guard finetuneEpochs >= 0 else { throw ValidationError("--finetune-epochs must be >= 0") }
         guard learningRate > 0 else { throw ValidationError("--lr must be positive") }
         guard batchSize > 0 else { throw ValidationError("--batch must be positive") }
-        guard ["unit", "symmetric", "imagenet"].contains(scaling) else {
+        guard PixelScaling(name: scaling) != nil else {
             throw ValidationError("--scaling must be unit, symmetric or imagenet, got '\(scaling)'")
         }
         guard (1...19).contains(zstdLevel) else { throw ValidationError("--zstd-level must be between 1 and 19, got \(zstdLevel)") }

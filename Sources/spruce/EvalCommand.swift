@@ -19,7 +19,9 @@ struct EvalCommand: ParsableCommand {
             default) are evaluated; without one, every image in DIR is. Scores are the model's \
             sigmoid output (a raw logit output gets a sigmoid); an image is called positive \
             (malignant) when its score is at least the threshold. Metrics are reported at 0.5 and \
-            at the threshold maximizing Youden's J = sensitivity + specificity - 1.
+            at the threshold maximizing Youden's J = sensitivity + specificity - 1. Pixels are \
+            scaled as --scaling says: the scaling the model was trained with (torchvision models \
+            usually take imagenet).
 
             --json prints one object: images, positives, negatives, auc, threshold, accuracy, \
             sensitivity, specificity, tp, tn, fp, fn, percent_tp, percent_tn, percent_fp, \
@@ -47,6 +49,10 @@ struct EvalCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Input height and width (default: the model's fixed size).", valueName: "n"))
     var size: Int?
 
+    @Option(help: ArgumentHelp("Pixel scaling the model was trained with: unit ([0, 1]), symmetric ([-1, 1]) or imagenet.",
+                               valueName: "kind"))
+    var scaling: String = "unit"
+
     @Option(help: ArgumentHelp("Images per inference batch.", valueName: "n"))
     var batch: Int = 16
 
@@ -64,6 +70,9 @@ struct EvalCommand: ParsableCommand {
             guard splitFile != nil else { throw ValidationError("--split \(split) needs --split-file") }
         }
         if let size, size < 1 { throw ValidationError("--size must be positive, got \(size)") }
+        guard PixelScaling(name: scaling) != nil else {
+            throw ValidationError("--scaling must be unit, symmetric or imagenet, got '\(scaling)'")
+        }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     }
@@ -91,7 +100,8 @@ struct EvalCommand: ParsableCommand {
             scope = "all \(dataset.count) images in \(data) (no --split-file)"
         }
         let cache = try evaluated.decodeImages(height: side, width: side, threads: threads)
-        let loader = try BatchLoader(cache: cache, options: .evaluation(batchSize: scorer.fixedBatch ?? batch))
+        let loader = try BatchLoader(cache: cache, options: .evaluation(batchSize: scorer.fixedBatch ?? batch,
+                                                                              scaling: PixelScaling(name: scaling) ?? .unit))
         var scores: [Float] = []
         scores.reserveCapacity(cache.count)
         for images in loader.epoch(0) {

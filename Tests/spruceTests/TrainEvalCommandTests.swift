@@ -181,6 +181,19 @@ enum CLIFixtures {
         #expect(youden["fp"] as? Int == expected.atYouden?.fp)
         let byDx = try #require(json["by_diagnosis"] as? [String: [String: Int]])
         #expect(byDx.mapValues { $0["errors"] ?? -1 } == expected.byDiagnosis.mapValues(\.errors))
+
+        // --scaling imagenet feeds the model ImageNet-normalized pixels.
+        let imagenet = try runSpruce(["eval", model, "--data", CLIFixtures.images, "--split", "validation",
+                                      "--split-file", splitFile, "--scaling", "imagenet", "--json"])
+        #expect(imagenet.status == 0, "\(imagenet.stderr)")
+        let imagenetJSON = try #require(try JSONSerialization.jsonObject(with: Data(imagenet.stdout.utf8)) as? [String: Any])
+        scores = []
+        for batch in try BatchLoader(cache: cache, options: .evaluation(scaling: .imageNet)).epoch(0) {
+            scores += try session.predict(batch.images)
+        }
+        let expectedImageNet = try EvaluationReport(scores: scores, labels: samples.map(\.label), diagnoses: samples.map(\.diagnosis))
+        #expect((imagenetJSON["auc"] as? Double).map { abs($0 - (expectedImageNet.auc ?? -1)) < 1e-9 } == true)
+        #expect(imagenetJSON["tp"] as? Int == expectedImageNet.atThreshold.tp)
     }
 
     @Test("without a split file every image is evaluated, and the text says so")
@@ -200,6 +213,7 @@ enum CLIFixtures {
         (["--data", "IMAGES", "--split", "holdout", "--split-file", "x.csv"],
          "error: bad split name 'holdout': expected train, validation or test"),
         (["--data", "IMAGES", "--split", "test"], "error: --split test needs --split-file"),
+        (["--data", "IMAGES", "--scaling", "caffe"], "error: --scaling must be unit, symmetric or imagenet, got 'caffe'"),
         (["--data", "IMAGES", "--split-file", "/nonexistent/split.csv"], "error: /nonexistent/split.csv"),
     ])
     func evalErrors(arguments: [String], message: String) throws {

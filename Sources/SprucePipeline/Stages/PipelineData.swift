@@ -33,12 +33,10 @@ public struct DataOptions: Sendable, Equatable, Codable {
 
     /// The pixel scaling named by `scaling`.
     public func pixelScaling() throws -> PixelScaling {
-        switch scaling {
-        case "unit": return .unit
-        case "symmetric": return .symmetric
-        case "imagenet": return .imageNet
-        default: throw StageError.invalidParameter(stage: "data", reason: "unknown scaling '\(scaling)' (unit, symmetric, imagenet)")
+        guard let s = PixelScaling(name: scaling) else {
+            throw StageError.invalidParameter(stage: "data", reason: "unknown scaling '\(scaling)' (unit, symmetric, imagenet)")
         }
+        return s
     }
 }
 

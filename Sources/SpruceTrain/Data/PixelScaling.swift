@@ -13,6 +13,19 @@ public enum PixelScaling: Sendable, Equatable {
     /// [-1, 1], as Keras' MobileNet v2 / Inception / ResNet v2 `preprocess_input`.
     public static let symmetric = PixelScaling.meanStd(mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
 
+    /// The names the command line takes.
+    public static let names = ["unit", "symmetric", "imagenet"]
+
+    /// The scaling called `name` (one of `names`).
+    public init?(name: String) {
+        switch name {
+        case "unit": self = .unit
+        case "symmetric": self = .symmetric
+        case "imagenet": self = .imageNet
+        default: return nil
+        }
+    }
+
     /// Per-channel `scale` and `bias` so that `output = v * scale + bias` for a byte `v`.
     func coefficients() throws -> (scale: [Float], bias: [Float]) {
         switch self {
