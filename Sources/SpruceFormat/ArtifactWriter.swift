@@ -1,5 +1,5 @@
 // Model → .spruce bytes: encodes each conv/Gemm weight in the encoding with the fewest stored bytes
-// (optionally int8), stores other tensors dense f32, zstd-compresses each section when that helps, and
+// (optionally int8), or as an EncodingPlan decided earlier says; stores other tensors dense f32, zstd-compresses each section when that helps, and
 // lays out header, manifest and 64-byte aligned sections with their CRC-32C checksums.
 // It does not lower or prune the graph: stages before it do.
 
@@ -31,15 +31,7 @@ public struct ArtifactWriter: Sendable {
 
     /// Names of the initializers that are conv or Gemm weights (input 1, rank ≥ 2).
     public static func weightNames(in graph: Graph) -> Set<String> {
-        var names = Set<String>()
-        for node in graph.nodes where node.inputs.count > 1 {
-            switch node.op {
-            case .conv, .gemm:
-                if let t = graph.initializers[node.inputs[1]], t.rank >= 2 { names.insert(node.inputs[1]) }
-            default: break
-            }
-        }
-        return names
+        Set(graph.prunableLayers().map(\.tensor))
     }
 
     /// The weights kept float32 under `int8`: the first conv's, the layer that reads the image. Its
@@ -47,8 +39,7 @@ public struct ArtifactWriter: Sendable {
     /// errors add up instead of averaging out; on the bundled trained MobileNet v2 it caused 99 %
     /// of the int8 output change, for about 2.6 KB of float32 at width 1.0.
     public static func float32Weights(in graph: Graph) -> Set<String> {
-        let first = graph.nodes.first { if case .conv = $0.op { $0.inputs.count > 1 } else { false } }
-        return first.map { [$0.inputs[1]] } ?? []
+        Set(graph.prunableLayers().filter { $0.roles.contains(.firstConv) }.map(\.tensor))
     }
 
     /// Writes `model` to `path` atomically: the destination is replaced only when the whole file is on disk.
@@ -57,8 +48,43 @@ public struct ArtifactWriter: Sendable {
         try FileIO.writeAtomically(bytes, to: path)
     }
 
-    /// The artifact bytes of `model`.
+    /// The artifact bytes of `model`, each conv/Gemm weight in the encoding with the fewest stored bytes.
     public func encode(_ model: Model) throws(FormatError) -> [UInt8] {
+        try encode(model, plan: nil)
+    }
+
+    /// The artifact bytes of `model` with every conv/Gemm weight stored as `plan` says (nothing is
+    /// chosen again); the sections are compressed at the plan's zstd level.
+    public func encode(_ model: Model, plan: EncodingPlan) throws(FormatError) -> [UInt8] {
+        var writer = self
+        writer.zstdLevel = plan.zstdLevel
+        return try writer.encode(model, plan: Optional(plan))
+    }
+
+    /// How this writer stores each conv/Gemm weight of `graph`: the encoding with the fewest stored
+    /// bytes, int8 values unless `int8` is off or the weight stays float32 (`float32Weights`).
+    public func plan(for graph: Graph) throws(FormatError) -> EncodingPlan {
+        var plan = EncodingPlan(zstdLevel: zstdLevel)
+        let float32 = int8 && !quantizeFirstConv ? Self.float32Weights(in: graph) : []
+        for name in Self.weightNames(in: graph).sorted() {
+            guard let tensor = graph.initializers[name] else { continue }
+            let (record, parts) = try storeTensor(name: name, tensor: tensor, isWeight: true,
+                                                  quantize: int8 && !float32.contains(name), planned: nil)
+            let encoding: WeightEncoding
+            switch record.encoding {
+            case .dense: encoding = .dense
+            case .bitmask: encoding = .bitmask
+            case .csr:
+                guard let p = record.rowPointerFormat, let c = record.columnIndexFormat else { encoding = .dense; break }
+                encoding = .csr(rowPointers: p, columnIndices: c)
+            }
+            plan.weights[name] = TensorStorage(encoding: encoding, valueType: record.valueType)
+            plan.storedBytes[name] = parts.reduce(0) { $0 + align($1.stored.count, to: Layout.alignment) }
+        }
+        return plan
+    }
+
+    private func encode(_ model: Model, plan: EncodingPlan?) throws(FormatError) -> [UInt8] {
         let weights = Self.weightNames(in: model.graph)
         let float32 = int8 && !quantizeFirstConv ? Self.float32Weights(in: model.graph) : []
         var manifest = ManifestContents()
@@ -71,8 +97,15 @@ public struct ArtifactWriter: Sendable {
         var payloads: [[UInt8]] = []
         for name in model.graph.initializers.keys.sorted() {
             guard let tensor = model.graph.initializers[name] else { continue }
-            let (entry, parts) = try storeTensor(name: name, tensor: tensor, isWeight: weights.contains(name),
-                                                 quantize: int8 && !float32.contains(name))
+            let isWeight = weights.contains(name)
+            var planned: TensorStorage?
+            if let plan, isWeight {
+                guard let storage = plan.weights[name] else { throw .cannotEncode(name: name, detail: "the encoding plan has no entry for this weight") }
+                planned = storage
+            }
+            let (entry, parts) = try storeTensor(name: name, tensor: tensor, isWeight: isWeight,
+                                                 quantize: planned.map { $0.valueType == .int8 } ?? (int8 && !float32.contains(name)),
+                                                 planned: planned?.encoding)
             var record = entry
             for part in parts {
                 record.parts[part.part] = UInt32(manifest.sections.count)
@@ -121,23 +154,6 @@ public struct ArtifactWriter: Sendable {
         return out.bytes
     }
 
-    /// The encoding this writer stores weight `tensor` in and its stored bytes (sections at their
-    /// 64-byte aligned length), as `encode` would write it (`firstConv`: kept float32).
-    public func storage(ofWeight tensor: Tensor, firstConv: Bool = false)
-        throws(FormatError) -> (encoding: WeightEncoding, storedBytes: Int) {
-        let quantize = int8 && (quantizeFirstConv || !firstConv)
-        let (record, parts) = try storeTensor(name: "weight", tensor: tensor, isWeight: true, quantize: quantize)
-        let encoding: WeightEncoding
-        switch record.encoding {
-        case .dense: encoding = .dense
-        case .bitmask: encoding = .bitmask
-        case .csr:
-            guard let p = record.rowPointerFormat, let c = record.columnIndexFormat else { encoding = .dense; break }
-            encoding = .csr(rowPointers: p, columnIndices: c)
-        }
-        return (encoding, parts.reduce(0) { $0 + align($1.stored.count, to: Layout.alignment) })
-    }
-
     /// One part of a tensor as it goes into its section.
     private struct StoredPart {
         var part: TensorPart
@@ -155,14 +171,17 @@ public struct ArtifactWriter: Sendable {
     }
 
     /// The tensor-table entry (without section indices) and its stored parts in section order. A
-    /// weight is tried in every encoding on the shortlist and keeps the one with the fewest stored
-    /// bytes (sections counted at their 64-byte aligned length); ties go to the earlier one.
-    private func storeTensor(name: String, tensor: Tensor, isWeight: Bool, quantize: Bool)
+    /// weight is stored as `planned` says or, without a plan, tried in every encoding on the
+    /// shortlist and kept in the one with the fewest stored bytes (sections counted at their 64-byte
+    /// aligned length); ties go to the earlier one.
+    private func storeTensor(name: String, tensor: Tensor, isWeight: Bool, quantize: Bool, planned: WeightEncoding?)
         throws(FormatError) -> (TensorRecord, [StoredPart]) {
         let rows = tensor.shape.first ?? 1
         let cols = tensor.shape.count > 1 ? tensor.shape.dropFirst().reduce(1, *) : 1
         let candidates: [WeightEncoding]
-        if isWeight && chooseEncodings && tensor.count <= Int(Int32.max) && tensor.count == rows * cols {
+        if let planned {
+            candidates = [planned]
+        } else if isWeight && chooseEncodings && tensor.count <= Int(Int32.max) && tensor.count == rows * cols {
             candidates = WeightEncoding.candidates(for: tensor.data, rows: rows, cols: cols,
                                                    valueType: quantize ? .int8 : .f32).map(\.encoding)
         } else {

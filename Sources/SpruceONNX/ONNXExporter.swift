@@ -211,17 +211,7 @@ struct ExportBuilder {
     /// Initializer names stored sparse: conv weights and gemm B matrices containing a zero.
     func sparseCandidates() -> Set<String> {
         guard sparseInitializers else { return [] }
-        var names: Set<String> = []
-        for node in model.graph.nodes {
-            switch node.op {
-            case .conv, .gemm:
-                if node.inputs.count > 1, let w = model.graph.initializers[node.inputs[1]], w.data.contains(0) {
-                    names.insert(node.inputs[1])
-                }
-            default: break
-            }
-        }
-        return names
+        return Set(model.graph.prunableLayers().map(\.tensor).filter { model.graph.initializers[$0]?.data.contains(0) == true })
     }
 
     /// Builds the ModelProto and packs it.

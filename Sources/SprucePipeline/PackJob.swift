@@ -1,30 +1,21 @@
-// `spruce pack` as a library call: import a model, lower it for inference, optionally prune it
-// one-shot by weight magnitude, and write a `.spruce` artifact (encodings chosen per tensor, int8
-// optional), then read it back to report what was written. No data and no fine-tuning: the quick path.
+// `spruce pack` as a library call: the pack recipe (load → fold → prune one-shot → quantize →
+// encode → pack, `Recipe.pack`) run on the pipeline, the artifact written atomically and read back
+// to report what was written. No data and no fine-tuning: the quick path.
 import Foundation
 import SpruceCore
 import SpruceFormat
 
 /// Why packing failed, naming the file involved.
 public enum PackError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The model could not be lowered for inference (it fails verification).
-    case lowering(path: String, reason: String)
     /// Pruning could not meet the request.
     case pruning(path: String, PruningError)
-    /// The artifact could not be encoded or written.
-    case writing(path: String, FormatError)
     /// The written artifact did not read back (a bug, reported rather than left unnoticed).
     case readBack(path: String, FormatError)
-    /// Calibrated rounding could not run (no int8, unreadable images, a failed calibration run).
-    case calibration(path: String, reason: String)
 
     public var description: String {
         switch self {
-        case .lowering(let path, let reason): reason.contains(path) ? reason : "\(path): cannot lower for inference: \(reason)"
         case .pruning(let path, let error): "\(path): \(error)"
-        case .writing(let path, let error): error.description.contains(path) ? error.description : "\(path): \(error)"
         case .readBack(let path, let error): "\(path): the written artifact does not read back: \(error)"
-        case .calibration(let path, let reason): "\(path): calibrated int8 rounding: \(reason)"
         }
     }
 }
@@ -86,67 +77,40 @@ public struct PackJob: Sendable {
     /// calibration images if any, with Spruce's metadata. `progress(done, total, node)` follows
     /// calibrated rounding layer by layer.
     public func prepare(_ model: Model, sourceName: String,
-                        progress: ((Int, Int, String) -> Void)? = nil) throws -> (Model, PruningReport?) {
-        var graph: Graph
-        do { graph = try model.graph.lowered() } catch {
-            throw PackError.lowering(path: sourceName, reason: String(describing: error))
-        }
-        var report: PruningReport?
-        if let s = options.sparsity, s > 0 {
-            do {
-                let result = try MagnitudePruner(sparsity: s, pruneAll: options.pruneAll).prune(graph)
-                (graph, report) = (result.0, result.1)
-            } catch { throw PackError.pruning(path: sourceName, error) }
-        }
-        if !options.calibrationImages.isEmpty {
-            graph = try calibrated(graph, sourceName: sourceName, progress: progress)
-        }
-        var metadata = model.metadata
-        metadata["source_file"] = (sourceName as NSString).lastPathComponent
-        metadata["packed_by"] = "spruce \(SpruceVersion.current)"
-        metadata["values"] = !options.int8 ? "float32"
-            : "int8 (conv/gemm weights but the first conv, per-row symmetric"
-            + (options.calibrationImages.isEmpty ? ")" : ", GPTQ-rounded on \(options.calibrationImages.count) calibration images)")
-        if let report {
-            metadata["sparsity"] = String(format: "%.4f", report.achieved)
-            metadata["pruning"] = "one-shot global magnitude to \(String(format: "%.4f", report.requested))\(options.pruneAll ? " (all layers)" : ""), no fine-tuning"
-        } else {
-            metadata["pruning"] = "none"
-        }
-        return (Model(graph: graph, metadata: metadata, producer: model.producer), report)
+                        progress: (@Sendable (Int, Int, String) -> Void)? = nil) throws -> (Model, PruningReport?) {
+        let recipe = Recipe.pack(.file(sourceName), options: options)
+        let stages = try Pipeline(recipe: recipe).stages.filter { !["load", "encode", "pack"].contains($0.name) }
+        let start = PipelineState(model: model, sourceName: (sourceName as NSString).lastPathComponent)
+        let state = try run(Pipeline(stages: stages, zstdLevel: options.zstdLevel), start, path: sourceName, progress: progress)
+        return (ArtifactContents.model(state), state.pruningReport)
     }
-
-    /// `graph` with the weights the writer quantizes rounded by GPTQ on the calibration images.
-    func calibrated(_ graph: Graph, sourceName: String, progress: ((Int, Int, String) -> Void)?) throws -> Graph {
-        guard options.int8 else { throw PackError.calibration(path: sourceName, reason: "calibration images need int8") }
-        let inputs: RunInputs
-        do { inputs = try RunInputs.load(paths: options.calibrationImages, for: graph.inputs) } catch {
-            throw PackError.calibration(path: sourceName, reason: String(describing: error))
-        }
-        let weights = ArtifactWriter.weightNames(in: graph).subtracting(ArtifactWriter.float32Weights(in: graph))
-        do {
-            return try CalibratedRounding().round(graph, weights: weights, inputs: inputs.feeds, progress: progress)
-        } catch {
-            throw PackError.calibration(path: sourceName, reason: String(describing: error))
-        }
-    }
-
-    /// The writer this job uses.
-    public var writer: ArtifactWriter { ArtifactWriter(int8: options.int8, zstdLevel: options.zstdLevel) }
 
     /// Reads `source`, packs it and writes `destination` atomically.
     public func run(source: String, destination: String,
-                    progress: ((Int, Int, String) -> Void)? = nil) throws -> PackReport {
-        let model = try ModelFile.load(path: source)
-        let (prepared, pruning) = try prepare(model, sourceName: source, progress: progress)
-        do { try writer.write(prepared, to: destination) } catch { throw PackError.writing(path: destination, error) }
+                    progress: (@Sendable (Int, Int, String) -> Void)? = nil) throws -> PackReport {
+        let state = try run(Pipeline(recipe: Recipe.pack(.file(source), options: options)), PipelineState(), path: source,
+                            progress: progress)
+        try FileIO.writeAtomically(state.artifact ?? [], to: destination)
         let artifact: Artifact
         do { artifact = try ArtifactReader.load(path: destination) } catch {
             try? FileManager.default.removeItem(atPath: destination)
             throw PackError.readBack(path: destination, error)
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: source)[.size] as? Int) ?? nil
-        return PackReport(source: source, destination: destination, sourceBytes: size ?? 0, pruning: pruning,
+        return PackReport(source: source, destination: destination, sourceBytes: size ?? 0, pruning: state.pruningReport,
                           summary: ArtifactSummary(artifact: artifact))
+    }
+
+    /// Runs `pipeline`, naming `path` in pruning errors and reporting calibration progress.
+    private func run(_ pipeline: Pipeline, _ state: PipelineState, path: String,
+                     progress: (@Sendable (Int, Int, String) -> Void)?) throws -> PipelineState {
+        let context = StageContext(events: { event in
+            if case .progress(let stage, let done, let total, let detail) = event, stage == "quantize" {
+                progress?(done, total, detail)
+            }
+        })
+        do { return try pipeline.run(state, context: context).0 } catch let error as PruningError {
+            throw PackError.pruning(path: path, error)
+        }
     }
 }

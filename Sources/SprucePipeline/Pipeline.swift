@@ -1,6 +1,9 @@
 // The pipeline: stages run one after another over a PipelineState, each returning a StageReport.
 // This is the entry point to read after the commands: it shows how recipes become stages and the
-// order rules (load first; train/prune/finetune before fold; encode/quantize/pack after it).
+// order rules, all checked here before anything runs: load first; train and finetune before fold;
+// a gradual prune before fold with a finetune after it; a target size before fold; a one-shot
+// prune to a sparsity anywhere before quantize; quantize, encode and pack after fold, in that
+// order, pack last.
 import SpruceCore
 
 /// Stages run in order over one state.
@@ -13,22 +16,23 @@ import SpruceCore
 public struct Pipeline: Sendable {
     /// The stages, in order.
     public var stages: [any Stage]
+    /// zstd level of the artifact's sections; every stage that measures or writes bytes uses it.
+    public var zstdLevel: Int
 
     /// A pipeline of `stages` (order checked by `validate`).
-    public init(stages: [any Stage]) throws {
+    public init(stages: [any Stage], zstdLevel: Int = 6) throws {
         self.stages = stages
-        try Self.validate(stages.map(\.name))
+        self.zstdLevel = zstdLevel
+        try Self.validate(stages)
+        guard (1...19).contains(zstdLevel) else {
+            throw StageError.invalidParameter(stage: "pack", reason: "zstd level \(zstdLevel) must be between 1 and 19")
+        }
     }
 
     /// The stages a recipe describes.
     public init(recipe: Recipe) throws {
-        let pruneOptions = recipe.stages.compactMap { spec -> PruningOptions? in
-            if case .prune(let p) = spec { return p.options } else { return nil }
-        }.last ?? PruningOptions()
-        let zstd = recipe.stages.compactMap { spec -> Int? in
-            if case .pack(let level) = spec { return level } else { return nil }
-        }.last ?? 6
         var built: [any Stage] = []
+        var zstdLevel = 6
         for spec in recipe.stages {
             switch spec {
             case .load(let source): built.append(LoadStage(source: source, data: recipe.data))
@@ -36,31 +40,48 @@ public struct Pipeline: Sendable {
                 built.append(TrainStage(epochs: epochs, learningRate: lr, optimizer: optimizer))
             case .prune(let p):
                 built.append(PruneStage(sparsity: p.sparsity, targetBytes: p.targetBytes, options: p.options,
-                                        schedule: p.schedule, int8: p.int8, zstdLevel: zstd))
+                                        schedule: p.schedule, int8: p.int8))
             case .finetune(let epochs, let lr, let optimizer):
                 built.append(FineTuneStage(epochs: epochs, learningRate: lr, optimizer: optimizer))
             case .fold: built.append(FoldStage())
+            case .quantize(let int8, let images): built.append(QuantizeStage(int8: int8, calibrationImages: images))
             case .encode: built.append(EncodeStage())
-            case .quantize(let int8): built.append(QuantizeStage(int8: int8))
-            case .pack(let level): built.append(PackStage(zstdLevel: level, options: pruneOptions))
+            case .pack(let level):
+                built.append(PackStage())
+                zstdLevel = level
             }
         }
-        try self.init(stages: built)
+        try self.init(stages: built, zstdLevel: zstdLevel)
     }
 
-    /// Checks the order of stage names.
-    static func validate(_ names: [String]) throws {
+    /// Checks the order of the stages.
+    static func validate(_ stages: [any Stage]) throws {
         func fail(_ stage: String, _ reason: String) -> StageError { .misplaced(stage: stage, reason: reason) }
+        let names = stages.map(\.name)
         guard !names.isEmpty else { throw StageError.invalidParameter(stage: "pipeline", reason: "the recipe has no stages") }
         if let i = names.firstIndex(of: "load"), i != 0 { throw fail("load", "must be the first stage") }
         if names.filter({ $0 == "load" }).count > 1 { throw fail("load", "appears more than once") }
         let fold = names.firstIndex(of: "fold")
-        for (i, n) in names.enumerated() {
+        func after(_ i: Int, _ name: String) -> Bool { names[(i + 1)...].contains(name) }
+        func before(_ i: Int, _ name: String) -> Bool { names[..<i].contains(name) }
+        for (i, stage) in stages.enumerated() {
+            let n = stage.name
             switch n {
-            case "train", "prune", "finetune":
+            case "train", "finetune":
                 if let fold, i > fold { throw fail(n, "must come before fold") }
-            case "encode", "quantize", "pack":
+            case "prune":
+                if let prune = stage as? PruneStage, prune.schedule != nil {
+                    if let fold, i > fold { throw fail(n, "gradual pruning must come before fold") }
+                    if !after(i, "finetune") { throw fail(n, "a pruning schedule needs a finetune stage after prune") }
+                }
+                if let prune = stage as? PruneStage, prune.targetBytes != nil, let fold, i > fold {
+                    throw fail(n, "a target size is searched before fold")
+                }
+                if before(i, "quantize") || before(i, "encode") { throw fail(n, "must come before quantize and encode") }
+            case "quantize", "encode", "pack":
                 guard let fold, i > fold else { throw fail(n, "must come after fold") }
+                if n == "quantize" && before(i, "encode") { throw fail(n, "must come before encode (the value type decides the storage)") }
+                if n == "pack" && !before(i, "encode") { throw fail(n, "writes the encode stage's plan; put encode before pack") }
             default: break
             }
         }
@@ -74,7 +95,7 @@ public struct Pipeline: Sendable {
         for (i, stage) in stages.enumerated() {
             try context.cancellation.check()
             var ctx = context
-            ctx.laterStages = stages[(i + 1)...].map(\.name)
+            ctx.zstdLevel = zstdLevel
             ctx.stageIndex = i
             context.events(.stageStarted(index: i, count: stages.count, name: stage.name))
             let report = try stage.run(&state, context: ctx)

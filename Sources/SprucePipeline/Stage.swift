@@ -1,8 +1,9 @@
 // The stage protocol and what flows between stages: the model IR with its pruning masks and the
 // packing decisions (PipelineState), and what every stage may use (StageContext: seed, events,
-// cancellation). Concrete stages live in Stages/; the Pipeline runs them in order.
+// cancellation, the artifact's zstd level). Concrete stages live in Stages/; the Pipeline runs them in order.
 import Foundation
 import SpruceCore
+import SpruceFormat
 import SpruceTrain
 
 /// One step of the pipeline: changes the state and says what it did.
@@ -27,14 +28,20 @@ public struct PipelineState: Sendable {
     public var folded: Bool
     /// Store conv/Gemm weights as int8 (set by `quantize`, or by a target-size search).
     public var int8: Bool
+    /// Images whose activations chose how int8 weights round (GPTQ, by `quantize`); 0: to nearest.
+    public var calibrationImages: Int
     /// Pruning still to be done gradually by `finetune`.
     public var pendingPruning: PendingPruning?
     /// A byte budget the packed artifact must fit.
     public var targetBytes: Int?
     /// The pruning that was done, in words (for metadata).
     public var pruningDescription: String
-    /// Chosen storage encoding per weight (set by `encode`).
-    public var encodings: [String: String]
+    /// The options of the last prune stage (which layers are pruned, the caps).
+    public var pruningOptions: PruningOptions?
+    /// What one-shot pruning did per layer (set by a prune stage without a schedule).
+    public var pruningReport: PruningReport?
+    /// How every conv/Gemm weight is stored (set by `encode`, written by `pack`).
+    public var plan: EncodingPlan?
     /// The packed artifact (set by `pack`).
     public var artifact: [UInt8]?
     /// The latest validation AUC measured.
@@ -50,10 +57,13 @@ public struct PipelineState: Sendable {
         self.data = data
         self.folded = false
         self.int8 = false
+        self.calibrationImages = 0
         self.pendingPruning = nil
         self.targetBytes = nil
         self.pruningDescription = "none"
-        self.encodings = [:]
+        self.pruningOptions = nil
+        self.pruningReport = nil
+        self.plan = nil
         self.artifact = nil
         self.validationAUC = nil
         self.loadedValidationAUC = nil
@@ -113,8 +123,9 @@ public struct StageContext: Sendable {
     public var events: @Sendable (PipelineEvent) -> Void
     /// Polled between batches.
     public var cancellation: CancellationFlag
-    /// Names of the stages after the running one (set by the pipeline).
-    public var laterStages: [String]
+    /// zstd level of the artifact's sections (the pipeline sets the pack stage's); size searches
+    /// and the encoding choice measure with it.
+    public var zstdLevel: Int
     /// The ranks training stages run data parallel over (`SingleProcess` outside mpirun).
     public var communicator: any Communicator
     /// With several ranks, BatchNormalization normalises with the global batch's statistics.
@@ -128,7 +139,7 @@ public struct StageContext: Sendable {
 
     /// A context; events are dropped unless a handler is given.
     public init(seed: UInt64 = 0, events: @escaping @Sendable (PipelineEvent) -> Void = { _ in },
-                cancellation: CancellationFlag = CancellationFlag(), laterStages: [String] = [],
+                cancellation: CancellationFlag = CancellationFlag(), zstdLevel: Int = 6,
                 communicator: any Communicator = SingleProcess(), syncBatchNorm: Bool = false,
                 checkpointDirectory: String? = nil, resume: Bool = false) {
         self.communicator = communicator
@@ -138,7 +149,7 @@ public struct StageContext: Sendable {
         self.seed = seed
         self.events = events
         self.cancellation = cancellation
-        self.laterStages = laterStages
+        self.zstdLevel = zstdLevel
     }
 }
 

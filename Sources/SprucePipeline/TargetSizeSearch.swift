@@ -1,7 +1,10 @@
-// Finds the sparsity (and whether int8 is needed) whose packed artifact fits a byte budget: each
+// The byte-budget search, one component for the stages that need it. Before fine-tuning (`run`,
+// for prune) it finds the sparsity (and whether int8 is needed) whose packed artifact fits: each
 // candidate is pruned one-shot from the current weights, folded, and encoded in memory with the
 // same writer and metadata as `pack`, so the size is exact; a bisection over sparsity finds the
-// least pruning that fits. Also parses and prints sizes (B, KB, MB, KiB, MiB; KB = 1000 bytes).
+// least pruning that fits. After fine-tuning (`fit`, for encode) it prunes every pruned layer a
+// little further when fine-tuning moved the size over the budget. Also parses and prints sizes
+// (B, KB, MB, KiB, MiB; KB = 1000 bytes).
 import Foundation
 import SpruceCore
 import SpruceFormat
@@ -63,12 +66,12 @@ public struct TargetSizeSearch: Sendable {
             events(.progress(stage: "prune", done: evaluations, total: 0,
                              detail: "size search: \(percent(s))\(int8 ? " int8" : "")"))
             let perLayer = try allocator.allocate(target: s, graph: model.graph, sensitivity: sensitivity)
-            let masks = FoldStage.followMasks(allocator.masks(for: model.graph, sparsities: perLayer), from: model.graph, to: lowered)
+            let masks = lowered.carrying(allocator.masks(for: model.graph, sparsities: perLayer), from: model.graph)
             var state = PipelineState(model: Model(graph: lowered.applyingMasks(masks), metadata: model.metadata,
                                                    producer: model.producer), sourceName: sourceName)
             state.int8 = int8
             state.pruningDescription = describe(s)
-            return try PackStage.encode(state, zstdLevel: zstdLevel).count
+            return try ArtifactContents.bytes(state, zstdLevel: zstdLevel).count
         }
         /// Least sparsity in [0, maxSparsity] that fits with `int8`, or nil.
         func search(_ int8: Bool) throws -> (Double, Int)? {
@@ -107,6 +110,38 @@ public struct TargetSizeSearch: Sendable {
         }
         if !excluded.isEmpty { how += ", \(excluded.joined(separator: "/")) left dense" }
         throw StageError.budgetUnreachable(budget: budget, smallest: smallest, how: how)
+    }
+
+    /// After fine-tuning: the folded `state` with every pruned layer raised to min(cap, its
+    /// sparsity + δ), δ the least (to 0.001) whose artifact fits the budget, one-shot without
+    /// further fine-tuning; or `StageError.budgetUnreachable`.
+    func fit(_ state: PipelineState, cancellation: CancellationFlag) throws -> (graph: Graph, delta: Double) {
+        let base = state.model.graph
+        let layers = options.participating(in: base)
+        let current = Dictionary(uniqueKeysWithValues: layers.map { layer -> (String, Double) in
+            let t = base.initializers[layer.tensor]
+            return (layer.tensor, 1 - Double(StageReport.nonzeros(t?.data ?? [])) / Double(max(t?.count ?? 1, 1)))
+        })
+        let allocator = PruningAllocator(options: options)
+        func trial(_ delta: Double) throws -> (Graph, Int) {
+            try cancellation.check()
+            let raised = current.mapValues { min(options.maxLayerSparsity, max($0, $0 + delta)) }
+            var t = state
+            t.model.graph = base.applyingMasks(allocator.masks(for: base, sparsities: raised))
+            return (t.model.graph, try ArtifactContents.bytes(t, zstdLevel: zstdLevel).count)
+        }
+        var lo = 0.0, hi = options.maxLayerSparsity
+        var best = try trial(hi)
+        guard best.1 <= budget else {
+            throw StageError.budgetUnreachable(budget: budget, smallest: best.1,
+                                               how: "after fine-tuning, with every pruned layer at its \(percent(options.maxLayerSparsity)) cap")
+        }
+        while hi - lo > resolution {
+            let mid = (lo + hi) / 2
+            let t = try trial(mid)
+            if t.1 <= budget { (hi, best) = (mid, t) } else { lo = mid }
+        }
+        return (best.0, hi)
     }
 }
 

@@ -1,10 +1,11 @@
-// `spruce compress`: prune (to a sparsity or a byte budget), fine-tune, fold, encode, quantize and
+// `spruce compress`: prune (to a sparsity or a byte budget), fine-tune, fold, quantize, encode and
 // pack, as a recipe built from the flags or read from a file. The work is SprucePipeline's
 // (Pipeline, stages, TargetSizeSearch); this file parses flags, shows progress, handles Ctrl-C and
 // prints the stage table and the artifact as `spruce inspect` shows it.
 import ArgumentParser
 import Dispatch
 import Foundation
+import SpruceCore
 import SpruceFormat
 import SprucePipeline
 import SpruceTrain
@@ -15,7 +16,7 @@ struct CompressCommand: ParsableCommand {
         commandName: "compress",
         abstract: "Prune, fine-tune, quantize and pack a model to a sparsity or a byte budget.",
         discussion: """
-            Runs the stages load → prune → finetune → fold → encode → quantize → pack. \
+            Runs the stages load → prune → finetune → fold → quantize → encode → pack. \
             --sparsity S prunes a fraction S of the weights of the layers that are pruned; \
             --target-size finds the least sparsity (and int8 when float32 would need more than \
             90 %) whose packed artifact fits the budget, measured exactly, and never exceeds it. \
@@ -321,6 +322,12 @@ final class ProgressBox: @unchecked Sendable {
     init(_ reporter: ProgressReporter) { self.reporter = reporter }
 
     func line(_ text: String) { lock.lock(); reporter.line(text); lock.unlock() }
+
+    func update(done: Int, total: Int, prefix: String, status: String) {
+        lock.lock(); reporter.update(done: done, total: total, prefix: prefix, status: status); lock.unlock()
+    }
+
+    func clear() { lock.lock(); reporter.clear(); lock.unlock() }
 
     func show(_ event: PipelineEvent) {
         lock.lock()

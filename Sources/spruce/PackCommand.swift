@@ -1,5 +1,6 @@
 // `spruce pack`: ONNX → lowered, optionally pruned and int8 → `.spruce`, with a short summary.
-// The work is PackJob's (SprucePipeline); this file parses options and prints the report.
+// The work is PackJob's (SprucePipeline: the pack recipe on the same pipeline as compress); this
+// file parses options and prints the report.
 import ArgumentParser
 import Foundation
 import SprucePipeline
@@ -18,7 +19,8 @@ struct PackCommand: ParsableCommand {
             --prune-all is given the first conv, depthwise convs and the classifier (last) Gemm \
             are left dense when each holds at most 2 % of the conv/Gemm weights; the other layers \
             prune harder to make up for them. This is the quick path: no data and no fine-tuning, \
-            so accuracy can drop at high sparsity.
+            so accuracy can drop at high sparsity. Pack runs the stages of compress without data: \
+            load → fold → prune → quantize → encode → pack.
 
             Each conv/Gemm weight is then stored dense, CSR or bitmask, whichever takes the fewest \
             bytes after zstd; --int8 stores the values of all but the first conv as int8 with one \
@@ -75,7 +77,7 @@ struct PackCommand: ParsableCommand {
         let images = try CalibrationImages.expand(calibrate)
         let job = PackJob(options: PackOptions(sparsity: sparsity, pruneAll: pruneAll, int8: int8, zstdLevel: zstdLevel,
                                                calibrationImages: images))
-        let progress = ProgressReporter(descriptor: 2)
+        let progress = ProgressBox(ProgressReporter(descriptor: 2))
         let report = try job.run(source: options.model, destination: output) { done, total, node in
             progress.update(done: done, total: total, prefix: "rounding int8 on \(images.count) images", status: node)
         }

@@ -47,6 +47,25 @@ import Testing
         if case .dense = artifact.tensor(named: "bn_mean")?.storage {} else { Issue.record("bn_mean not dense") }
     }
 
+    @Test("a plan is written as planned: the same bytes as choosing while writing, and a forced storage is kept",
+          arguments: [(0.5, false), (0.98, true)])
+    func planIsWrittenAsIs(sparsity: Double, int8: Bool) throws {
+        let model = smallModel(sparsity: sparsity)
+        let writer = ArtifactWriter(int8: int8, zstdLevel: 3)
+        var plan = try writer.plan(for: model.graph)
+        #expect(plan.zstdLevel == 3)
+        #expect(Set(plan.weights.keys) == ArtifactWriter.weightNames(in: model.graph))
+        #expect(try ArtifactWriter().encode(model, plan: plan) == writer.encode(model))
+        // Another storage than the cheapest is written as the plan says.
+        plan.weights["w1"] = TensorStorage(encoding: .dense, valueType: .f32)
+        let artifact = try ArtifactReader.decode(ArtifactWriter().encode(model, plan: plan))
+        let w1 = try #require(artifact.tensor(named: "w1"))
+        if case .dense = w1.storage {} else { Issue.record("w1 stored as \(w1.encoding), planned dense") }
+        // A weight the plan does not cover is an error, not a silent choice.
+        plan.weights["w1"] = nil
+        #expect(throws: FormatError.self) { try ArtifactWriter().encode(model, plan: plan) }
+    }
+
     @Test(arguments: [0.0, 0.5, 0.9])
     func int8StaysWithinHalfAScale(sparsity: Double) throws {
         let model = smallModel(sparsity: sparsity)

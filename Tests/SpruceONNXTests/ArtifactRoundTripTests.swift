@@ -64,7 +64,7 @@ struct ArtifactRoundTripTests {
     func float32(model file: String, sparsity: Double) throws {
         guard let f = try PackedFixture.make(file, sparsity: sparsity) else { return }
         if let p = f.pruning {
-            #expect(abs(p.achieved - sparsity) <= MagnitudePruner.allowedGap(weightCount: p.weightCount), "\(file): pruned to \(p.achieved)")
+            #expect(abs(p.achieved - sparsity) <= PruningReport.allowedGap(weightCount: p.weightCount), "\(file): pruned to \(p.achieved)")
         }
         let bytes = try ArtifactWriter().encode(f.prepared)
         let artifact = try ArtifactReader.decode(bytes)
@@ -74,7 +74,7 @@ struct ArtifactRoundTripTests {
         #expect(dense.metadata["packed_by"] == "spruce \(SpruceVersion.current)")
         let summary = ArtifactSummary(artifact: artifact)
         if sparsity > 0 {
-            #expect(abs(summary.sparsity - sparsity) <= MagnitudePruner.allowedGap(weightCount: summary.weightElements),
+            #expect(abs(summary.sparsity - sparsity) <= PruningReport.allowedGap(weightCount: summary.weightElements),
                     "\(file): artifact sparsity \(summary.sparsity)")
         }
         let outputs = try ReferenceExecutor(graph: dense.graph).run(f.inputs)

@@ -36,7 +36,7 @@ import SpruceTrain
     func targetSize(budget: Int) throws {
         let pipeline = try Pipeline(stages: [
             LoadStage(source: .zoo(name: "mobilenetv2", size: 32, width: 0.35, seed: 1)),
-            PruneStage(targetBytes: budget), FoldStage(), EncodeStage(), QuantizeStage(int8: false), PackStage(),
+            PruneStage(targetBytes: budget), FoldStage(), QuantizeStage(int8: false), EncodeStage(), PackStage(),
         ])
         let (state, _) = try pipeline.run(context: StageContext())
         let bytes = try #require(state.artifact)
@@ -107,7 +107,9 @@ import SpruceTrain
             .prune(PruneSpec(sparsity: 0.5, options: PruningOptions(allocation: .sensitivity(sparsities: [0.3, 0.6])),
                              schedule: ScheduleSpec(kind: .constant))),
             .finetune(epochs: 2, learningRate: 1e-4, optimizer: .sgd),
-            .fold, .encode, .quantize(int8: true), .pack(zstdLevel: 9),
+            .fold,
+            .prune(PruneSpec(sparsity: 0.3, options: .oneShot(pruneAll: false), int8: .never)),
+            .quantize(int8: true, calibrationImages: ["c/1.png", "c/2.png"]), .encode, .pack(zstdLevel: 9),
         ])
         let decoded = try Recipe.decode(try recipe.jsonBytes(), path: "r.json")
         #expect(decoded == recipe)
@@ -117,6 +119,20 @@ import SpruceTrain
         #expect(try Recipe.read(path: file) == recipe)
         #expect(try Recipe.decode(try Recipe.compress(CompressOptions(model: .file("m.onnx"), sparsity: 0.9)).jsonBytes(), path: "c")
                 == Recipe.compress(CompressOptions(model: .file("m.onnx"), sparsity: 0.9)))
+        let pack = Recipe.pack(.file("m.onnx"), options: PackOptions(sparsity: 0.9, pruneAll: true, int8: true, zstdLevel: 3))
+        #expect(try Recipe.decode(try pack.jsonBytes(), path: "p") == pack)
+        _ = try Pipeline(recipe: pack)
+    }
+
+    @Test("recipes saved with encode before quantize run in the current order")
+    func olderRecipeOrder() throws {
+        let old = Array(#"""
+            {"version": 1, "seed": 0, "stages": [{"stage": "load", "model": {"file": "m.onnx"}}, {"stage": "fold"},
+             {"stage": "encode"}, {"stage": "quantize", "int8": true}, {"stage": "pack", "zstdLevel": 6}]}
+            """#.utf8)
+        let recipe = try Recipe.decode(old, path: "old.json")
+        #expect(recipe.stages.map(\.name) == ["load", "fold", "quantize", "encode", "pack"])
+        _ = try Pipeline(recipe: recipe)
     }
 
     @Test("bad recipes are one-line errors naming the file")
@@ -132,9 +148,18 @@ import SpruceTrain
 
     @Test("stage order is checked before anything runs")
     func order() {
-        #expect(throws: StageError.self) { try Pipeline(stages: [FoldStage(), PruneStage(sparsity: 0.5)]) }
+        let schedule = ScheduleSpec(kind: .constant)
+        #expect(throws: StageError.self) { try Pipeline(stages: [FoldStage(), PruneStage(sparsity: 0.5, schedule: schedule), FineTuneStage(epochs: 1)]) }
         #expect(throws: StageError.self) { try Pipeline(stages: [PackStage()]) }
         #expect(throws: StageError.self) { try Pipeline(stages: [FoldStage(), PackStage(), EncodeStage()]) }
+        #expect(throws: StageError.self) { try Pipeline(stages: [FoldStage(), EncodeStage(), QuantizeStage(int8: true)]) }
+        #expect(throws: StageError.self) { try Pipeline(stages: [FoldStage(), QuantizeStage(int8: true), PackStage()]) }
+        #expect(throws: StageError.self) { try Pipeline(stages: [FoldStage(), QuantizeStage(int8: true), PruneStage(sparsity: 0.5)]) }
+        #expect(throws: StageError.self) { try Pipeline(stages: [FoldStage(), EncodeStage(), PackStage()], zstdLevel: 20) }
+        // One-shot pruning may come after fold (spruce pack prunes the inference weights).
+        #expect(throws: Never.self) {
+            try Pipeline(stages: [FoldStage(), PruneStage(sparsity: 0.5), QuantizeStage(int8: true), EncodeStage(), PackStage()])
+        }
         #expect(throws: StageError.self) {
             try Pipeline(stages: [LoadStage(source: .file("m.onnx")), LoadStage(source: .file("m.onnx"))])
         }
@@ -143,9 +168,8 @@ import SpruceTrain
     @Test("a schedule without a finetune stage is refused; a cancelled run stops")
     func scheduleNeedsFineTune() throws {
         let load = LoadStage(source: .zoo(name: "mobilenetv2", size: 32, width: 0.35, seed: 1))
-        let p = try Pipeline(stages: [load, PruneStage(sparsity: 0.5, schedule: ScheduleSpec(kind: .constant))])
         #expect(throws: StageError.misplaced(stage: "prune", reason: "a pruning schedule needs a finetune stage after prune")) {
-            try p.run(context: StageContext())
+            try Pipeline(stages: [load, PruneStage(sparsity: 0.5, schedule: ScheduleSpec(kind: .constant))])
         }
         let flag = CancellationFlag()
         flag.cancel()

@@ -101,7 +101,7 @@ func fileSize(_ path: String) throws -> Int {
         let weightZeros = weights.reduce(0) { $0 + (dense.initializers[$1]?.data.filter { $0 == 0 }.count ?? 0) }
         let sparsityValue = try #require(json["sparsity"] as? Double)
         #expect(abs(sparsityValue - Double(weightZeros) / Double(weightCount)) < 1e-12)
-        #expect(abs(sparsityValue - sparsity) <= MagnitudePruner.tolerance, "sparsity \(sparsityValue)")
+        #expect(abs(sparsityValue - sparsity) <= PruningReport.tolerance, "sparsity \(sparsityValue)")
         let bytes = try #require(json["bytes"] as? Int)
         #expect(bytes == (try fileSize(path)))
         let denseBytes = try #require(json["dense_bytes"] as? Int)
@@ -177,7 +177,7 @@ func fileSize(_ path: String) throws -> Int {
         #expect(!workspace.exists("x.spruce"))
         let (path, _) = try pack(["--sparsity", "0.97", "--prune-all"], model: model)
         let summary = ArtifactSummary(artifact: try ArtifactReader.load(path: path))
-        #expect(abs(summary.sparsity - 0.97) <= MagnitudePruner.tolerance)
+        #expect(abs(summary.sparsity - 0.97) <= PruningReport.tolerance)
     }
 }
 

@@ -30,7 +30,7 @@ import SprucePipeline
         let bytes = try #require(FileManager.default.contents(atPath: out))
         #expect(bytes.count <= 250_000)
         _ = try ArtifactReader.decode(Array(bytes))
-        for stage in ["load", "prune", "finetune", "fold", "encode", "quantize", "pack"] {
+        for stage in ["load", "prune", "finetune", "fold", "quantize", "encode", "pack"] {
             #expect(r.stdout.contains("\n\(stage) "), "stage table lists \(stage)")
         }
         #expect(r.stdout.contains("finetune epoch 1/1"))

@@ -1,5 +1,7 @@
-// The recipe `spruce compress` builds from its flags: load → prune → finetune (with data) → fold →
-// encode → quantize → pack. Without data the pruning is one-shot and there is no fine-tuning.
+// The recipes the commands build from their flags. `spruce compress`: load → prune → finetune (with
+// data) → fold → quantize → encode → pack; without data the pruning is one-shot and there is no
+// fine-tuning. `spruce pack`: load → fold → prune (one-shot, on the inference weights, when asked)
+// → quantize → encode → pack: the same road without data or fine-tuning.
 
 import SpruceTrain
 
@@ -59,8 +61,20 @@ extension Recipe {
                                        int8: options.int8 ? .always : .auto)))
         if hasData { stages.append(.finetune(epochs: options.finetuneEpochs, learningRate: options.learningRate,
                                                 optimizer: options.optimizer)) }
-        stages += [.fold, .encode, .quantize(int8: options.int8), .pack(zstdLevel: options.zstdLevel)]
+        stages += [.fold, .quantize(int8: options.int8), .encode, .pack(zstdLevel: options.zstdLevel)]
         return Recipe(seed: options.seed, data: hasData ? options.data : nil, stages: stages)
+    }
+
+    /// The recipe `spruce pack` runs: `options.sparsity` of all conv/Gemm weights pruned one-shot
+    /// after fold (`PruningOptions.oneShot`), no data.
+    public static func pack(_ source: ModelSource, options: PackOptions) -> Recipe {
+        var stages: [StageSpec] = [.load(source), .fold]
+        if let s = options.sparsity, s > 0 {
+            stages.append(.prune(PruneSpec(sparsity: s, options: .oneShot(pruneAll: options.pruneAll), int8: .never)))
+        }
+        stages += [.quantize(int8: options.int8, calibrationImages: options.calibrationImages), .encode,
+                   .pack(zstdLevel: options.zstdLevel)]
+        return Recipe(stages: stages)
     }
 
     /// Whether the recipe fine-tunes (has data and a finetune stage).

@@ -2,6 +2,7 @@
 // builds the common ones from flags (`--save-recipe` writes it) and runs any with `--recipe`.
 // Decoding checks field types; the Pipeline checks stage order and values before anything runs.
 import Foundation
+import SpruceCore
 import SpruceTrain
 
 /// One stage of a recipe with its parameters.
@@ -11,8 +12,8 @@ public enum StageSpec: Sendable, Equatable, Codable {
     case prune(PruneSpec)
     case finetune(epochs: Int, learningRate: Double, optimizer: OptimizerName = .adam)
     case fold
+    case quantize(int8: Bool, calibrationImages: [String] = [])
     case encode
-    case quantize(int8: Bool)
     case pack(zstdLevel: Int)
 
     /// The stage's name.
@@ -23,15 +24,15 @@ public enum StageSpec: Sendable, Equatable, Codable {
         case .prune: "prune"
         case .finetune: "finetune"
         case .fold: "fold"
-        case .encode: "encode"
         case .quantize: "quantize"
+        case .encode: "encode"
         case .pack: "pack"
         }
     }
 
     private enum CodingKeys: String, CodingKey {
-        case stage, model, epochs, learningRate, optimizer, int8, zstdLevel
-        case sparsity, targetBytes, allocation, exclude, block, maxLayerSparsity, schedule
+        case stage, model, epochs, learningRate, optimizer, int8, zstdLevel, calibrationImages
+        case sparsity, targetBytes, allocation, exclude, block, maxLayerSparsity, scope, excludeUpTo, schedule
     }
 
     public init(from decoder: Decoder) throws {
@@ -53,7 +54,9 @@ public enum StageSpec: Sendable, Equatable, Codable {
                 allocation: try c.decodeIfPresent(AllocationStrategy.self, forKey: .allocation) ?? defaults.allocation,
                 exclude: try c.decodeIfPresent(Set<LayerRole>.self, forKey: .exclude) ?? defaults.exclude,
                 block: try c.decodeIfPresent(PruningBlock.self, forKey: .block) ?? defaults.block,
-                maxLayerSparsity: try c.decodeIfPresent(Double.self, forKey: .maxLayerSparsity) ?? defaults.maxLayerSparsity)
+                maxLayerSparsity: try c.decodeIfPresent(Double.self, forKey: .maxLayerSparsity) ?? defaults.maxLayerSparsity,
+                scope: try c.decodeIfPresent(SparsityScope.self, forKey: .scope) ?? defaults.scope,
+                excludeUpTo: try c.decodeIfPresent(Double.self, forKey: .excludeUpTo) ?? defaults.excludeUpTo)
             self = .prune(PruneSpec(sparsity: try c.decodeIfPresent(Double.self, forKey: .sparsity),
                                     targetBytes: try c.decodeIfPresent(Int.self, forKey: .targetBytes),
                                     options: options,
@@ -61,12 +64,14 @@ public enum StageSpec: Sendable, Equatable, Codable {
                                     int8: try c.decodeIfPresent(Int8Policy.self, forKey: .int8) ?? .auto))
         case "fold": self = .fold
         case "encode": self = .encode
-        case "quantize": self = .quantize(int8: try c.decodeIfPresent(Bool.self, forKey: .int8) ?? true)
+        case "quantize":
+            self = .quantize(int8: try c.decodeIfPresent(Bool.self, forKey: .int8) ?? true,
+                             calibrationImages: try c.decodeIfPresent([String].self, forKey: .calibrationImages) ?? [])
         case "pack": self = .pack(zstdLevel: try c.decodeIfPresent(Int.self, forKey: .zstdLevel) ?? 6)
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .stage, in: c,
-                debugDescription: "unknown stage '\(stage)' (load, train, prune, finetune, fold, encode, quantize, pack)")
+                debugDescription: "unknown stage '\(stage)' (load, train, prune, finetune, fold, quantize, encode, pack)")
         }
     }
 
@@ -86,10 +91,14 @@ public enum StageSpec: Sendable, Equatable, Codable {
             try c.encode(p.options.exclude.sorted { $0.rawValue < $1.rawValue }, forKey: .exclude)
             try c.encode(p.options.block, forKey: .block)
             try c.encode(p.options.maxLayerSparsity, forKey: .maxLayerSparsity)
+            if p.options.scope != .prunedLayers { try c.encode(p.options.scope, forKey: .scope) }
+            if p.options.excludeUpTo < 1 { try c.encode(p.options.excludeUpTo, forKey: .excludeUpTo) }
             try c.encodeIfPresent(p.schedule, forKey: .schedule)
             try c.encode(p.int8, forKey: .int8)
         case .fold, .encode: break
-        case .quantize(let int8): try c.encode(int8, forKey: .int8)
+        case .quantize(let int8, let images):
+            try c.encode(int8, forKey: .int8)
+            if !images.isEmpty { try c.encode(images, forKey: .calibrationImages) }
         case .pack(let level): try c.encode(level, forKey: .zstdLevel)
         }
     }
@@ -169,7 +178,13 @@ public struct Recipe: Sendable, Equatable, Codable {
             throw RecipeError.invalid(path: path, reason: "\(error)")
         }
         guard recipe.version <= 1 else { throw RecipeError.unsupportedVersion(path: path, version: recipe.version) }
-        return recipe
+        // Recipes saved before quantize moved ahead of encode list encode first; read them in the
+        // order the stages now run (the value type decides the storage).
+        var migrated = recipe
+        for i in migrated.stages.indices.dropLast() where migrated.stages[i] == .encode && migrated.stages[i + 1].name == "quantize" {
+            migrated.stages.swapAt(i, i + 1)
+        }
+        return migrated
     }
 
     /// Reads a recipe file.

@@ -1,6 +1,11 @@
 // fold: inference lowering (BatchNorm folded into convs, activations fused, Dropout/Identity
 // removed). Folding scales whole output rows, so pruned weights stay exactly zero; masks follow
 // their conv by node name. After it the model can no longer be trained.
+//
+// quantize and encode, after fold, decide how the artifact stores each conv/Gemm weight: quantize
+// its value type (int8, rounded to nearest or by GPTQ on calibration images), encode its storage
+// (dense, CSR, bitmask) for those values at the artifact's zstd level, as a typed EncodingPlan that
+// pack writes without choosing again.
 import SpruceCore
 import SpruceFormat
 
@@ -18,30 +23,67 @@ public struct FoldStage: Stage {
                 throw StageError.failed(stage: name, reason: "\(state.sourceName): cannot lower for inference: \(error)")
             }
         }
-        state.masks = Self.followMasks(state.masks, from: before, to: lowered)
+        state.masks = lowered.carrying(state.masks, from: before)
         state.model.graph = lowered
         state.folded = true
         let summary = "\(before.nodes.count) → \(lowered.nodes.count) nodes"
         return StageReport(stage: name, summary: summary, seconds: seconds, model: state.model)
     }
+}
 
-    /// Masks renamed from `before`'s weights to the weights the same conv/Gemm node reads in `after`.
-    static func followMasks(_ masks: [String: [Bool]], from before: Graph, to after: Graph) -> [String: [Bool]] {
-        guard !masks.isEmpty else { return [:] }
-        var weightOfNode: [String: String] = [:]
-        for layer in after.prunableLayers() { weightOfNode[layer.node] = layer.tensor }
-        var out: [String: [Bool]] = [:]
-        for layer in before.prunableLayers() {
-            if let m = masks[layer.tensor], let w = weightOfNode[layer.node], after.initializers[w]?.count == m.count {
-                out[w] = m
+/// quantize: stores conv/Gemm weight values as int8, symmetric, one scale per output row, over the
+/// stored values only (zero stays exact); the first conv stays float32. With calibration images
+/// each weight is rounded up or down so its layer's outputs on them move least (GPTQ). A
+/// target-size search may already have required int8.
+public struct QuantizeStage: Stage {
+    public var name: String { "quantize" }
+    /// Whether to quantize (false keeps float32 unless a byte budget needs int8).
+    public var int8: Bool
+    /// Images (.jpg/.png, or .npy) whose activations choose how each int8 weight rounds; empty: nearest.
+    public var calibrationImages: [String]
+
+    /// A quantize stage.
+    public init(int8: Bool, calibrationImages: [String] = []) {
+        self.int8 = int8
+        self.calibrationImages = calibrationImages
+    }
+
+    public func run(_ state: inout PipelineState, context: StageContext) throws -> StageReport {
+        let byBudget = state.int8 && !int8
+        state.int8 = state.int8 || int8
+        if !calibrationImages.isEmpty && !state.int8 {
+            throw StageError.invalidParameter(stage: name, reason: "calibration images choose how int8 values round; they need int8")
+        }
+        let start = state
+        let (graph, seconds) = try timed { () throws -> Graph in
+            guard !calibrationImages.isEmpty else { return start.model.graph }
+            let graph = start.model.graph
+            let inputs: RunInputs
+            do { inputs = try RunInputs.load(paths: calibrationImages, for: graph.inputs) } catch {
+                throw StageError.failed(stage: name, reason: "\(start.sourceName): calibrated int8 rounding: \(error)")
+            }
+            let weights = ArtifactWriter.weightNames(in: graph).subtracting(ArtifactWriter.float32Weights(in: graph))
+            do {
+                return try CalibratedRounding().round(graph, weights: weights, inputs: inputs.feeds) { done, total, node in
+                    context.events(.progress(stage: name, done: done, total: total, detail: node))
+                }
+            } catch {
+                throw StageError.failed(stage: name, reason: "\(start.sourceName): calibrated int8 rounding: \(error)")
             }
         }
-        return out
+        state.model.graph = graph
+        state.calibrationImages = calibrationImages.count
+        var summary = state.int8
+            ? "int8 values, one float32 scale per row\(byBudget ? " (needed for the target size)" : "")"
+            : "float32 kept"
+        if !calibrationImages.isEmpty { summary += ", GPTQ-rounded on \(calibrationImages.count) calibration images" }
+        return StageReport(stage: name, summary: summary, seconds: seconds, model: state.model)
     }
 }
 
-/// encode: picks each conv/Gemm weight's storage (dense, CSR, bitmask) for the value type decided
-/// so far, as the artifact writer does: fewest stored bytes after zstd (at the default level).
+/// encode: picks each conv/Gemm weight's storage (dense, CSR, bitmask) for its value type: the
+/// fewest stored bytes at the artifact's zstd level. With a byte budget it measures the artifact
+/// and, if fine-tuning nudged it over, prunes a little more (`TargetSizeSearch.fit`) until it fits.
 public struct EncodeStage: Stage {
     public var name: String { "encode" }
 
@@ -49,55 +91,31 @@ public struct EncodeStage: Stage {
     public init() {}
 
     public func run(_ state: inout PipelineState, context: StageContext) throws -> StageReport {
-        let ((encodings, bytes), seconds) = try timed { try Self.choose(state.model.graph, int8: state.int8) }
-        state.encodings = encodings
-        let counts = Dictionary(grouping: encodings.values, by: { $0 }).mapValues(\.count)
-        let summary = ["dense", "bitmask", "csr"].compactMap { e in counts[e].map { "\($0) \(e)" } }.joined(separator: ", ")
-            + " (\(state.int8 ? "int8" : "float32") values, stored bytes)"
-        var details: [String: String] = [:]
-        for (k, v) in encodings { details["encoding." + k] = v }
-        return StageReport(stage: name, summary: summary, seconds: seconds, model: state.model, bytes: bytes, details: details)
-    }
-
-    /// The encoding name per weight and their total stored bytes.
-    static func choose(_ graph: Graph, int8: Bool) throws -> ([String: String], Int) {
-        let writer = ArtifactWriter(int8: int8)
-        var encodings: [String: String] = [:]
-        var bytes = 0
-        for layer in graph.prunableLayers() {
-            guard let t = graph.initializers[layer.tensor] else { continue }
-            let (encoding, stored) = try writer.storage(ofWeight: t, firstConv: layer.roles.contains(.firstConv))
-            switch encoding {
-            case .dense: encodings[layer.tensor] = "dense"
-            case .bitmask: encodings[layer.tensor] = "bitmask"
-            case .csr: encodings[layer.tensor] = "csr"
+        var note: String?
+        let start = state
+        let ((plan, graph, bytes), seconds) = try timed { () throws -> (EncodingPlan, Graph, Int) in
+            var s = start
+            var plan = try ArtifactContents.plan(s, zstdLevel: context.zstdLevel)
+            var bytes = try ArtifactContents.bytes(s, plan: plan).count
+            if let budget = s.targetBytes, bytes > budget {
+                let search = TargetSizeSearch(budget: budget, options: s.pruningOptions ?? PruningOptions(), zstdLevel: context.zstdLevel)
+                let fitted = try search.fit(s, cancellation: context.cancellation)
+                s.model.graph = fitted.graph
+                plan = try ArtifactContents.plan(s, zstdLevel: context.zstdLevel)
+                note = "fine-tuning moved the size to \(ByteSize.format(bytes)); pruned up to \(String(format: "%.2f", fitted.delta * 100)) more points of each pruned layer (no further fine-tuning) to fit"
+                bytes = try ArtifactContents.bytes(s, plan: plan).count
             }
-            bytes += stored
+            return (plan, s.model.graph, bytes)
         }
-        return (encodings, bytes)
-    }
-}
-
-/// quantize: stores conv/Gemm weight values as int8, symmetric, one scale per output row, over the
-/// stored values only (zero stays exact). A target-size search may already have required it.
-public struct QuantizeStage: Stage {
-    public var name: String { "quantize" }
-    /// Whether to quantize (false keeps float32 unless a byte budget needs int8).
-    public var int8: Bool
-
-    /// A quantize stage.
-    public init(int8: Bool) {
-        self.int8 = int8
-    }
-
-    public func run(_ state: inout PipelineState, context: StageContext) throws -> StageReport {
-        let byBudget = state.int8 && !int8
-        state.int8 = state.int8 || int8
-        let ((encodings, bytes), seconds) = try timed { try EncodeStage.choose(state.model.graph, int8: state.int8) }
-        state.encodings = encodings
-        let summary = state.int8
-            ? "int8 values, one float32 scale per row\(byBudget ? " (needed for the target size)" : "")"
-            : "float32 kept"
-        return StageReport(stage: name, summary: summary, seconds: seconds, model: state.model, bytes: bytes)
+        state.model.graph = graph
+        state.plan = plan
+        if let note { context.events(.note("encode: \(note)")) }
+        let counts = Dictionary(grouping: plan.weights.values, by: \.encodingName).mapValues(\.count)
+        var summary = ["dense", "bitmask", "csr"].compactMap { e in counts[e].map { "\($0) \(e)" } }.joined(separator: ", ")
+            + " (\(plan.hasInt8 ? "int8" : "float32") values, zstd \(plan.zstdLevel))"
+        if let note { summary += "; " + note }
+        var details: [String: String] = [:]
+        for (k, v) in plan.weights { details["encoding." + k] = "\(v.encodingName) \(v.valueType == .int8 ? "int8" : "float32")" }
+        return StageReport(stage: name, summary: summary, seconds: seconds, model: state.model, bytes: bytes, details: details)
     }
 }

@@ -1,7 +1,8 @@
 // prune: magnitude pruning of conv and Gemm weights to a sparsity, or to whatever sparsity (and
 // int8) packs into a byte budget. Per-layer shares come from the allocation strategy; with a
-// schedule and a finetune stage after it, the masks are only planned here and raised step by
-// step during fine-tuning; otherwise they are applied at once (one-shot).
+// schedule the masks are only planned here and raised step by step by the finetune stage after it
+// (the pipeline checks there is one); otherwise they are applied at once (one-shot), before fold
+// on the training weights or after it on the inference weights (`spruce pack`).
 import SpruceCore
 import SpruceTrain
 
@@ -28,29 +29,22 @@ public struct PruneStage: Stage {
     public var schedule: ScheduleSpec?
     /// int8 use when searching for a budget.
     public var int8: Int8Policy
-    /// zstd level the budget is measured with.
-    public var zstdLevel: Int
 
     /// A prune stage; give exactly one of `sparsity` and `targetBytes`.
     public init(sparsity: Double? = nil, targetBytes: Int? = nil, options: PruningOptions = PruningOptions(),
-                schedule: ScheduleSpec? = nil, int8: Int8Policy = .auto, zstdLevel: Int = 6) {
+                schedule: ScheduleSpec? = nil, int8: Int8Policy = .auto) {
         self.sparsity = sparsity
         self.targetBytes = targetBytes
         self.options = options
         self.schedule = schedule
         self.int8 = int8
-        self.zstdLevel = zstdLevel
     }
 
     public func run(_ state: inout PipelineState, context: StageContext) throws -> StageReport {
-        guard !state.folded else { throw StageError.misplaced(stage: name, reason: "prune before fold (masks are computed on the training weights)") }
         guard (sparsity == nil) != (targetBytes == nil) else {
             throw StageError.invalidParameter(stage: name, reason: "give exactly one of sparsity and target size")
         }
-        let gradual = schedule != nil && context.laterStages.contains("finetune")
-        if schedule != nil && !gradual {
-            throw StageError.misplaced(stage: name, reason: "a pruning schedule needs a finetune stage after prune")
-        }
+        let gradual = schedule != nil
         let start = state
         var details: [String: String] = [:]
         var summary = ""
@@ -75,7 +69,7 @@ public struct PruneStage: Stage {
             }
             let target: Double
             if let targetBytes {
-                let search = TargetSizeSearch(budget: targetBytes, options: options, int8: int8, zstdLevel: zstdLevel)
+                let search = TargetSizeSearch(budget: targetBytes, options: options, int8: int8, zstdLevel: context.zstdLevel)
                 let result = try search.run(model: start.model, sourceName: start.sourceName, sensitivity: table,
                                             describe: { describe($0, gradual: gradual) }, events: context.events)
                 target = result.sparsity
@@ -88,23 +82,25 @@ public struct PruneStage: Stage {
             } else {
                 target = sparsity ?? 0
             }
-            let perLayer = try PruningAllocator(options: options).allocate(target: target, graph: graph, sensitivity: table)
+            let allocator = PruningAllocator(options: options)
+            let perLayer = try allocator.allocate(target: target, graph: graph, sensitivity: table)
             for (tensor, s) in perLayer { details["layer." + tensor] = String(format: "%.4f", s) }
-            let excluded = graph.prunableLayers().filter { !$0.roles.isDisjoint(with: options.exclude) }.count
+            let excluded = options.excludedLayers(in: graph).count
             let how = "\(options.allocation.name) allocation, \(options.block.rawValue) blocks, \(excluded) layer\(excluded == 1 ? "" : "s") excluded (\(options.exclude.map(\.rawValue).sorted().joined(separator: ", ")))"
             if gradual, let schedule {
                 state.pendingPruning = PendingPruning(perLayer: perLayer, finalSparsity: target, schedule: schedule, options: options)
                 summary += "planned \(percent(target)) of \(participating.count) layers (\(how)); \(schedule.kind.rawValue) schedule during fine-tuning"
                 state.pruningDescription = describe(target, gradual: true)
             } else {
-                let masks = PruningAllocator.keepingEarlier(PruningAllocator(options: options).masks(for: graph, sparsities: perLayer),
-                                                            start.masks)
+                let masks = PruningAllocator.keepingEarlier(allocator.masks(for: graph, sparsities: perLayer), start.masks)
                 state.masks = masks
                 state.model.graph = graph.applyingMasks(masks)
+                state.pruningReport = PruningReport(requested: target, before: graph, after: state.model.graph, options: options)
                 summary += "one-shot \(percent(target)) of \(participating.count) layers (\(how))"
                 state.pruningDescription = describe(target, gradual: false)
             }
             details["sparsity"] = String(format: "%.4f", target)
+            state.pruningOptions = options
         }
         var metrics: [String: Double] = [:]
         if pendingIsNil(state), let data = state.data {
@@ -119,10 +115,12 @@ public struct PruneStage: Stage {
     /// The pruning as written into the artifact's metadata (fixed-width numbers).
     func describe(_ target: Double, gradual: Bool) -> String {
         let how = "\(options.allocation.name) allocation, \(options.block.rawValue) blocks, excluded: \(options.exclude.map(\.rawValue).sorted().joined(separator: "/"))"
+            + (options.excludeUpTo < 1 ? " when at most \(percent(options.excludeUpTo)) of the weights" : "")
+        let of = options.scope == .allWeights ? "of all conv/gemm weights" : "of the pruned layers"
         if gradual, let schedule {
-            return "gradual magnitude (\(schedule.kind.rawValue) schedule) to \(String(format: "%.4f", target)) of the pruned layers, \(how), fine-tuned"
+            return "gradual magnitude (\(schedule.kind.rawValue) schedule) to \(String(format: "%.4f", target)) \(of), \(how), fine-tuned"
         }
-        return "one-shot magnitude to \(String(format: "%.4f", target)) of the pruned layers, \(how)"
+        return "one-shot magnitude to \(String(format: "%.4f", target)) \(of), \(how)"
     }
 
     private func pendingIsNil(_ s: PipelineState) -> Bool { s.pendingPruning == nil }

@@ -83,7 +83,7 @@ public struct StudyCell: Sendable, Equatable, Codable {
     public var latencyP90Ms: Double
     /// What ran the artifact (`runtime (1 thread)` unless it fell back).
     public var engine: String
-    /// Wall seconds per stage: prune, finetune, fold, encode, quantize, pack, evaluate, latency.
+    /// Wall seconds per stage: prune, finetune, fold, quantize, encode, pack, evaluate, latency.
     public var stageSeconds: [String: Double]
     /// The artifact's path inside the study folder.
     public var artifact: String

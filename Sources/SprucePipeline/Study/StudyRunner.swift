@@ -419,7 +419,7 @@ public struct StudyRunner: Sendable {
     }
 
     /// The order stages are listed in.
-    public static let stageOrder = ["prune", "finetune", "fold", "encode", "quantize", "pack", "evaluate", "latency"]
+    public static let stageOrder = ["prune", "finetune", "fold", "quantize", "encode", "pack", "evaluate", "latency"]
 
     /// Test AUC of a training-form model on the trainer's inference path.
     static func floatTestAUC(_ model: Model, test: BatchLoader, cancellation: CancellationFlag) throws -> Double? {

@@ -1,6 +1,7 @@
-// MagnitudePruner on hand-built graphs with seeded weights: exact overall sparsity, one global
-// threshold, protected small layers (first conv, depthwise, classifier Gemm), the per-layer cap,
-// --prune-all, ties, and every error. It does not pack or run models (ArtifactCommandTests does).
+// `spruce pack --sparsity`'s pruning (PruningAllocator with `PruningOptions.oneShot`) on hand-built
+// graphs with seeded weights: exact overall sparsity, one global threshold, protected small layers
+// (first conv, depthwise, classifier Gemm), the per-layer cap, --prune-all, ties, and every error.
+// It does not pack or run models (ArtifactCommandTests does).
 import Testing
 import SpruceCore
 import SprucePipeline
@@ -37,11 +38,18 @@ let prunerTestWeightCount = 17952
 
 func zeros(_ t: Tensor?) -> Int { t?.data.filter { $0 == 0 }.count ?? -1 }
 
-@Suite struct MagnitudePrunerTests {
+/// One-shot pruning as `spruce pack` does it.
+func packPrune(_ graph: Graph, _ sparsity: Double, pruneAll: Bool = false, maxLayerSparsity: Double? = nil) throws -> (Graph, PruningReport) {
+    var options = PruningOptions.oneShot(pruneAll: pruneAll)
+    if let maxLayerSparsity { options.maxLayerSparsity = maxLayerSparsity }
+    return try PruningAllocator(options: options).prune(graph, target: sparsity)
+}
+
+@Suite struct OneShotPruningTests {
     @Test("the overall sparsity is exact and small sensitive layers stay dense", arguments: [0.1, 0.5, 0.75, 0.9, 0.95])
     func exactSparsity(sparsity: Double) throws {
         let graph = prunerTestGraph()
-        let (pruned, report) = try MagnitudePruner(sparsity: sparsity).prune(graph)
+        let (pruned, report) = try packPrune(graph, sparsity)
         let target = Int((sparsity * Double(prunerTestWeightCount)).rounded())
         let total = ["w_stem", "w_dw", "w_pw1", "w_pw2", "w_fc"].reduce(0) { $0 + zeros(pruned.initializers[$1]) }
         #expect(total == target)
@@ -57,7 +65,7 @@ func zeros(_ t: Tensor?) -> Int { t?.data.filter { $0 == 0 }.count ?? -1 }
         // pw1 weights are about 3x smaller than pw2's: one global threshold prunes pw1 much harder
         // (expected ≈ 60 % against ≈ 18 %), and no layer reaches the cap.
         let graph = prunerTestGraph(scales: [1, 1, 0.3, 1, 1])
-        let (pruned, report) = try MagnitudePruner(sparsity: 0.2).prune(graph)
+        let (pruned, report) = try packPrune(graph, 0.2)
         var largestZeroed: Float = 0, smallestKept = Float.infinity
         for name in ["w_pw1", "w_pw2"] {
             let before = try #require(graph.initializers[name]), after = try #require(pruned.initializers[name])
@@ -75,9 +83,9 @@ func zeros(_ t: Tensor?) -> Int { t?.data.filter { $0 == 0 }.count ?? -1 }
     @Test("no layer loses more than the per-layer cap")
     func perLayerCap() throws {
         let graph = prunerTestGraph(scales: [1, 1, 0.001, 1, 1])
-        let (pruned, _) = try MagnitudePruner(sparsity: 0.5).prune(graph)
+        let (pruned, _) = try packPrune(graph, 0.5)
         #expect(zeros(pruned.initializers["w_pw1"]) == Int((0.98 * 1024).rounded(.down)))
-        let (strict, _) = try MagnitudePruner(sparsity: 0.5, maxLayerSparsity: 0.6).prune(graph)
+        let (strict, _) = try packPrune(graph, 0.5, maxLayerSparsity: 0.6)
         #expect(zeros(strict.initializers["w_pw1"]) == Int((0.6 * 1024).rounded(.down)))
         let total = ["w_stem", "w_dw", "w_pw1", "w_pw2", "w_fc"].reduce(0) { $0 + zeros(strict.initializers[$1]) }
         #expect(total == Int((0.5 * Double(prunerTestWeightCount)).rounded()))
@@ -85,7 +93,7 @@ func zeros(_ t: Tensor?) -> Int { t?.data.filter { $0 == 0 }.count ?? -1 }
 
     @Test("--prune-all prunes the protected layers too")
     func pruneAll() throws {
-        let (pruned, report) = try MagnitudePruner(sparsity: 0.9, pruneAll: true).prune(prunerTestGraph())
+        let (pruned, report) = try packPrune(prunerTestGraph(), 0.9, pruneAll: true)
         #expect(report.protectedLayers.isEmpty)
         for name in ["w_stem", "w_dw", "w_fc"] { #expect(zeros(pruned.initializers[name]) > 0, "\(name) untouched") }
     }
@@ -96,7 +104,7 @@ func zeros(_ t: Tensor?) -> Int { t?.data.filter { $0 == 0 }.count ?? -1 }
         graph.initializers["w_pw2"] = Tensor(shape: [128, 8, 1, 1], repeating: 0.5)  // stem is now 216/2752 ≈ 7.8 %
         graph.nodes[3].op = .conv(ConvAttributes(kernelShape: [1, 1]))
         graph.nodes[3].inputs = ["b", "w_pw2"]
-        let (_, report) = try MagnitudePruner(sparsity: 0.5).prune(graph)
+        let (_, report) = try packPrune(graph, 0.5)
         #expect(!report.protectedLayers.contains { $0.tensor == "w_stem" })
     }
 
@@ -107,10 +115,10 @@ func zeros(_ t: Tensor?) -> Int { t?.data.filter { $0 == 0 }.count ?? -1 }
             let t = try #require(graph.initializers[name])
             graph.initializers[name] = Tensor(shape: t.shape, repeating: -0.25)
         }
-        let (pruned, report) = try MagnitudePruner(sparsity: 0.4).prune(graph)
+        let (pruned, report) = try packPrune(graph, 0.4)
         let total = ["w_pw1", "w_pw2"].reduce(0) { $0 + zeros(pruned.initializers[$1]) }
         #expect(total == Int((0.4 * Double(prunerTestWeightCount)).rounded()))
-        #expect(abs(report.achieved - 0.4) <= MagnitudePruner.tolerance)
+        #expect(abs(report.achieved - 0.4) <= PruningReport.tolerance)
     }
 
     @Test("existing zeros count towards the target and are never filled back in")
@@ -119,23 +127,23 @@ func zeros(_ t: Tensor?) -> Int { t?.data.filter { $0 == 0 }.count ?? -1 }
         var w = try #require(graph.initializers["w_pw2"])
         for i in stride(from: 0, to: w.count, by: 4) { w.data[i] = 0 }  // 4096 zeros, ≈ 22.8 %
         graph.initializers["w_pw2"] = w
-        let (pruned, _) = try MagnitudePruner(sparsity: 0.5).prune(graph)
+        let (pruned, _) = try packPrune(graph, 0.5)
         let after = try #require(pruned.initializers["w_pw2"])
         for i in stride(from: 0, to: w.count, by: 4) { #expect(after.data[i] == 0) }
         #expect(throws: PruningError.alreadySparser(requested: 0.1, current: 4096.0 / Double(prunerTestWeightCount))) {
-            try MagnitudePruner(sparsity: 0.1).prune(graph)
+            try packPrune(graph, 0.1)
         }
     }
 
     @Test("errors: invalid sparsity, nothing to prune, unreachable targets")
     func errors() throws {
-        #expect(throws: PruningError.invalidSparsity(1)) { try MagnitudePruner(sparsity: 1).prune(prunerTestGraph()) }
-        #expect(throws: PruningError.invalidSparsity(-0.1)) { try MagnitudePruner(sparsity: -0.1).prune(prunerTestGraph()) }
+        #expect(throws: PruningError.invalidSparsity(1)) { try packPrune(prunerTestGraph(), 1) }
+        #expect(throws: PruningError.invalidSparsity(-0.1)) { try packPrune(prunerTestGraph(), -0.1) }
         let empty = Graph(nodes: [Node(name: "r", op: .relu, inputs: ["x"], outputs: ["y"])],
                           inputs: [ValueInfo(name: "x", shape: [1])], outputs: [ValueInfo(name: "y", shape: [1])])
-        #expect(throws: PruningError.noPrunableWeights) { try MagnitudePruner(sparsity: 0.5).prune(empty) }
+        #expect(throws: PruningError.noPrunableWeights) { try packPrune(empty, 0.5) }
         // Protected layers hold 544 of 17952 weights, so at most 0.98 · 17408 / 17952 ≈ 95.0 % is reachable.
-        let result = Result { try MagnitudePruner(sparsity: 0.97).prune(prunerTestGraph()) }
+        let result = Result { try packPrune(prunerTestGraph(), 0.97) }
         guard case .failure(let error) = result, let pruningError = error as? PruningError,
               case .unreachable(_, let reachable, let hint) = pruningError else {
             Issue.record("0.97 should be unreachable with protected layers: \(result)")
@@ -144,8 +152,8 @@ func zeros(_ t: Tensor?) -> Int { t?.data.filter { $0 == 0 }.count ?? -1 }
         #expect(abs(reachable - Double(Int(0.98 * 1024) + Int(0.98 * 16384)) / Double(prunerTestWeightCount)) < 1e-12)
         #expect(hint.contains("--prune-all"))
         #expect(pruningError.description.hasPrefix("sparsity 97.00% cannot be reached: at most 95."))
-        #expect(throws: PruningError.self) { try MagnitudePruner(sparsity: 0.99, pruneAll: true).prune(prunerTestGraph()) }
-        let (_, report) = try MagnitudePruner(sparsity: 0.97, pruneAll: true).prune(prunerTestGraph())
-        #expect(abs(report.achieved - 0.97) <= MagnitudePruner.tolerance)
+        #expect(throws: PruningError.self) { try packPrune(prunerTestGraph(), 0.99, pruneAll: true) }
+        let (_, report) = try packPrune(prunerTestGraph(), 0.97, pruneAll: true)
+        #expect(abs(report.achieved - 0.97) <= PruningReport.tolerance)
     }
 }

@@ -1,7 +1,6 @@
-// Which weights pruning may touch: every conv and Gemm weight (input 1, rank ≥ 2) in graph order,
-// each with the roles that the exclusion options name (first conv, depthwise, classifier).
-// It only lists and classifies; allocators decide how much each layer loses.
-import SpruceCore
+// The conv and Gemm weights of a graph (input 1, rank ≥ 2) in graph order, each with its roles
+// (first conv, depthwise, classifier): what pruning may touch, what the artifact writer may store
+// sparse or int8. It only lists and classifies; allocators and writers decide what to do.
 
 /// A role that makes a layer a candidate for exclusion from pruning.
 public enum LayerRole: String, Sendable, Codable, CaseIterable, Hashable {
@@ -54,5 +53,22 @@ extension Graph {
             if node.name == lastGemm { roles.insert(.classifier) }
             return PrunableLayer(tensor: w, node: node.name, shape: shape, roles: roles)
         }
+    }
+}
+
+extension Graph {
+    /// `masks` of `before`'s weights renamed to the weights the same conv/Gemm node reads in this
+    /// graph (its lowered form: folding renames weights but keeps node names and shapes).
+    public func carrying(_ masks: [String: [Bool]], from before: Graph) -> [String: [Bool]] {
+        guard !masks.isEmpty else { return [:] }
+        var weightOfNode: [String: String] = [:]
+        for layer in prunableLayers() { weightOfNode[layer.node] = layer.tensor }
+        var out: [String: [Bool]] = [:]
+        for layer in before.prunableLayers() {
+            if let m = masks[layer.tensor], let w = weightOfNode[layer.node], initializers[w]?.count == m.count {
+                out[w] = m
+            }
+        }
+        return out
     }
 }

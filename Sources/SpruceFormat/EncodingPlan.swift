@@ -1,0 +1,47 @@
+// How each conv/Gemm weight of a model will be stored: its encoding (dense, CSR with index
+// formats, bitmask) and value type, decided once (`ArtifactWriter.plan`) and then written as is
+// (`ArtifactWriter.encode(_:plan:)`). The pipeline's quantize and encode stages make it; pack writes it.
+import SpruceCore
+
+/// The stored form of one weight.
+public struct TensorStorage: Sendable, Equatable, Hashable {
+    /// Dense, CSR (with its index formats) or bitmask.
+    public var encoding: WeightEncoding
+    /// float32 or int8 values.
+    public var valueType: WeightValueType
+
+    /// A storage from its parts.
+    public init(encoding: WeightEncoding, valueType: WeightValueType) {
+        self.encoding = encoding
+        self.valueType = valueType
+    }
+
+    /// `dense`, `csr` or `bitmask`.
+    public var encodingName: String {
+        switch encoding {
+        case .dense: "dense"
+        case .csr: "csr"
+        case .bitmask: "bitmask"
+        }
+    }
+}
+
+/// The storage of every conv/Gemm weight, with the zstd level it was measured at.
+public struct EncodingPlan: Sendable, Equatable {
+    /// zstd level of the sections (the choice depends on it).
+    public var zstdLevel: Int
+    /// Storage per weight name.
+    public var weights: [String: TensorStorage]
+    /// Stored bytes per weight (sections at their 64-byte aligned length), as measured when planned.
+    public var storedBytes: [String: Int]
+
+    /// An empty plan at `zstdLevel`.
+    public init(zstdLevel: Int, weights: [String: TensorStorage] = [:], storedBytes: [String: Int] = [:]) {
+        self.zstdLevel = zstdLevel
+        self.weights = weights
+        self.storedBytes = storedBytes
+    }
+
+    /// Whether any weight is stored as int8.
+    public var hasInt8: Bool { weights.values.contains { $0.valueType == .int8 } }
+}
