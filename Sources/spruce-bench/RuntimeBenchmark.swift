@@ -45,14 +45,10 @@ enum PackBenchmark {
     /// weights (as `spruce pack --sparsity` means it); first conv, depthwise convs and classifier
     /// stay dense. Returns the achieved fraction of zeros over all conv/Gemm weights.
     static func prune(_ graph: inout Graph, to target: Double) throws -> Double {
-        let options = PruningOptions(allocation: .uniform)
-        let allocator = PruningAllocator(options: options)
-        let all = graph.prunableLayers().reduce(0) { $0 + $1.elements }
-        let pruned = options.participating(in: graph).reduce(0) { $0 + $1.elements }
-        let perLayer = pruned == 0 ? target : min(options.maxLayerSparsity, target * Double(all) / Double(pruned))
-        let sparsities = try allocator.allocate(target: perLayer, graph: graph)
-        graph = graph.applyingMasks(allocator.masks(for: graph, sparsities: sparsities))
-        return zeroFraction(graph)
+        let options = PruningOptions(allocation: .uniform, scope: .allWeights)
+        let report: PruningReport
+        (graph, report) = try PruningAllocator(options: options).prune(graph, target: target)
+        return report.achieved
     }
 
     /// Fraction of zeros over all conv and gemm weights.
