@@ -38,9 +38,7 @@ public struct Pipeline: Sendable {
             case .load(let source): built.append(LoadStage(source: source, data: recipe.data))
             case .train(let epochs, let lr, let optimizer):
                 built.append(TrainStage(epochs: epochs, learningRate: lr, optimizer: optimizer))
-            case .prune(let p):
-                built.append(PruneStage(sparsity: p.sparsity, targetBytes: p.targetBytes, options: p.options,
-                                        schedule: p.schedule, int8: p.int8))
+            case .prune(let stage): built.append(stage)
             case .finetune(let epochs, let lr, let optimizer):
                 built.append(FineTuneStage(epochs: epochs, learningRate: lr, optimizer: optimizer))
             case .fold: built.append(FoldStage())

@@ -104,24 +104,8 @@ public enum StageSpec: Sendable, Equatable, Codable {
     }
 }
 
-/// The prune stage's parameters.
-public struct PruneSpec: Sendable, Equatable {
-    public var sparsity: Double?
-    public var targetBytes: Int?
-    public var options: PruningOptions
-    public var schedule: ScheduleSpec?
-    public var int8: Int8Policy
-
-    /// A prune spec; give one of `sparsity` and `targetBytes`.
-    public init(sparsity: Double? = nil, targetBytes: Int? = nil, options: PruningOptions = PruningOptions(),
-                schedule: ScheduleSpec? = nil, int8: Int8Policy = .auto) {
-        self.sparsity = sparsity
-        self.targetBytes = targetBytes
-        self.options = options
-        self.schedule = schedule
-        self.int8 = int8
-    }
-}
+/// A recipe's prune step is the prune stage itself (its parameters are all it holds).
+public typealias PruneSpec = PruneStage
 
 /// Why a recipe file could not be used.
 public enum RecipeError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -17,7 +17,7 @@ public enum Int8Policy: String, Sendable, Codable, CaseIterable {
 }
 
 /// Magnitude pruning to a sparsity or a byte budget.
-public struct PruneStage: Stage {
+public struct PruneStage: Stage, Equatable {
     public var name: String { "prune" }
     /// Fraction of the participating conv/Gemm weights to prune.
     public var sparsity: Double?
