@@ -11,7 +11,13 @@ ifneq ($(shell grep -qw fma /proc/cpuinfo 2>/dev/null && echo yes),)
 RELEASE_FLAGS := -Xswiftc -target-cpu -Xswiftc native -Xswiftc -DSPRUCE_FMA
 endif
 
-.PHONY: help setup build release test demo bench proto fixtures pyenv check-export report-check study fuzz sanitize clean
+PREFIX ?= /usr/local
+CONFIG ?= release
+BUILD_DIR ?= .build/$(CONFIG)
+SWIFT_LIB_DIR := $(shell dirname $$(dirname $$(command -v swift 2>/dev/null || echo /usr/bin/swift)))/lib/swift/linux
+INSTALLED := include/spruce.h lib/libspruce.so lib/libspruce.a lib/pkgconfig/spruce.pc lib/pkgconfig/spruce-static.pc bin/spruce
+
+.PHONY: help setup build release test demo install uninstall bench proto fixtures pyenv check-export report-check study fuzz sanitize clean
 
 help:
 	@echo "make setup     install the Debian packages Spruce needs (idempotent)"
@@ -26,6 +32,8 @@ help:
 	@echo "make report-check  screenshot study/report.html with headless Chromium (apt-get install chromium)"
 	@echo "make fuzz      build the libFuzzer target for the artifact reader and run it for 3 minutes"
 	@echo "make sanitize  runtime, format and pipeline tests under AddressSanitizer, then ThreadSanitizer (slow; not in CI)"
+	@echo "make install   install spruce.h, libspruce.so/.a, spruce.pc, spruce-static.pc and the spruce command under PREFIX (default /usr/local)"
+	@echo "make uninstall remove exactly what make install installed under PREFIX"
 	@echo "make pyenv     create .venv with the pinned Python peers (onnx, onnxruntime, tensorflow-cpu, tf2onnx)"
 
 setup:
@@ -90,6 +98,28 @@ SANITIZE_TESTS := SpruceRuntimeTests|SpruceFormatTests|SprucePipelineTests
 sanitize:
 	SPRUCE_SANITIZE=address ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan --filter '$(SANITIZE_TESTS)'
 	SPRUCE_SANITIZE=thread $(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter '$(SANITIZE_TESTS)'
+
+# The runtime for C and C++ programs, found by pkg-config: `cc app.c $$(pkg-config --cflags --libs
+# spruce)` links the shared library, `spruce-static` the archive (with the Swift runtime it needs).
+# CONFIG=debug installs what `make build` or `make test` built, building nothing (the install test).
+install: $(if $(filter release,$(CONFIG)),release)
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 Sources/SpruceRuntime/include/spruce.h $(DESTDIR)$(PREFIX)/include/spruce.h
+	install -m 755 $(BUILD_DIR)/libSpruceRuntimeC.so $(DESTDIR)$(PREFIX)/lib/libspruce.so
+	install -m 644 $(BUILD_DIR)/libSpruceRuntimeStatic.a $(DESTDIR)$(PREFIX)/lib/libspruce.a
+	install -m 755 $(BUILD_DIR)/spruce $(DESTDIR)$(PREFIX)/bin/spruce
+	@version=$$(sed -n 's/.*current = "\(.*\)".*/\1/p' Sources/SprucePipeline/SpruceVersion.swift); \
+	common() { printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' \
+	  'swiftlibdir=$(SWIFT_LIB_DIR)' '' "Name: $$1" "Description: $$2" "Version: $$version" 'Cflags: -I$${includedir}'; }; \
+	{ common spruce "Spruce runtime (shared library): runs .spruce artifacts from their sparse form"; \
+	  echo 'Libs: -L$${libdir} -lspruce -Wl,-rpath,$${libdir}'; } > $(DESTDIR)$(PREFIX)/lib/pkgconfig/spruce.pc; \
+	{ common spruce-static "Spruce runtime (static archive, with the Swift runtime libraries it needs)"; \
+	  echo 'Libs: $${libdir}/libspruce.a $${swiftlibdir}/$(shell uname -m)/swiftrt.o -L$${swiftlibdir} -lswiftCore -lswift_Concurrency -lswift_StringProcessing -lswift_RegexParser -lswiftSynchronization -lswiftGlibc -lswiftSwiftOnoneSupport -Wl,-rpath,$${swiftlibdir} -lzstd -lprotobuf-c -lm'; \
+	} > $(DESTDIR)$(PREFIX)/lib/pkgconfig/spruce-static.pc
+	@echo "installed under $(DESTDIR)$(PREFIX): $(INSTALLED)"
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
 
 clean:
 	rm -rf .build

@@ -86,6 +86,7 @@ let package = Package(
         .library(name: "SpruceONNX", targets: ["SpruceONNX"]),
         // The runtime as a shared library for C and C++ programs (header: Sources/SpruceRuntime/include/spruce.h).
         .library(name: "SpruceRuntimeC", type: .dynamic, targets: ["SpruceRuntime"]),
+        .library(name: "SpruceRuntimeStatic", type: .static, targets: ["SpruceRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

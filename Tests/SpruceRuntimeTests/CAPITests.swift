@@ -96,6 +96,22 @@ func tinyClassifier(sparsity: Double, seed: UInt64) -> Model {
     #expect(here.contains("a.spruce"))
 }
 
+/// Reads a pipe to its end on another thread, so a child that fills one pipe while the caller
+/// reads the other cannot stall.
+final class PipeDrain: @unchecked Sendable {
+    // @unchecked: `data` is written once before `done` is signalled and read only after waiting on it.
+    private var data = Data()
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ pipe: Pipe) {
+        let handle = pipe.fileHandleForReading
+        DispatchQueue.global().async { self.data = handle.readDataToEndOfFile(); self.done.signal() }
+    }
+
+    /// Everything the pipe delivered.
+    func wait() -> Data { done.wait(); return data }
+}
+
 /// Runs an executable; returns (exit status, stdout, stderr).
 func runProcess(_ path: String, _ arguments: [String]) throws -> (Int32, String, String) {
     let process = Process()
@@ -105,8 +121,9 @@ func runProcess(_ path: String, _ arguments: [String]) throws -> (Int32, String,
     process.standardOutput = out
     process.standardError = err
     try process.run()
+    let errDrain = PipeDrain(err)
     let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    let errData = errDrain.wait()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }
@@ -145,7 +162,9 @@ func swiftRuntimeLibraryDirectory() -> String {
     let swiftLib = swiftRuntimeLibraryDirectory()
     // Under `make sanitize` the library is instrumented, so the program is built by the Swift
     // toolchain's clang with the same sanitizer (its runtime is the one the library expects).
-    let sanitizer = ProcessInfo.processInfo.environment["SPRUCE_SANITIZE"].map { ["-fsanitize=" + $0] } ?? []
+    var sanitizer = ProcessInfo.processInfo.environment["SPRUCE_SANITIZE"].map { ["-fsanitize=" + $0] } ?? []
+    // The toolchain's TSan runtime intercepts libdispatch, so the program links it and its blocks runtime.
+    if sanitizer == ["-fsanitize=thread"] { sanitizer += ["-L", swiftLib, "-ldispatch", "-lBlocksRuntime"] }
     let compiler = sanitizer.isEmpty ? "cc" : "clang"
     let (ccStatus, _, ccErr) = try runProcess("/usr/bin/env", [
         compiler, "-std=c99", "-Wall", "-O1"] + sanitizer + [root.appendingPathComponent("Tests/CExample/classify.c").path,
@@ -155,6 +174,20 @@ func swiftRuntimeLibraryDirectory() -> String {
     #expect(ccStatus == 0, "cc failed: \(ccErr)")
     guard ccStatus == 0 else { return }
 
+    let (_, npyPath) = try checkClassify(exe, in: work)
+
+    // Error path: a missing artifact exits non-zero with spruce_last_error's message.
+    let missing = work.appendingPathComponent("missing.spruce").path
+    let (status, _, err) = try runProcess(exe, [missing, npyPath])
+    #expect(status != 0)
+    #expect(err.contains("missing.spruce"))
+}
+
+/// Runs the compiled C example `exe` on a tiny int8 artifact written to `work` (two samples, one
+/// and two threads) and checks its scores and decisions against the engine's. Returns the
+/// artifact and input paths.
+@discardableResult
+func checkClassify(_ exe: String, in work: URL) throws -> (artifact: String, input: String) {
     let model = tinyClassifier(sparsity: 0.5, seed: 21)
     let artifactPath = work.appendingPathComponent("tiny.spruce").path
     try ArtifactWriter(int8: true).write(model, to: artifactPath)
@@ -180,9 +213,47 @@ func swiftRuntimeLibraryDirectory() -> String {
         }
     }
 
-    // Error path: a missing artifact exits non-zero with spruce_last_error's message.
-    let missing = work.appendingPathComponent("missing.spruce").path
-    let (status, _, err) = try runProcess(exe, [missing, npyPath])
-    #expect(status != 0)
-    #expect(err.contains("missing.spruce"))
+    return (artifactPath, npyPath)
+}
+
+@Test("make install puts spruce.h, libspruce.so/.a, pkg-config files and the command under PREFIX; C builds with pkg-config alone; make uninstall removes them")
+func installedRuntimeBuildsWithPkgConfig() throws {
+    // The sanitizer builds live in their own scratch folders and instrument the library.
+    guard ProcessInfo.processInfo.environment["SPRUCE_SANITIZE"] == nil else { return }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let work = FileManager.default.temporaryDirectory.appendingPathComponent("spruce-install-\(getpid())")
+    let prefix = work.appendingPathComponent("prefix").path
+    try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: work) }
+
+    let make = ["make", "-s", "-C", root.path, "CONFIG=debug", "BUILD_DIR=\(buildProductsDirectory())", "PREFIX=\(prefix)"]
+    let (installStatus, _, installErr) = try runProcess("/usr/bin/env", make + ["install"])
+    #expect(installStatus == 0, "make install failed: \(installErr)")
+    guard installStatus == 0 else { return }
+    let installed = ["include/spruce.h", "lib/libspruce.so", "lib/libspruce.a", "lib/pkgconfig/spruce.pc",
+                     "lib/pkgconfig/spruce-static.pc", "bin/spruce"]
+    func files() -> Set<String> {
+        let all = FileManager.default.enumerator(atPath: prefix)?.allObjects as? [String] ?? []
+        return Set(all.filter { var d: ObjCBool = false; return FileManager.default.fileExists(atPath: prefix + "/" + $0, isDirectory: &d) && !d.boolValue })
+    }
+    #expect(files() == Set(installed))
+
+    for package in ["spruce", "spruce-static"] {
+        let (pcStatus, flags, pcErr) = try runProcess("/usr/bin/env", ["PKG_CONFIG_PATH=\(prefix)/lib/pkgconfig", "pkg-config",
+                                                                        "--cflags", "--libs", package])
+        #expect(pcStatus == 0, "pkg-config \(package): \(pcErr)")
+        let exe = work.appendingPathComponent("classify-\(package)").path
+        let (ccStatus, _, ccErr) = try runProcess("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-O1",
+            root.appendingPathComponent("Tests/CExample/classify.c").path, "-o", exe]
+            + flags.split(whereSeparator: \.isWhitespace).map(String.init))
+        #expect(ccStatus == 0, "cc with pkg-config \(package) failed: \(ccErr)")
+        guard ccStatus == 0 else { continue }
+        try checkClassify(exe, in: work)
+    }
+    let (versionStatus, version, _) = try runProcess(prefix + "/bin/spruce", ["--version"])
+    #expect(versionStatus == 0 && !version.isEmpty)
+
+    let (uninstallStatus, _, uninstallErr) = try runProcess("/usr/bin/env", make + ["uninstall"])
+    #expect(uninstallStatus == 0, "make uninstall failed: \(uninstallErr)")
+    #expect(files().isEmpty, "left behind: \(files())")
 }

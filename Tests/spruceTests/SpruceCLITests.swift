@@ -25,6 +25,22 @@ func spruceExecutable() -> URL {
     return package.appendingPathComponent(".build/debug/spruce")
 }
 
+/// Reads a pipe to its end on another thread, so a child that fills one pipe while the caller
+/// reads the other cannot stall.
+final class PipeDrain: @unchecked Sendable {
+    // @unchecked: `data` is written once before `done` is signalled and read only after waiting on it.
+    private var data = Data()
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ pipe: Pipe) {
+        let handle = pipe.fileHandleForReading
+        DispatchQueue.global().async { self.data = handle.readDataToEndOfFile(); self.done.signal() }
+    }
+
+    /// Everything the pipe delivered.
+    func wait() -> Data { done.wait(); return data }
+}
+
 /// Runs `spruce` with `arguments` and collects its exit status and output.
 func runSpruce(_ arguments: [String], in directory: String? = nil) throws -> ProcessResult {
     let process = Process()
@@ -35,9 +51,10 @@ func runSpruce(_ arguments: [String], in directory: String? = nil) throws -> Pro
     process.standardOutput = out
     process.standardError = err
     try process.run()
-    // Read before waiting so a large output cannot fill the pipe and stall the child.
+    // Read both pipes before waiting so a large output cannot fill one and stall the child.
+    let errDrain = PipeDrain(err)
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    let stderr = errDrain.wait()
     process.waitUntilExit()
     return ProcessResult(status: process.terminationStatus,
                          stdout: String(decoding: stdout, as: UTF8.self),
