@@ -108,7 +108,7 @@ install: $(if $(filter release,$(CONFIG)),release)
 	install -m 755 $(BUILD_DIR)/libSpruceRuntimeC.so $(DESTDIR)$(PREFIX)/lib/libspruce.so
 	install -m 644 $(BUILD_DIR)/libSpruceRuntimeStatic.a $(DESTDIR)$(PREFIX)/lib/libspruce.a
 	install -m 755 $(BUILD_DIR)/spruce $(DESTDIR)$(PREFIX)/bin/spruce
-	@version=$$(sed -n 's/.*current = "\(.*\)".*/\1/p' Sources/SprucePipeline/SpruceVersion.swift); \
+	@version=$$(sed -n 's/.*current = "\(.*\)".*/\1/p' Sources/SpruceCore/SpruceVersion.swift); \
 	common() { printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' \
 	  'swiftlibdir=$(SWIFT_LIB_DIR)' '' "Name: $$1" "Description: $$2" "Version: $$version" 'Cflags: -I$${includedir}'; }; \
 	{ common spruce "Spruce runtime (shared library): runs .spruce artifacts from their sparse form"; \

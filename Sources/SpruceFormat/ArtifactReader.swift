@@ -10,6 +10,11 @@ import SpruceCore
 /// let artifact = try ArtifactReader.load(path: "model.spruce")
 /// ```
 public enum ArtifactReader {
+    /// The major format version this reader reads (files of any minor version of it).
+    public static let majorVersionRead = Int(Layout.majorVersion)
+    /// The newest minor version known here (the one the writer writes).
+    public static let minorVersionWritten = Int(Layout.minorVersion)
+
     /// Reader limits and switches.
     public struct Options: Sendable {
         /// Check CRC-32C of header, manifest and sections (R3, R8, R14). Only the fuzzer turns this

@@ -4,22 +4,26 @@
 // Not a second engine: every call forwards to `Engine`.
 import _SpruceSupport
 import SpruceCore
+import SpruceFormat
 
-/// What a `spruce_model *` points to: the engine plus C copies of its input and output names.
+/// What a `spruce_model *` points to: the engine plus C copies of its names and metadata.
 final class CModel {
     let engine: Engine
     let inputNames: [UnsafeMutablePointer<CChar>]
     let outputNames: [UnsafeMutablePointer<CChar>]
+    let metadataKeys: [UnsafeMutablePointer<CChar>]
+    let metadataValues: [UnsafeMutablePointer<CChar>]
 
     init(engine: Engine) {
         self.engine = engine
         inputNames = engine.inputShapes.map { strdup($0.name)! }
         outputNames = engine.outputShapes.map { strdup($0.name)! }
+        metadataKeys = engine.metadata.map { strdup($0.key)! }
+        metadataValues = engine.metadata.map { strdup($0.value)! }
     }
 
     deinit {
-        for p in inputNames { free(p) }
-        for p in outputNames { free(p) }
+        for p in inputNames + outputNames + metadataKeys + metadataValues { free(p) }
     }
 
     static func from(_ raw: OpaquePointer?) -> CModel? {
@@ -206,6 +210,57 @@ public func spruce_run_batch(_ model: OpaquePointer?, _ batch: Int32,
         return -1
     }
     return 0
+}
+
+@_cdecl("spruce_metadata_count")
+public func spruce_metadata_count(_ model: OpaquePointer?) -> Int32 {
+    guard let m = CModel.from(model) else { setLastError("spruce_metadata_count: model is NULL"); return -1 }
+    return Int32(m.metadataKeys.count)
+}
+
+@_cdecl("spruce_metadata_key")
+public func spruce_metadata_key(_ model: OpaquePointer?, _ index: Int32) -> UnsafePointer<CChar>? {
+    guard let m = CModel.from(model), index >= 0, Int(index) < m.metadataKeys.count else {
+        setLastError("spruce_metadata_key: no metadata entry \(index)")
+        return nil
+    }
+    return UnsafePointer(m.metadataKeys[Int(index)])
+}
+
+@_cdecl("spruce_metadata_value")
+public func spruce_metadata_value(_ model: OpaquePointer?, _ index: Int32) -> UnsafePointer<CChar>? {
+    guard let m = CModel.from(model), index >= 0, Int(index) < m.metadataValues.count else {
+        setLastError("spruce_metadata_value: no metadata entry \(index)")
+        return nil
+    }
+    return UnsafePointer(m.metadataValues[Int(index)])
+}
+
+@_cdecl("spruce_metadata")
+public func spruce_metadata(_ model: OpaquePointer?, _ key: UnsafePointer<CChar>?) -> UnsafePointer<CChar>? {
+    guard let m = CModel.from(model) else { setLastError("spruce_metadata: model is NULL"); return nil }
+    guard let key else { setLastError("spruce_metadata: key is NULL"); return nil }
+    let name = String(cString: key)
+    guard let i = m.engine.metadata.firstIndex(where: { $0.key == name }) else {
+        setLastError("spruce_metadata: no metadata '\(name)'")
+        return nil
+    }
+    return UnsafePointer(m.metadataValues[i])
+}
+
+/// `SpruceVersion.current` as a C string that lives as long as the process.
+// nonisolated(unsafe): written once at first use, never changed.
+nonisolated(unsafe) private let versionString: UnsafeMutablePointer<CChar> = strdup(SpruceVersion.current)!
+
+@_cdecl("spruce_version")
+public func spruce_version() -> UnsafePointer<CChar> {
+    UnsafePointer(versionString)
+}
+
+@_cdecl("spruce_format_version")
+public func spruce_format_version(_ minor: UnsafeMutablePointer<Int32>?) -> Int32 {
+    minor?.pointee = Int32(ArtifactReader.minorVersionWritten)
+    return Int32(ArtifactReader.majorVersionRead)
 }
 
 @_cdecl("spruce_last_error")

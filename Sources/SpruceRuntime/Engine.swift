@@ -35,6 +35,8 @@ public final class Engine {
     public let outputShapes: [(name: String, shape: [Int])]
     /// The options the engine was created with.
     public let options: EngineOptions
+    /// The artifact's metadata (how it was made, and anything its writer recorded), sorted by key.
+    public let metadata: [(key: String, value: String)]
 
     let plan: Plan
     let arena: UnsafeMutablePointer<Float>
@@ -52,6 +54,7 @@ public final class Engine {
         plan = try Plan.build(graph: artifact.graph, tensors: tensors, kernelChoice: options.kernelChoice,
                               threads: options.threads)
         self.options = options
+        metadata = artifact.metadata.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         inputShapes = plan.inputs.map { ($0.name, $0.shape) }
         outputShapes = plan.outputs.map { ($0.name, $0.shape) }
         arena = .allocate(capacity: max(16, plan.arenaCount))

@@ -3,6 +3,7 @@
 // help and version go to stdout as ArgumentParser prints them.
 import ArgumentParser
 import Foundation
+import SpruceCore
 import SprucePipeline
 
 /// The `spruce` command-line tool.

@@ -84,6 +84,47 @@ func tinyClassifier(sparsity: Double, seed: UInt64) -> Model {
     #expect(out2 == expected)
 }
 
+@Test("metadata, version and format version through the C API; NULL and out-of-range arguments are errors, never crashes")
+func cAPIMetadataAndMisuse() throws {
+    var m = tinyClassifier(sparsity: 0.5, seed: 3)
+    m.metadata = ["source_file": "tiny.onnx", "labels": "benign,malignant"]
+    let bytes = try ArtifactWriter().encode(m)
+    let model = bytes.withUnsafeBytes { spruce_load_bytes($0.baseAddress, $0.count, 1) }
+    try #require(model != nil)
+    defer { spruce_free(model) }
+    #expect(spruce_metadata_count(model) == 2)
+    #expect(String(cString: spruce_metadata_key(model, 0)!) == "labels")  // sorted by key
+    #expect(String(cString: spruce_metadata_value(model, 0)!) == "benign,malignant")
+    #expect(String(cString: spruce_metadata(model, "source_file")!) == "tiny.onnx")
+    #expect(spruce_metadata(model, "absent") == nil)
+    #expect(String(cString: spruce_last_error()).contains("absent"))
+    #expect(String(cString: spruce_version()) == SpruceVersion.current)
+    var minor: Int32 = -1
+    #expect(spruce_format_version(&minor) == 1 && minor == 0)
+    #expect(spruce_format_version(nil) == 1)
+
+    // Misuse: NULL models, NULL arguments, indices out of range, sizes that do not fit.
+    #expect(spruce_metadata_count(nil) == -1)
+    #expect(spruce_metadata_key(model, 2) == nil && spruce_metadata_key(model, -1) == nil)
+    #expect(spruce_metadata_value(nil, 0) == nil)
+    #expect(spruce_metadata(model, nil) == nil && spruce_metadata(nil, "labels") == nil)
+    #expect(spruce_output_count(nil) == -1 && spruce_batch_dynamic(nil) == -1)
+    #expect(spruce_input_name(nil, 0) == nil && spruce_output_name(model, -1) == nil)
+    var dims = [Int64](repeating: 0, count: 4)
+    #expect(spruce_input_shape(nil, 0, &dims, 4) == -1 && spruce_output_shape(model, 3, &dims, 4) == -1)
+    #expect(spruce_input_size(nil, 0) == 0 && spruce_output_size(model, 5) == 0)
+    var output = [Float](repeating: 0, count: 1)
+    let input = [Float](repeating: 0.5, count: 432)
+    #expect(spruce_run(model, nil, 432, &output, 1) == -1)
+    #expect(spruce_run(model, input, 432, nil, 1) == -1)
+    #expect(spruce_run(model, input, 0, &output, 0) == -1)
+    #expect(spruce_run_batch(model, 1, nil, nil) == -1)
+    #expect(spruce_run_batch(model, 0, nil, nil) == -1)
+    #expect(spruce_load_bytes(nil, 10, 1) == nil)
+    #expect(!String(cString: spruce_last_error()).isEmpty)
+    spruce_free(nil)
+}
+
 @Test func lastErrorIsPerThread() async throws {
     _ = spruce_load("/nonexistent/a.spruce", 1)
     let here = String(cString: spruce_last_error())

@@ -1,8 +1,13 @@
-/* spruce.h — the C interface of the Spruce embedded runtime (SpruceRuntime, built as the
- * shared library libSpruceRuntimeC). Loads a .spruce artifact, reports its input and output
- * shapes, runs batches of float32 samples. It is not thread-safe per model: one spruce_model runs
- * one call at a time (create one model per calling thread); different models are independent.
- * Errors never abort the process: functions return NULL / -1 and spruce_last_error() says why. */
+/* spruce.h — the C interface of the Spruce embedded runtime (libspruce after `make install`;
+ * pkg-config spruce or spruce-static). Loads a .spruce artifact, reports its input and output
+ * shapes and metadata, runs batches of float32 samples.
+ *
+ * Threads: a spruce_model runs one call at a time (create one model per calling thread);
+ * different models are independent, and the functions that take no model are safe anywhere.
+ * Ownership: strings returned for a model belong to it and stay valid until spruce_free; the
+ * caller owns every buffer it passes in, which Spruce only reads or writes during the call.
+ * Errors never abort the process: NULL pointers, indices out of range and wrong sizes make the
+ * function return NULL / -1 / 0 as documented, and spruce_last_error() says why. */
 #ifndef SPRUCE_H
 #define SPRUCE_H
 
@@ -59,6 +64,26 @@ int spruce_run(spruce_model *model, const float *input, size_t input_count, floa
  *  batch * spruce_output_size(j) floats, in the order of the indices above.
  *  Returns 0 on success, -1 on failure. */
 int spruce_run_batch(spruce_model *model, int batch, const float *const *inputs, float *const *outputs);
+
+/** Number of metadata entries (how the artifact was made: source_file, packed_by, pruning,
+ *  sparsity, values, and whatever its writer recorded), or -1 when `model` is NULL. */
+int spruce_metadata_count(const spruce_model *model);
+
+/** Key / value of metadata entry `index`, entries sorted by key (owned by the model), or NULL
+ *  when out of range. */
+const char *spruce_metadata_key(const spruce_model *model, int index);
+const char *spruce_metadata_value(const spruce_model *model, int index);
+
+/** The value of metadata `key` (owned by the model), or NULL when absent or an argument is NULL. */
+const char *spruce_metadata(const spruce_model *model, const char *key);
+
+/** This runtime's version, "major.minor.patch" (static storage). */
+const char *spruce_version(void);
+
+/** The artifact format: returns the major version this runtime reads (files of any minor
+ *  version of it load) and stores in *minor, when `minor` is not NULL, the newest minor version
+ *  it knows. */
+int spruce_format_version(int *minor);
 
 /** The message of the last failure on the calling thread ("" when none). Valid until the next
  *  Spruce call on the same thread. */
