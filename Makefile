@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 PYTHON ?= .venv/bin/python
-DEB_PACKAGES := pkg-config libopenblas-dev libzstd-dev libprotobuf-c-dev protobuf-c-compiler openmpi-bin libopenmpi-dev \
+DEB_PACKAGES := pkg-config python3-numpy libopenblas-dev libzstd-dev libprotobuf-c-dev protobuf-c-compiler openmpi-bin libopenmpi-dev \
                 libturbojpeg0-dev libpng-dev
 SPRUCE := .build/release/spruce
 # Release builds target this machine's CPU; on x86 with FMA the kernels use fused multiply-add
