@@ -41,6 +41,8 @@ public final class ArtifactSession: InferenceSession, @unchecked Sendable {
     public let engine: SessionEngine
     /// The artifact as read.
     public let artifact: Artifact
+    /// How image pixels become its input, as the artifact records it (unit when it records none).
+    public var inputNormalization: InputNormalization { InputNormalization(metadata: artifact.metadata) ?? .unit }
     private let runtime: Engine?
     private let reference: ReferenceExecutor?
     private let lock = NSLock()

@@ -33,15 +33,19 @@ public struct PackOptions: Sendable, Equatable {
     /// Images whose activations choose how int8 weights round (GPTQ, see `CalibratedRounding`);
     /// empty: round to nearest. Needs `int8`.
     public var calibrationImages: [String]
+    /// The pixel scaling the model takes (`unit`, `symmetric`, `imagenet`), recorded in the
+    /// artifact; nil records none.
+    public var scaling: String?
 
     /// Options; the defaults pack float32 without pruning at zstd level 6.
     public init(sparsity: Double? = nil, pruneAll: Bool = false, int8: Bool = false, zstdLevel: Int = 6,
-                calibrationImages: [String] = []) {
+                calibrationImages: [String] = [], scaling: String? = nil) {
         self.sparsity = sparsity
         self.pruneAll = pruneAll
         self.int8 = int8
         self.zstdLevel = zstdLevel
         self.calibrationImages = calibrationImages
+        self.scaling = scaling
     }
 }
 
@@ -80,7 +84,8 @@ public struct PackJob: Sendable {
                         progress: (@Sendable (Int, Int, String) -> Void)? = nil) throws -> (Model, PruningReport?) {
         let recipe = Recipe.pack(.file(sourceName), options: options)
         let stages = try Pipeline(recipe: recipe).stages.filter { !["load", "encode", "pack"].contains($0.name) }
-        let start = PipelineState(model: model, sourceName: (sourceName as NSString).lastPathComponent)
+        var start = PipelineState(model: model, sourceName: (sourceName as NSString).lastPathComponent)
+        start.inputNormalization = recipe.data.flatMap { InputNormalization(named: $0.scaling) }
         let state = try run(Pipeline(stages: stages, zstdLevel: options.zstdLevel), start, path: sourceName, progress: progress)
         return (ArtifactContents.model(state), state.pruningReport)
     }

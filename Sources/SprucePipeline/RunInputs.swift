@@ -14,15 +14,17 @@ public struct RunInputs: Sendable {
     public var rowLabels: [String]
 
     /// Builds feeds for `inputs` from `paths`. Several `.npy` files fill the inputs in order, or
-    /// with `stackNPY` are concatenated along axis 0 into the single input; images are always stacked.
-    public static func load(paths: [String], for inputs: [ValueInfo], stackNPY: Bool = false) throws -> RunInputs {
+    /// with `stackNPY` are concatenated along axis 0 into the single input; images are always
+    /// stacked, their pixels scaled as `normalization` says (an artifact's recorded one).
+    public static func load(paths: [String], for inputs: [ValueInfo], stackNPY: Bool = false,
+                            normalization: InputNormalization = .unit) throws -> RunInputs {
         for path in paths where !isNPYPath(path) && !ImageLoader.isImagePath(path) {
             throw PipelineError.unsupportedInput(path: path)
         }
         let images = paths.filter(ImageLoader.isImagePath)
         if images.isEmpty { return try loadNPY(paths: paths, for: inputs, stack: stackNPY) }
         guard images.count == paths.count else { throw PipelineError.mixedInputs }
-        return try loadImages(paths: paths, for: inputs)
+        return try loadImages(paths: paths, for: inputs, normalization: normalization)
     }
 
     /// Whether `path` ends in `.npy` (any case).
@@ -78,7 +80,7 @@ public struct RunInputs: Sendable {
         }
     }
 
-    private static func loadImages(paths: [String], for inputs: [ValueInfo]) throws -> RunInputs {
+    private static func loadImages(paths: [String], for inputs: [ValueInfo], normalization: InputNormalization) throws -> RunInputs {
         guard inputs.count == 1 else {
             throw PipelineError.imagesNeedOneInput(inputs: inputs.map(\.name))
         }
@@ -112,6 +114,7 @@ public struct RunInputs: Sendable {
             data += ImageLoader.tensor(from: image, height: h, width: w, layout: layout).data
         }
         let (h, w) = (height ?? 0, width ?? 0)
+        normalization.normalize(&data, channelsFirst: layout == .nchw, pixelsPerImage: h * w)
         let batchShape = layout == .nchw ? [paths.count, 3, h, w] : [paths.count, h, w, 3]
         return RunInputs(feeds: [input.name: Tensor(shape: batchShape, data: data)], rowLabels: paths)
     }

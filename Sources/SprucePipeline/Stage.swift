@@ -30,6 +30,9 @@ public struct PipelineState: Sendable {
     public var int8: Bool
     /// Images whose activations chose how int8 weights round (GPTQ, by `quantize`); 0: to nearest.
     public var calibrationImages: Int
+    /// How image pixels become the model's input (set by `load` from the recipe's data options;
+    /// recorded in the artifact's metadata).
+    public var inputNormalization: InputNormalization?
     /// Pruning still to be done gradually by `finetune`.
     public var pendingPruning: PendingPruning?
     /// A byte budget the packed artifact must fit.
@@ -58,6 +61,7 @@ public struct PipelineState: Sendable {
         self.folded = false
         self.int8 = false
         self.calibrationImages = 0
+        self.inputNormalization = nil
         self.pendingPruning = nil
         self.targetBytes = nil
         self.pruningDescription = "none"

@@ -248,6 +248,39 @@ public func spruce_metadata(_ model: OpaquePointer?, _ key: UnsafePointer<CChar>
     return UnsafePointer(m.metadataValues[i])
 }
 
+@_cdecl("spruce_preprocess")
+public func spruce_preprocess(_ model: OpaquePointer?, _ rgb: UnsafePointer<UInt8>?, _ height: Int32, _ width: Int32,
+                              _ out: UnsafeMutablePointer<Float>?, _ outCount: Int) -> Int32 {
+    guard let m = CModel.from(model) else { setLastError("spruce_preprocess: model is NULL"); return -1 }
+    guard let rgb, let out else { setLastError("spruce_preprocess: rgb or out is NULL"); return -1 }
+    guard m.engine.inputShapes.count == 1, let shape = m.engine.inputShapes.first?.shape, shape.count == 4,
+          shape[1] == 3 || shape[3] == 3 else {
+        setLastError("spruce_preprocess: the model has no single image input (N, 3, H, W) or (N, H, W, 3)")
+        return -1
+    }
+    let channelsFirst = shape[1] == 3
+    let (h, w) = channelsFirst ? (shape[2], shape[3]) : (shape[1], shape[2])
+    guard Int(height) == h, Int(width) == w else {
+        setLastError("spruce_preprocess: the image is \(height)x\(width), the model takes \(h)x\(w) (resize it first)")
+        return -1
+    }
+    guard outCount == 3 * h * w else {
+        setLastError("spruce_preprocess: out holds \(outCount) floats, the input needs \(3 * h * w)")
+        return -1
+    }
+    let metadata = Dictionary(m.engine.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+    let n = InputNormalization(metadata: metadata) ?? .unit
+    for y in 0..<h {
+        for x in 0..<w {
+            for c in 0..<3 {
+                let v = (Float(rgb[(y * w + x) * 3 + c]) / 255 - n.mean[c]) / n.std[c]
+                out[channelsFirst ? (c * h + y) * w + x : (y * w + x) * 3 + c] = v
+            }
+        }
+    }
+    return 0
+}
+
 /// `SpruceVersion.current` as a C string that lives as long as the process.
 // nonisolated(unsafe): written once at first use, never changed.
 nonisolated(unsafe) private let versionString: UnsafeMutablePointer<CChar> = strdup(SpruceVersion.current)!

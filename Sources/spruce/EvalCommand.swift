@@ -49,9 +49,9 @@ struct EvalCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Input height and width (default: the model's fixed size).", valueName: "n"))
     var size: Int?
 
-    @Option(help: ArgumentHelp("Pixel scaling the model was trained with: unit ([0, 1]), symmetric ([-1, 1]) or imagenet.",
+    @Option(help: ArgumentHelp("Pixel scaling the model was trained with: unit ([0, 1]), symmetric ([-1, 1]) or imagenet (default: the one a .spruce artifact records, else unit).",
                                valueName: "kind"))
-    var scaling: String = "unit"
+    var scaling: String?
 
     @Option(help: ArgumentHelp("Images per inference batch.", valueName: "n"))
     var batch: Int = 16
@@ -70,7 +70,7 @@ struct EvalCommand: ParsableCommand {
             guard splitFile != nil else { throw ValidationError("--split \(split) needs --split-file") }
         }
         if let size, size < 1 { throw ValidationError("--size must be positive, got \(size)") }
-        guard PixelScaling(name: scaling) != nil else {
+        if let scaling, PixelScaling(name: scaling) == nil {
             throw ValidationError("--scaling must be unit, symmetric or imagenet, got '\(scaling)'")
         }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
@@ -101,7 +101,7 @@ struct EvalCommand: ParsableCommand {
         }
         let cache = try evaluated.decodeImages(height: side, width: side, threads: threads)
         let loader = try BatchLoader(cache: cache, options: .evaluation(batchSize: scorer.fixedBatch ?? batch,
-                                                                              scaling: PixelScaling(name: scaling) ?? .unit))
+                                                                              scaling: scorer.scaling(given: scaling)))
         var scores: [Float] = []
         scores.reserveCapacity(cache.count)
         for images in loader.epoch(0) {
@@ -133,6 +133,12 @@ private struct Scorer {
     private let training: TrainingSession?
     private let session: (any InferenceSession)?
     private let applySigmoid: Bool
+
+    /// The scaling `given` on the command line, else the one the artifact records, else unit.
+    func scaling(given: String?) -> PixelScaling {
+        if let given, let s = PixelScaling(name: given) { return s }
+        return PixelScaling((session as? ArtifactSession)?.inputNormalization ?? .unit)
+    }
 
     init(path: String, threads: Int?) throws {
         if ModelFile.loader(forPath: path)?.extensions.contains("spruce") == true {

@@ -3,6 +3,7 @@
 // file parses options and prints the report.
 import ArgumentParser
 import Foundation
+import SpruceCore
 import SprucePipeline
 import SpruceTrain
 
@@ -58,6 +59,10 @@ struct PackCommand: ParsableCommand {
     @Option(help: ArgumentHelp("zstd compression level, 1 (fastest) to 19 (smallest).", valueName: "N"))
     var zstdLevel = 6
 
+    @Option(help: ArgumentHelp("Pixel scaling the model takes, recorded in the artifact for spruce run, C and Python: unit ([0, 1]), symmetric ([-1, 1]) or imagenet.",
+                               valueName: "kind"))
+    var scaling: String?
+
     func validate() throws {
         guard output.lowercased().hasSuffix(".spruce") else {
             throw ValidationError("--output must name a .spruce file, got '\(output)'")
@@ -68,6 +73,9 @@ struct PackCommand: ParsableCommand {
         if !calibrate.isEmpty && !int8 {
             throw ValidationError("--calibrate chooses how int8 values round; add --int8")
         }
+        if let scaling, InputNormalization(named: scaling) == nil {
+            throw ValidationError("--scaling must be unit, symmetric or imagenet, got '\(scaling)'")
+        }
         guard (1...19).contains(zstdLevel) else {
             throw ValidationError("--zstd-level must be between 1 and 19, got \(zstdLevel)")
         }
@@ -76,7 +84,7 @@ struct PackCommand: ParsableCommand {
     func run() throws {
         let images = try CalibrationImages.expand(calibrate)
         let job = PackJob(options: PackOptions(sparsity: sparsity, pruneAll: pruneAll, int8: int8, zstdLevel: zstdLevel,
-                                               calibrationImages: images))
+                                               calibrationImages: images, scaling: scaling))
         let progress = ProgressBox(ProgressReporter(descriptor: 2))
         let report = try job.run(source: options.model, destination: output) { done, total, node in
             progress.update(done: done, total: total, prefix: "rounding int8 on \(images.count) images", status: node)

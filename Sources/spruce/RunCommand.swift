@@ -60,7 +60,8 @@ struct RunCommand: ParsableCommand {
         if let artifact = session as? ArtifactSession, case .reference(let reason?) = artifact.engine {
             FileHandle.standardError.write(Data("note: \(options.model): running on the reference executor: \(reason)\n".utf8))
         }
-        let given = try RunInputs.load(paths: inputs, for: session.inputs, stackNPY: batch)
+        let normalization = (session as? ArtifactSession)?.inputNormalization ?? .unit
+        let given = try RunInputs.load(paths: inputs, for: session.inputs, stackNPY: batch, normalization: normalization)
         let results = try session.run(given.feeds)
         // Declared order first; anything else the engine returned after it, by name.
         let declared = session.outputs.map(\.name).filter { results[$0] != nil }

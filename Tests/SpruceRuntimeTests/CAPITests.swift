@@ -125,6 +125,40 @@ func cAPIMetadataAndMisuse() throws {
     spruce_free(nil)
 }
 
+@Test("spruce_preprocess lays out RGB bytes as the input and applies the recorded scaling")
+func cAPIPreprocess() throws {
+    var m = tinyClassifier(sparsity: 0.5, seed: 3)
+    m.metadata = InputNormalization.imageNet.metadata
+    let bytes = try ArtifactWriter().encode(m)
+    let model = bytes.withUnsafeBytes { spruce_load_bytes($0.baseAddress, $0.count, 1) }
+    try #require(model != nil)
+    defer { spruce_free(model) }
+    let rgb: [UInt8] = (0..<(12 * 12 * 3)).map { UInt8(($0 * 37) % 256) }
+    var out = [Float](repeating: .nan, count: 432)
+    #expect(spruce_preprocess(model, rgb, 12, 12, &out, 432) == 0)
+    let n = InputNormalization.imageNet
+    for y in [0, 5, 11] {
+        for x in [0, 7, 11] {
+            for c in 0..<3 {
+                let expected = (Float(rgb[(y * 12 + x) * 3 + c]) / 255 - n.mean[c]) / n.std[c]
+                #expect(out[(c * 12 + y) * 12 + x] == expected, "pixel (\(y), \(x)) channel \(c)")
+            }
+        }
+    }
+    #expect(spruce_preprocess(model, rgb, 11, 12, &out, 432) == -1)
+    #expect(String(cString: spruce_last_error()).contains("resize"))
+    #expect(spruce_preprocess(model, rgb, 12, 12, &out, 431) == -1)
+    #expect(spruce_preprocess(model, nil, 12, 12, &out, 432) == -1)
+    #expect(spruce_preprocess(nil, rgb, 12, 12, &out, 432) == -1)
+
+    // Without recorded scaling the pixels land in [0, 1].
+    let plain = try ArtifactWriter().encode(tinyClassifier(sparsity: 0.5, seed: 3))
+    let unit = plain.withUnsafeBytes { spruce_load_bytes($0.baseAddress, $0.count, 1) }
+    defer { spruce_free(unit) }
+    #expect(spruce_preprocess(unit, rgb, 12, 12, &out, 432) == 0)
+    #expect(out[0] == Float(rgb[0]) / 255 && out[144] == Float(rgb[1]) / 255)
+}
+
 @Test func lastErrorIsPerThread() async throws {
     _ = spruce_load("/nonexistent/a.spruce", 1)
     let here = String(cString: spruce_last_error())

@@ -8,6 +8,7 @@ import SpruceCore
 import SpruceFormat
 import SpruceONNX
 import SprucePipeline
+import SpruceTrain
 
 /// Committed fixture files, found relative to this source file.
 enum Fixtures {
@@ -65,6 +66,35 @@ func fileSize(_ path: String) throws -> Int {
         #expect(artifact.metadata["source_file"] == "keras_resnetv2_small.onnx")
         #expect(artifact.metadata["packed_by"] == "spruce \(SpruceVersion.current)")
         if sparsity > 0 { #expect(artifact.metadata["sparsity"] == String(format: "%.4f", sparsity)) }
+    }
+
+    @Test("pack --scaling records the input normalization; run applies it to images, eval unless --scaling is given")
+    func packScaling() throws {
+        let (path, _) = try pack(["--scaling", "imagenet", "--int8"])
+        let artifact = try ArtifactReader.load(path: path)
+        #expect(InputNormalization(metadata: artifact.metadata) == .imageNet)
+        #expect(artifact.metadata["input.scaling"] == "imagenet")
+        // `spruce run` on an image equals `spruce run` on the same pixels normalized by hand.
+        let image = Fixtures.image("ISIC_0024618.jpg")
+        var pixels = ImageLoader.tensor(from: try ImageLoader.loadImage(path: image), height: 64, width: 64, layout: .nhwc)
+        InputNormalization.imageNet.normalize(&pixels.data, channelsFirst: false, pixelsPerImage: 64 * 64)
+        let npy = try workspace.write("by-hand.npy", Tensor(shape: [1, 64, 64, 3], data: pixels.data).npyBytes())
+        let fromImage = try runSpruce(["run", path, image])
+        let byHand = try runSpruce(["run", path, npy])
+        #expect(fromImage.status == 0 && byHand.status == 0, "\(fromImage.stderr) \(byHand.stderr)")
+        let score = { (text: String) in text.split(separator: ":").last.map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) } }
+        #expect(score(fromImage.stdout) != nil && score(fromImage.stdout) == score(byHand.stdout), "\(fromImage.stdout) vs \(byHand.stdout)")
+        // `spruce eval` takes the recorded scaling unless --scaling says otherwise.
+        let (plain, _) = try pack(["--int8"], name: "plain.spruce")
+        func auc(_ arguments: [String]) throws -> Double? {
+            let r = try runSpruce(["eval"] + arguments + ["--data", Fixtures.root + "/fixtures/images", "--json"])
+            #expect(r.status == 0, "\(r.stderr)")
+            return (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["auc"] as? Double
+        }
+        let recorded = try auc([path]), explicit = try auc([plain, "--scaling", "imagenet"]), unit = try auc([plain])
+        #expect(recorded != nil && recorded == explicit && recorded != unit, "\(String(describing: recorded)) \(String(describing: explicit)) \(String(describing: unit))")
+        let bad = try runSpruce(["pack", Fixtures.onnx("keras_resnetv2_small.onnx"), "-o", workspace.file("x.spruce"), "--scaling", "caffe"])
+        #expect(bad.status != 0 && bad.stderr.contains("--scaling must be unit, symmetric or imagenet"))
     }
 
     @Test("pack --int8 --calibrate rounds on the images of a folder or given as files and says so in the metadata")

@@ -3,6 +3,7 @@
 // error paths (impossible budget, bad flags): one `error:` line, non-zero exit, no output file.
 import Foundation
 import Testing
+import SpruceCore
 import SpruceFormat
 import SprucePipeline
 @testable import spruce
@@ -29,7 +30,8 @@ import SprucePipeline
         #expect(r.status == 0, "\(r.stderr)")
         let bytes = try #require(FileManager.default.contents(atPath: out))
         #expect(bytes.count <= 250_000)
-        _ = try ArtifactReader.decode(Array(bytes))
+        // The pixel scaling fine-tuning used is recorded for run, C and Python.
+        #expect(InputNormalization(metadata: try ArtifactReader.decode(Array(bytes)).metadata) == .unit)
         for stage in ["load", "prune", "finetune", "fold", "quantize", "encode", "pack"] {
             #expect(r.stdout.contains("\n\(stage) "), "stage table lists \(stage)")
         }

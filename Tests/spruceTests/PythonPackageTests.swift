@@ -31,12 +31,13 @@ private func runCommand(_ path: String, _ arguments: [String], environment: [Str
 }
 
 @Suite struct PythonPackageTests {
-    @Test("spruce.Model runs an artifact like spruce run and reports inputs, outputs and metadata",
+    @Test("spruce.Model runs an artifact like spruce run, preprocesses RGB bytes as recorded, and reports inputs, outputs and metadata",
           .enabled(if: pythonWithNumPy, "python3 with NumPy is missing (make setup installs python3-numpy)"))
     func pythonMatchesRun() throws {
         let ws = Workspace()
         let artifact = ws.file("m.spruce")
-        let packed = try runSpruce(["pack", Fixtures.onnx("keras_resnetv2_small.onnx"), "-o", artifact, "--sparsity", "0.9", "--int8"])
+        let packed = try runSpruce(["pack", Fixtures.onnx("keras_resnetv2_small.onnx"), "-o", artifact, "--sparsity", "0.9", "--int8",
+                                     "--scaling", "imagenet"])
         #expect(packed.status == 0, "\(packed.stderr)")
         var rng = SplitMix64(state: 17)
         let input = Tensor(shape: [3, 64, 64, 3], data: (0..<(3 * 64 * 64 * 3)).map { _ in rng.next() })
@@ -53,6 +54,10 @@ private func runCommand(_ path: String, _ arguments: [String], environment: [Str
             print("outputs", m.outputs)
             print("sparsity", m.metadata["sparsity"])
             print("version", spruce.version(), spruce.format_version())
+            rgb = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+            mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+            expected = (rgb.astype(np.float32) / np.float32(255) - mean) / std
+            print("preprocess", m.preprocess(rgb).shape, float(np.abs(m.preprocess(rgb) - expected).max()) < 1e-6)
             try:
                 spruce.Model(sys.argv[1] + ".missing")
             except spruce.SpruceError as e:
@@ -67,6 +72,7 @@ private func runCommand(_ path: String, _ arguments: [String], environment: [Str
         #expect(py.stdout.contains("outputs [('prob', (1, 1))]"))
         #expect(py.stdout.contains("sparsity 0.9000"))
         #expect(py.stdout.contains("version \(SpruceVersion.current) (1, 0)"))
+        #expect(py.stdout.contains("preprocess (2, 64, 64, 3) True"), "\(py.stdout)")
         #expect(py.stdout.contains("error ") && py.stdout.contains("m.spruce.missing"))
 
         let cli = try Tensor(npyBytes: Array(try Data(contentsOf: URL(fileURLWithPath: ws.file("cli.npy")))))

@@ -58,6 +58,8 @@ _signatures = {
     "spruce_metadata_count": (ctypes.c_int, [_model_p]),
     "spruce_metadata_key": (ctypes.c_char_p, [_model_p, ctypes.c_int]),
     "spruce_metadata_value": (ctypes.c_char_p, [_model_p, ctypes.c_int]),
+    "spruce_preprocess": (ctypes.c_int, [_model_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
+                                         ctypes.c_size_t]),
     "spruce_version": (ctypes.c_char_p, []),
     "spruce_format_version": (ctypes.c_int, [ctypes.POINTER(ctypes.c_int)]),
     "spruce_last_error": (ctypes.c_char_p, []),
@@ -103,6 +105,23 @@ class Model:
         dims = (ctypes.c_int64 * max(rank, 1))()
         shape(self._handle, index, dims, rank)
         return name(self._handle, index).decode(), tuple(dims[:rank])
+
+    def preprocess(self, rgb):
+        """8-bit RGB images, (height, width, 3) or (N, height, width, 3) at the model's input size,
+        as the model's input: its layout and the pixel scaling the artifact records (as
+        `spruce run` does for image files). Returns float32 (N, *input sample shape)."""
+        images = np.ascontiguousarray(rgb, dtype=np.uint8)
+        if images.ndim == 3:
+            images = images[None]
+        if images.ndim != 4 or images.shape[3] != 3:
+            raise ValueError(f"expected (N, height, width, 3) RGB bytes, got {np.shape(rgb)}")
+        shape = self.inputs[0][1] if len(self.inputs) == 1 else ()
+        out = np.empty((images.shape[0],) + tuple(shape[1:]), np.float32)
+        for i, image in enumerate(images):
+            if _lib.spruce_preprocess(self._handle, image.ctypes.data, image.shape[0], image.shape[1],
+                                      out[i].ctypes.data, out[i].size) != 0:
+                raise _error()
+        return out
 
     def run(self, *arrays):
         """Runs a batch: one array per input, shaped (N, *sample shape); returns the output array

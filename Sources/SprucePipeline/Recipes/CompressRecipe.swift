@@ -74,7 +74,7 @@ extension Recipe {
         }
         stages += [.quantize(int8: options.int8, calibrationImages: options.calibrationImages), .encode,
                    .pack(zstdLevel: options.zstdLevel)]
-        return Recipe(stages: stages)
+        return Recipe(data: options.scaling.map { DataOptions(scaling: $0) }, stages: stages)
     }
 
     /// Whether the recipe fine-tunes (has data and a finetune stage).

@@ -68,6 +68,7 @@ public struct LoadStage: Stage {
             }
         }
         state = PipelineState(model: model, sourceName: source.displayName)
+        state.inputNormalization = data.flatMap { InputNormalization(named: $0.scaling) }
         var summary = "\(source.displayName): \(model.graph.nodes.count) nodes"
         var details: [String: String] = [:]
         var total = seconds

@@ -48,6 +48,7 @@ enum ArtifactContents {
             + (state.calibrationImages == 0 ? ")" : ", GPTQ-rounded on \(state.calibrationImages) calibration images)")
         m.metadata["sparsity"] = String(format: "%.4f", Tuning.sparsity(state.model.graph))
         m.metadata["pruning"] = state.pruningDescription
+        if let n = state.inputNormalization { m.metadata.merge(n.metadata) { $1 } }
         return m
     }
 

@@ -77,6 +77,14 @@ const char *spruce_metadata_value(const spruce_model *model, int index);
 /** The value of metadata `key` (owned by the model), or NULL when absent or an argument is NULL. */
 const char *spruce_metadata(const spruce_model *model, const char *key);
 
+/** Converts one image of interleaved 8-bit RGB (height x width x 3, row-major, already at the
+ *  model's input size: nothing is resized) into the model's single image input: its layout
+ *  (NCHW or NHWC) and the pixel scaling the artifact records (metadata input.scaling,
+ *  input.mean, input.std; [0, 1] when it records none), as spruce run does. Writes exactly
+ *  out_count = spruce_input_size(model, 0) floats. Returns 0, or -1 on NULL pointers, a size
+ *  that does not match, or a model without one image input. */
+int spruce_preprocess(const spruce_model *model, const uint8_t *rgb, int height, int width, float *out, size_t out_count);
+
 /** This runtime's version, "major.minor.patch" (static storage). */
 const char *spruce_version(void);
 

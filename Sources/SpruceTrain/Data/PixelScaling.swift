@@ -1,5 +1,6 @@
 // How 8-bit pixels become model inputs: [0, 1], or per-channel mean/std normalisation on top.
 // It does not resize or augment (see Augmentation); the loader applies it while writing batches.
+import SpruceCore
 
 /// Mapping of 8-bit RGB values to the floats a model sees.
 public enum PixelScaling: Sendable, Equatable {
@@ -9,21 +10,22 @@ public enum PixelScaling: Sendable, Equatable {
     case meanStd(mean: [Float], std: [Float])
 
     /// ImageNet statistics used by torchvision-trained models.
-    public static let imageNet = PixelScaling.meanStd(mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
+    public static let imageNet = PixelScaling(InputNormalization.imageNet)
     /// [-1, 1], as Keras' MobileNet v2 / Inception / ResNet v2 `preprocess_input`.
-    public static let symmetric = PixelScaling.meanStd(mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
+    public static let symmetric = PixelScaling(InputNormalization.symmetric)
 
     /// The names the command line takes.
-    public static let names = ["unit", "symmetric", "imagenet"]
+    public static let names = InputNormalization.names
 
     /// The scaling called `name` (one of `names`).
     public init?(name: String) {
-        switch name {
-        case "unit": self = .unit
-        case "symmetric": self = .symmetric
-        case "imagenet": self = .imageNet
-        default: return nil
-        }
+        guard let n = InputNormalization(named: name) else { return nil }
+        self.init(n)
+    }
+
+    /// The scaling an artifact records as its input normalization.
+    public init(_ normalization: InputNormalization) {
+        self = normalization == .unit ? .unit : .meanStd(mean: normalization.mean, std: normalization.std)
     }
 
     /// Per-channel `scale` and `bias` so that `output = v * scale + bias` for a byte `v`.
