@@ -84,6 +84,8 @@ let package = Package(
         .executable(name: "spruce", targets: ["spruce"]),
         .library(name: "SpruceCore", targets: ["SpruceCore"]),
         .library(name: "SpruceONNX", targets: ["SpruceONNX"]),
+        // The runtime for Swift packages (Examples/Classify): the engine and the IR types it takes.
+        .library(name: "SpruceRuntime", targets: ["SpruceRuntime", "SpruceCore"]),
         // The runtime as a shared library for C and C++ programs (header: Sources/SpruceRuntime/include/spruce.h).
         .library(name: "SpruceRuntimeC", type: .dynamic, targets: ["SpruceRuntime"]),
         .library(name: "SpruceRuntimeStatic", type: .static, targets: ["SpruceRuntime"]),
