@@ -125,7 +125,7 @@ public struct PruningOptions: Sendable, Equatable, Codable {
         return layers.filter { !isExcluded($0, totalWeights: total) }
     }
 
-    /// Excluded layers, for messages: "first_conv, depthwise" style names of the roles that apply.
+    /// The layers of `graph` left dense.
     func excludedLayers(in graph: Graph) -> [PrunableLayer] {
         let layers = graph.prunableLayers()
         let total = layers.reduce(0) { $0 + $1.elements }
