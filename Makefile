@@ -29,7 +29,7 @@ help:
 	@echo "make fixtures  regenerate fixtures/ with onnxruntime (needs 'make pyenv')"
 	@echo "make check-export  pack every fixture, export it back to ONNX, compare onnxruntime with spruce run"
 	@echo "make study     the overnight study: MobileNet v2 + ResNet50 v2 at 96x96 on ../shared/data/ham10000 (STUDY_FLAGS adds flags)"
-	@echo "make report-check  screenshot study/report.html with headless Chromium (apt-get install chromium)"
+	@echo "make report-check  screenshot study/report.html and an inspect --html page with headless Chromium (apt-get install chromium)"
 	@echo "make fuzz      build the libFuzzer target for the artifact reader and run it for 3 minutes"
 	@echo "make sanitize  runtime, format and pipeline tests under AddressSanitizer, then ThreadSanitizer (slow; not in CI)"
 	@echo "make install   install spruce.h, libspruce.so/.a, spruce.pc, spruce-static.pc and the spruce command under PREFIX (default /usr/local)"
@@ -86,8 +86,14 @@ study: release
 	$(SPRUCE) study --data $(STUDY_DATA) --models mobilenetv2,resnet50v2 --sparsities 0,0.25,0.5,0.75,0.9 \
 		--size 96 --epochs 10 --lr 1e-3,1e-4 --finetune-epochs 8 --allocation global -o study $(STUDY_FLAGS)
 
-report-check:
-	bash Tests/ReportCheck/screenshot.sh study/report.html study/report.png
+# The study report (after `make study`) and an inspect --html page of the fixture model packed two ways.
+report-check: build
+	[ ! -f study/report.html ] || bash Tests/ReportCheck/screenshot.sh study/report.html study/report.png
+	mkdir -p demo-out
+	.build/debug/spruce pack fixtures/models/ham_mobilenetv2_035_64.onnx -o demo-out/check-dense.spruce --int8
+	.build/debug/spruce pack fixtures/models/ham_mobilenetv2_035_64.onnx -o demo-out/check-90.spruce --sparsity 0.9 --int8
+	.build/debug/spruce inspect demo-out/check-90.spruce --html demo-out/inspect.html --compare demo-out/check-dense.spruce
+	bash Tests/ReportCheck/screenshot.sh demo-out/inspect.html demo-out/inspect.png 1280 2400
 
 fuzz:
 	bash Tests/Fuzz/build.sh 180

@@ -169,13 +169,18 @@ public enum ByteSize {
         return Int(bytes)
     }
 
-    /// `123,456 bytes (123.5 KB)`.
-    public static func format(_ bytes: Int) -> String {
-        let grouped = String(bytes).reversed().enumerated().reduce(into: "") { s, e in
+    /// `1,234,567` (`-1,234` for negative numbers).
+    public static func grouped(_ n: Int) -> String {
+        let digits = String(n.magnitude).reversed().enumerated().reduce(into: "") { s, e in
             if e.offset > 0 && e.offset % 3 == 0 { s.append(",") }
             s.append(e.element)
         }
-        let plain = String(grouped.reversed()) + " bytes"
+        return (n < 0 ? "-" : "") + String(digits.reversed())
+    }
+
+    /// `123,456 bytes (123.5 KB)`.
+    public static func format(_ bytes: Int) -> String {
+        let plain = grouped(bytes) + " bytes"
         if bytes >= 1_000_000 { return plain + String(format: " (%.2f MB)", Double(bytes) / 1e6) }
         if bytes >= 1_000 { return plain + String(format: " (%.1f KB)", Double(bytes) / 1e3) }
         return plain

@@ -29,10 +29,16 @@ struct InspectCommand: ParsableCommand {
             stored_bytes), besides format_version, producer, metadata, inputs, outputs, nodes, \
             weight_elements, elements and the byte totals.
 
+            --html writes one self-contained page (inline CSS and SVG) for a .spruce artifact: \
+            where its bytes go (values, positions, scales, other tensors, header and manifest) and, \
+            per conv/Gemm weight, encoding, value type, sparsity, bits per non-zero and stored \
+            bytes as a bar; --compare adds more artifacts and a table comparing them.
+
             Examples:
               spruce inspect model.onnx
               spruce inspect model.onnx --json
               spruce inspect model.spruce --json
+              spruce inspect model.spruce --html report.html --compare other.spruce
             """)
 
     @OptionGroup var options: ModelOptions
@@ -40,7 +46,30 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
+    @Option(help: ArgumentHelp("Write a self-contained HTML page of a .spruce artifact's storage (where the bytes go, per layer) to this file.",
+                               valueName: "report.html"))
+    var html: String?
+
+    @Option(parsing: .upToNextOption,
+            help: ArgumentHelp("With --html: more .spruce artifacts to compare on the same page.", valueName: "other.spruce"))
+    var compare: [String] = []
+
+    func validate() throws {
+        if !compare.isEmpty && html == nil { throw ValidationError("--compare needs --html") }
+        if let html, !html.lowercased().hasSuffix(".html") { throw ValidationError("--html must name a .html file, got '\(html)'") }
+    }
+
     func run() throws {
+        if let html {
+            let paths = [options.model] + compare
+            for path in paths where ModelFile.loader(forPath: path)?.extensions != ModelLoader.spruce.extensions {
+                throw ValidationError("--html reports .spruce artifacts; \(path) is not one")
+            }
+            let summaries = try paths.map { ($0, ArtifactSummary(artifact: try ModelFile.loadArtifact(path: $0))) }
+            try FileIO.writeAtomically(Array(ArtifactReport.html(summaries).utf8), to: html)
+            print("wrote \(html)")
+            return
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         if ModelFile.loader(forPath: options.model)?.extensions == ModelLoader.spruce.extensions {

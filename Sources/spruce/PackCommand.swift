@@ -152,13 +152,5 @@ enum Format {
     static func percent(_ fraction: Double) -> String { String(format: "%.2f%%", fraction * 100) }
 
     /// `1,234,567`.
-    static func count(_ n: Int) -> String {
-        let digits = String(n.magnitude)
-        var out = ""
-        for (i, c) in digits.enumerated() {
-            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
-            out.append(c)
-        }
-        return (n < 0 ? "-" : "") + out
-    }
+    static func count(_ n: Int) -> String { ByteSize.grouped(n) }
 }

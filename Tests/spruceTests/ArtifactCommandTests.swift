@@ -68,6 +68,36 @@ func fileSize(_ path: String) throws -> Int {
         if sparsity > 0 { #expect(artifact.metadata["sparsity"] == String(format: "%.4f", sparsity)) }
     }
 
+    @Test("inspect --html writes one self-contained page: where the bytes go, a row per weight, a comparison table")
+    func inspectHTML() throws {
+        let (sparse, _) = try pack(["--sparsity", "0.9", "--int8"], name: "s<90>.spruce")
+        let (dense, _) = try pack([], name: "dense.spruce")
+        let page = workspace.file("report.html")
+        let r = try runSpruce(["inspect", sparse, "--html", page, "--compare", dense])
+        #expect(r.status == 0, "\(r.stderr)")
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        #expect(html.hasPrefix("<!DOCTYPE html>") && html.hasSuffix("</html>\n"))
+        // Self-contained: no scripts, no links or sources to fetch.
+        for forbidden in ["<script", "src=", "href=", "@import", "url("] { #expect(!html.contains(forbidden), "\(forbidden)") }
+        #expect(html.contains("<h2>Comparison</h2>"))
+        #expect(html.contains("<h2>s&lt;90&gt;.spruce</h2>") && html.contains("<h2>dense.spruce</h2>"), "names are escaped")
+        // One table row per conv/Gemm weight of each artifact, each with its bar.
+        let weights = try [sparse, dense].map { try ArtifactSummary(artifact: ArtifactReader.load(path: $0)).tensors.filter(\.isWeight) }
+        for t in weights[0] { #expect(html.contains("<tr><td class=\"l\">\(t.name)</td>"), "\(t.name)") }
+        let rows = html.components(separatedBy: "<tr><td class=\"l\">").count - 1
+        let metadataRows = try [sparse, dense].reduce(0) { $0 + (try ArtifactReader.load(path: $1)).metadata.count }
+        #expect(rows == weights[0].count + weights[1].count + 2 + metadataRows)
+        #expect(html.contains("<title>positions: ") && html.contains("<title>values: "))
+        // The sparse artifact's bar says how many bytes its values take.
+        let values = weights[0].reduce(0) { $0 + $1.valueBytesStored }
+        #expect(html.contains("values \(ByteSize.grouped(values)) ("))
+
+        let misuse = try runSpruce(["inspect", sparse, "--compare", dense])
+        #expect(misuse.status != 0 && misuse.stderr.contains("--compare needs --html"))
+        let onnx = try runSpruce(["inspect", Fixtures.onnx("keras_resnetv2_small.onnx"), "--html", workspace.file("x.html")])
+        #expect(onnx.status != 0 && onnx.stderr.contains("is not one"))
+    }
+
     @Test("pack --scaling records the input normalization; run applies it to images, eval unless --scaling is given")
     func packScaling() throws {
         let (path, _) = try pack(["--scaling", "imagenet", "--int8"])
