@@ -1,9 +1,11 @@
-// The Python package (python/spruce, ctypes over the C API) against `spruce run` on a packed
-// fixture: the same artifact and input give the same output array, and the package reports the
-// model's inputs, outputs, metadata and version. Skipped, saying so, where python3 or NumPy is
-// missing (`make setup` installs python3-numpy).
+// The ways to embed an artifact besides C, each against `spruce run` on a packed fixture: the
+// Python package (python/spruce, ctypes over the C API; skipped, saying so, where python3 or NumPy
+// is missing: `make setup` installs python3-numpy) gives the same output array and reports inputs,
+// outputs, metadata and version; the Swift package example (Examples/Classify) builds as a
+// dependent package and gives the same score.
 import Foundation
 import SpruceCore
+import SpruceTrain
 import Testing
 
 /// Whether `python3` with NumPy can run here.
@@ -79,5 +81,35 @@ private func runCommand(_ path: String, _ arguments: [String], environment: [Str
         let python = try Tensor(npyBytes: Array(try Data(contentsOf: URL(fileURLWithPath: ws.file("py.npy")))))
         #expect(python.shape == [3, 1])
         #expect(python == cli, "python \(python.data), spruce run \(cli.data)")
+    }
+}
+
+/// The Swift package example (Examples/Classify) built as a dependent package builds it: plain
+/// `swift build`, no Makefile flags; it scores a PPM image like `spruce run` scores the same pixels.
+@Suite struct SwiftPackageExampleTests {
+    @Test("Examples/Classify builds with plain swift build and scores an image like spruce run")
+    func exampleBuildsAndClassifies() throws {
+        let example = Fixtures.root + "/Examples/Classify"
+        let build = try runCommand("/usr/bin/env", ["swift", "build", "--package-path", example])
+        #expect(build.status == 0, "\(build.stderr.suffix(2000))")
+        guard build.status == 0 else { return }
+        let ws = Workspace()
+        let artifact = ws.file("m.spruce")
+        let packed = try runSpruce(["pack", Fixtures.onnx("keras_resnetv2_small.onnx"), "-o", artifact, "--int8", "--scaling", "symmetric"])
+        #expect(packed.status == 0, "\(packed.stderr)")
+        // A 64x64 image as PNG (for spruce run) and as PPM (for the example), the same pixels.
+        let image = try ImageLoader.loadImage(path: Fixtures.image("ISIC_0024618.jpg"))
+        let pixels = ImageLoader.tensor(from: image, height: 64, width: 64, layout: .nhwc).data.map { UInt8(($0 * 255).rounded()) }
+        let ppm = try ws.write("lesion.ppm", Array("P6\n64 64\n255\n".utf8) + pixels)
+        var npy = pixels.map { Float($0) / 255 }
+        InputNormalization.symmetric.normalize(&npy, channelsFirst: false, pixelsPerImage: 64 * 64)
+        let input = try ws.write("lesion.npy", Tensor(shape: [1, 64, 64, 3], data: npy).npyBytes())
+        let ran = try runSpruce(["run", artifact, input])
+        let classified = try runCommand(example + "/.build/debug/classify", [artifact, ppm])
+        #expect(ran.status == 0 && classified.status == 0, "\(ran.stderr) \(classified.stderr)")
+        let cli = Double(ran.stdout.split(separator: ":").last.map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "")
+        let words = classified.stdout.split(separator: " ")
+        let score = words.count >= 2 ? Double(String(words[1])) : nil
+        #expect(cli != nil && score != nil && abs((cli ?? 0) - (score ?? 1)) < 1e-4, "spruce run \(ran.stdout), example \(classified.stdout)")
     }
 }
