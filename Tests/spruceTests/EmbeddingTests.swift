@@ -14,24 +14,6 @@ private let pythonWithNumPy: Bool = {
     return result.status == 0
 }()
 
-/// Runs a program with environment additions; returns its status and output.
-private func runCommand(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws -> ProcessResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let errDrain = PipeDrain(err)
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = errDrain.wait()
-    process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                         stderr: String(decoding: stderr, as: UTF8.self))
-}
-
 @Suite struct PythonPackageTests {
     @Test("spruce.Model runs an artifact like spruce run, preprocesses RGB bytes as recorded, and reports inputs, outputs and metadata",
           .enabled(if: pythonWithNumPy, "python3 with NumPy is missing (make setup installs python3-numpy)"))

@@ -43,10 +43,18 @@ final class PipeDrain: @unchecked Sendable {
 
 /// Runs `spruce` with `arguments` and collects its exit status and output.
 func runSpruce(_ arguments: [String], in directory: String? = nil) throws -> ProcessResult {
+    try runCommand(spruceExecutable().path, arguments, in: directory)
+}
+
+/// Runs a program with `arguments` (in `directory`, with `environment` added) and collects its
+/// exit status and output.
+func runCommand(_ path: String, _ arguments: [String], in directory: String? = nil,
+                environment: [String: String] = [:]) throws -> ProcessResult {
     let process = Process()
-    process.executableURL = spruceExecutable()
+    process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
