@@ -36,7 +36,8 @@ struct CompressCommand: ParsableCommand {
             layers, each keeping at least 5 % of its weights; tfmot's uniform share lost far \
             more AUC on both MobileNet v2 models tried), 8 fine-tuning epochs at Adam 1e-4. On a MobileNet v2 \
             (test AUC 0.861) at 450KB with --int8 they lost 0.013 test AUC, where uniform \
-            allocation with 5 epochs (the earlier defaults) lost 0.066.
+            allocation with 5 epochs (the earlier defaults) lost 0.066; on a MobileNet v2 \
+            trained by PyTorch (0.885), at 20x smaller than its ONNX file, 0.016 against 0.500.
 
             The artifact is written only when every stage has finished; Ctrl-C leaves no output. \
             Fine-tuning writes a checkpoint after every epoch to <output>.checkpoint/ \
