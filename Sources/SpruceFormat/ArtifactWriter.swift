@@ -1,6 +1,7 @@
 // Model → .spruce bytes: encodes each conv/Gemm weight in the encoding with the fewest stored bytes
-// (optionally int8), or as an EncodingPlan decided earlier says; stores other tensors dense f32, zstd-compresses each section when that helps, and
-// lays out header, manifest and 64-byte aligned sections with their CRC-32C checksums.
+// (optionally int8), or as an EncodingPlan decided earlier says; stores other tensors dense f32,
+// zstd-compresses each section when that helps, and lays out header, manifest and 64-byte aligned
+// sections with their CRC-32C checksums.
 // It does not lower or prune the graph: stages before it do.
 
 import SpruceCore
