@@ -94,22 +94,25 @@ public func spruce_output_count(_ model: OpaquePointer?) -> Int32 {
     return Int32(m.engine.outputShapes.count)
 }
 
-@_cdecl("spruce_input_name")
-public func spruce_input_name(_ model: OpaquePointer?, _ index: Int32) -> UnsafePointer<CChar>? {
-    guard let m = CModel.from(model), index >= 0, Int(index) < m.inputNames.count else {
-        setLastError("spruce_input_name: no input \(index)")
+/// The model-owned C string `index` of one of `model`'s lists, or nil with `missing` and the index
+/// as this thread's last error.
+private func string(_ list: KeyPath<CModel, [UnsafeMutablePointer<CChar>]>, of model: OpaquePointer?, at index: Int32,
+                    _ missing: String) -> UnsafePointer<CChar>? {
+    guard let m = CModel.from(model), index >= 0, Int(index) < m[keyPath: list].count else {
+        setLastError("\(missing) \(index)")
         return nil
     }
-    return UnsafePointer(m.inputNames[Int(index)])
+    return UnsafePointer(m[keyPath: list][Int(index)])
+}
+
+@_cdecl("spruce_input_name")
+public func spruce_input_name(_ model: OpaquePointer?, _ index: Int32) -> UnsafePointer<CChar>? {
+    string(\.inputNames, of: model, at: index, "spruce_input_name: no input")
 }
 
 @_cdecl("spruce_output_name")
 public func spruce_output_name(_ model: OpaquePointer?, _ index: Int32) -> UnsafePointer<CChar>? {
-    guard let m = CModel.from(model), index >= 0, Int(index) < m.outputNames.count else {
-        setLastError("spruce_output_name: no output \(index)")
-        return nil
-    }
-    return UnsafePointer(m.outputNames[Int(index)])
+    string(\.outputNames, of: model, at: index, "spruce_output_name: no output")
 }
 
 private func writeShape(_ shape: [Int], _ dims: UnsafeMutablePointer<Int64>?, _ capacity: Int32) -> Int32 {
@@ -220,20 +223,12 @@ public func spruce_metadata_count(_ model: OpaquePointer?) -> Int32 {
 
 @_cdecl("spruce_metadata_key")
 public func spruce_metadata_key(_ model: OpaquePointer?, _ index: Int32) -> UnsafePointer<CChar>? {
-    guard let m = CModel.from(model), index >= 0, Int(index) < m.metadataKeys.count else {
-        setLastError("spruce_metadata_key: no metadata entry \(index)")
-        return nil
-    }
-    return UnsafePointer(m.metadataKeys[Int(index)])
+    string(\.metadataKeys, of: model, at: index, "spruce_metadata_key: no metadata entry")
 }
 
 @_cdecl("spruce_metadata_value")
 public func spruce_metadata_value(_ model: OpaquePointer?, _ index: Int32) -> UnsafePointer<CChar>? {
-    guard let m = CModel.from(model), index >= 0, Int(index) < m.metadataValues.count else {
-        setLastError("spruce_metadata_value: no metadata entry \(index)")
-        return nil
-    }
-    return UnsafePointer(m.metadataValues[Int(index)])
+    string(\.metadataValues, of: model, at: index, "spruce_metadata_value: no metadata entry")
 }
 
 @_cdecl("spruce_metadata")
