@@ -69,8 +69,8 @@ public struct ArtifactWriter: Sendable {
         let float32 = int8 && !quantizeFirstConv ? Self.float32Weights(in: graph) : []
         for name in Self.weightNames(in: graph).sorted() {
             guard let tensor = graph.initializers[name] else { continue }
-            let (record, parts) = try storeTensor(name: name, tensor: tensor, isWeight: true,
-                                                  quantize: int8 && !float32.contains(name), planned: nil)
+            let (record, _) = try storeTensor(name: name, tensor: tensor, isWeight: true,
+                                              quantize: int8 && !float32.contains(name), planned: nil)
             let encoding: WeightEncoding
             switch record.encoding {
             case .dense: encoding = .dense
@@ -80,7 +80,6 @@ public struct ArtifactWriter: Sendable {
                 encoding = .csr(rowPointers: p, columnIndices: c)
             }
             plan.weights[name] = TensorStorage(encoding: encoding, valueType: record.valueType)
-            plan.storedBytes[name] = parts.reduce(0) { $0 + align($1.stored.count, to: Layout.alignment) }
         }
         return plan
     }

@@ -32,14 +32,11 @@ public struct EncodingPlan: Sendable, Equatable {
     public var zstdLevel: Int
     /// Storage per weight name.
     public var weights: [String: TensorStorage]
-    /// Stored bytes per weight (sections at their 64-byte aligned length), as measured when planned.
-    public var storedBytes: [String: Int]
 
-    /// An empty plan at `zstdLevel`.
-    public init(zstdLevel: Int, weights: [String: TensorStorage] = [:], storedBytes: [String: Int] = [:]) {
+    /// A plan at `zstdLevel` (empty unless `weights` are given).
+    public init(zstdLevel: Int, weights: [String: TensorStorage] = [:]) {
         self.zstdLevel = zstdLevel
         self.weights = weights
-        self.storedBytes = storedBytes
     }
 
     /// Whether any weight is stored as int8.
