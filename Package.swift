@@ -21,6 +21,9 @@ let implementationDetails: [Target] = [
     .target(name: "_SpruceSupport"),
     // protoc-c output for formats/*.proto, committed; `make proto` regenerates it.
     .target(name: "CSpruceProto", dependencies: ["CProtobufC"]),
+    // The runtime's innermost loops for AVX2 + FMA, chosen at run time by CPU in builds for baseline
+    // x86-64 (a dependent package's plain `swift build`); each has a Swift twin. Plain C, no flags.
+    .target(name: "CSpruceKernels"),
 ]
 
 // MARK: - Public modules
@@ -33,7 +36,7 @@ let modules: [Target] = [
     // The .spruce artifact: layout, writer, reader, checksums. Foundation-free.
     .target(name: "SpruceFormat", dependencies: ["_SpruceSupport", "SpruceCore", "CZstd", "CSpruceProto"]),
     // Embedded inference from the stored (sparse, int8) form. No BLAS, no Foundation.
-    .target(name: "SpruceRuntime", dependencies: ["_SpruceSupport", "SpruceCore", "SpruceFormat"]),
+    .target(name: "SpruceRuntime", dependencies: ["_SpruceSupport", "SpruceCore", "SpruceFormat", "CSpruceKernels"]),
     // ONNX import and export.
     .target(name: "SpruceONNX", dependencies: ["_SpruceSupport", "SpruceCore", "CSpruceProto"]),
     // Training, image decoding, datasets, metrics, model zoo, checkpoints.
@@ -69,7 +72,7 @@ let tests: [Target] = [
         dependencies: ["_SpruceSupport", "SpruceCore", "SpruceFormat", "SpruceONNX", "SprucePipeline", "CSpruceProto"],
         resources: []),
     .testTarget(name: "SpruceFormatTests", dependencies: ["_SpruceSupport", "SpruceCore", "SpruceFormat"]),
-    .testTarget(name: "SpruceRuntimeTests", dependencies: ["SpruceCore", "SpruceFormat", "SpruceRuntime"]),
+    .testTarget(name: "SpruceRuntimeTests", dependencies: ["SpruceCore", "SpruceFormat", "SpruceRuntime", "CSpruceKernels"]),
     .testTarget(name: "SpruceTrainTests", dependencies: ["_SpruceSupport", "SpruceCore", "SpruceONNX", "SpruceTrain"]),
     .testTarget(
         name: "spruceTests",

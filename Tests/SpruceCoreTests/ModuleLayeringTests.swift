@@ -12,7 +12,7 @@ import Testing
         let support: Set = ["_SpruceSupport"]
         let core = support.union(["SpruceCore"])
         let format = core.union(["CZstd", "CSpruceProto"])
-        let runtime = core.union(["SpruceFormat"])
+        let runtime = core.union(["SpruceFormat", "CSpruceKernels"])
         let onnx = core.union(["CSpruceProto"])
         let train = core.union(["COpenBLAS", "CTurboJPEG", "CPNG"])
         let pipeline = format.union(runtime).union(onnx).union(train).union(["SpruceRuntime", "SpruceONNX", "SpruceTrain"])

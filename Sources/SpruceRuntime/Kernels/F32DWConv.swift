@@ -76,7 +76,8 @@ public func f32DWConv(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: U
         let dst = direct ? output + m * g.outPlane : wide
         let b = bias?[m] ?? 0
         if g.kernelHeight == 3 && g.kernelWidth == 3 {
-            dwconvWide3x3(base: base, taps: taps, weights: weights + m * 9, length: wideLength, dst: dst, bias: b, bounds: bounds)
+            dwconvWide3x3Tile(base: base, taps: taps, weights: weights + m * 9, length: wideLength, dst: dst, bias: b,
+                              bounds: bounds)
         } else {
             dwconvWideGeneral(base: base, taps: taps, area: area, weights: weights + m * area, length: wideLength,
                               dst: dst, bias: b, bounds: bounds)
@@ -190,23 +191,32 @@ private func dwconv3x3s1Padded(_ g: ConvGeometry, input: UnsafePointer<Float>, w
             }
             continue
         }
-        let w0 = SIMD8<Float>(repeating: k[0]), w1 = SIMD8<Float>(repeating: k[1]), w2 = SIMD8<Float>(repeating: k[2])
-        let w3 = SIMD8<Float>(repeating: k[3]), w4 = SIMD8<Float>(repeating: k[4]), w5 = SIMD8<Float>(repeating: k[5])
-        let w6 = SIMD8<Float>(repeating: k[6]), w7 = SIMD8<Float>(repeating: k[7]), w8 = SIMD8<Float>(repeating: k[8])
-        let vb = SIMD8<Float>(repeating: b)
-        for oy in 0..<h {
-            let r0 = UnsafePointer(padded + oy * pw), r1 = r0 + pw, r2 = r1 + pw
-            let dst = out + oy * w
-            var x = 0
-            while x < w {
-                var a = multiplyAdd(vb, w0, load8(r0 + x))
-                a = multiplyAdd(a, w1, load8(r0 + x + 1)); a = multiplyAdd(a, w2, load8(r0 + x + 2))
-                a = multiplyAdd(a, w3, load8(r1 + x)); a = multiplyAdd(a, w4, load8(r1 + x + 1))
-                a = multiplyAdd(a, w5, load8(r1 + x + 2)); a = multiplyAdd(a, w6, load8(r2 + x))
-                a = multiplyAdd(a, w7, load8(r2 + x + 1)); a = multiplyAdd(a, w8, load8(r2 + x + 2))
-                store8(clamp8(a, lo, hi), dst + x)
-                x += 8
-            }
+        dwconv3x3s1PlaneTile(padded: padded, pitch: pw, height: h, width: w, weights: k, bias: b, bounds: bounds, out: out)
+    }
+}
+
+/// One channel of `dwconv3x3s1Padded` from its zero-bordered plane (row pitch `pitch`): h rows of
+/// w outputs, w a multiple of 8, whole vectors of nine taps each.
+func dwconv3x3s1Plane(padded: UnsafePointer<Float>, pitch pw: Int, height h: Int, width w: Int,
+                      weights k: UnsafePointer<Float>, bias b: Float, bounds: ActivationBounds,
+                      out: UnsafeMutablePointer<Float>) {
+    let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
+    let w0 = SIMD8<Float>(repeating: k[0]), w1 = SIMD8<Float>(repeating: k[1]), w2 = SIMD8<Float>(repeating: k[2])
+    let w3 = SIMD8<Float>(repeating: k[3]), w4 = SIMD8<Float>(repeating: k[4]), w5 = SIMD8<Float>(repeating: k[5])
+    let w6 = SIMD8<Float>(repeating: k[6]), w7 = SIMD8<Float>(repeating: k[7]), w8 = SIMD8<Float>(repeating: k[8])
+    let vb = SIMD8<Float>(repeating: b)
+    for oy in 0..<h {
+        let r0 = padded + oy * pw, r1 = r0 + pw, r2 = r1 + pw
+        let dst = out + oy * w
+        var x = 0
+        while x < w {
+            var a = multiplyAdd(vb, w0, load8(r0 + x))
+            a = multiplyAdd(a, w1, load8(r0 + x + 1)); a = multiplyAdd(a, w2, load8(r0 + x + 2))
+            a = multiplyAdd(a, w3, load8(r1 + x)); a = multiplyAdd(a, w4, load8(r1 + x + 1))
+            a = multiplyAdd(a, w5, load8(r1 + x + 2)); a = multiplyAdd(a, w6, load8(r2 + x))
+            a = multiplyAdd(a, w7, load8(r2 + x + 1)); a = multiplyAdd(a, w8, load8(r2 + x + 2))
+            store8(clamp8(a, lo, hi), dst + x)
+            x += 8
         }
     }
 }
@@ -279,7 +289,7 @@ private func dwconv3x3s2Padded(_ g: ConvGeometry, input: UnsafePointer<Float>, w
 }
 
 /// Nine unrolled taps, 16 outputs per step (two independent accumulator chains).
-private func dwconvWide3x3(base: UnsafePointer<Float>, taps: UnsafePointer<Int>, weights: UnsafePointer<Float>,
+func dwconvWide3x3(base: UnsafePointer<Float>, taps: UnsafePointer<Int>, weights: UnsafePointer<Float>,
                            length: Int, dst: UnsafeMutablePointer<Float>, bias: Float, bounds: ActivationBounds) {
     let p0 = base + taps[0], p1 = base + taps[1], p2 = base + taps[2]
     let p3 = base + taps[3], p4 = base + taps[4], p5 = base + taps[5]

@@ -101,8 +101,8 @@ public func f32Gemm(m: Int, n: Int, k: Int, packedA: UnsafePointer<Float>,
                     let nValid = min(nr, n - j0)
                     let strip = bPack + sIndex * kLen * nr
                     if lo == r0 && hi == r0 + mr && nValid == nr {
-                        f32GemmMicroKernel6x16(kLen: kLen, a: aBlock, b: strip, c: c + r0 * ldc + j0, ldc: ldc,
-                                               bias: bias.map { $0 + r0 }, first: first, last: last, bounds: bounds)
+                        f32GemmTile(kLen: kLen, a: aBlock, b: strip, c: c + r0 * ldc + j0, ldc: ldc,
+                                    bias: bias.map { $0 + r0 }, first: first, last: last, bounds: bounds)
                         continue
                     }
                     // Edge tile: run the same micro-kernel on a full scratch tile, copy the valid part.
@@ -113,9 +113,9 @@ public func f32Gemm(m: Int, n: Int, k: Int, packedA: UnsafePointer<Float>,
                         }
                         tileBias[r] = (bias != nil && r0 + r < m) ? bias![r0 + r] : 0
                     }
-                    f32GemmMicroKernel6x16(kLen: kLen, a: aBlock, b: strip, c: tile, ldc: nr,
-                                           bias: bias == nil ? nil : UnsafePointer(tileBias),
-                                           first: first, last: last, bounds: bounds)
+                    f32GemmTile(kLen: kLen, a: aBlock, b: strip, c: tile, ldc: nr,
+                                bias: bias == nil ? nil : UnsafePointer(tileBias),
+                                first: first, last: last, bounds: bounds)
                     for row in lo..<hi {
                         let src = tile + (row - r0) * nr
                         let dst = c + row * ldc + j0
@@ -130,6 +130,7 @@ public func f32Gemm(m: Int, n: Int, k: Int, packedA: UnsafePointer<Float>,
 }
 
 /// The 6×16 register tile: twelve SIMD8 accumulators, one broadcast of A and two vectors of B per k.
+/// Called through `f32GemmTile` (ISADispatch.swift), which may run its C version instead.
 @inline(never)
 func f32GemmMicroKernel6x16(kLen: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                             c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?,

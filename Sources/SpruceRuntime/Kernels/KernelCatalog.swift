@@ -29,6 +29,12 @@
 //   "wide" grid of pitch Wq and compacted.
 // - FMA: `multiplyAdd` fuses only on arm64 or when built with `-DSPRUCE_FMA` (and a `-target-cpu`
 //   that has FMA); an x86 baseline build would otherwise call `fmaf` per lane.
+// - ISA dispatch (ISADispatch.swift): a build for baseline x86-64 (a dependent package's plain
+//   `swift build -c release`; SwiftPM forbids -target-cpu there) runs the GEMM tile, the sparse
+//   row and the 3×3 depthwise row from CSpruceKernels, compiled for AVX2 + FMA by a per-function
+//   target attribute, when the CPU has both; otherwise their Swift twins. Those three held ~60 %
+//   of a plain build's time on MobileNet v2 90 % + int8; the rest (phase planes, row decode) is
+//   memory-bound and ran no slower in the plain build.
 // - Threads (Engine, WorkerPool.swift): a step is split only when it has ≥ 150k multiply-adds.
 //   Sparse and depthwise convs split by output channel; im2col convs with ≥ 8 output rows split by
 //   output rows (each thread builds only its rows' im2col), other dense convs by channel in

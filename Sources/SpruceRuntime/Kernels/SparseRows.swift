@@ -338,8 +338,7 @@ func sparseRows<W: SparseWeight>(_ indexing: SparseIndexing, weights: UnsafePoin
     for m in rows {
         let (count, columns, start) = sparseRowColumns(m, indexing, scratch: columnScratch, byteTable: byteTable)
         let row = SparseRunRow(count: count, columns: columns, table: table, weights: weights + start, base: base(m))
-        sparseRowAccumulate(row, length: length, dst: dst(m),
-                            RowEpilogue(scale: scales?[m] ?? 1, bias: bias?[m] ?? 0, bounds: bounds))
+        sparseRow(row, length: length, dst: dst(m), scale: scales?[m] ?? 1, bias: bias?[m] ?? 0, bounds: bounds)
         after(m)
     }
 }
