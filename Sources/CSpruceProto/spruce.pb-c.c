@@ -817,6 +817,51 @@ void   spruce__pad_attributes__free_unpacked
   assert(message->base.descriptor == &spruce__pad_attributes__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   spruce__hard_sigmoid_attributes__init
+                     (Spruce__HardSigmoidAttributes         *message)
+{
+  static const Spruce__HardSigmoidAttributes init_value = SPRUCE__HARD_SIGMOID_ATTRIBUTES__INIT;
+  *message = init_value;
+}
+size_t spruce__hard_sigmoid_attributes__get_packed_size
+                     (const Spruce__HardSigmoidAttributes *message)
+{
+  assert(message->base.descriptor == &spruce__hard_sigmoid_attributes__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t spruce__hard_sigmoid_attributes__pack
+                     (const Spruce__HardSigmoidAttributes *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &spruce__hard_sigmoid_attributes__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t spruce__hard_sigmoid_attributes__pack_to_buffer
+                     (const Spruce__HardSigmoidAttributes *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &spruce__hard_sigmoid_attributes__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Spruce__HardSigmoidAttributes *
+       spruce__hard_sigmoid_attributes__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Spruce__HardSigmoidAttributes *)
+     protobuf_c_message_unpack (&spruce__hard_sigmoid_attributes__descriptor,
+                                allocator, len, data);
+}
+void   spruce__hard_sigmoid_attributes__free_unpacked
+                     (Spruce__HardSigmoidAttributes *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &spruce__hard_sigmoid_attributes__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   spruce__node__init
                      (Spruce__Node         *message)
 {
@@ -2118,7 +2163,58 @@ const ProtobufCMessageDescriptor spruce__pad_attributes__descriptor =
   (ProtobufCMessageInit) spruce__pad_attributes__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor spruce__node__field_descriptors[15] =
+static const ProtobufCFieldDescriptor spruce__hard_sigmoid_attributes__field_descriptors[2] =
+{
+  {
+    "alpha",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Spruce__HardSigmoidAttributes, alpha),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "beta",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Spruce__HardSigmoidAttributes, beta),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned spruce__hard_sigmoid_attributes__field_indices_by_name[] = {
+  0,   /* field[0] = alpha */
+  1,   /* field[1] = beta */
+};
+static const ProtobufCIntRange spruce__hard_sigmoid_attributes__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor spruce__hard_sigmoid_attributes__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "spruce.HardSigmoidAttributes",
+  "HardSigmoidAttributes",
+  "Spruce__HardSigmoidAttributes",
+  "spruce",
+  sizeof(Spruce__HardSigmoidAttributes),
+  2,
+  spruce__hard_sigmoid_attributes__field_descriptors,
+  spruce__hard_sigmoid_attributes__field_indices_by_name,
+  1,  spruce__hard_sigmoid_attributes__number_ranges,
+  (ProtobufCMessageInit) spruce__hard_sigmoid_attributes__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor spruce__node__field_descriptors[16] =
 {
   {
     "name",
@@ -2300,6 +2396,18 @@ static const ProtobufCFieldDescriptor spruce__node__field_descriptors[15] =
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "hard_sigmoid",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Spruce__Node, attributes_case),
+    offsetof(Spruce__Node, hard_sigmoid),
+    &spruce__hard_sigmoid_attributes__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned spruce__node__field_indices_by_name[] = {
   11,   /* field[11] = axes */
@@ -2308,6 +2416,7 @@ static const unsigned spruce__node__field_indices_by_name[] = {
   8,   /* field[8] = clip */
   4,   /* field[4] = conv */
   6,   /* field[6] = gemm */
+  15,   /* field[15] = hard_sigmoid */
   2,   /* field[2] = inputs */
   0,   /* field[0] = name */
   1,   /* field[1] = op */
@@ -2322,7 +2431,7 @@ static const ProtobufCIntRange spruce__node__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 10, 4 },
-  { 0, 15 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor spruce__node__descriptor =
 {
@@ -2332,7 +2441,7 @@ const ProtobufCMessageDescriptor spruce__node__descriptor =
   "Spruce__Node",
   "spruce",
   sizeof(Spruce__Node),
-  15,
+  16,
   spruce__node__field_descriptors,
   spruce__node__field_indices_by_name,
   2,  spruce__node__number_ranges,
@@ -2469,7 +2578,7 @@ const ProtobufCEnumDescriptor spruce__index_format__descriptor =
   spruce__index_format__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue spruce__op_type__enum_values_by_number[27] =
+static const ProtobufCEnumValue spruce__op_type__enum_values_by_number[29] =
 {
   { "OP_TYPE_UNSPECIFIED", "SPRUCE__OP_TYPE__OP_TYPE_UNSPECIFIED", 0 },
   { "OP_TYPE_CONV", "SPRUCE__OP_TYPE__OP_TYPE_CONV", 1 },
@@ -2498,11 +2607,13 @@ static const ProtobufCEnumValue spruce__op_type__enum_values_by_number[27] =
   { "OP_TYPE_PAD", "SPRUCE__OP_TYPE__OP_TYPE_PAD", 24 },
   { "OP_TYPE_IDENTITY", "SPRUCE__OP_TYPE__OP_TYPE_IDENTITY", 25 },
   { "OP_TYPE_DROPOUT", "SPRUCE__OP_TYPE__OP_TYPE_DROPOUT", 26 },
+  { "OP_TYPE_HARD_SIGMOID", "SPRUCE__OP_TYPE__OP_TYPE_HARD_SIGMOID", 27 },
+  { "OP_TYPE_HARD_SWISH", "SPRUCE__OP_TYPE__OP_TYPE_HARD_SWISH", 28 },
 };
 static const ProtobufCIntRange spruce__op_type__value_ranges[] = {
-{0, 0},{0, 27}
+{0, 0},{0, 29}
 };
-static const ProtobufCEnumValueIndex spruce__op_type__enum_values_by_name[27] =
+static const ProtobufCEnumValueIndex spruce__op_type__enum_values_by_name[29] =
 {
   { "OP_TYPE_ADD", 5 },
   { "OP_TYPE_AVERAGE_POOL", 13 },
@@ -2515,6 +2626,8 @@ static const ProtobufCEnumValueIndex spruce__op_type__enum_values_by_name[27] =
   { "OP_TYPE_FLATTEN", 16 },
   { "OP_TYPE_GEMM", 14 },
   { "OP_TYPE_GLOBAL_AVERAGE_POOL", 10 },
+  { "OP_TYPE_HARD_SIGMOID", 27 },
+  { "OP_TYPE_HARD_SWISH", 28 },
   { "OP_TYPE_IDENTITY", 25 },
   { "OP_TYPE_MAT_MUL", 15 },
   { "OP_TYPE_MAX_POOL", 12 },
@@ -2539,9 +2652,9 @@ const ProtobufCEnumDescriptor spruce__op_type__descriptor =
   "OpType",
   "Spruce__OpType",
   "spruce",
-  27,
+  29,
   spruce__op_type__enum_values_by_number,
-  27,
+  29,
   spruce__op_type__enum_values_by_name,
   1,
   spruce__op_type__value_ranges,

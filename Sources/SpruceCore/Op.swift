@@ -131,6 +131,10 @@ public enum Op: Sendable, Equatable, Hashable {
     case transpose(perm: [Int]?)
     case concat(axis: Int)
     case sigmoid
+    /// max(0, min(1, alpha·x + beta)); ONNX's defaults are alpha 0.2, beta 0.5, PyTorch exports 1/6.
+    case hardSigmoid(alpha: Float, beta: Float)
+    /// x · max(0, min(1, x/6 + 1/2)) (MobileNet v3).
+    case hardSwish
     case softmax(axis: Int)
     /// Constant padding: pads in ONNX order (all begins, then all ends), one pair per input axis.
     case pad(pads: [Int], value: Float)
@@ -163,6 +167,8 @@ public enum Op: Sendable, Equatable, Hashable {
         case .transpose: "Transpose"
         case .concat: "Concat"
         case .sigmoid: "Sigmoid"
+        case .hardSigmoid: "HardSigmoid"
+        case .hardSwish: "HardSwish"
         case .softmax: "Softmax"
         case .pad: "Pad"
         case .identity: "Identity"

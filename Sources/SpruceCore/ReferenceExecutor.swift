@@ -137,6 +137,10 @@ public struct ReferenceExecutor: Sendable {
             return map(x) { min(max($0, lo), hi) }
         case .sigmoid:
             return map(x) { 1 / (1 + expf(-$0)) }
+        case .hardSigmoid(let alpha, let beta):
+            return map(x) { max(0, min(1, alpha * $0 + beta)) }
+        case .hardSwish:
+            return map(x) { $0 * max(0, min(1, $0 / 6 + 0.5)) }
         case .softmax(let axis):
             return softmax(x, axis: Graph.normalizedAxis(axis, rank: x.rank) ?? 0)
         case .add:

@@ -123,7 +123,7 @@ extension Graph {
         case .batchNormalization: (5, 5, 5)
         case .add, .sub, .mul, .div, .matMul: (2, 2, 2)
         case .sum, .concat: (1, Int.max, Int.max)
-        case .relu, .clip, .sigmoid, .softmax, .identity, .dropout, .globalAveragePool, .reduceMean,
+        case .relu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .softmax, .identity, .dropout, .globalAveragePool, .reduceMean,
              .maxPool, .averagePool, .flatten, .reshape, .squeeze, .unsqueeze, .transpose, .pad:
             (1, 1, 1)
         }
@@ -304,7 +304,7 @@ private struct ShapeRule {
 
     func output() throws -> [Int] {
         switch node.op {
-        case .relu, .clip, .sigmoid, .identity, .dropout:
+        case .relu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .identity, .dropout:
             return try x()
         case .softmax(let a):
             let s = try x()

@@ -46,7 +46,7 @@ struct ManifestContents: Sendable {
 enum Layout {
     static let magic: [UInt8] = [0x53, 0x50, 0x52, 0x43]  // "SPRC"
     static let majorVersion: UInt16 = 1
-    static let minorVersion: UInt16 = 0
+    static let minorVersion: UInt16 = 1
     static let headerSize = 64
     static let alignment = 64
     /// Bytes the header checksum covers.

@@ -241,8 +241,15 @@ enum ManifestCoding {
             p.value = value
             n.pad = arena.new(p)
             setCase(20)
+        case .hardSigmoid(let alpha, let beta):
+            var h = Spruce__HardSigmoidAttributes()
+            spruce__hard_sigmoid_attributes__init(&h)
+            h.alpha = alpha
+            h.beta = beta
+            n.hard_sigmoid = arena.new(h)
+            setCase(21)
         case .squeeze(nil), .transpose(nil), .relu, .add, .sub, .mul, .div, .sum, .globalAveragePool,
-             .matMul, .sigmoid, .identity, .dropout:
+             .matMul, .sigmoid, .hardSwish, .identity, .dropout:
             setCase(0)
         }
         return arena.new(n)
@@ -283,6 +290,8 @@ enum ManifestCoding {
         case .pad: 24
         case .identity: 25
         case .dropout: 26
+        case .hardSigmoid: 27
+        case .hardSwish: 28
         }
     }
 
@@ -508,9 +517,12 @@ enum ManifestCoding {
         case 24:
             guard attributesCase == 20, let a = n.pad?.pointee else { throw mismatch("Pad", expected: "pad") }
             op = .pad(pads: ints(a.pads, a.n_pads), value: a.value)
+        case 27:
+            guard attributesCase == 21, let a = n.hard_sigmoid?.pointee else { throw mismatch("HardSigmoid", expected: "hard_sigmoid") }
+            op = .hardSigmoid(alpha: a.alpha, beta: a.beta)
         default:
             let plain: [Int: Op] = [3: .relu, 5: .add, 6: .sub, 7: .mul, 8: .div, 9: .sum, 10: .globalAveragePool,
-                                    15: .matMul, 22: .sigmoid, 25: .identity, 26: .dropout]
+                                    15: .matMul, 22: .sigmoid, 25: .identity, 26: .dropout, 28: .hardSwish]
             guard let plainOp = plain[opCode] else { throw .invalidEnum(field: "op type of node '\(name)'", value: opCode) }
             guard attributesCase == 0 else { throw mismatch(plainOp.onnxName, expected: "no attributes") }
             op = plainOp

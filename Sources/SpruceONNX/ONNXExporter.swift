@@ -179,7 +179,10 @@ struct ExportBuilder {
             inputs = [node.inputs.first ?? "", int64Initializer(node.name + "_pads", pads)]
             if value != 0 { inputs.append(floatScalarInitializer(node.name + "_value", value)) }
             attributes.append(a.attribute("mode", string: "constant"))
-        case .relu, .add, .sub, .mul, .div, .sum, .globalAveragePool, .matMul, .sigmoid, .identity, .dropout:
+        case .hardSigmoid(let alpha, let beta):
+            attributes.append(a.attribute("alpha", float: alpha))
+            attributes.append(a.attribute("beta", float: beta))
+        case .relu, .add, .sub, .mul, .div, .sum, .globalAveragePool, .matMul, .sigmoid, .hardSwish, .identity, .dropout:
             break
         }
         while let last = inputs.last, last.isEmpty { inputs.removeLast() }

@@ -27,6 +27,8 @@ extension ONNXImporter.Session {
             inputs = Array(n.inputs.prefix(5))
         case "Relu": op = .relu
         case "Sigmoid": op = .sigmoid
+        case "HardSigmoid": op = .hardSigmoid(alpha: try a.float("alpha") ?? 0.2, beta: try a.float("beta") ?? 0.5)
+        case "HardSwish": op = .hardSwish
         case "Add": op = .add
         case "Sub": op = .sub
         case "Mul": op = .mul

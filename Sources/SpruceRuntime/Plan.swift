@@ -262,6 +262,11 @@ struct PlanBuilder {
         case .sigmoid:
             let x = try read(node.inputs[0], node: node)
             steps.append(SigmoidStep(node: node.name, count: try shape(out, node).elementCount, input: x, output: write(out)))
+        case .hardSigmoid, .hardSwish:
+            let x = try read(node.inputs[0], node: node)
+            let parameters: (alpha: Float, beta: Float)? = if case .hardSigmoid(let a, let b) = node.op { (a, b) } else { nil }
+            steps.append(HardActivationStep(node: node.name, count: try shape(out, node).elementCount,
+                                            hardSigmoid: parameters, input: x, output: write(out)))
         case .softmax(let axis):
             let s = try shape(out, node)
             let a = axis < 0 ? axis + s.count : axis

@@ -441,6 +441,23 @@ struct SigmoidStep: PlanStep {
     func run(_ b: Buffers) { f32Sigmoid(count: count, x: b[input], y: b[output]) }
 }
 
+/// HardSigmoid (alpha, beta) or, without them, HardSwish, elementwise.
+struct HardActivationStep: PlanStep {
+    let node: String
+    let count: Int
+    /// HardSigmoid's alpha and beta; nil for HardSwish.
+    let hardSigmoid: (alpha: Float, beta: Float)?
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) {
+        if let h = hardSigmoid {
+            f32HardSigmoid(count: count, alpha: h.alpha, beta: h.beta, x: b[input], y: b[output])
+        } else {
+            f32HardSwish(count: count, x: b[input], y: b[output])
+        }
+    }
+}
+
 /// Softmax over the middle axis of [outer, axis, inner].
 struct SoftmaxStep: PlanStep {
     let node: String

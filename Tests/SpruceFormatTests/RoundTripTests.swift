@@ -28,7 +28,7 @@ import Testing
         #expect(artifact.denseModel() == model)
         #expect(artifact.graph.initializers.isEmpty)
         #expect(artifact.fileBytes == bytes.count)
-        #expect(artifact.majorVersion == 1 && artifact.minorVersion == 0)
+        #expect(artifact.majorVersion == 1 && artifact.minorVersion == 1)
         // Deterministic: same model, same bytes.
         #expect(try ArtifactWriter().encode(model) == bytes)
     }

@@ -1,4 +1,4 @@
-// f32-add (same shape, per-channel broadcast), f32-concat, f32-clip/relu, f32-sigmoid,
+// f32-add (same shape, per-channel broadcast), f32-concat, f32-clip/relu, f32-sigmoid, f32-hardsigmoid/hardswish,
 // f32-softmax and f32-gemm-dense (f32 and qc8w) vs their reference twins; sizes around the
 // SIMD width.
 import SpruceRuntime
@@ -60,6 +60,19 @@ func sigmoidMatchesReference(_ n: Int) {
     f32Sigmoid(count: n, x: x, y: &actual)
     expectClose(actual, expected, tolerance: 1e-6, "sigmoid")
     #expect(actual[0] >= 0 && actual[0] < 1e-30)
+}
+
+@Test(arguments: lengths)
+func hardActivationsMatchReference(_ n: Int) {
+    var rng = SplitMix64(seed: UInt64(n) + 22)
+    let x = rng.floats(n).map { $0 * 6 }  // both kinks of each
+    var expected = [Float](repeating: .nan, count: n), actual = expected
+    f32HardSwishReference(count: n, x: x, y: &expected)
+    f32HardSwish(count: n, x: x, y: &actual)
+    expectClose(actual, expected, tolerance: 1e-6, "hardswish")
+    f32HardSigmoidReference(count: n, alpha: 0.2, beta: 0.5, x: x, y: &expected)
+    f32HardSigmoid(count: n, alpha: 0.2, beta: 0.5, x: x, y: &actual)
+    expectClose(actual, expected, tolerance: 1e-6, "hardsigmoid")
 }
 
 @Test(arguments: [(1, 1, 1), (1, 10, 1), (2, 7, 3), (1, 1000, 1), (3, 5, 4)])

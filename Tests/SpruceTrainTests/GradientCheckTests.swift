@@ -198,6 +198,15 @@ func gradientCases() -> [GradientCase] {
     for i in 0..<clipInput.count { clipInput.data[i] *= 8; if abs(clipInput.data[i] - 6) < 0.2 { clipInput.data[i] += 0.5 } }
     unary("clip", .clip(min: 0, max: 6), clipInput)
     unary("sigmoid", .sigmoid, r.tensor([3, 4], -3, 3))
+    // Inputs over both kinks (±3 for HardSwish and alpha 1/6, ±2.5 for alpha 0.2), none within 0.2 of one.
+    func awayFromKinks(_ shape: [Int], _ kinks: [Float]) -> Tensor {
+        var t = r.tensor(shape, -5, 5)
+        for i in 0..<t.count { for k in kinks where abs(t.data[i] - k) < 0.2 { t.data[i] = k + 0.4 } }
+        return t
+    }
+    unary("hardswish", .hardSwish, awayFromKinks([2, 3, 5], [-3, 3]))
+    unary("hardsigmoid-torch", .hardSigmoid(alpha: 1 / 6, beta: 0.5), awayFromKinks([2, 3, 5], [-3, 3]))
+    unary("hardsigmoid-onnx", .hardSigmoid(alpha: 0.2, beta: 0.5), awayFromKinks([3, 4], [-2.5, 2.5]))
     unary("softmax", .softmax(axis: 1), r.tensor([2, 5, 3], -2, 2))
     unary("gap", .globalAveragePool, r.tensor([2, 3, 4, 5]))
     unary("reducemean-hw", .reduceMean(axes: [2, 3], keepDims: true), r.tensor([2, 3, 4, 2]))

@@ -50,6 +50,8 @@ func kernelCases() -> [KernelCase] {
         KernelCase(label: "gap", op: .globalAveragePool, x: [3, 5, 7, 9], parameters: []),
         KernelCase(label: "clip", op: .clip(min: 0, max: 0.5), x: [3, 5, 7, 9], parameters: []),
         KernelCase(label: "relu", op: .relu, x: [3, 5, 7, 9], parameters: []),
+        KernelCase(label: "hardswish", op: .hardSwish, x: [3, 5, 7, 9], parameters: []),
+        KernelCase(label: "hardsigmoid", op: .hardSigmoid(alpha: 1 / 6, beta: 0.5), x: [3, 5, 7, 9], parameters: []),
         KernelCase(label: "mul-channel", op: .mul, x: [3, 5, 7, 9], parameters: [("c", [5, 1, 1])]),
         KernelCase(label: "transpose", op: .transpose(perm: [0, 2, 3, 1]), x: [2, 3, 4, 5], parameters: []),
     ]

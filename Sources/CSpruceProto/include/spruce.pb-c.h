@@ -33,6 +33,7 @@ typedef struct Spruce__AxesAttributes Spruce__AxesAttributes;
 typedef struct Spruce__ReshapeAttributes Spruce__ReshapeAttributes;
 typedef struct Spruce__TransposeAttributes Spruce__TransposeAttributes;
 typedef struct Spruce__PadAttributes Spruce__PadAttributes;
+typedef struct Spruce__HardSigmoidAttributes Spruce__HardSigmoidAttributes;
 typedef struct Spruce__Node Spruce__Node;
 
 
@@ -118,7 +119,15 @@ typedef enum _Spruce__OpType {
   SPRUCE__OP_TYPE__OP_TYPE_SOFTMAX = 23,
   SPRUCE__OP_TYPE__OP_TYPE_PAD = 24,
   SPRUCE__OP_TYPE__OP_TYPE_IDENTITY = 25,
-  SPRUCE__OP_TYPE__OP_TYPE_DROPOUT = 26
+  SPRUCE__OP_TYPE__OP_TYPE_DROPOUT = 26,
+  /*
+   * since 1.1
+   */
+  SPRUCE__OP_TYPE__OP_TYPE_HARD_SIGMOID = 27,
+  /*
+   * since 1.1
+   */
+  SPRUCE__OP_TYPE__OP_TYPE_HARD_SWISH = 28
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPRUCE__OP_TYPE)
 } Spruce__OpType;
 typedef enum _Spruce__AutoPad {
@@ -459,6 +468,17 @@ struct  Spruce__PadAttributes
     , 0,NULL, 0 }
 
 
+struct  Spruce__HardSigmoidAttributes
+{
+  ProtobufCMessage base;
+  float alpha;
+  float beta;
+};
+#define SPRUCE__HARD_SIGMOID_ATTRIBUTES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&spruce__hard_sigmoid_attributes__descriptor) \
+    , 0, 0 }
+
+
 typedef enum {
   SPRUCE__NODE__ATTRIBUTES__NOT_SET = 0,
   SPRUCE__NODE__ATTRIBUTES_CONV = 10,
@@ -471,7 +491,8 @@ typedef enum {
   SPRUCE__NODE__ATTRIBUTES_AXES = 17,
   SPRUCE__NODE__ATTRIBUTES_RESHAPE = 18,
   SPRUCE__NODE__ATTRIBUTES_TRANSPOSE = 19,
-  SPRUCE__NODE__ATTRIBUTES_PAD = 20
+  SPRUCE__NODE__ATTRIBUTES_PAD = 20,
+  SPRUCE__NODE__ATTRIBUTES_HARD_SIGMOID = 21
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPRUCE__NODE__ATTRIBUTES__CASE)
 } Spruce__Node__AttributesCase;
 
@@ -503,6 +524,7 @@ struct  Spruce__Node
     Spruce__ReshapeAttributes *reshape;
     Spruce__TransposeAttributes *transpose;
     Spruce__PadAttributes *pad;
+    Spruce__HardSigmoidAttributes *hard_sigmoid;
   };
 };
 #define SPRUCE__NODE__INIT \
@@ -852,6 +874,25 @@ Spruce__PadAttributes *
 void   spruce__pad_attributes__free_unpacked
                      (Spruce__PadAttributes *message,
                       ProtobufCAllocator *allocator);
+/* Spruce__HardSigmoidAttributes methods */
+void   spruce__hard_sigmoid_attributes__init
+                     (Spruce__HardSigmoidAttributes         *message);
+size_t spruce__hard_sigmoid_attributes__get_packed_size
+                     (const Spruce__HardSigmoidAttributes   *message);
+size_t spruce__hard_sigmoid_attributes__pack
+                     (const Spruce__HardSigmoidAttributes   *message,
+                      uint8_t             *out);
+size_t spruce__hard_sigmoid_attributes__pack_to_buffer
+                     (const Spruce__HardSigmoidAttributes   *message,
+                      ProtobufCBuffer     *buffer);
+Spruce__HardSigmoidAttributes *
+       spruce__hard_sigmoid_attributes__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   spruce__hard_sigmoid_attributes__free_unpacked
+                     (Spruce__HardSigmoidAttributes *message,
+                      ProtobufCAllocator *allocator);
 /* Spruce__Node methods */
 void   spruce__node__init
                      (Spruce__Node         *message);
@@ -927,6 +968,9 @@ typedef void (*Spruce__TransposeAttributes_Closure)
 typedef void (*Spruce__PadAttributes_Closure)
                  (const Spruce__PadAttributes *message,
                   void *closure_data);
+typedef void (*Spruce__HardSigmoidAttributes_Closure)
+                 (const Spruce__HardSigmoidAttributes *message,
+                  void *closure_data);
 typedef void (*Spruce__Node_Closure)
                  (const Spruce__Node *message,
                   void *closure_data);
@@ -961,6 +1005,7 @@ extern const ProtobufCMessageDescriptor spruce__axes_attributes__descriptor;
 extern const ProtobufCMessageDescriptor spruce__reshape_attributes__descriptor;
 extern const ProtobufCMessageDescriptor spruce__transpose_attributes__descriptor;
 extern const ProtobufCMessageDescriptor spruce__pad_attributes__descriptor;
+extern const ProtobufCMessageDescriptor spruce__hard_sigmoid_attributes__descriptor;
 extern const ProtobufCMessageDescriptor spruce__node__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -91,7 +91,8 @@ enum GradientRules {
     static func backwardReads(_ op: Op) -> (inputs: [Int], output: Bool) {
         switch op {
         case .conv, .batchNormalization, .mul, .div, .gemm, .matMul: ([0, 1], false)
-        case .relu, .clip, .sigmoid, .softmax: ([], true)
+        case .relu, .clip, .sigmoid, .hardSigmoid, .softmax: ([], true)
+        case .hardSwish: ([0], false)
         case .add, .sub, .sum, .globalAveragePool, .reduceMean, .maxPool, .averagePool, .flatten, .reshape,
              .squeeze, .unsqueeze, .transpose, .concat, .pad, .identity, .dropout: ([], false)
         }
@@ -117,6 +118,14 @@ enum GradientRules {
         case .sigmoid:
             let x = try r.operand(0), y = r.make(r.outShape)
             ElementwiseKernels.sigmoid(x.pointer, y.pointer, x.count)
+            return (y, .none, nil)
+        case .hardSigmoid(let alpha, let beta):
+            let x = try r.operand(0), y = r.make(r.outShape)
+            ElementwiseKernels.hardSigmoid(x.pointer, y.pointer, x.count, alpha: alpha, beta: beta)
+            return (y, .none, nil)
+        case .hardSwish:
+            let x = try r.operand(0), y = r.make(r.outShape)
+            ElementwiseKernels.hardSwish(x.pointer, y.pointer, x.count)
             return (y, .none, nil)
         case .softmax(let axis):
             return (try softmaxForward(r, axis: axis), .none, nil)
@@ -226,6 +235,15 @@ enum GradientRules {
             guard let y else { throw r.unsupported("output was not kept") }
             let d = r.make(r.shape(0))
             ElementwiseKernels.sigmoidBackward(y.pointer, dy.pointer, d.pointer, d.count)
+            dx[0] = d
+        case .hardSigmoid(let alpha, _):
+            guard let y else { throw r.unsupported("output was not kept") }
+            let d = r.make(r.shape(0))
+            ElementwiseKernels.hardSigmoidBackward(y.pointer, dy.pointer, d.pointer, d.count, alpha: alpha)
+            dx[0] = d
+        case .hardSwish:
+            let x = try r.operand(0), d = r.make(r.shape(0))
+            ElementwiseKernels.hardSwishBackward(x.pointer, dy.pointer, d.pointer, d.count)
             dx[0] = d
         case .softmax(let axis):
             guard let y else { throw r.unsupported("output was not kept") }

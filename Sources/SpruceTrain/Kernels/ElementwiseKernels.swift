@@ -57,6 +57,29 @@ enum ElementwiseKernels {
         for i in 0..<count { dx[i] = dy[i] * y[i] * (1 - y[i]) }
     }
 
+    static func hardSigmoid(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int, alpha: Float, beta: Float) {
+        for i in 0..<count { y[i] = max(0, min(1, alpha * x[i] + beta)) }
+    }
+
+    /// dx = alpha · dy where the output lies strictly inside (0, 1), else 0 (flat at the bounds).
+    static func hardSigmoidBackward(_ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                    _ count: Int, alpha: Float) {
+        for i in 0..<count { dx[i] = y[i] > 0 && y[i] < 1 ? alpha * dy[i] : 0 }
+    }
+
+    static func hardSwish(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+        for i in 0..<count { y[i] = x[i] * max(0, min(1, x[i] / 6 + 0.5)) }
+    }
+
+    /// d/dx of x · clamp(x/6 + 1/2, 0, 1): 0 at or below −3, 1 at or above 3, (2x + 3)/6 between
+    /// (PyTorch's convention at the two kinks).
+    static func hardSwishBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ count: Int) {
+        for i in 0..<count {
+            let v = x[i]
+            dx[i] = v < -3 ? 0 : (v > 3 ? dy[i] : dy[i] * (2 * v + 3) / 6)
+        }
+    }
+
     /// Calls `body(outOffset, aOffset, bOffset)` for every row of `shape` (all axes but the last),
     /// with operand offsets from `sa` / `sb`.
     @inline(__always)
