@@ -17,7 +17,7 @@ BUILD_DIR ?= .build/$(CONFIG)
 SWIFT_LIB_DIR := $(shell dirname $$(dirname $$(command -v swift 2>/dev/null || echo /usr/bin/swift)))/lib/swift/linux
 INSTALLED := include/spruce.h lib/libspruce.so lib/libspruce.a lib/pkgconfig/spruce.pc lib/pkgconfig/spruce-static.pc bin/spruce
 
-.PHONY: help setup build release test demo install uninstall bench proto fixtures pyenv check-export report-check study fuzz sanitize clean
+.PHONY: help setup build release test demo install uninstall bench bench-torchvision pyenv-torch proto fixtures pyenv check-export report-check study fuzz sanitize clean
 
 help:
 	@echo "make setup     install the Debian packages Spruce needs (idempotent)"
@@ -25,6 +25,7 @@ help:
 	@echo "make test      build and run every test"
 	@echo "make demo      release build, then the main job on the bundled fixtures"
 	@echo "make bench     benchmarks against the named peers in one run (needs 'make pyenv')"
+	@echo "make bench-torchvision  torchvision classifiers (224 px) against the current onnxruntime (needs 'make pyenv-torch'; BENCH_FLAGS=--models resnet18)"
 	@echo "make proto     regenerate the committed protoc-c output from formats/*.proto"
 	@echo "make fixtures  regenerate fixtures/ with onnxruntime (needs 'make pyenv')"
 	@echo "make check-export  pack every fixture, export it back to ONNX, compare onnxruntime with spruce run"
@@ -76,6 +77,16 @@ bench:
 	$(PYTHON) Tests/Benchmarks/runtime_bench.py
 	$(PYTHON) Tests/Benchmarks/train_bench.py
 	SPRUCE=.build/release/spruce bash Tests/Benchmarks/mpi_bench.sh
+
+# The torchvision classifiers at their native sizes against the current onnxruntime (its own venv:
+# torch and torchvision are about 4 GB).
+TORCH_PYTHON ?= .venv-torch/bin/python
+pyenv-torch:
+	test -x $(TORCH_PYTHON) || python3 -m venv .venv-torch
+	$(TORCH_PYTHON) -m pip install -q torch torchvision onnx onnxruntime
+
+bench-torchvision: release
+	$(TORCH_PYTHON) Tests/Benchmarks/torchvision_bench.py $(BENCH_FLAGS)
 
 check-export: release
 	$(PYTHON) Tests/Benchmarks/check_export_onnxruntime.py --spruce $(SPRUCE) --all

@@ -67,6 +67,7 @@ import Testing
     @Test func newerMajorVersionIsRefused() throws {
         var bytes = try ArtifactWriter().encode(smallModel(sparsity: 0))
         setLE(&bytes, at: 4, UInt16(2))
+        setLE(&bytes, at: 6, UInt16(0))
         resealHeader(&bytes)
         #expect(throws: FormatError.unsupportedVersion(major: 2, minor: 0)) { try ArtifactReader.decode(bytes) }
         setLE(&bytes, at: 4, UInt16(1))

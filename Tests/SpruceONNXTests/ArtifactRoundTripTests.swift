@@ -270,3 +270,27 @@ extension FixtureFiles {
         (directory as NSString).deletingLastPathComponent + "/images"
     }
 }
+
+/// Files written by the format 1.0 writer (committed in fixtures/artifacts, packed from the named
+/// fixture with `spruce pack` before 1.1) still read and run: the version is reported as 1.0 and
+/// the runtime agrees with the reference executor on the stored graph.
+@Suite struct FormatCompatibilityTests {
+    static let files: [(artifact: String, model: String)] = [
+        ("residual_block_v1.0.spruce", "residual_block.onnx"),          // --sparsity 0.5, f32
+        ("keras_resnetv2_small_v1.0.spruce", "keras_resnetv2_small.onnx"),  // --sparsity 0.9 --int8
+    ]
+
+    @Test(arguments: files.map(\.artifact))
+    func version1_0FilesReadAndRun(_ file: String) throws {
+        let model = try #require(Self.files.first { $0.artifact == file }?.model)
+        let path = FixtureFiles.directory + "/../artifacts/" + file
+        let artifact = try ArtifactReader.load(path: path)
+        #expect(artifact.majorVersion == 1 && artifact.minorVersion == 0)
+        let inputs = try FixtureFiles.inputs(of: try FixtureFiles.entry(model))
+        let oracle = try ReferenceExecutor(graph: artifact.denseModel().graph).run(inputs)
+        let outputs = try ArtifactSession(artifact: artifact).run(inputs)
+        #expect(!outputs.isEmpty)
+        let mismatches = outputMismatches(outputs, oracle)
+        #expect(mismatches.isEmpty, "\(file): \(mismatches.joined(separator: "; "))")
+    }
+}

@@ -220,7 +220,7 @@ func fileSize(_ path: String) throws -> Int {
         #expect(result.status == 0, "\(result.stderr)")
         let summary = ArtifactSummary(artifact: try ArtifactReader.load(path: path))
         let lines = result.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.first == "artifact: \(path) (format 1.0)")
+        #expect(lines.first == "artifact: \(path) (format 1.1)")
         #expect(lines.contains { $0.hasPrefix("  name") && $0.contains("encoding") && $0.contains("bits/nz") && $0.hasSuffix("stored") })
         let total = String(format: "%.2f", summary.sparsity * 100)
         #expect(lines.contains("total: \(summary.elements) elements; sparsity \(total)% of \(summary.weightElements) conv/gemm weights"))

@@ -73,7 +73,8 @@ private let pythonWithNumPy: Bool = {
     func exampleBuildsAndClassifies() throws {
         let example = Fixtures.root + "/Examples/Classify"
         let build = try runCommand("/usr/bin/env", ["swift", "build", "--package-path", example])
-        #expect(build.status == 0, "\(build.stderr.suffix(2000))")
+        // swift build reports compile errors on stdout.
+        #expect(build.status == 0, "\((build.stdout + build.stderr).suffix(2000))")
         guard build.status == 0 else { return }
         let ws = Workspace()
         let artifact = ws.file("m.spruce")
