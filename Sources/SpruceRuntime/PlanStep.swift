@@ -511,26 +511,31 @@ struct BinaryStep: PlanStep {
     let a: Int, b: Int, output: Int
     var workspaceBytes: Int { 0 }
 
-    /// Add with both operands full-shape, or b one value per channel of an NCHW sample: SIMD kernels.
-    enum FastPath: Sendable { case none, sameShape, channelBroadcast }
+    /// Add or Mul with both operands full-shape, or one of them one value per channel of an NCHW
+    /// sample (a residual bias, a squeeze-and-excitation scale): SIMD kernels.
+    enum FastPath: Sendable { case none, sameShape, channelBroadcast, channelBroadcastFirst }
     /// Set by the plan from `classify()`.
     var fastPath: FastPath = .none
 
     func classify() -> FastPath {
+        guard operation == .add || operation == .mul else { return .none }
         // Operand strides are 0 along every size-1 axis (the batch of one sample included).
         let full = zip(shape.rowMajorStrides, shape).map { $1 == 1 ? 0 : $0 }
-        if operation == .add && aStrides == full && bStrides == full { return .sameShape }
-        if operation == .add && aStrides == full && shape.count == 4 && shape[0] == 1 && shape[1] > 1
-            && bStrides == [0, 1, 0, 0] { return .channelBroadcast }
+        if aStrides == full && bStrides == full { return .sameShape }
+        guard shape.count == 4 && shape[0] == 1 && shape[1] > 1 else { return .none }
+        let perChannel = [0, 1, 0, 0]
+        if aStrides == full && bStrides == perChannel { return .channelBroadcast }
+        // Both operations commute, so a per-channel first operand is the same kernel.
+        if aStrides == perChannel && bStrides == full { return .channelBroadcastFirst }
         return .none
     }
 
-    /// The SIMD paths split between threads: same-shape Add by 16-float chunks (whole cache
-    /// lines), channel-broadcast Add by channels. Elementwise, so any split gives the same bits.
+    /// The SIMD paths split between threads: same-shape by 16-float chunks (whole cache lines),
+    /// channel broadcast by channels. Elementwise, so any split gives the same bits.
     var parallelUnits: Int {
         switch fastPath {
         case .sameShape: (shape.elementCount + 15) / 16
-        case .channelBroadcast: shape[1]
+        case .channelBroadcast, .channelBroadcastFirst: shape[1]
         case .none: 1
         }
     }
@@ -539,13 +544,25 @@ struct BinaryStep: PlanStep {
 
     func run(_ buffers: Buffers, units: Range<Int>) {
         let pa = buffers[a], pb = buffers[b], py = buffers[output]
+        let multiply = operation == .mul
         switch fastPath {
         case .sameShape:
             let count = shape.elementCount
             let lo = min(count, units.lowerBound * 16), hi = min(count, units.upperBound * 16)
-            if hi > lo { f32Add(count: hi - lo, a: pa + lo, b: pb + lo, bounds: .identity, y: py + lo) }
-        case .channelBroadcast:
-            f32AddChannelBroadcast(channels: units, plane: shape[2] * shape[3], a: pa, b: pb, bounds: .identity, y: py)
+            guard hi > lo else { return }
+            if multiply {
+                f32Mul(count: hi - lo, a: pa + lo, b: pb + lo, y: py + lo)
+            } else {
+                f32Add(count: hi - lo, a: pa + lo, b: pb + lo, bounds: .identity, y: py + lo)
+            }
+        case .channelBroadcast, .channelBroadcastFirst:
+            let (full, perChannel) = fastPath == .channelBroadcast ? (pa, pb) : (pb, pa)
+            if multiply {
+                f32MulChannelBroadcast(channels: units, plane: shape[2] * shape[3], a: full, b: perChannel, y: py)
+            } else {
+                f32AddChannelBroadcast(channels: units, plane: shape[2] * shape[3], a: full, b: perChannel,
+                                       bounds: .identity, y: py)
+            }
         case .none:
             run(buffers)
         }
@@ -555,7 +572,7 @@ struct BinaryStep: PlanStep {
         let count = shape.elementCount
         let pa = buffers[a], pb = buffers[b], py = buffers[output]
         switch fastPath {
-        case .sameShape, .channelBroadcast:
+        case .sameShape, .channelBroadcast, .channelBroadcastFirst:
             run(buffers, units: 0..<parallelUnits)
             return
         case .none:

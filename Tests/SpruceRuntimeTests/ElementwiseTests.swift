@@ -1,4 +1,4 @@
-// f32-add (same shape, per-channel broadcast), f32-concat, f32-clip/relu, f32-sigmoid, f32-hardsigmoid/hardswish,
+// f32-add and f32-mul (same shape, per-channel broadcast), f32-concat, f32-clip/relu, f32-sigmoid, f32-hardsigmoid/hardswish,
 // f32-softmax and f32-gemm-dense (f32 and qc8w) vs their reference twins; sizes around the
 // SIMD width.
 import SpruceRuntime
@@ -20,6 +20,19 @@ func addMatchesReference(_ n: Int) {
         f32AddChannelBroadcast(channels: 0..<3, plane: n, a: a, b: perChannel, bounds: bounds, y: &actual)
         expectClose(actual, expected, "add broadcast")
     }
+}
+
+@Test(arguments: lengths)
+func mulMatchesReference(_ n: Int) {
+    var rng = SplitMix64(seed: UInt64(n) + 3)
+    let a = rng.floats(3 * n), b = rng.floats(3 * n), perChannel = rng.floats(3)
+    var expected = [Float](repeating: .nan, count: 3 * n), actual = expected
+    f32MulReference(count: 3 * n, a: a, b: b, y: &expected)
+    f32Mul(count: 3 * n, a: a, b: b, y: &actual)
+    #expect(actual == expected)
+    f32MulChannelBroadcastReference(channels: 0..<3, plane: n, a: a, b: perChannel, y: &expected)
+    f32MulChannelBroadcast(channels: 0..<3, plane: n, a: a, b: perChannel, y: &actual)
+    #expect(actual == expected)
 }
 
 @Test(arguments: lengths)
