@@ -862,6 +862,96 @@ void   spruce__hard_sigmoid_attributes__free_unpacked
   assert(message->base.descriptor == &spruce__hard_sigmoid_attributes__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   spruce__slice_attributes__init
+                     (Spruce__SliceAttributes         *message)
+{
+  static const Spruce__SliceAttributes init_value = SPRUCE__SLICE_ATTRIBUTES__INIT;
+  *message = init_value;
+}
+size_t spruce__slice_attributes__get_packed_size
+                     (const Spruce__SliceAttributes *message)
+{
+  assert(message->base.descriptor == &spruce__slice_attributes__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t spruce__slice_attributes__pack
+                     (const Spruce__SliceAttributes *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &spruce__slice_attributes__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t spruce__slice_attributes__pack_to_buffer
+                     (const Spruce__SliceAttributes *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &spruce__slice_attributes__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Spruce__SliceAttributes *
+       spruce__slice_attributes__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Spruce__SliceAttributes *)
+     protobuf_c_message_unpack (&spruce__slice_attributes__descriptor,
+                                allocator, len, data);
+}
+void   spruce__slice_attributes__free_unpacked
+                     (Spruce__SliceAttributes *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &spruce__slice_attributes__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   spruce__split_attributes__init
+                     (Spruce__SplitAttributes         *message)
+{
+  static const Spruce__SplitAttributes init_value = SPRUCE__SPLIT_ATTRIBUTES__INIT;
+  *message = init_value;
+}
+size_t spruce__split_attributes__get_packed_size
+                     (const Spruce__SplitAttributes *message)
+{
+  assert(message->base.descriptor == &spruce__split_attributes__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t spruce__split_attributes__pack
+                     (const Spruce__SplitAttributes *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &spruce__split_attributes__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t spruce__split_attributes__pack_to_buffer
+                     (const Spruce__SplitAttributes *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &spruce__split_attributes__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Spruce__SplitAttributes *
+       spruce__split_attributes__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Spruce__SplitAttributes *)
+     protobuf_c_message_unpack (&spruce__split_attributes__descriptor,
+                                allocator, len, data);
+}
+void   spruce__split_attributes__free_unpacked
+                     (Spruce__SplitAttributes *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &spruce__split_attributes__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   spruce__node__init
                      (Spruce__Node         *message)
 {
@@ -2214,7 +2304,135 @@ const ProtobufCMessageDescriptor spruce__hard_sigmoid_attributes__descriptor =
   (ProtobufCMessageInit) spruce__hard_sigmoid_attributes__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor spruce__node__field_descriptors[16] =
+static const ProtobufCFieldDescriptor spruce__slice_attributes__field_descriptors[4] =
+{
+  {
+    "starts",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Spruce__SliceAttributes, n_starts),
+    offsetof(Spruce__SliceAttributes, starts),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ends",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Spruce__SliceAttributes, n_ends),
+    offsetof(Spruce__SliceAttributes, ends),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "axes",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Spruce__SliceAttributes, n_axes),
+    offsetof(Spruce__SliceAttributes, axes),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "steps",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Spruce__SliceAttributes, n_steps),
+    offsetof(Spruce__SliceAttributes, steps),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned spruce__slice_attributes__field_indices_by_name[] = {
+  2,   /* field[2] = axes */
+  1,   /* field[1] = ends */
+  0,   /* field[0] = starts */
+  3,   /* field[3] = steps */
+};
+static const ProtobufCIntRange spruce__slice_attributes__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor spruce__slice_attributes__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "spruce.SliceAttributes",
+  "SliceAttributes",
+  "Spruce__SliceAttributes",
+  "spruce",
+  sizeof(Spruce__SliceAttributes),
+  4,
+  spruce__slice_attributes__field_descriptors,
+  spruce__slice_attributes__field_indices_by_name,
+  1,  spruce__slice_attributes__number_ranges,
+  (ProtobufCMessageInit) spruce__slice_attributes__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor spruce__split_attributes__field_descriptors[2] =
+{
+  {
+    "axis",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Spruce__SplitAttributes, axis),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "split",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Spruce__SplitAttributes, n_split),
+    offsetof(Spruce__SplitAttributes, split),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned spruce__split_attributes__field_indices_by_name[] = {
+  0,   /* field[0] = axis */
+  1,   /* field[1] = split */
+};
+static const ProtobufCIntRange spruce__split_attributes__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor spruce__split_attributes__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "spruce.SplitAttributes",
+  "SplitAttributes",
+  "Spruce__SplitAttributes",
+  "spruce",
+  sizeof(Spruce__SplitAttributes),
+  2,
+  spruce__split_attributes__field_descriptors,
+  spruce__split_attributes__field_indices_by_name,
+  1,  spruce__split_attributes__number_ranges,
+  (ProtobufCMessageInit) spruce__split_attributes__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor spruce__node__field_descriptors[18] =
 {
   {
     "name",
@@ -2408,6 +2626,30 @@ static const ProtobufCFieldDescriptor spruce__node__field_descriptors[16] =
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "slice",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Spruce__Node, attributes_case),
+    offsetof(Spruce__Node, slice),
+    &spruce__slice_attributes__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "split",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Spruce__Node, attributes_case),
+    offsetof(Spruce__Node, split),
+    &spruce__split_attributes__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned spruce__node__field_indices_by_name[] = {
   11,   /* field[11] = axes */
@@ -2425,13 +2667,15 @@ static const unsigned spruce__node__field_indices_by_name[] = {
   5,   /* field[5] = pool */
   9,   /* field[9] = reduce_mean */
   12,   /* field[12] = reshape */
+  16,   /* field[16] = slice */
+  17,   /* field[17] = split */
   13,   /* field[13] = transpose */
 };
 static const ProtobufCIntRange spruce__node__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 10, 4 },
-  { 0, 16 }
+  { 0, 18 }
 };
 const ProtobufCMessageDescriptor spruce__node__descriptor =
 {
@@ -2441,7 +2685,7 @@ const ProtobufCMessageDescriptor spruce__node__descriptor =
   "Spruce__Node",
   "spruce",
   sizeof(Spruce__Node),
-  16,
+  18,
   spruce__node__field_descriptors,
   spruce__node__field_indices_by_name,
   2,  spruce__node__number_ranges,
@@ -2578,7 +2822,7 @@ const ProtobufCEnumDescriptor spruce__index_format__descriptor =
   spruce__index_format__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue spruce__op_type__enum_values_by_number[29] =
+static const ProtobufCEnumValue spruce__op_type__enum_values_by_number[31] =
 {
   { "OP_TYPE_UNSPECIFIED", "SPRUCE__OP_TYPE__OP_TYPE_UNSPECIFIED", 0 },
   { "OP_TYPE_CONV", "SPRUCE__OP_TYPE__OP_TYPE_CONV", 1 },
@@ -2609,11 +2853,13 @@ static const ProtobufCEnumValue spruce__op_type__enum_values_by_number[29] =
   { "OP_TYPE_DROPOUT", "SPRUCE__OP_TYPE__OP_TYPE_DROPOUT", 26 },
   { "OP_TYPE_HARD_SIGMOID", "SPRUCE__OP_TYPE__OP_TYPE_HARD_SIGMOID", 27 },
   { "OP_TYPE_HARD_SWISH", "SPRUCE__OP_TYPE__OP_TYPE_HARD_SWISH", 28 },
+  { "OP_TYPE_SLICE", "SPRUCE__OP_TYPE__OP_TYPE_SLICE", 29 },
+  { "OP_TYPE_SPLIT", "SPRUCE__OP_TYPE__OP_TYPE_SPLIT", 30 },
 };
 static const ProtobufCIntRange spruce__op_type__value_ranges[] = {
-{0, 0},{0, 29}
+{0, 0},{0, 31}
 };
-static const ProtobufCEnumValueIndex spruce__op_type__enum_values_by_name[29] =
+static const ProtobufCEnumValueIndex spruce__op_type__enum_values_by_name[31] =
 {
   { "OP_TYPE_ADD", 5 },
   { "OP_TYPE_AVERAGE_POOL", 13 },
@@ -2637,7 +2883,9 @@ static const ProtobufCEnumValueIndex spruce__op_type__enum_values_by_name[29] =
   { "OP_TYPE_RELU", 3 },
   { "OP_TYPE_RESHAPE", 17 },
   { "OP_TYPE_SIGMOID", 22 },
+  { "OP_TYPE_SLICE", 29 },
   { "OP_TYPE_SOFTMAX", 23 },
+  { "OP_TYPE_SPLIT", 30 },
   { "OP_TYPE_SQUEEZE", 18 },
   { "OP_TYPE_SUB", 6 },
   { "OP_TYPE_SUM", 9 },
@@ -2652,9 +2900,9 @@ const ProtobufCEnumDescriptor spruce__op_type__descriptor =
   "OpType",
   "Spruce__OpType",
   "spruce",
-  29,
+  31,
   spruce__op_type__enum_values_by_number,
-  29,
+  31,
   spruce__op_type__enum_values_by_name,
   1,
   spruce__op_type__value_ranges,

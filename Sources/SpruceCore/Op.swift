@@ -141,6 +141,15 @@ public enum Op: Sendable, Equatable, Hashable {
     case identity
     /// Inference-mode dropout: passes its input through.
     case dropout
+    /// Strided crop (ONNX Slice-10 and later): on each axis in `axes`, the elements at `start`,
+    /// `start + step`, … that come before `end`, with ONNX's rules (negative indices count from the
+    /// end, out-of-range ones are clamped, a negative step walks backwards). The four lists have one
+    /// entry per sliced axis; axes not listed are kept whole.
+    case slice(starts: [Int], ends: [Int], axes: [Int], steps: [Int])
+    /// Cuts the input along `axis` into consecutive pieces, one per node output: `sizes` long, or,
+    /// when `sizes` is empty, ceil(dim / outputs) each with the last piece taking what is left
+    /// (ONNX Split-18's `num_outputs` rule, which for an even split is Split-13's).
+    case split(axis: Int, sizes: [Int])
 
     /// The ONNX operator name.
     public var onnxName: String {
@@ -173,6 +182,8 @@ public enum Op: Sendable, Equatable, Hashable {
         case .pad: "Pad"
         case .identity: "Identity"
         case .dropout: "Dropout"
+        case .slice: "Slice"
+        case .split: "Split"
         }
     }
 }

@@ -1,5 +1,5 @@
 // Reference kernels for broadcasting arithmetic, Gemm, MatMul and the data-movement operators
-// (Transpose, Concat, Pad). Broadcasting follows numpy: shapes align on the right and size-1
+// (Transpose, Concat, Pad, Slice; a Split is one Slice per output). Broadcasting follows numpy: shapes align on the right and size-1
 // axes repeat, done here with stride 0. Not the trainer's BLAS path, not the runtime's kernels.
 
 extension ReferenceExecutor {
@@ -154,5 +154,24 @@ extension ReferenceExecutor {
             }
         }
         return Tensor(shape: outputShape, data: out)
+    }
+
+    /// The elements `g` selects, read one by one at first + index · step on every axis.
+    static func slice(_ x: Tensor, _ g: SliceGeometry) -> Tensor {
+        guard !g.output.isEmpty else { return x }
+        let inStrides = x.shape.rowMajorStrides
+        let last = g.output.count - 1
+        var out: [Float] = []
+        out.reserveCapacity(g.output.elementCount)
+        x.data.withUnsafeBufferPointer { xp in
+            forEachRow(of: g.output) { index in
+                var src = 0
+                for axis in 0..<last { src += (g.first[axis] + index[axis] * g.steps[axis]) * inStrides[axis] }
+                for j in 0..<g.output[last] {
+                    out.append(xp[src + (g.first[last] + j * g.steps[last]) * inStrides[last]])
+                }
+            }
+        }
+        return Tensor(shape: g.output, data: out)
     }
 }

@@ -73,11 +73,14 @@ public struct ReferenceExecutor: Sendable {
                 }
                 operands = replaced
             }
-            let outName = node.outputs[0]
-            guard let outShape = shapes[outName] else {
-                throw GraphError.missingOutput(outName)
+            var outShapes: [[Int]] = []
+            for name in node.outputs {
+                guard let shape = shapes[name] else { throw GraphError.missingOutput(name) }
+                outShapes.append(shape)
             }
-            values[outName] = try Self.evaluate(node, operands, outputShape: outShape)
+            for (name, tensor) in zip(node.outputs, try Self.evaluateOutputs(node, operands, outputShapes: outShapes)) {
+                values[name] = tensor
+            }
             for name in node.inputs where !name.isEmpty && lastUse[name] == i && !keep.contains(name) {
                 values[name] = nil
             }
@@ -91,6 +94,17 @@ public struct ReferenceExecutor: Sendable {
             result[info.name] = t
         }
         return result
+    }
+
+    /// Every output of one node (several for Split) on concrete operands.
+    static func evaluateOutputs(_ node: Node, _ operands: [Tensor?], outputShapes: [[Int]]) throws -> [Tensor] {
+        guard case .split(let axis, let sizes) = node.op else {
+            return [try evaluate(node, operands, outputShape: outputShapes.first ?? [])]
+        }
+        guard let x = operands.first ?? nil else {
+            throw GraphError.arity(node: node.name, op: node.op.onnxName, detail: "input 0 is missing")
+        }
+        return try Graph.splitGeometries(node, axis: axis, sizes: sizes, input: x.shape).map { slice(x, $0) }
     }
 
     /// One node on concrete operands; `outputShape` comes from shape inference, which has
@@ -174,6 +188,10 @@ public struct ReferenceExecutor: Sendable {
             return concat(parts, axis: Graph.normalizedAxis(axis, rank: x.rank) ?? 0, outputShape: outputShape)
         case .pad(let pads, let value):
             return pad(x, pads: pads, value: value, outputShape: outputShape)
+        case .slice(let starts, let ends, let axes, let steps):
+            return slice(x, try Graph.sliceGeometry(node, starts: starts, ends: ends, axes: axes, steps: steps, input: x.shape))
+        case .split:
+            throw GraphError.arity(node: node.name, op: node.op.onnxName, detail: "has several outputs (see evaluateOutputs)")
         }
     }
 

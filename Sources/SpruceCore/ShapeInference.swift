@@ -112,6 +112,12 @@ extension Graph {
     static func outputShapes(of node: Node, inputShapes: [[Int]?]) throws -> [[Int]] {
         try checkArity(node)
         try checkAttributes(node)
+        if case .split(let axis, let sizes) = node.op {
+            guard let input = inputShapes.first ?? nil else {
+                throw GraphError.shapeMismatch(node: node.name, op: node.op.onnxName, detail: "input 0 has no shape")
+            }
+            return try splitGeometries(node, axis: axis, sizes: sizes, input: input).map(\.output)
+        }
         let rule = ShapeRule(node: node, inputs: inputShapes)
         return [try rule.output()]
     }
@@ -124,7 +130,7 @@ extension Graph {
         case .add, .sub, .mul, .div, .matMul: (2, 2, 2)
         case .sum, .concat: (1, Int.max, Int.max)
         case .relu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .softmax, .identity, .dropout, .globalAveragePool, .reduceMean,
-             .maxPool, .averagePool, .flatten, .reshape, .squeeze, .unsqueeze, .transpose, .pad:
+             .maxPool, .averagePool, .flatten, .reshape, .squeeze, .unsqueeze, .transpose, .pad, .slice, .split:
             (1, 1, 1)
         }
     }
@@ -147,11 +153,17 @@ extension Graph {
         for (i, input) in node.inputs.enumerated() where i < required && input.isEmpty && !isOmittable(i, of: node.op) {
             throw GraphError.arity(node: node.name, op: name, detail: "required input \(i) is omitted")
         }
-        if node.outputs.count != 1 {
+        if case .split(_, let sizes) = node.op {
+            // One output per piece; with explicit sizes, exactly one per size.
+            if node.outputs.isEmpty || (!sizes.isEmpty && sizes.count != node.outputs.count) {
+                let expected = sizes.isEmpty ? "at least 1" : "\(sizes.count) (one per split size)"
+                throw GraphError.arity(node: node.name, op: name, detail: "expects \(expected) outputs, has \(node.outputs.count)")
+            }
+        } else if node.outputs.count != 1 {
             throw GraphError.arity(node: node.name, op: name, detail: "expects 1 output, has \(node.outputs.count)")
         }
-        if node.outputs[0].isEmpty {
-            throw GraphError.arity(node: node.name, op: name, detail: "output name is empty")
+        if let empty = node.outputs.firstIndex(where: \.isEmpty) {
+            throw GraphError.arity(node: node.name, op: name, detail: "output \(empty) has an empty name")
         }
     }
 
@@ -201,6 +213,10 @@ extension Graph {
             guard pads.allSatisfy({ $0 >= -attributeLimit && $0 <= attributeLimit }) else { throw bad("pads \(pads) exceed \(attributeLimit)") }
         case .unsqueeze(let axes):
             guard !axes.isEmpty else { throw bad("axes must not be empty") }
+        case .slice(let starts, let ends, let axes, let steps):
+            try checkSliceLists(starts: starts, ends: ends, axes: axes, steps: steps, bad)
+        case .split(_, let sizes):
+            if let s = sizes.first(where: { $0 < 0 }) { throw bad("split size \(s) is negative") }
         default:
             break
         }
@@ -256,7 +272,7 @@ extension Graph {
     }
 
     /// Normalizes an axis in [-rank, rank) to [0, rank), or nil when out of range.
-    static func normalizedAxis(_ axis: Int, rank: Int) -> Int? {
+    package static func normalizedAxis(_ axis: Int, rank: Int) -> Int? {
         let a = axis < 0 ? axis + rank : axis
         return a >= 0 && a < rank ? a : nil
     }
@@ -398,6 +414,11 @@ private struct ShapeRule {
                 out[ax] += s[ax]
             }
             return out
+        case .slice(let starts, let ends, let axes, let steps):
+            return try Graph.sliceGeometry(node, starts: starts, ends: ends, axes: axes, steps: steps, input: try x()).output
+        case .split:
+            // Several outputs: `Graph.outputShapes` answers before any ShapeRule is made.
+            throw mismatch("split has no single output shape")
         case .pad(let pads, _):
             let s = try x()
             guard pads.count == 2 * s.count else {

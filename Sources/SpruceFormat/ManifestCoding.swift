@@ -248,6 +248,22 @@ enum ManifestCoding {
             h.beta = beta
             n.hard_sigmoid = arena.new(h)
             setCase(21)
+        case .slice(let starts, let ends, let axes, let steps):
+            var sl = Spruce__SliceAttributes()
+            spruce__slice_attributes__init(&sl)
+            (sl.n_starts, sl.starts) = ints(starts, arena)
+            (sl.n_ends, sl.ends) = ints(ends, arena)
+            (sl.n_axes, sl.axes) = ints(axes, arena)
+            (sl.n_steps, sl.steps) = ints(steps, arena)
+            n.slice = arena.new(sl)
+            setCase(22)
+        case .split(let axis, let sizes):
+            var sp = Spruce__SplitAttributes()
+            spruce__split_attributes__init(&sp)
+            sp.axis = Int64(axis)
+            (sp.n_split, sp.split) = ints(sizes, arena)
+            n.split = arena.new(sp)
+            setCase(23)
         case .squeeze(nil), .transpose(nil), .relu, .add, .sub, .mul, .div, .sum, .globalAveragePool,
              .matMul, .sigmoid, .hardSwish, .identity, .dropout:
             setCase(0)
@@ -292,6 +308,8 @@ enum ManifestCoding {
         case .dropout: 26
         case .hardSigmoid: 27
         case .hardSwish: 28
+        case .slice: 29
+        case .split: 30
         }
     }
 
@@ -520,6 +538,13 @@ enum ManifestCoding {
         case 27:
             guard attributesCase == 21, let a = n.hard_sigmoid?.pointee else { throw mismatch("HardSigmoid", expected: "hard_sigmoid") }
             op = .hardSigmoid(alpha: a.alpha, beta: a.beta)
+        case 29:
+            guard attributesCase == 22, let a = n.slice?.pointee else { throw mismatch("Slice", expected: "slice") }
+            op = .slice(starts: ints(a.starts, a.n_starts), ends: ints(a.ends, a.n_ends), axes: ints(a.axes, a.n_axes),
+                        steps: ints(a.steps, a.n_steps))
+        case 30:
+            guard attributesCase == 23, let a = n.split?.pointee else { throw mismatch("Split", expected: "split") }
+            op = .split(axis: Int(a.axis), sizes: ints(a.split, a.n_split))
         default:
             let plain: [Int: Op] = [3: .relu, 5: .add, 6: .sub, 7: .mul, 8: .div, 9: .sum, 10: .globalAveragePool,
                                     15: .matMul, 22: .sigmoid, 25: .identity, 26: .dropout, 28: .hardSwish]

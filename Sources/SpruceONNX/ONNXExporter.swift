@@ -1,5 +1,5 @@
 // IR → ONNX export: opset 17, IR version 8, float weights as little-endian raw_data, the IR's
-// folded attributes (Reshape shape, axes, pads, Clip bounds) written back as int64/float
+// folded attributes (Reshape shape, axes, pads, Clip bounds, Slice lists, Split sizes) written back as int64/float
 // initializers the way opset 17 wants them. Fused conv activations become a separate Relu/Clip.
 // Output is deterministic (initializers and metadata sorted by name); files are written atomically.
 import CSpruceProto
@@ -78,6 +78,18 @@ struct ExportBuilder {
         let name = freshName(base)
         extraInitializers.append(arena.floatTensor(name: name, shape: [], data: [value]))
         return name
+    }
+
+    /// The piece sizes of an equal Split that does not divide its axis evenly, when shape
+    /// inference (dynamic dims as 1) knows that axis; nil for an exact or unknown split.
+    func unevenSplitSizes(_ node: Node, axis: Int) -> [Int]? {
+        let g = model.graph
+        var inputShapes: [String: [Int]] = [:]
+        for info in g.inputs { inputShapes[info.name] = info.shape.map { $0 ?? 1 } }
+        guard let shapes = try? g.inferShapes(inputShapes: inputShapes), let input = shapes[node.inputs.first ?? ""],
+              let resolved = try? Graph.splitSizes(node, axis: axis, sizes: [], outputs: node.outputs.count, input: input),
+              Set(resolved.sizes).count > 1 else { return nil }
+        return resolved.sizes
     }
 
     /// ONNX requires BatchNormalization's scale; the IR's omitted scale (fixed at 1) becomes an
@@ -182,6 +194,16 @@ struct ExportBuilder {
         case .hardSigmoid(let alpha, let beta):
             attributes.append(a.attribute("alpha", float: alpha))
             attributes.append(a.attribute("beta", float: beta))
+        case .slice(let starts, let ends, let axes, let steps):
+            inputs = [node.inputs.first ?? "", int64Initializer(node.name + "_starts", starts),
+                      int64Initializer(node.name + "_ends", ends), int64Initializer(node.name + "_axes", axes),
+                      int64Initializer(node.name + "_steps", steps)]
+        case .split(let axis, let sizes):
+            attributes.append(a.attribute("axis", int: axis))
+            // Split-13 without sizes needs an exact split; an uneven one (Split-18's rule) is
+            // written out piece by piece when the axis size is known.
+            let written = sizes.isEmpty ? unevenSplitSizes(node, axis: axis) : sizes
+            if let written { inputs = [node.inputs.first ?? "", int64Initializer(node.name + "_split", written)] }
         case .relu, .add, .sub, .mul, .div, .sum, .globalAveragePool, .matMul, .sigmoid, .hardSwish, .identity, .dropout:
             break
         }

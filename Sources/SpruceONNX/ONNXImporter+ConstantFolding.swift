@@ -278,66 +278,58 @@ extension ONNXImporter.Session {
             : Folded(shape: shape, values: .ints(low: lowInts, high: highInts))
     }
 
-    private mutating func foldSlice(_ node: ONNXNode) throws -> Folded {
-        let value = try constant(node.input(0), for: node)
-        let rank = value.shape.count
-        let starts: [Int], ends: [Int], axesList: [Int], steps: [Int]
-        if let s = try node.attributes.ints("starts") {  // opset < 10
-            starts = s
-            ends = try node.attributes.ints("ends") ?? []
-            axesList = try node.attributes.ints("axes") ?? Array(0..<s.count)
-            steps = [Int](repeating: 1, count: s.count)
+    /// Slice's starts, ends, axes and steps: attributes before opset 10, constant inputs 1-4 from
+    /// then on; omitted axes are the leading ones, omitted steps are 1.
+    mutating func sliceLists(_ node: ONNXNode) throws -> (starts: [Int], ends: [Int], axes: [Int], steps: [Int]) {
+        let starts: [Int], ends: [Int], axes: [Int]?, steps: [Int]?
+        if let s = try node.attributes.ints("starts") {
+            guard let e = try node.attributes.ints("ends") else {
+                throw ONNXError.missingAttribute(node: node.name, op: node.opType, attribute: "ends")
+            }
+            (starts, ends, axes, steps) = (s, e, try node.attributes.ints("axes"), nil)
+        } else if opset < 10 {
+            throw ONNXError.missingAttribute(node: node.name, op: node.opType, attribute: "starts")
         } else {
+            for (i, what) in [(1, "starts"), (2, "ends")] where node.input(i).isEmpty {
+                throw ONNXError.missingAttribute(node: node.name, op: node.opType, attribute: what)
+            }
             starts = try constantInts(node.input(1), for: node)
             ends = try constantInts(node.input(2), for: node)
-            axesList = node.input(3).isEmpty ? Array(0..<starts.count) : try constantInts(node.input(3), for: node)
-            steps = node.input(4).isEmpty ? [Int](repeating: 1, count: starts.count) : try constantInts(node.input(4), for: node)
+            axes = node.input(3).isEmpty ? nil : try constantInts(node.input(3), for: node)
+            steps = node.input(4).isEmpty ? nil : try constantInts(node.input(4), for: node)
         }
-        guard ends.count == starts.count, axesList.count == starts.count, steps.count == starts.count else {
-            throw failure(node, "starts, ends, axes and steps differ in length")
+        return (starts, ends, axes ?? Array(0..<starts.count), steps ?? [Int](repeating: 1, count: starts.count))
+    }
+
+    private mutating func foldSlice(_ node: ONNXNode) throws -> Folded {
+        let value = try constant(node.input(0), for: node)
+        let (starts, ends, axes, steps) = try sliceLists(node)
+        let op = Op.slice(starts: starts, ends: ends, axes: axes, steps: steps)
+        let g: SliceGeometry
+        do {
+            g = try Graph.sliceGeometry(Node(name: node.name, op: op, inputs: [], outputs: []), starts: starts, ends: ends,
+                                        axes: axes, steps: steps, input: value.shape)
+        } catch {
+            throw failure(node, "\(error)")
         }
-        var first = [Int](repeating: 0, count: rank)
-        var step = [Int](repeating: 1, count: rank)
-        var shape = value.shape
-        for k in starts.indices {
-            guard let axis = IndexMath.normalize(axesList[k], rank: rank), steps[k] != 0 else {
-                throw failure(node, "bad axis \(axesList[k]) or zero step")
-            }
-            let dim = value.shape[axis]
-            // Values below -dim (often INT64_MIN) mean "before the first element".
-            func adjust(_ v: Int) -> Int { v < 0 ? (v < -dim ? -1 : v + dim) : v }
-            var s = adjust(starts[k])
-            var e = adjust(ends[k])
-            if steps[k] > 0 {
-                s = min(max(s, 0), dim)
-                e = min(max(e, 0), dim)
-                shape[axis] = e > s ? (e - s + steps[k] - 1) / steps[k] : 0
-            } else {
-                s = min(max(s, 0), dim - 1)
-                e = min(max(e, -1), dim - 1)
-                shape[axis] = s > e ? (s - e - steps[k] - 1) / -steps[k] : 0
-            }
-            first[axis] = s
-            step[axis] = steps[k]
-        }
-        let strides = value.shape.rowMajorStrides
-        let count = shape.elementCount
+        let strides = g.inputStrides
+        let count = g.output.elementCount
         var sources: [Int] = []
         sources.reserveCapacity(count)
-        var index = [Int](repeating: 0, count: rank)
+        var index = [Int](repeating: 0, count: g.output.count)
         for _ in 0..<count {
-            var source = 0
-            for axis in 0..<rank { source += (first[axis] + index[axis] * step[axis]) * strides[axis] }
+            var source = g.inputOffset
+            for axis in index.indices { source += index[axis] * strides[axis] }
             sources.append(source)
-            var axis = rank - 1
+            var axis = index.count - 1
             while axis >= 0 {
                 index[axis] += 1
-                if index[axis] < shape[axis] { break }
+                if index[axis] < g.output[axis] { break }
                 index[axis] = 0
                 axis -= 1
             }
         }
-        return value.picking(sources, shape: shape)
+        return value.picking(sources, shape: g.output)
     }
 
     private mutating func foldReshape(_ node: ONNXNode) throws -> Folded {

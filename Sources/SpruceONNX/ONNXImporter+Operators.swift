@@ -1,5 +1,5 @@
 // ONNX operators → IR `Op`s, for every opset form PyTorch and tf2onnx emit (opset 6–18):
-// attribute-style and input-style Clip, ReduceMean, Squeeze/Unsqueeze, Pad, Reshape, Slice.
+// attribute-style and input-style Clip, ReduceMean, Squeeze/Unsqueeze, Pad, Reshape, Slice, Split.
 // Inputs that ONNX passes as tensors but the IR keeps as attributes are read as import-time
 // constants here. Anything the IR cannot express is an error naming the node.
 import CSpruceProto
@@ -99,6 +99,12 @@ extension ONNXImporter.Session {
         case "Pad":
             op = try padOp(n)
             inputs = [n.input(0)]
+        case "Slice":
+            let (starts, ends, axes, steps) = try sliceLists(n)
+            op = .slice(starts: starts, ends: ends, axes: axes, steps: steps)
+            inputs = [n.input(0)]
+        case "Split":
+            return try importSplit(n)
         case "Dropout":
             try rejectUsedOutputs(n, from: 1)
             if !n.input(2).isEmpty, let training = try? constantScalar(n.input(2), for: n), training != 0 {
@@ -111,6 +117,42 @@ extension ONNXImporter.Session {
         }
         while let last = inputs.last, last.isEmpty { inputs.removeLast() }
         try append(Node(name: n.name, op: op, inputs: inputs, outputs: [output]))
+    }
+
+    /// Split in all its forms: sizes from the `split` attribute (before opset 13) or the optional
+    /// constant input 1, or (opset 18) `num_outputs` equal pieces. An output the model leaves
+    /// unnamed gets a fresh name, since every IR output is named.
+    private mutating func importSplit(_ n: ONNXNode) throws {
+        let a = n.attributes
+        var sizes = try a.ints("split") ?? []
+        if sizes.isEmpty, !n.input(1).isEmpty { sizes = try constantInts(n.input(1), for: n) }
+        if let count = try a.int("num_outputs") {
+            guard sizes.isEmpty else {
+                throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "num_outputs",
+                                                     detail: "given together with split sizes \(sizes)")
+            }
+            guard count == n.outputs.count else {
+                throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "num_outputs",
+                                                     detail: "\(count), but the node has \(n.outputs.count) outputs")
+            }
+        }
+        let axis = try a.int("axis") ?? 0
+        // An equal split that does not divide a known axis size: an error before opset 18, and
+        // Split-18's uneven pieces after, kept as explicit sizes so export can write them as such.
+        if sizes.isEmpty, let shape = try? shapePair(of: n.input(0), node: n.name),
+           let ax = IndexMath.normalize(axis, rank: shape.low.count), shape.low[ax] == shape.high[ax],
+           !n.outputs.isEmpty, shape.low[ax] % n.outputs.count != 0 {
+            let dim = shape.low[ax], count = n.outputs.count
+            guard opset >= 18 else {
+                throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "split",
+                                                     detail: "omitted, and axis \(axis) of size \(dim) does not split evenly into \(count)")
+            }
+            let piece = (dim + count - 1) / count, last = dim - piece * (count - 1)
+            // A negative last piece is left to shape inference, which names the node and sizes.
+            if last >= 0 { sizes = [Int](repeating: piece, count: count - 1) + [last] }
+        }
+        let outputs = n.outputs.enumerated().map { k, name in name.isEmpty ? freshValueName("\(n.name)_output_\(k)") : name }
+        try append(Node(name: n.name, op: .split(axis: axis, sizes: sizes), inputs: [n.input(0)], outputs: outputs))
     }
 
     /// Rejects a node whose dropped outputs (from index `first` on) are read by anything.

@@ -91,6 +91,8 @@ struct PlanBuilder {
     let threads: Int
     /// Nodes reading each value, graph outputs counted as readers too.
     let readers: [String: Int]
+    /// Every input has a dynamic leading dim: planned for one sample, run sample by sample.
+    var perSample = false
 
     init(graph: Graph, tensors: [String: StoredTensor], kernelChoice: KernelChoice, threads: Int = 1) {
         self.graph = Self.foldingZeroPads(graph)
@@ -110,7 +112,7 @@ struct PlanBuilder {
         var inputShapes: [String: [Int]] = [:]
         var shapeGraph = graph
         var inputs: [PlanBinding] = []
-        let perSample = !graph.inputs.isEmpty && graph.inputs.allSatisfy { $0.shape.first.map { $0 == nil } ?? false }
+        perSample = !graph.inputs.isEmpty && graph.inputs.allSatisfy { $0.shape.first.map { $0 == nil } ?? false }
         for info in graph.inputs {
             var shape: [Int] = []
             for (i, d) in info.shape.enumerated() {
@@ -327,6 +329,36 @@ struct PlanBuilder {
             steps.append(PadStep(node: node.name, shape: s, pads: pads, value: value, input: x, output: write(out)))
         case .batchNormalization(let epsilon):
             try planBatchNorm(node, epsilon: epsilon)
+        case .slice(let starts, let ends, let axes, let strides):
+            let s = try shape(node.inputs[0], node)
+            let g: SliceGeometry
+            do { g = try Graph.sliceGeometry(node, starts: starts, ends: ends, axes: axes, steps: strides, input: s) } catch {
+                throw .graph(error as? GraphError ?? .badInput(name: node.inputs[0], detail: "\(error)"))
+            }
+            if perSample, let k = axes.firstIndex(where: { Graph.normalizedAxis($0, rank: s.count) == 0 }),
+               !(starts[k] == 0 && strides[k] == 1 && ends[k] >= Int(Int32.max)) {
+                throw unsupported(node, "slices the dynamic batch axis, which the engine runs sample by sample")
+            }
+            if g.output == s && g.steps.allSatisfy({ $0 == 1 }) {
+                try alias(out, to: node.inputs[0], node: node)
+                break
+            }
+            let x = try read(node.inputs[0], node: node)
+            steps.append(SliceStep(node: node.name, layout: F32SliceLayout(g), input: x, output: write(out)))
+        case .split(let axis, let sizes):
+            let s = try shape(node.inputs[0], node)
+            let pieces: [SliceGeometry]
+            do { pieces = try Graph.splitGeometries(node, axis: axis, sizes: sizes, input: s) } catch {
+                throw .graph(error as? GraphError ?? .badInput(name: node.inputs[0], detail: "\(error)"))
+            }
+            if perSample, Graph.normalizedAxis(axis, rank: s.count) == 0 {
+                throw unsupported(node, "splits the dynamic batch axis, which the engine runs sample by sample")
+            }
+            // One crop per output: each piece is read once, straight into its own slot.
+            for (name, g) in zip(node.outputs, pieces) {
+                let x = try read(node.inputs[0], node: node)
+                steps.append(SliceStep(node: node.name, layout: F32SliceLayout(g), input: x, output: write(name)))
+            }
         }
     }
 

@@ -762,6 +762,16 @@ struct ConcatStep: PlanStep {
     }
 }
 
+/// A strided crop (Slice, or one output of a Split), as runs.
+struct SliceStep: PlanStep {
+    let node: String
+    let layout: F32SliceLayout
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) { f32Slice(layout, x: b[input], y: b[output]) }
+    var detail: String { "\(layout.counts.reduce(1, *))x\(layout.run) step \(layout.step)" }
+}
+
 /// Constant padding of any rank.
 struct PadStep: PlanStep {
     let node: String

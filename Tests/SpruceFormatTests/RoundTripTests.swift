@@ -109,9 +109,14 @@ import Testing
             .unsqueeze(axes: [1]), .unsqueeze(axes: []), .transpose(perm: nil), .transpose(perm: [0, 2, 3, 1]),
             .concat(axis: -1), .sigmoid, .softmax(axis: -1), .pad(pads: [0, 0, 1, 1, 0, 0, 1, 1], value: -0.5),
             .identity, .dropout,
+            .slice(starts: [-1, 0], ends: [Int.min, Int.max], axes: [2, -1], steps: [-2, 3]),
+            .split(axis: 1, sizes: [2, 0, 5]), .split(axis: -1, sizes: []),
         ]
         let nodes = ops.enumerated().map { i, op in
-            Node(name: "n\(i)", op: op, inputs: ["x\(i)", "", "é\(i)"], outputs: ["y\(i)"])
+            // A Split writes one output per piece.
+            var outputs = ["y\(i)"]
+            if case .split = op { outputs += ["z\(i)", "w\(i)"] }
+            return Node(name: "n\(i)", op: op, inputs: ["x\(i)", "", "é\(i)"], outputs: outputs)
         }
         let model = Model(graph: Graph(nodes: nodes, inputs: [ValueInfo(name: "x0", shape: [nil, 3, nil, 7])],
                                        outputs: [ValueInfo(name: "y0", shape: [])]),

@@ -121,6 +121,34 @@ func onnxError(_ body: () throws -> Model) -> ONNXError? {
         #expect(onnxError { try ONNXImporter.decode(tinyModel(nodes)) } == .nonConstantInput(node: "clip", op: "Clip", input: "lo"))
     }
 
+    /// Bad Slice and Split attributes fail with one error naming the node and what is wrong.
+    @Test func sliceAndSplitErrorsNameTheNode() {
+        let lists = [P.int64s("s", [1], [0]), P.int64s("e", [1], [2]), P.int64s("a", [1], [1]), P.int64s("zero", [1], [0])]
+        let zeroStep = onnxError { try ONNXImporter.decode(tinyModel([P.node("Slice", ["x", "s", "e", "a", "zero"], ["y"], name: "crop")],
+                                                                   initializers: lists)) }
+        guard case .invalidGraph(.invalidAttribute("crop", "Slice", let detail)) = zeroStep else {
+            Issue.record("got \(String(describing: zeroStep))"); return
+        }
+        #expect(detail.contains("step 0"))
+        let dynamic = [P.node("Relu", ["x"], ["r"], name: "r"), P.node("Slice", ["x", "r", "e"], ["y"], name: "crop")]
+        #expect(onnxError { try ONNXImporter.decode(tinyModel(dynamic, initializers: lists)) }
+            == .nonConstantInput(node: "crop", op: "Slice", input: "r"))
+
+        let twoOutputs = [P.valueInfo("y", [1, 1]), P.valueInfo("z", [1, 1])]
+        let badSizes = onnxError { try ONNXImporter.decode(tinyModel([P.node("Split", ["x", "sizes"], ["y", "z"], name: "cut", [.int("axis", 1)])],
+                                                                   initializers: [P.int64s("sizes", [2], [1, 2])], outputs: twoOutputs)) }
+        guard case .invalidGraph(.shapeMismatch("cut", "Split", let sizesDetail)) = badSizes else {
+            Issue.record("got \(String(describing: badSizes))"); return
+        }
+        #expect(sizesDetail.contains("[1, 2]"))
+        let uneven = onnxError { try ONNXImporter.decode(tinyModel([P.node("Split", ["x"], ["y", "z", "w"], name: "cut", [.int("axis", 1)])],
+                                                                 outputs: twoOutputs)) }
+        guard case .unsupportedAttribute("cut", "Split", "split", _) = uneven else { Issue.record("got \(String(describing: uneven))"); return }
+        let count = onnxError { try ONNXImporter.decode(tinyModel([P.node("Split", ["x"], ["y", "z"], name: "cut", [.int("axis", 1), .int("num_outputs", 3)])],
+                                                                outputs: twoOutputs, opset: 18)) }
+        guard case .unsupportedAttribute("cut", "Split", "num_outputs", _) = count else { Issue.record("got \(String(describing: count))"); return }
+    }
+
     @Test func unsupportedAttributeValues() {
         let pads = P.int64s("pads", [4], [0, 1, 0, 1])
         let reflect = [P.node("Pad", ["x", "pads"], ["y"], name: "pad", [.string("mode", "reflect")])]

@@ -96,9 +96,25 @@ enum SampleModels {
         return Model(graph: g)
     }
 
+    /// Slice (negative indices and steps, PyTorch's INT64 bounds) and Split (sizes, equal halves).
+    static func slicing() -> Model {
+        var g = Graph()
+        g.inputs = [ValueInfo(name: "x", shape: [nil, 6, 4, 5])]
+        g.nodes = [
+            Node(name: "split", op: .split(axis: 1, sizes: [2, 4]), inputs: ["x"], outputs: ["a", "b"]),
+            Node(name: "halves", op: .split(axis: -2, sizes: []), inputs: ["b"], outputs: ["top", "bottom"]),
+            Node(name: "crop", op: .slice(starts: [-1, 1], ends: [Int.min, Int.max], axes: [1, -1], steps: [-2, 2]),
+                 inputs: ["a"], outputs: ["c"]),
+            Node(name: "rows", op: .slice(starts: [0], ends: [1], axes: [2], steps: [1]), inputs: ["top"], outputs: ["r"]),
+        ]
+        g.outputs = [ValueInfo(name: "c", shape: [nil, 1, 4, 2]), ValueInfo(name: "r", shape: [nil, 4, 1, 5]),
+                     ValueInfo(name: "bottom", shape: [nil, 4, 2, 5])]
+        return Model(graph: g, producer: "spruce-tests")
+    }
+
     static var all: [(String, Model)] {
         [("convolutional", convolutional()), ("convolutional-sparse-weights", convolutional(zeroEvery: 3)),
-         ("elementwise", elementwise()), ("static2D", static2D())]
+         ("elementwise", elementwise()), ("static2D", static2D()), ("slicing", slicing())]
     }
 }
 
@@ -108,11 +124,11 @@ enum SampleModels {
         let every: Set<String> = ["Conv", "BatchNormalization", "Relu", "Clip", "Add", "Sub", "Mul", "Div", "Sum",
                                   "GlobalAveragePool", "ReduceMean", "MaxPool", "AveragePool", "Gemm", "MatMul",
                                   "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Sigmoid",
-                                  "Softmax", "Pad", "Identity", "Dropout"]
+                                  "Softmax", "Pad", "Identity", "Dropout", "Slice", "Split"]
         #expect(every.subtracting(names).isEmpty, "operators without a round-trip sample: \(every.subtracting(names))")
     }
 
-    @Test(arguments: [0, 1, 2, 3], [false, true])
+    @Test(arguments: [0, 1, 2, 3, 4], [false, true])
     func exportThenImportIsIdentity(sample: Int, sparse: Bool) throws {
         let (name, model) = SampleModels.all[sample]
         let bytes = try ONNXExporter.encode(model, sparseInitializers: sparse)
@@ -124,6 +140,23 @@ enum SampleModels {
         #expect(imported.metadata == model.metadata)
         #expect(imported.producer == model.producer)
         #expect(imported == model)
+    }
+
+    /// An equal Split that does not divide its axis (Split-18's rule) has no Split-13 form without
+    /// sizes: it is written with explicit sizes and computes the same pieces after re-import.
+    @Test func unevenEqualSplitIsWrittenWithSizes() throws {
+        var g = Graph()
+        g.inputs = [ValueInfo(name: "x", shape: [nil, 7, 2])]
+        g.nodes = [Node(name: "split", op: .split(axis: 1, sizes: []), inputs: ["x"], outputs: ["a", "b", "c"])]
+        g.outputs = ["a", "b", "c"].map { ValueInfo(name: $0, shape: []) }
+        try g.verify()
+        let imported = try ONNXImporter.decode(try ONNXExporter.encode(Model(graph: g)))
+        #expect(imported.graph.nodes.first?.op == .split(axis: 1, sizes: [3, 3, 1]))
+        let x = SampleModels.tensor([2, 7, 2], seed: 31)
+        let before = try ReferenceExecutor(graph: g).run(["x": x])
+        let after = try ReferenceExecutor(graph: imported.graph).run(["x": x])
+        for name in ["a", "b", "c"] { #expect(before[name] == after[name], "\(name)") }
+        #expect(before["c"]?.shape == [2, 1, 2])
     }
 
     @Test func exportIsDeterministic() throws {

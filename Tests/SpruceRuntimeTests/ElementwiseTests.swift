@@ -1,6 +1,7 @@
-// f32-add and f32-mul (same shape, per-channel broadcast), f32-concat, f32-clip/relu, f32-sigmoid, f32-hardsigmoid/hardswish,
-// f32-softmax and f32-gemm-dense (f32 and qc8w) vs their reference twins; sizes around the
-// SIMD width.
+// f32-add and f32-mul (same shape, per-channel broadcast), f32-concat, f32-clip/relu, f32-sigmoid,
+// f32-hardsigmoid/hardswish, f32-slice, f32-softmax and f32-gemm-dense (f32 and qc8w) vs their reference
+// twins; sizes around the SIMD width.
+import SpruceCore
 import SpruceRuntime
 import Testing
 
@@ -86,6 +87,44 @@ func hardActivationsMatchReference(_ n: Int) {
     f32HardSigmoidReference(count: n, alpha: 0.2, beta: 0.5, x: x, y: &expected)
     f32HardSigmoid(count: n, alpha: 0.2, beta: 0.5, x: x, y: &actual)
     expectClose(actual, expected, tolerance: 1e-6, "hardsigmoid")
+}
+
+/// Random shapes of rank 0 to 5 and random crops of them (any subset of axes, negative and
+/// out-of-range indices, steps of either sign up to 3), plus ShuffleNet's channel halves.
+@Test(arguments: 0..<40)
+func sliceMatchesReference(_ seed: Int) throws {
+    var rng = SplitMix64(seed: UInt64(seed) + 31)
+    func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(rng.next() % UInt64(range.count)) }
+    let rank = seed == 0 ? 4 : int(0...5)
+    let shape = seed == 0 ? [1, 116, 28, 28] : (0..<rank).map { _ in int(0...6) }
+    var starts: [Int] = [], ends: [Int] = [], axes: [Int] = [], steps: [Int] = []
+    if seed == 0 {
+        (starts, ends, axes, steps) = ([58], [Int.max], [1], [1])
+    } else {
+        for axis in 0..<rank where rng.next() % 3 != 0 {
+            let dim = shape[axis]
+            axes.append(rng.next() % 2 == 0 ? axis : axis - rank)
+            starts.append(int(-dim - 2...dim + 2))
+            ends.append(rng.next() % 5 == 0 ? (rng.next() % 2 == 0 ? Int.max : Int.min) : int(-dim - 2...dim + 2))
+            steps.append([-3, -2, -1, 1, 1, 2, 3][int(0...6)])
+        }
+    }
+    let node = Node(name: "slice", op: .slice(starts: starts, ends: ends, axes: axes, steps: steps), inputs: ["x"], outputs: ["y"])
+    let g = try Graph.sliceGeometry(node, starts: starts, ends: ends, axes: axes, steps: steps, input: shape)
+    let x = rng.floats(shape.reduce(1, *))
+    let count = g.output.reduce(1, *)
+    var expected = [Float](repeating: .nan, count: count + 1), actual = expected
+    f32SliceReference(g, x: x, y: &expected)
+    let layout = F32SliceLayout(g)
+    #expect(layout.count == count)
+    f32Slice(layout, x: x, y: &actual)
+    #expect(Array(actual[0..<count]) == Array(expected[0..<count]),
+            "shape \(shape), starts \(starts), ends \(ends), axes \(axes), steps \(steps)")
+    #expect(actual[count].isNaN, "wrote past the output")
+    if seed == 0 {
+        #expect(layout.counts.isEmpty && layout.step == 1, "a channel half of one sample is one run: \(layout)")
+        #expect(Array(actual[0..<count]) == Array(x[(58 * 784)...]))
+    }
 }
 
 @Test(arguments: [(1, 1, 1), (1, 10, 1), (2, 7, 3), (1, 1000, 1), (3, 5, 4)])

@@ -1,6 +1,7 @@
-// The engine end to end: small graphs built in code are packed by ArtifactWriter (dense, pruned
-// to 50 % and 90 %, float32 and int8), loaded from bytes, run on a batch of 2, and compared with
-// the reference executor on the artifact's own (dequantized) weights.
+// The engine end to end: small graphs built in code (convolutions, layout ops, Slice/Split) are
+// packed by ArtifactWriter (dense, pruned to 50 % and 90 %, float32 and int8), loaded from bytes,
+// run on a batch of 2, and compared with the reference executor on the artifact's own
+// (dequantized) weights.
 import SpruceCore
 import SpruceFormat
 import SpruceRuntime
@@ -95,6 +96,45 @@ func layoutModel(sparsity: Double, seed: UInt64) -> Model {
     return Model(graph: g)
 }
 
+/// Slice and Split: a ShuffleNet v2 unit (channel Split, 1×1 branch, Concat, channel shuffle),
+/// then crops with negative indices and steps, a Split with an empty unused piece, and a Slice
+/// that keeps everything (planned as an alias).
+func slicingModel(sparsity: Double, seed: UInt64) -> Model {
+    var rng = SplitMix64(seed: seed)
+    var g = Graph()
+    g.inputs = [ValueInfo(name: "x", shape: [nil, 8, 6, 7])]
+    g.initializers["w"] = pruned(randomTensor([4, 4, 1, 1], &rng), sparsity)
+    g.initializers["b"] = randomTensor([4], &rng)
+    g.nodes = [
+        Node(name: "split", op: .split(axis: 1, sizes: []), inputs: ["x"], outputs: ["left", "right"]),
+        Node(name: "pw", op: .conv(ConvAttributes(kernelShape: [1, 1], activation: .relu)), inputs: ["right", "w", "b"],
+             outputs: ["branch"]),
+        Node(name: "cat", op: .concat(axis: 1), inputs: ["left", "branch"], outputs: ["c"]),
+        Node(name: "groups", op: .reshape(shape: [0, 2, 4, 6, 7], allowZero: false), inputs: ["c"], outputs: ["g"]),
+        Node(name: "shuffle", op: .transpose(perm: [0, 2, 1, 3, 4]), inputs: ["g"], outputs: ["t"]),
+        Node(name: "flat", op: .reshape(shape: [0, 8, 6, 7], allowZero: false), inputs: ["t"], outputs: ["s"]),
+        Node(name: "crop", op: .slice(starts: [-1, 1], ends: [Int.min, Int.max], axes: [2, 3], steps: [-2, 2]),
+             inputs: ["s"], outputs: ["sl"]),
+        Node(name: "pieces", op: .split(axis: -3, sizes: [3, 0, 5]), inputs: ["s"], outputs: ["a", "empty", "bb"]),
+        Node(name: "channels", op: .slice(starts: [1], ends: [3], axes: [1], steps: [1]), inputs: ["a"], outputs: ["ac"]),
+        Node(name: "whole", op: .slice(starts: [0], ends: [Int.max], axes: [1], steps: [1]), inputs: ["bb"], outputs: ["bw"]),
+        Node(name: "sig", op: .sigmoid, inputs: ["bw"], outputs: ["y"]),
+    ]
+    g.outputs = [ValueInfo(name: "sl", shape: [nil, 8, 3, 3]), ValueInfo(name: "ac", shape: [nil, 2, 6, 7]),
+                 ValueInfo(name: "y", shape: [nil, 5, 6, 7])]
+    return Model(graph: g)
+}
+
+@Test func engineRejectsSlicingTheDynamicBatch() throws {
+    var g = Graph()
+    g.inputs = [ValueInfo(name: "x", shape: [nil, 3])]
+    g.nodes = [Node(name: "first", op: .slice(starts: [0], ends: [1], axes: [0], steps: [1]), inputs: ["x"], outputs: ["y"])]
+    g.outputs = [ValueInfo(name: "y", shape: [])]
+    #expect(throws: RuntimeError.self) { try Engine(bytes: try ArtifactWriter().encode(Model(graph: g))) }
+    g.nodes = [Node(name: "halves", op: .split(axis: 0, sizes: []), inputs: ["x"], outputs: ["y", "z"])]
+    #expect(throws: RuntimeError.self) { try Engine(bytes: try ArtifactWriter().encode(Model(graph: g))) }
+}
+
 struct EngineCase: Sendable, CustomTestStringConvertible {
     var model: String
     var sparsity: Double
@@ -102,14 +142,14 @@ struct EngineCase: Sendable, CustomTestStringConvertible {
     var testDescription: String { "\(model) sparsity \(sparsity) \(int8 ? "int8" : "f32")" }
 }
 
-let engineCases: [EngineCase] = ["residual", "layout"].flatMap { m in
+let engineCases: [EngineCase] = ["residual", "layout", "slicing"].flatMap { m in
     [0.0, 0.5, 0.9].flatMap { s in [false, true].map { EngineCase(model: m, sparsity: s, int8: $0) } }
 }
 
 @Test(arguments: engineCases)
 func engineMatchesReferenceExecutor(_ t: EngineCase) throws {
     let model = t.model == "residual" ? residualModel(sparsity: t.sparsity, seed: 11)
-        : layoutModel(sparsity: t.sparsity, seed: 12)
+        : t.model == "layout" ? layoutModel(sparsity: t.sparsity, seed: 12) : slicingModel(sparsity: t.sparsity, seed: 13)
     let bytes = try ArtifactWriter(int8: t.int8).encode(model)
     let artifact = try ArtifactReader.decode(bytes)
     let engine = try Engine(bytes: bytes)

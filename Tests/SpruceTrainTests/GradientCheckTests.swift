@@ -224,6 +224,8 @@ func gradientCases() -> [GradientCase] {
     unary("transpose", .transpose(perm: [0, 2, 3, 1]), r.tensor([2, 3, 2, 4]))
     unary("pad", .pad(pads: [0, 0, 1, 0, 0, 0, 2, 1], value: 0.5), r.tensor([2, 2, 3, 3]))
     unary("pad-crop", .pad(pads: [0, 1, -1, 0, 0, 1], value: 0), r.tensor([2, 3, 4]))
+    unary("slice-channels", .slice(starts: [1], ends: [3], axes: [1], steps: [1]), r.tensor([2, 4, 3]))
+    unary("slice-strided", .slice(starts: [-1, -6], ends: [Int.min, Int.max], axes: [2, -1], steps: [-2, 2]), r.tensor([2, 3, 5, 6]))
 
     func binary(_ label: String, _ op: Op, _ a: Tensor, _ b: Tensor, bIsParameter: Bool) {
         if bIsParameter {
@@ -280,6 +282,40 @@ func gradientCases() -> [GradientCase] {
             grads.parameters["w"] = w
         }
         #expect(result.worst > 1)
+    }
+
+    /// Split has several outputs, each its own training step: every piece's gradient lands in its
+    /// own part of the input, and a piece nothing reads contributes zeros.
+    @Test(arguments: ["sizes-unused-piece", "equal-product", "shuffle-unit"])
+    func splitGradients(_ shape: String) throws {
+        var r = TrainTestRNG(seed: 5)
+        var g = Graph()
+        let x: Tensor
+        switch shape {
+        case "sizes-unused-piece":
+            x = r.tensor([2, 6, 3])
+            g.nodes = [Node(name: "split", op: .split(axis: 1, sizes: [1, 3, 2]), inputs: ["x"], outputs: ["a", "b", "c"]),
+                       Node(name: "cat", op: .concat(axis: 1), inputs: ["c", "a"], outputs: ["y"])]
+        case "equal-product":
+            x = r.tensor([2, 3, 8])
+            g.nodes = [Node(name: "split", op: .split(axis: -1, sizes: []), inputs: ["x"], outputs: ["a", "b"]),
+                       Node(name: "mul", op: .mul, inputs: ["a", "b"], outputs: ["y"])]
+        default:
+            // ShuffleNet v2: split channels, convolve one half, concatenate, shuffle the channels.
+            x = r.tensor([2, 4, 3, 3])
+            g.initializers = ["w": r.tensor([2, 2, 1, 1]), "b": r.tensor([2])]
+            g.nodes = [Node(name: "split", op: .split(axis: 1, sizes: []), inputs: ["x"], outputs: ["left", "right"]),
+                       Node(name: "pw", op: .conv(ConvAttributes(kernelShape: [1, 1])), inputs: ["right", "w", "b"], outputs: ["branch"]),
+                       Node(name: "cat", op: .concat(axis: 1), inputs: ["left", "branch"], outputs: ["c"]),
+                       Node(name: "groups", op: .reshape(shape: [0, 2, 2, 3, 3], allowZero: false), inputs: ["c"], outputs: ["g"]),
+                       Node(name: "shuffle", op: .transpose(perm: [0, 2, 1, 3, 4]), inputs: ["g"], outputs: ["t"]),
+                       Node(name: "flat", op: .reshape(shape: [0, 4, 3, 3], allowZero: false), inputs: ["t"], outputs: ["y"])]
+        }
+        g.inputs = [ValueInfo(name: "x", shape: x.shape.map { Optional($0) })]
+        g.outputs = [ValueInfo(name: "y", shape: [])]
+        let result = try finiteDifferenceCheck(graph: g, inputs: ["x": x], mode: .inference, eps: 1e-2)
+        #expect(result.checked >= x.count)
+        #expect(result.worst <= 1, "\(shape): worst \(result.worst) at \(result.detail)")
     }
 
     /// A multi-node network (residual, concat, BN training, depthwise) checked end to end.

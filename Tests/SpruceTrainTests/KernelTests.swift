@@ -1,6 +1,6 @@
 // Each fast training kernel against its plain twin, SpruceCore's reference executor, on random
 // shapes: GEMM convolution (batched and per-image paths, groups, strides, asymmetric pads),
-// depthwise (flat stride-1 and phase-split strided paths), pooling, batch norm, elementwise.
+// depthwise (flat stride-1 and phase-split strided paths), pooling, batch norm, elementwise, slice.
 
 import Testing
 @testable import SpruceCore
@@ -54,6 +54,9 @@ func kernelCases() -> [KernelCase] {
         KernelCase(label: "hardsigmoid", op: .hardSigmoid(alpha: 1 / 6, beta: 0.5), x: [3, 5, 7, 9], parameters: []),
         KernelCase(label: "mul-channel", op: .mul, x: [3, 5, 7, 9], parameters: [("c", [5, 1, 1])]),
         KernelCase(label: "transpose", op: .transpose(perm: [0, 2, 3, 1]), x: [2, 3, 4, 5], parameters: []),
+        KernelCase(label: "slice-channels", op: .slice(starts: [2], ends: [Int.max], axes: [1], steps: [1]), x: [3, 5, 7, 9], parameters: []),
+        KernelCase(label: "slice-strided", op: .slice(starts: [-2, 1, 8], ends: [0, 100, -10], axes: [1, 2, 3], steps: [-1, 3, -2]),
+                   x: [3, 5, 7, 9], parameters: []),
     ]
 }
 

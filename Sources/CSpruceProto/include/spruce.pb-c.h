@@ -34,6 +34,8 @@ typedef struct Spruce__ReshapeAttributes Spruce__ReshapeAttributes;
 typedef struct Spruce__TransposeAttributes Spruce__TransposeAttributes;
 typedef struct Spruce__PadAttributes Spruce__PadAttributes;
 typedef struct Spruce__HardSigmoidAttributes Spruce__HardSigmoidAttributes;
+typedef struct Spruce__SliceAttributes Spruce__SliceAttributes;
+typedef struct Spruce__SplitAttributes Spruce__SplitAttributes;
 typedef struct Spruce__Node Spruce__Node;
 
 
@@ -127,7 +129,15 @@ typedef enum _Spruce__OpType {
   /*
    * since 1.1
    */
-  SPRUCE__OP_TYPE__OP_TYPE_HARD_SWISH = 28
+  SPRUCE__OP_TYPE__OP_TYPE_HARD_SWISH = 28,
+  /*
+   * since 1.1
+   */
+  SPRUCE__OP_TYPE__OP_TYPE_SLICE = 29,
+  /*
+   * since 1.1
+   */
+  SPRUCE__OP_TYPE__OP_TYPE_SPLIT = 30
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPRUCE__OP_TYPE)
 } Spruce__OpType;
 typedef enum _Spruce__AutoPad {
@@ -479,6 +489,41 @@ struct  Spruce__HardSigmoidAttributes
     , 0, 0 }
 
 
+/*
+ * Slice: one entry per sliced axis in each list (ONNX Slice-13 semantics).  since 1.1
+ */
+struct  Spruce__SliceAttributes
+{
+  ProtobufCMessage base;
+  size_t n_starts;
+  int64_t *starts;
+  size_t n_ends;
+  int64_t *ends;
+  size_t n_axes;
+  int64_t *axes;
+  size_t n_steps;
+  int64_t *steps;
+};
+#define SPRUCE__SLICE_ATTRIBUTES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&spruce__slice_attributes__descriptor) \
+    , 0,NULL, 0,NULL, 0,NULL, 0,NULL }
+
+
+/*
+ * Split: sizes along axis, one per output; absent = equal pieces (SPEC.md).  since 1.1
+ */
+struct  Spruce__SplitAttributes
+{
+  ProtobufCMessage base;
+  int64_t axis;
+  size_t n_split;
+  int64_t *split;
+};
+#define SPRUCE__SPLIT_ATTRIBUTES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&spruce__split_attributes__descriptor) \
+    , 0, 0,NULL }
+
+
 typedef enum {
   SPRUCE__NODE__ATTRIBUTES__NOT_SET = 0,
   SPRUCE__NODE__ATTRIBUTES_CONV = 10,
@@ -492,7 +537,9 @@ typedef enum {
   SPRUCE__NODE__ATTRIBUTES_RESHAPE = 18,
   SPRUCE__NODE__ATTRIBUTES_TRANSPOSE = 19,
   SPRUCE__NODE__ATTRIBUTES_PAD = 20,
-  SPRUCE__NODE__ATTRIBUTES_HARD_SIGMOID = 21
+  SPRUCE__NODE__ATTRIBUTES_HARD_SIGMOID = 21,
+  SPRUCE__NODE__ATTRIBUTES_SLICE = 22,
+  SPRUCE__NODE__ATTRIBUTES_SPLIT = 23
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPRUCE__NODE__ATTRIBUTES__CASE)
 } Spruce__Node__AttributesCase;
 
@@ -525,6 +572,8 @@ struct  Spruce__Node
     Spruce__TransposeAttributes *transpose;
     Spruce__PadAttributes *pad;
     Spruce__HardSigmoidAttributes *hard_sigmoid;
+    Spruce__SliceAttributes *slice;
+    Spruce__SplitAttributes *split;
   };
 };
 #define SPRUCE__NODE__INIT \
@@ -893,6 +942,44 @@ Spruce__HardSigmoidAttributes *
 void   spruce__hard_sigmoid_attributes__free_unpacked
                      (Spruce__HardSigmoidAttributes *message,
                       ProtobufCAllocator *allocator);
+/* Spruce__SliceAttributes methods */
+void   spruce__slice_attributes__init
+                     (Spruce__SliceAttributes         *message);
+size_t spruce__slice_attributes__get_packed_size
+                     (const Spruce__SliceAttributes   *message);
+size_t spruce__slice_attributes__pack
+                     (const Spruce__SliceAttributes   *message,
+                      uint8_t             *out);
+size_t spruce__slice_attributes__pack_to_buffer
+                     (const Spruce__SliceAttributes   *message,
+                      ProtobufCBuffer     *buffer);
+Spruce__SliceAttributes *
+       spruce__slice_attributes__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   spruce__slice_attributes__free_unpacked
+                     (Spruce__SliceAttributes *message,
+                      ProtobufCAllocator *allocator);
+/* Spruce__SplitAttributes methods */
+void   spruce__split_attributes__init
+                     (Spruce__SplitAttributes         *message);
+size_t spruce__split_attributes__get_packed_size
+                     (const Spruce__SplitAttributes   *message);
+size_t spruce__split_attributes__pack
+                     (const Spruce__SplitAttributes   *message,
+                      uint8_t             *out);
+size_t spruce__split_attributes__pack_to_buffer
+                     (const Spruce__SplitAttributes   *message,
+                      ProtobufCBuffer     *buffer);
+Spruce__SplitAttributes *
+       spruce__split_attributes__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   spruce__split_attributes__free_unpacked
+                     (Spruce__SplitAttributes *message,
+                      ProtobufCAllocator *allocator);
 /* Spruce__Node methods */
 void   spruce__node__init
                      (Spruce__Node         *message);
@@ -971,6 +1058,12 @@ typedef void (*Spruce__PadAttributes_Closure)
 typedef void (*Spruce__HardSigmoidAttributes_Closure)
                  (const Spruce__HardSigmoidAttributes *message,
                   void *closure_data);
+typedef void (*Spruce__SliceAttributes_Closure)
+                 (const Spruce__SliceAttributes *message,
+                  void *closure_data);
+typedef void (*Spruce__SplitAttributes_Closure)
+                 (const Spruce__SplitAttributes *message,
+                  void *closure_data);
 typedef void (*Spruce__Node_Closure)
                  (const Spruce__Node *message,
                   void *closure_data);
@@ -1006,6 +1099,8 @@ extern const ProtobufCMessageDescriptor spruce__reshape_attributes__descriptor;
 extern const ProtobufCMessageDescriptor spruce__transpose_attributes__descriptor;
 extern const ProtobufCMessageDescriptor spruce__pad_attributes__descriptor;
 extern const ProtobufCMessageDescriptor spruce__hard_sigmoid_attributes__descriptor;
+extern const ProtobufCMessageDescriptor spruce__slice_attributes__descriptor;
+extern const ProtobufCMessageDescriptor spruce__split_attributes__descriptor;
 extern const ProtobufCMessageDescriptor spruce__node__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -1,7 +1,9 @@
 // Every operator's forward and backward, side by side: the trainer's one table of gradient
 // rules (as in mlx / tinygrad). Adding an operator means adding its case to `forward`,
-// `backward` and `backwardReads` below, nothing else. Kernels do the arithmetic (Kernels/);
-// the executor (TrainingExecutor.swift) owns values, parameters and the walk over the graph.
+// `backward` and `backwardReads` below, nothing else (Split, the one operator with several
+// outputs, runs as one step per output: `RuleInputs.part` says which). Kernels do the
+// arithmetic (Kernels/); the executor (TrainingExecutor.swift) owns values, parameters and the
+// walk over the graph.
 // Legend: x inputs, y output, dy incoming gradient, dx outgoing gradients (nil = not needed).
 
 import SpruceCore
@@ -57,6 +59,8 @@ struct RuleInputs {
     let outShape: [Int]
     /// Where outputs, gradients and kernel scratch come from.
     let pool: BufferPool
+    /// The output of the node this step computes (a Split piece; 0 otherwise).
+    var part = 0
 
     /// An uninitialized value from the pool.
     func make(_ shape: [Int]) -> Value { Value(shape: shape, pool: pool) }
@@ -94,7 +98,7 @@ enum GradientRules {
         case .relu, .clip, .sigmoid, .hardSigmoid, .softmax: ([], true)
         case .hardSwish: ([0], false)
         case .add, .sub, .sum, .globalAveragePool, .reduceMean, .maxPool, .averagePool, .flatten, .reshape,
-             .squeeze, .unsqueeze, .transpose, .concat, .pad, .identity, .dropout: ([], false)
+             .squeeze, .unsqueeze, .transpose, .concat, .pad, .identity, .dropout, .slice, .split: ([], false)
         }
     }
 
@@ -206,6 +210,10 @@ enum GradientRules {
         case .pad(let pads, let value):
             let x = try r.operand(0), y = r.make(r.outShape, repeating: value)
             padCopy(from: x.pointer, x.shape, to: y.pointer, r.outShape, pads: pads, forward: true)
+            return (y, .none, nil)
+        case .slice, .split:
+            let x = try r.operand(0), y = r.make(r.outShape)
+            SliceKernels.forward(x.pointer, try sliceGeometry(r, input: x.shape), y.pointer)
             return (y, .none, nil)
         }
     }
@@ -349,8 +357,27 @@ enum GradientRules {
             let d = r.make(r.shape(0), repeating: 0)
             padCopy(from: d.pointer, d.shape, to: dy.pointer, r.outShape, pads: pads, forward: false)
             dx[0] = d
+        case .slice, .split:
+            // One piece's dy in zeros of the input shape; a Split's pieces accumulate at the input.
+            let d = r.make(r.shape(0), repeating: 0)
+            SliceKernels.backward(dy.pointer, try sliceGeometry(r, input: d.shape), d.pointer)
+            dx[0] = d
         }
         return dx
+    }
+
+    /// The crop a Slice step, or the piece `r.part` of a Split step, reads from `input`.
+    static func sliceGeometry(_ r: RuleInputs, input: [Int]) throws -> SliceGeometry {
+        switch r.node.op {
+        case .slice(let starts, let ends, let axes, let steps):
+            return try Graph.sliceGeometry(r.node, starts: starts, ends: ends, axes: axes, steps: steps, input: input)
+        case .split(let axis, let sizes):
+            let pieces = try Graph.splitGeometries(r.node, axis: axis, sizes: sizes, input: input)
+            guard r.part < pieces.count else { throw r.unsupported("no output \(r.part)") }
+            return pieces[r.part]
+        default:
+            throw r.unsupported("not a slice")
+        }
     }
 
     // MARK: - Convolution

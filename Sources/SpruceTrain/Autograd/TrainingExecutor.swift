@@ -83,6 +83,9 @@ public final class TrainingExecutor {
         var node: Node
         var inputs: [Int]   // value ids, -1 for omitted
         var output: Int
+        /// Which output of the node this step computes: a Split becomes one step per piece, so
+        /// every step has one output and the pieces' gradients add up at the shared input.
+        var part = 0
     }
 
     /// The graph structure (its initializers are the values at construction).
@@ -179,12 +182,16 @@ public final class TrainingExecutor {
                 if id < names.count, trainable[id], claimed.insert(id).inserted { layer.append(id) }
             }
             if !layer.isEmpty { layers.append(layer) }
-            guard node.outputs.count == 1, let outName = node.outputs.first, !outName.isEmpty else {
+            var several = false
+            if case .split = node.op { several = true }
+            guard several ? !node.outputs.isEmpty : node.outputs.count == 1, !node.outputs.contains("") else {
                 throw GraphError.arity(node: node.name, op: node.op.onnxName, detail: "expected exactly one output")
             }
-            guard ids[outName] == nil else { throw GraphError.duplicateValue(outName) }
-            ids[outName] = ids.count
-            steps.append(Step(node: node, inputs: ins, output: ids[outName] ?? 0))
+            for (part, outName) in node.outputs.enumerated() {
+                guard ids[outName] == nil else { throw GraphError.duplicateValue(outName) }
+                ids[outName] = ids.count
+                steps.append(Step(node: node, inputs: ins, output: ids[outName] ?? 0, part: part))
+            }
         }
         self.layers = layers
         self.steps = steps
@@ -339,8 +346,9 @@ public final class TrainingExecutor {
                 operands.append(id < 0 ? nil : id < p ? parameters[id] : values[id])
                 operandShapes.append(id < 0 ? nil : shapes[id])
             }
-            guard let outShape = shapes[step.output] else { throw GraphError.missingOutput(step.node.outputs[0]) }
-            let rule = RuleInputs(node: step.node, operands: operands, shapes: operandShapes, outShape: outShape, pool: pool)
+            guard let outShape = shapes[step.output] else { throw GraphError.missingOutput(step.node.outputs[step.part]) }
+            let rule = RuleInputs(node: step.node, operands: operands, shapes: operandShapes, outShape: outShape, pool: pool,
+                                  part: step.part)
             let started = options.profile ? monotonicSeconds() : 0
             let (y, keepForBackward, statistics) = try GradientRules.forward(rule, &ctx)
             if options.profile {
@@ -461,8 +469,9 @@ public final class TrainingExecutor {
                 operands.append(id < 0 ? nil : id < p ? parameters[id] : pass.values[id])
                 operandShapes.append(id < 0 ? nil : pass.shapes[id])
             }
-            guard let outShape = pass.shapes[step.output] else { throw GraphError.missingOutput(step.node.outputs[0]) }
-            let rule = RuleInputs(node: step.node, operands: operands, shapes: operandShapes, outShape: outShape, pool: pool)
+            guard let outShape = pass.shapes[step.output] else { throw GraphError.missingOutput(step.node.outputs[step.part]) }
+            let rule = RuleInputs(node: step.node, operands: operands, shapes: operandShapes, outShape: outShape, pool: pool,
+                                  part: step.part)
             let started = options.profile ? monotonicSeconds() : 0
             let dx = try GradientRules.backward(rule, output: pass.values[step.output], saved: pass.saved[s], dy: dy,
                                                 needs: needs, ctx)
