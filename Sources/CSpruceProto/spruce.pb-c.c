@@ -952,6 +952,96 @@ void   spruce__split_attributes__free_unpacked
   assert(message->base.descriptor == &spruce__split_attributes__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   spruce__layer_normalization_attributes__init
+                     (Spruce__LayerNormalizationAttributes         *message)
+{
+  static const Spruce__LayerNormalizationAttributes init_value = SPRUCE__LAYER_NORMALIZATION_ATTRIBUTES__INIT;
+  *message = init_value;
+}
+size_t spruce__layer_normalization_attributes__get_packed_size
+                     (const Spruce__LayerNormalizationAttributes *message)
+{
+  assert(message->base.descriptor == &spruce__layer_normalization_attributes__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t spruce__layer_normalization_attributes__pack
+                     (const Spruce__LayerNormalizationAttributes *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &spruce__layer_normalization_attributes__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t spruce__layer_normalization_attributes__pack_to_buffer
+                     (const Spruce__LayerNormalizationAttributes *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &spruce__layer_normalization_attributes__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Spruce__LayerNormalizationAttributes *
+       spruce__layer_normalization_attributes__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Spruce__LayerNormalizationAttributes *)
+     protobuf_c_message_unpack (&spruce__layer_normalization_attributes__descriptor,
+                                allocator, len, data);
+}
+void   spruce__layer_normalization_attributes__free_unpacked
+                     (Spruce__LayerNormalizationAttributes *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &spruce__layer_normalization_attributes__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   spruce__gelu_attributes__init
+                     (Spruce__GeluAttributes         *message)
+{
+  static const Spruce__GeluAttributes init_value = SPRUCE__GELU_ATTRIBUTES__INIT;
+  *message = init_value;
+}
+size_t spruce__gelu_attributes__get_packed_size
+                     (const Spruce__GeluAttributes *message)
+{
+  assert(message->base.descriptor == &spruce__gelu_attributes__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t spruce__gelu_attributes__pack
+                     (const Spruce__GeluAttributes *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &spruce__gelu_attributes__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t spruce__gelu_attributes__pack_to_buffer
+                     (const Spruce__GeluAttributes *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &spruce__gelu_attributes__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Spruce__GeluAttributes *
+       spruce__gelu_attributes__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Spruce__GeluAttributes *)
+     protobuf_c_message_unpack (&spruce__gelu_attributes__descriptor,
+                                allocator, len, data);
+}
+void   spruce__gelu_attributes__free_unpacked
+                     (Spruce__GeluAttributes *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &spruce__gelu_attributes__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   spruce__node__init
                      (Spruce__Node         *message)
 {
@@ -2432,7 +2522,96 @@ const ProtobufCMessageDescriptor spruce__split_attributes__descriptor =
   (ProtobufCMessageInit) spruce__split_attributes__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor spruce__node__field_descriptors[18] =
+static const ProtobufCFieldDescriptor spruce__layer_normalization_attributes__field_descriptors[2] =
+{
+  {
+    "axis",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Spruce__LayerNormalizationAttributes, axis),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "epsilon",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Spruce__LayerNormalizationAttributes, epsilon),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned spruce__layer_normalization_attributes__field_indices_by_name[] = {
+  0,   /* field[0] = axis */
+  1,   /* field[1] = epsilon */
+};
+static const ProtobufCIntRange spruce__layer_normalization_attributes__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor spruce__layer_normalization_attributes__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "spruce.LayerNormalizationAttributes",
+  "LayerNormalizationAttributes",
+  "Spruce__LayerNormalizationAttributes",
+  "spruce",
+  sizeof(Spruce__LayerNormalizationAttributes),
+  2,
+  spruce__layer_normalization_attributes__field_descriptors,
+  spruce__layer_normalization_attributes__field_indices_by_name,
+  1,  spruce__layer_normalization_attributes__number_ranges,
+  (ProtobufCMessageInit) spruce__layer_normalization_attributes__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor spruce__gelu_attributes__field_descriptors[1] =
+{
+  {
+    "tanh_approximation",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Spruce__GeluAttributes, tanh_approximation),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned spruce__gelu_attributes__field_indices_by_name[] = {
+  0,   /* field[0] = tanh_approximation */
+};
+static const ProtobufCIntRange spruce__gelu_attributes__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor spruce__gelu_attributes__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "spruce.GeluAttributes",
+  "GeluAttributes",
+  "Spruce__GeluAttributes",
+  "spruce",
+  sizeof(Spruce__GeluAttributes),
+  1,
+  spruce__gelu_attributes__field_descriptors,
+  spruce__gelu_attributes__field_indices_by_name,
+  1,  spruce__gelu_attributes__number_ranges,
+  (ProtobufCMessageInit) spruce__gelu_attributes__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor spruce__node__field_descriptors[20] =
 {
   {
     "name",
@@ -2650,6 +2829,30 @@ static const ProtobufCFieldDescriptor spruce__node__field_descriptors[18] =
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "layer_normalization",
+    24,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Spruce__Node, attributes_case),
+    offsetof(Spruce__Node, layer_normalization),
+    &spruce__layer_normalization_attributes__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "gelu",
+    25,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Spruce__Node, attributes_case),
+    offsetof(Spruce__Node, gelu),
+    &spruce__gelu_attributes__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned spruce__node__field_indices_by_name[] = {
   11,   /* field[11] = axes */
@@ -2657,9 +2860,11 @@ static const unsigned spruce__node__field_indices_by_name[] = {
   7,   /* field[7] = batch_normalization */
   8,   /* field[8] = clip */
   4,   /* field[4] = conv */
+  19,   /* field[19] = gelu */
   6,   /* field[6] = gemm */
   15,   /* field[15] = hard_sigmoid */
   2,   /* field[2] = inputs */
+  18,   /* field[18] = layer_normalization */
   0,   /* field[0] = name */
   1,   /* field[1] = op */
   3,   /* field[3] = outputs */
@@ -2675,7 +2880,7 @@ static const ProtobufCIntRange spruce__node__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 10, 4 },
-  { 0, 18 }
+  { 0, 20 }
 };
 const ProtobufCMessageDescriptor spruce__node__descriptor =
 {
@@ -2685,7 +2890,7 @@ const ProtobufCMessageDescriptor spruce__node__descriptor =
   "Spruce__Node",
   "spruce",
   sizeof(Spruce__Node),
-  18,
+  20,
   spruce__node__field_descriptors,
   spruce__node__field_indices_by_name,
   2,  spruce__node__number_ranges,
@@ -2822,7 +3027,7 @@ const ProtobufCEnumDescriptor spruce__index_format__descriptor =
   spruce__index_format__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue spruce__op_type__enum_values_by_number[31] =
+static const ProtobufCEnumValue spruce__op_type__enum_values_by_number[34] =
 {
   { "OP_TYPE_UNSPECIFIED", "SPRUCE__OP_TYPE__OP_TYPE_UNSPECIFIED", 0 },
   { "OP_TYPE_CONV", "SPRUCE__OP_TYPE__OP_TYPE_CONV", 1 },
@@ -2855,11 +3060,14 @@ static const ProtobufCEnumValue spruce__op_type__enum_values_by_number[31] =
   { "OP_TYPE_HARD_SWISH", "SPRUCE__OP_TYPE__OP_TYPE_HARD_SWISH", 28 },
   { "OP_TYPE_SLICE", "SPRUCE__OP_TYPE__OP_TYPE_SLICE", 29 },
   { "OP_TYPE_SPLIT", "SPRUCE__OP_TYPE__OP_TYPE_SPLIT", 30 },
+  { "OP_TYPE_LAYER_NORMALIZATION", "SPRUCE__OP_TYPE__OP_TYPE_LAYER_NORMALIZATION", 31 },
+  { "OP_TYPE_ERF", "SPRUCE__OP_TYPE__OP_TYPE_ERF", 32 },
+  { "OP_TYPE_GELU", "SPRUCE__OP_TYPE__OP_TYPE_GELU", 33 },
 };
 static const ProtobufCIntRange spruce__op_type__value_ranges[] = {
-{0, 0},{0, 31}
+{0, 0},{0, 34}
 };
-static const ProtobufCEnumValueIndex spruce__op_type__enum_values_by_name[31] =
+static const ProtobufCEnumValueIndex spruce__op_type__enum_values_by_name[34] =
 {
   { "OP_TYPE_ADD", 5 },
   { "OP_TYPE_AVERAGE_POOL", 13 },
@@ -2869,12 +3077,15 @@ static const ProtobufCEnumValueIndex spruce__op_type__enum_values_by_name[31] =
   { "OP_TYPE_CONV", 1 },
   { "OP_TYPE_DIV", 8 },
   { "OP_TYPE_DROPOUT", 26 },
+  { "OP_TYPE_ERF", 32 },
   { "OP_TYPE_FLATTEN", 16 },
+  { "OP_TYPE_GELU", 33 },
   { "OP_TYPE_GEMM", 14 },
   { "OP_TYPE_GLOBAL_AVERAGE_POOL", 10 },
   { "OP_TYPE_HARD_SIGMOID", 27 },
   { "OP_TYPE_HARD_SWISH", 28 },
   { "OP_TYPE_IDENTITY", 25 },
+  { "OP_TYPE_LAYER_NORMALIZATION", 31 },
   { "OP_TYPE_MAT_MUL", 15 },
   { "OP_TYPE_MAX_POOL", 12 },
   { "OP_TYPE_MUL", 7 },
@@ -2900,9 +3111,9 @@ const ProtobufCEnumDescriptor spruce__op_type__descriptor =
   "OpType",
   "Spruce__OpType",
   "spruce",
-  31,
+  34,
   spruce__op_type__enum_values_by_number,
-  31,
+  34,
   spruce__op_type__enum_values_by_name,
   1,
   spruce__op_type__value_ranges,

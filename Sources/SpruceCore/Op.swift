@@ -150,6 +150,16 @@ public enum Op: Sendable, Equatable, Hashable {
     /// when `sizes` is empty, ceil(dim / outputs) each with the last piece taking what is left
     /// (ONNX Split-18's `num_outputs` rule, which for an even split is Split-13's).
     case split(axis: Int, sizes: [Int])
+    /// Layer normalization (ONNX LayerNormalization-17) over the trailing axes from `axis` on:
+    /// each such slice is brought to mean 0 and variance 1 (`epsilon` added to the variance),
+    /// then scaled and shifted. Inputs: X, scale, optional bias; scale and bias are shaped like
+    /// the normalized axes (leading 1s allowed).
+    case layerNormalization(axis: Int, epsilon: Float)
+    /// The error function, elementwise.
+    case erf
+    /// GELU (ONNX Gelu-20): x·Φ(x) exactly (x/2·(1 + erf(x/√2))), or with `tanhApproximation`
+    /// x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+    case gelu(tanhApproximation: Bool)
 
     /// The ONNX operator name.
     public var onnxName: String {
@@ -184,6 +194,9 @@ public enum Op: Sendable, Equatable, Hashable {
         case .dropout: "Dropout"
         case .slice: "Slice"
         case .split: "Split"
+        case .layerNormalization: "LayerNormalization"
+        case .erf: "Erf"
+        case .gelu: "Gelu"
         }
     }
 }

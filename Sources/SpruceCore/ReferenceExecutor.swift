@@ -155,6 +155,14 @@ public struct ReferenceExecutor: Sendable {
             return map(x) { max(0, min(1, alpha * $0 + beta)) }
         case .hardSwish:
             return map(x) { $0 * max(0, min(1, $0 / 6 + 0.5)) }
+        case .erf:
+            return map(x) { Float(erf(Double($0))) }
+        case .gelu(let tanhApproximation):
+            return map(x) { Float(gelu(Double($0), tanhApproximation: tanhApproximation)) }
+        case .layerNormalization(let axis, let epsilon):
+            let bias = operands.count > 2 ? operands[2] : nil
+            return layerNormalization(x, scale: try operand(1), bias: bias,
+                                      axis: Graph.normalizedAxis(axis, rank: x.rank) ?? 0, epsilon: epsilon)
         case .softmax(let axis):
             return softmax(x, axis: Graph.normalizedAxis(axis, rank: x.rank) ?? 0)
         case .add:

@@ -125,12 +125,13 @@ extension Graph {
     /// Input/output counts allowed for `op`: (min inputs, max inputs, required inputs).
     static func arity(of op: Op) -> (min: Int, max: Int, required: Int) {
         switch op {
-        case .conv, .gemm: (2, 3, 2)
+        case .conv, .gemm, .layerNormalization: (2, 3, 2)
         case .batchNormalization: (5, 5, 5)
         case .add, .sub, .mul, .div, .matMul: (2, 2, 2)
         case .sum, .concat: (1, Int.max, Int.max)
         case .relu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .softmax, .identity, .dropout, .globalAveragePool, .reduceMean,
-             .maxPool, .averagePool, .flatten, .reshape, .squeeze, .unsqueeze, .transpose, .pad, .slice, .split:
+             .maxPool, .averagePool, .flatten, .reshape, .squeeze, .unsqueeze, .transpose, .pad, .slice, .split,
+             .erf, .gelu:
             (1, 1, 1)
         }
     }
@@ -196,7 +197,7 @@ extension Graph {
             try checkWindow(kernel: a.kernelShape, strides: a.strides, pads: a.pads, dilations: a.dilations)
         case .clip(let lo, let hi):
             guard lo <= hi else { throw bad("min \(lo) exceeds max \(hi)") }
-        case .batchNormalization(let epsilon):
+        case .batchNormalization(let epsilon), .layerNormalization(_, let epsilon):
             guard epsilon >= 0, epsilon.isFinite else { throw bad("epsilon \(epsilon) must be finite and >= 0") }
         case .reshape(let shape, let allowZero):
             if shape.contains(where: { $0 < -1 }) { throw bad("shape \(shape) has a negative entry other than -1") }
@@ -277,6 +278,12 @@ extension Graph {
         return a >= 0 && a < rank ? a : nil
     }
 
+    /// Whether a LayerNormalization scale or bias of shape `parameter` holds one value per element
+    /// of the normalized axes `normalized`, in their order: equal once leading 1s are dropped.
+    package static func layerNormParameterFits(_ parameter: [Int], _ normalized: [Int]) -> Bool {
+        parameter.drop(while: { $0 == 1 }).elementsEqual(normalized.drop(while: { $0 == 1 }))
+    }
+
     /// numpy broadcast of two shapes, or nil when incompatible (also ONNX constant folding's).
     package static func broadcast(_ a: [Int], _ b: [Int]) -> [Int]? {
         let rank = max(a.count, b.count)
@@ -320,8 +327,18 @@ private struct ShapeRule {
 
     func output() throws -> [Int] {
         switch node.op {
-        case .relu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .identity, .dropout:
+        case .relu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .identity, .dropout, .erf, .gelu:
             return try x()
+        case .layerNormalization(let a, _):
+            let s = try x()
+            let normalized = Array(s[try axis(a, rank: s.count, "axis")...])
+            for i in 1..<3 {
+                guard let p = input(i) else { continue }  // bias omitted: no shift
+                guard Graph.layerNormParameterFits(p, normalized) else {
+                    throw mismatch("\(i == 1 ? "scale" : "bias") \(p) does not match the normalized shape \(normalized) of \(s)")
+                }
+            }
+            return s
         case .softmax(let a):
             let s = try x()
             _ = try axis(a, rank: s.count, "axis")

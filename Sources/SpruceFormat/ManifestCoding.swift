@@ -264,8 +264,21 @@ enum ManifestCoding {
             (sp.n_split, sp.split) = ints(sizes, arena)
             n.split = arena.new(sp)
             setCase(23)
+        case .layerNormalization(let axis, let epsilon):
+            var l = Spruce__LayerNormalizationAttributes()
+            spruce__layer_normalization_attributes__init(&l)
+            l.axis = Int64(axis)
+            l.epsilon = epsilon
+            n.layer_normalization = arena.new(l)
+            setCase(24)
+        case .gelu(let tanhApproximation):
+            var g = Spruce__GeluAttributes()
+            spruce__gelu_attributes__init(&g)
+            g.tanh_approximation = tanhApproximation ? 1 : 0
+            n.gelu = arena.new(g)
+            setCase(25)
         case .squeeze(nil), .transpose(nil), .relu, .add, .sub, .mul, .div, .sum, .globalAveragePool,
-             .matMul, .sigmoid, .hardSwish, .identity, .dropout:
+             .matMul, .sigmoid, .hardSwish, .identity, .dropout, .erf:
             setCase(0)
         }
         return arena.new(n)
@@ -310,6 +323,9 @@ enum ManifestCoding {
         case .hardSwish: 28
         case .slice: 29
         case .split: 30
+        case .layerNormalization: 31
+        case .erf: 32
+        case .gelu: 33
         }
     }
 
@@ -545,9 +561,18 @@ enum ManifestCoding {
         case 30:
             guard attributesCase == 23, let a = n.split?.pointee else { throw mismatch("Split", expected: "split") }
             op = .split(axis: Int(a.axis), sizes: ints(a.split, a.n_split))
+        case 31:
+            guard attributesCase == 24, let a = n.layer_normalization?.pointee else {
+                throw mismatch("LayerNormalization", expected: "layer_normalization")
+            }
+            op = .layerNormalization(axis: Int(a.axis), epsilon: a.epsilon)
+        case 33:
+            guard attributesCase == 25, let a = n.gelu?.pointee else { throw mismatch("Gelu", expected: "gelu") }
+            op = .gelu(tanhApproximation: a.tanh_approximation != 0)
         default:
             let plain: [Int: Op] = [3: .relu, 5: .add, 6: .sub, 7: .mul, 8: .div, 9: .sum, 10: .globalAveragePool,
-                                    15: .matMul, 22: .sigmoid, 25: .identity, 26: .dropout, 28: .hardSwish]
+                                    15: .matMul, 22: .sigmoid, 25: .identity, 26: .dropout, 28: .hardSwish,
+                                    32: .erf]
             guard let plainOp = plain[opCode] else { throw .invalidEnum(field: "op type of node '\(name)'", value: opCode) }
             guard attributesCase == 0 else { throw mismatch(plainOp.onnxName, expected: "no attributes") }
             op = plainOp

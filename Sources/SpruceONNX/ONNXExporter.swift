@@ -1,6 +1,7 @@
-// IR → ONNX export: opset 17, IR version 8, float weights as little-endian raw_data, the IR's
-// folded attributes (Reshape shape, axes, pads, Clip bounds, Slice lists, Split sizes) written back as int64/float
-// initializers the way opset 17 wants them. Fused conv activations become a separate Relu/Clip.
+// IR → ONNX export: opset 17, IR version 8 (opset 20, IR version 9 for a model with Gelu, which
+// opset 20 introduced), float weights as little-endian raw_data, the IR's folded attributes
+// (Reshape shape, axes, pads, Clip bounds, Slice lists, Split sizes) written back as int64/float
+// initializers the way the opset wants them. Fused conv activations become a separate Relu/Clip.
 // Output is deterministic (initializers and metadata sorted by name); files are written atomically.
 import CSpruceProto
 import SpruceCore
@@ -12,10 +13,18 @@ import _SpruceSupport
 /// try ONNXExporter.write(model, to: "pruned.onnx", sparseInitializers: true)
 /// ```
 public enum ONNXExporter {
-    /// Operator set version written into every exported model.
+    /// Operator set version written into every exported model without Gelu.
     public static let opsetVersion = 17
-    /// ONNX IR version written into every exported model.
+    /// ONNX IR version written into every exported model without Gelu.
     public static let irVersion = 8
+    /// Operator set and IR version of a model with Gelu (an opset 20 operator; ReduceMean and
+    /// Split then take their opset 18 forms).
+    public static let geluVersions = (opset: 20, ir: 9)
+
+    /// The (opset, IR) versions `model` is written with.
+    public static func versions(for model: Model) -> (opset: Int, ir: Int) {
+        model.graph.nodes.contains { if case .gelu = $0.op { true } else { false } } ? geluVersions : (opsetVersion, irVersion)
+    }
 
     /// Serializes `model`; with `sparseInitializers`, conv and gemm weights that contain zeros are
     /// stored as `sparse_initializer` (float values, linear int64 indices).
@@ -38,6 +47,8 @@ struct ExportBuilder {
     let model: Model
     let sparseInitializers: Bool
     let arena = ProtoArena()
+    /// The operator set written (see `ONNXExporter.versions(for:)`).
+    let opset: Int
     /// Every value and node name in use, so helper tensors and nodes get fresh names.
     var takenNames: Set<String> = []
     var nodes: [UnsafeMutablePointer<Onnx__NodeProto>] = []
@@ -46,6 +57,7 @@ struct ExportBuilder {
     init(model: Model, sparseInitializers: Bool) {
         self.model = model
         self.sparseInitializers = sparseInitializers
+        opset = ONNXExporter.versions(for: model).opset
         let g = model.graph
         takenNames.formUnion(g.initializers.keys)
         takenNames.formUnion(g.inputs.map(\.name))
@@ -154,7 +166,14 @@ struct ExportBuilder {
                       low == -.infinity ? "" : floatScalarInitializer(node.name + "_min", low),
                       high == .infinity ? "" : floatScalarInitializer(node.name + "_max", high)]
         case .reduceMean(let axes, let keepDims):
-            if !axes.isEmpty { attributes.append(a.attribute("axes", ints: axes)) }
+            if !axes.isEmpty {
+                // ReduceMean-18 takes its axes as an input.
+                if opset >= 18 {
+                    inputs = [node.inputs.first ?? "", int64Initializer(node.name + "_axes", axes)]
+                } else {
+                    attributes.append(a.attribute("axes", ints: axes))
+                }
+            }
             attributes.append(a.attribute("keepdims", int: keepDims ? 1 : 0))
         case .maxPool(let p):
             windowAttributes(kernel: p.kernelShape, strides: p.strides, pads: p.pads, autoPad: p.autoPad)
@@ -203,8 +222,19 @@ struct ExportBuilder {
             // Split-13 without sizes needs an exact split; an uneven one (Split-18's rule) is
             // written out piece by piece when the axis size is known.
             let written = sizes.isEmpty ? unevenSplitSizes(node, axis: axis) : sizes
-            if let written { inputs = [node.inputs.first ?? "", int64Initializer(node.name + "_split", written)] }
-        case .relu, .add, .sub, .mul, .div, .sum, .globalAveragePool, .matMul, .sigmoid, .hardSwish, .identity, .dropout:
+            if let written {
+                inputs = [node.inputs.first ?? "", int64Initializer(node.name + "_split", written)]
+            } else if opset >= 18 {
+                // Split-18 needs either sizes or the number of pieces.
+                attributes.append(a.attribute("num_outputs", int: node.outputs.count))
+            }
+        case .layerNormalization(let axis, let epsilon):
+            attributes.append(a.attribute("axis", int: axis))
+            attributes.append(a.attribute("epsilon", float: epsilon))
+        case .gelu(let tanhApproximation):
+            attributes.append(a.attribute("approximate", string: tanhApproximation ? "tanh" : "none"))
+        case .relu, .add, .sub, .mul, .div, .sum, .globalAveragePool, .matMul, .sigmoid, .hardSwish, .identity, .dropout,
+             .erf:
             break
         }
         while let last = inputs.last, last.isEmpty { inputs.removeLast() }
@@ -285,18 +315,18 @@ struct ExportBuilder {
         graph.pointee.n_output = outputs.count
         graph.pointee.output = arena.pointers(outputs)
 
-        let opset = arena.message(onnx__operator_set_id_proto__init)
-        opset.pointee.domain = arena.string("")
-        opset.pointee.has_version = 1
-        opset.pointee.version = Int64(ONNXExporter.opsetVersion)
+        let opsetID = arena.message(onnx__operator_set_id_proto__init)
+        opsetID.pointee.domain = arena.string("")
+        opsetID.pointee.has_version = 1
+        opsetID.pointee.version = Int64(opset)
 
         let m = arena.message(onnx__model_proto__init)
         m.pointee.has_ir_version = 1
-        m.pointee.ir_version = Int64(ONNXExporter.irVersion)
+        m.pointee.ir_version = Int64(ONNXExporter.versions(for: model).ir)
         if !model.producer.isEmpty { m.pointee.producer_name = arena.string(model.producer) }
         m.pointee.graph = graph
         m.pointee.n_opset_import = 1
-        m.pointee.opset_import = arena.pointers([opset])
+        m.pointee.opset_import = arena.pointers([opsetID])
         let metadata = model.metadata.keys.sorted().map { arena.entry($0, model.metadata[$0] ?? "") }
         m.pointee.n_metadata_props = metadata.count
         m.pointee.metadata_props = arena.pointers(metadata)

@@ -1,4 +1,4 @@
-// ONNX operators → IR `Op`s, for every opset form PyTorch and tf2onnx emit (opset 6–18):
+// ONNX operators → IR `Op`s, for every opset form PyTorch and tf2onnx emit (opset 6–20):
 // attribute-style and input-style Clip, ReduceMean, Squeeze/Unsqueeze, Pad, Reshape, Slice, Split.
 // Inputs that ONNX passes as tensors but the IR keeps as attributes are read as import-time
 // constants here. Anything the IR cannot express is an error naming the node.
@@ -29,6 +29,20 @@ extension ONNXImporter.Session {
         case "Sigmoid": op = .sigmoid
         case "HardSigmoid": op = .hardSigmoid(alpha: try a.float("alpha") ?? 0.2, beta: try a.float("beta") ?? 0.5)
         case "HardSwish": op = .hardSwish
+        case "Erf": op = .erf
+        case "Gelu":
+            let approximate = try a.string("approximate") ?? "none"
+            guard approximate == "none" || approximate == "tanh" else {
+                throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "approximate",
+                                                     detail: "'\(approximate)' (none and tanh are defined)")
+            }
+            op = .gelu(tanhApproximation: approximate == "tanh")
+        case "LayerNormalization":
+            // Mean and InvStdDev are for training graphs; stash_type only sets the precision of
+            // the statistics, which Spruce's kernels choose for themselves.
+            try rejectUsedOutputs(n, from: 1)
+            op = .layerNormalization(axis: try a.int("axis") ?? -1, epsilon: try a.float("epsilon") ?? 1e-5)
+            inputs = Array(n.inputs.prefix(3))
         case "Add": op = .add
         case "Sub": op = .sub
         case "Mul": op = .mul

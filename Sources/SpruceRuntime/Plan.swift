@@ -95,7 +95,7 @@ struct PlanBuilder {
     var perSample = false
 
     init(graph: Graph, tensors: [String: StoredTensor], kernelChoice: KernelChoice, threads: Int = 1) {
-        self.graph = Self.foldingZeroPads(graph)
+        self.graph = Self.fusingGelu(Self.foldingZeroPads(graph), tensors: tensors)
         self.tensors = tensors
         self.kernelChoice = kernelChoice
         self.threads = threads
@@ -192,6 +192,50 @@ struct PlanBuilder {
         return g
     }
 
+    /// The exact GELU as torch.onnx writes it below opset 20, Div(x, √2) → Erf → Add 1 → Mul by x
+    /// → Mul by ½, as one Gelu node: one pass over the tensor instead of five. Matched only where
+    /// each intermediate value has that one reader and is no graph output, with the constants as
+    /// torch writes them (√2 rounded to float, 1, ½), on either side of the commutative ops.
+    static func fusingGelu(_ graph: Graph, tensors: [String: StoredTensor]) -> Graph {
+        var readers: [String: [Int]] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            for name in Set(node.inputs) where !name.isEmpty { readers[name, default: []].append(i) }
+        }
+        let outputs = Set(graph.outputs.map(\.name))
+        func scalar(_ name: String) -> Float? {
+            guard let t = tensors[name], t.shape.elementCount == 1 else { return nil }
+            return t.denseTensor().data.first
+        }
+        /// The node that alone reads the single output of `node`, if it has the op `op`.
+        func soleReader(of node: Node, _ op: (Op) -> Bool) -> (index: Int, node: Node)? {
+            guard node.outputs.count == 1, let value = node.outputs.first, !outputs.contains(value),
+                  let r = readers[value], r.count == 1, op(graph.nodes[r[0]].op) else { return nil }
+            return (r[0], graph.nodes[r[0]])
+        }
+        /// The other operand of a two-input node that reads `value` once.
+        func other(_ node: Node, _ value: String) -> String? {
+            guard node.inputs.count == 2, node.inputs[0] != node.inputs[1] else { return nil }
+            return node.inputs[0] == value ? node.inputs[1] : node.inputs[1] == value ? node.inputs[0] : nil
+        }
+        var g = graph
+        var removed = Set<Int>()
+        for (i, div) in graph.nodes.enumerated() {
+            guard case .div = div.op, div.inputs.count == 2, let root2 = scalar(div.inputs[1]), root2 == Float(2.0.squareRoot()),
+                  let erf = soleReader(of: div, { $0 == .erf }),
+                  let addOne = soleReader(of: erf.node, { $0 == .add }),
+                  let one = other(addOne.node, erf.node.outputs[0]), scalar(one) == 1,
+                  let timesX = soleReader(of: addOne.node, { $0 == .mul }),
+                  other(timesX.node, addOne.node.outputs[0]) == div.inputs[0],
+                  let half = soleReader(of: timesX.node, { $0 == .mul }),
+                  let halfName = other(half.node, timesX.node.outputs[0]), scalar(halfName) == 0.5 else { continue }
+            g.nodes[half.index] = Node(name: half.node.name, op: .gelu(tanhApproximation: false), inputs: [div.inputs[0]],
+                                       outputs: half.node.outputs)
+            removed.formUnion([i, erf.index, addOne.index, timesX.index])
+        }
+        g.nodes = g.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        return g
+    }
+
     // MARK: - Slots
 
     mutating func newSlot(_ name: String, count: Int, firstDef: Int) -> Int {
@@ -269,6 +313,16 @@ struct PlanBuilder {
             let parameters: (alpha: Float, beta: Float)? = if case .hardSigmoid(let a, let b) = node.op { (a, b) } else { nil }
             steps.append(HardActivationStep(node: node.name, count: try shape(out, node).elementCount,
                                             hardSigmoid: parameters, input: x, output: write(out)))
+        case .erf, .gelu:
+            let x = try read(node.inputs[0], node: node)
+            let function: SpecialFunctionStep.Function = switch node.op {
+            case .gelu(let tanhApproximation): tanhApproximation ? .geluTanh : .gelu
+            default: .erf
+            }
+            steps.append(SpecialFunctionStep(node: node.name, function: function, count: try shape(out, node).elementCount,
+                                             input: x, output: write(out)))
+        case .layerNormalization(let axis, let epsilon):
+            try planLayerNorm(node, axis: axis, epsilon: epsilon)
         case .softmax(let axis):
             let s = try shape(out, node)
             let a = axis < 0 ? axis + s.count : axis
@@ -435,6 +489,30 @@ struct PlanBuilder {
         let x = try read(node.inputs[0], node: node)
         steps.append(ChannelAffineStep(node: node.name, channels: s[1], plane: Array(s[2...]).elementCount,
                                        scale: scale, shift: shift, input: x, output: write(node.outputs[0]), batch: s[0]))
+    }
+
+    /// LayerNormalization with constant scale and bias: rows of the one-sample shape.
+    mutating func planLayerNorm(_ node: Node, axis: Int, epsilon: Float) throws(RuntimeError) {
+        let s = try shape(node.inputs[0], node)
+        guard let a = Graph.normalizedAxis(axis, rank: s.count) else { throw unsupported(node, "axis \(axis) for shape \(s)") }
+        if perSample && a == 0 {
+            throw unsupported(node, "normalizes over the dynamic batch axis, which the engine runs sample by sample")
+        }
+        let width = Array(s[a...]).elementCount
+        func parameter(_ i: Int) throws(RuntimeError) -> [Float] {
+            let name = node.inputs[i]
+            guard let t = tensors[name] else { throw unsupported(node, "\(i == 1 ? "scale" : "bias") '\(name)' is not a constant") }
+            let data = t.denseTensor().data
+            guard data.count == width else {
+                throw .weightMismatch(node: node.name, tensor: name, detail: "\(data.count) values for rows of \(width)")
+            }
+            return data
+        }
+        let scale = try parameter(1)
+        let bias = node.inputs.count > 2 && !node.inputs[2].isEmpty ? try parameter(2) : [Float](repeating: 0, count: width)
+        let x = try read(node.inputs[0], node: node)
+        steps.append(LayerNormStep(node: node.name, rows: Array(s[..<a]).elementCount, width: width, epsilon: epsilon,
+                                   scale: scale + [0], bias: bias + [0], input: x, output: write(node.outputs[0])))
     }
 
     mutating func planPool(_ node: Node, _ a: PoolAttributes) throws(RuntimeError) {

@@ -458,6 +458,51 @@ struct HardActivationStep: PlanStep {
     }
 }
 
+/// Erf or GELU, elementwise.
+struct SpecialFunctionStep: PlanStep {
+    enum Function: Sendable { case erf, gelu, geluTanh }
+    let node: String
+    let function: Function
+    let count: Int
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    /// 16-float chunks (whole cache lines); elementwise, so any split gives the same bits.
+    var parallelUnits: Int { (count + 15) / 16 }
+    /// A rational polynomial per element: about as much as a dozen multiply-adds.
+    var workEstimate: Int { 12 * count }
+    func run(_ b: Buffers) { run(b, units: 0..<parallelUnits) }
+    func run(_ b: Buffers, units: Range<Int>) {
+        let lo = min(count, units.lowerBound * 16), hi = min(count, units.upperBound * 16)
+        guard hi > lo else { return }
+        switch function {
+        case .erf: f32Erf(count: hi - lo, x: b[input] + lo, y: b[output] + lo)
+        case .gelu, .geluTanh: f32Gelu(count: hi - lo, tanhApproximation: function == .geluTanh, x: b[input] + lo, y: b[output] + lo)
+        }
+    }
+}
+
+/// LayerNormalization over rows of `width` contiguous values (the normalized trailing axes).
+struct LayerNormStep: PlanStep {
+    let node: String
+    let rows: Int, width: Int
+    let epsilon: Float
+    /// One value per position of a row, each padded by one element (never empty).
+    let scale: [Float], bias: [Float]
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    var parallelUnits: Int { rows }
+    var workEstimate: Int { 4 * rows * width }
+    func run(_ b: Buffers) { run(b, units: 0..<rows) }
+    func run(_ b: Buffers, units: Range<Int>) {
+        withBase(scale) { scale in
+            withBase(bias) { bias in
+                f32LayerNorm(rows: units, width: width, epsilon: epsilon, scale: scale, bias: bias, x: b[input], y: b[output])
+            }
+        }
+    }
+    var detail: String { "\(rows)x\(width)" }
+}
+
 /// Softmax over the middle axis of [outer, axis, inner].
 struct SoftmaxStep: PlanStep {
     let node: String
@@ -500,7 +545,8 @@ struct PoolStep: PlanStep {
     }
 }
 
-/// Elementwise arithmetic with numpy broadcasting; same-shape and per-channel Add take the SIMD kernels.
+/// Elementwise arithmetic with numpy broadcasting; same-shape, per-channel, last-axis and scalar
+/// operands take the SIMD kernels.
 struct BinaryStep: PlanStep {
     enum Operation: Sendable { case add, sub, mul, div }
     let node: String
@@ -512,16 +558,31 @@ struct BinaryStep: PlanStep {
     var workspaceBytes: Int { 0 }
 
     /// Add or Mul with both operands full-shape, or one of them one value per channel of an NCHW
-    /// sample (a residual bias, a squeeze-and-excitation scale): SIMD kernels.
-    enum FastPath: Sendable { case none, sameShape, channelBroadcast, channelBroadcastFirst }
+    /// sample (a residual bias, a squeeze-and-excitation scale) or one value per position of the
+    /// last axis (a Linear layer's bias on NHWC rows); any of the four with one operand a single
+    /// value (a decomposed activation's constants): SIMD kernels.
+    enum FastPath: Sendable {
+        case none, sameShape, channelBroadcast, channelBroadcastFirst, scalar, scalarFirst, lastAxisBroadcast, lastAxisBroadcastFirst
+    }
     /// Set by the plan from `classify()`.
     var fastPath: FastPath = .none
 
     func classify() -> FastPath {
-        guard operation == .add || operation == .mul else { return .none }
         // Operand strides are 0 along every size-1 axis (the batch of one sample included).
         let full = zip(shape.rowMajorStrides, shape).map { $1 == 1 ? 0 : $0 }
+        let zero = [Int](repeating: 0, count: shape.count)
+        if full != zero {
+            if aStrides == full && bStrides == zero { return .scalar }
+            if aStrides == zero && bStrides == full { return .scalarFirst }
+        }
+        guard operation == .add || operation == .mul else { return .none }
         if aStrides == full && bStrides == full { return .sameShape }
+        if let last = shape.last, last > 1 {
+            let perPosition = Array(zero.dropLast()) + [1]
+            // Both operations commute, so a vector first operand is the same kernel.
+            if aStrides == full && bStrides == perPosition { return .lastAxisBroadcast }
+            if aStrides == perPosition && bStrides == full { return .lastAxisBroadcastFirst }
+        }
         guard shape.count == 4 && shape[0] == 1 && shape[1] > 1 else { return .none }
         let perChannel = [0, 1, 0, 0]
         if aStrides == full && bStrides == perChannel { return .channelBroadcast }
@@ -534,8 +595,9 @@ struct BinaryStep: PlanStep {
     /// channel broadcast by channels. Elementwise, so any split gives the same bits.
     var parallelUnits: Int {
         switch fastPath {
-        case .sameShape: (shape.elementCount + 15) / 16
+        case .sameShape, .scalar, .scalarFirst: (shape.elementCount + 15) / 16
         case .channelBroadcast, .channelBroadcastFirst: shape[1]
+        case .lastAxisBroadcast, .lastAxisBroadcastFirst: shape.elementCount / max(1, shape.last ?? 1)
         case .none: 1
         }
     }
@@ -563,8 +625,35 @@ struct BinaryStep: PlanStep {
                 f32AddChannelBroadcast(channels: units, plane: shape[2] * shape[3], a: full, b: perChannel,
                                        bounds: .identity, y: py)
             }
+        case .scalar, .scalarFirst:
+            let count = shape.elementCount
+            let lo = min(count, units.lowerBound * 16), hi = min(count, units.upperBound * 16)
+            guard hi > lo else { return }
+            let first = fastPath == .scalarFirst
+            let (tensor, value) = first ? (pb, pa[0]) : (pa, pb[0])
+            f32BinaryScalar(count: hi - lo, operation: arithmetic, x: tensor + lo, scalar: value, scalarFirst: first, y: py + lo)
+        case .lastAxisBroadcast, .lastAxisBroadcastFirst:
+            let width = shape[shape.count - 1]
+            let (full, vector) = fastPath == .lastAxisBroadcast ? (pa, pb) : (pb, pa)
+            for row in units {
+                let o = row * width
+                if multiply {
+                    f32Mul(count: width, a: full + o, b: vector, y: py + o)
+                } else {
+                    f32Add(count: width, a: full + o, b: vector, bounds: .identity, y: py + o)
+                }
+            }
         case .none:
             run(buffers)
+        }
+    }
+
+    var arithmetic: F32Arithmetic {
+        switch operation {
+        case .add: .add
+        case .sub: .sub
+        case .mul: .mul
+        case .div: .div
         }
     }
 
@@ -572,7 +661,7 @@ struct BinaryStep: PlanStep {
         let count = shape.elementCount
         let pa = buffers[a], pb = buffers[b], py = buffers[output]
         switch fastPath {
-        case .sameShape, .channelBroadcast, .channelBroadcastFirst:
+        case .sameShape, .channelBroadcast, .channelBroadcastFirst, .scalar, .scalarFirst, .lastAxisBroadcast, .lastAxisBroadcastFirst:
             run(buffers, units: 0..<parallelUnits)
             return
         case .none:

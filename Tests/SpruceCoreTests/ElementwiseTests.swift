@@ -15,6 +15,25 @@ import Testing
         // sigmoid(0) = 1/2, sigmoid(ln 3) = 3/4, sigmoid(-ln 3) = 1/4.
         let s = Tensor(shape: [3], data: [0, 1.0986123, -1.0986123])
         expectClose(try runOp(.sigmoid, [s]), [0.5, 0.75, 0.25], shape: [3])
+        // erf(0.5) = 0.5204999, GELU(1) = Φ(1) = 0.8413447, its tanh form 0.8411920.
+        let e = Tensor(shape: [3], data: [0, 0.5, -0.5])
+        expectClose(try runOp(.erf, [e]), [0, 0.5204999, -0.5204999], shape: [3])
+        let one = Tensor(shape: [2], data: [1, -1])
+        expectClose(try runOp(.gelu(tanhApproximation: false), [one]), [0.8413447, -0.1586553], shape: [2])
+        expectClose(try runOp(.gelu(tanhApproximation: true), [one]), [0.8411920, -0.1588080], shape: [2])
+    }
+
+    /// Rows [1, 2, 3, 4] (mean 2.5, variance 1.25) and [5, 5, 5, 5] (variance 0: only ε is left),
+    /// scaled and shifted per position; and over the last two axes of a [1, 2, 2] tensor.
+    @Test func layerNormalizationByHand() throws {
+        let x = Tensor(shape: [2, 4], data: [1, 2, 3, 4, 5, 5, 5, 5])
+        let scale = Tensor(shape: [4], data: [1, 2, 1, 1]), bias = Tensor(shape: [4], data: [0, 0, 0, 10])
+        let k = Float(1 / (1.25 + 1e-5).squareRoot())
+        expectClose(try runOp(.layerNormalization(axis: -1, epsilon: 1e-5), [x, scale, bias]),
+                    [-1.5 * k, -1 * k, 0.5 * k, 10 + 1.5 * k, 0, 0, 0, 10], shape: [2, 4])
+        let cube = Tensor(shape: [1, 2, 2], data: [1, 2, 3, 4])
+        expectClose(try runOp(.layerNormalization(axis: 1, epsilon: 1e-5), [cube, Tensor(shape: [2, 2], repeating: 1)]),
+                    [-1.5 * k, -0.5 * k, 0.5 * k, 1.5 * k], shape: [1, 2, 2])
     }
 
     @Test(arguments: [

@@ -63,6 +63,11 @@ struct ShapeCase: Sendable, CustomTestStringConvertible {
         ShapeCase(op: .reduceMean(axes: [2, 3], keepDims: true), inputs: [[2, 3, 4, 5]], expected: [2, 3, 1, 1]),
         ShapeCase(op: .softmax(axis: -1), inputs: [[2, 10]], expected: [2, 10]),
         ShapeCase(op: .batchNormalization(epsilon: 1e-5), inputs: [[2, 3, 4, 4], [3], [3], [3], [3]], expected: [2, 3, 4, 4]),
+        // LayerNormalization: scale and bias shaped like the normalized axes, leading 1s allowed.
+        ShapeCase(op: .layerNormalization(axis: -1, epsilon: 1e-6), inputs: [[1, 7, 7, 96], [96], [96]], expected: [1, 7, 7, 96]),
+        ShapeCase(op: .layerNormalization(axis: 1, epsilon: 1e-5), inputs: [[2, 3, 4], [1, 3, 4]], expected: [2, 3, 4]),
+        ShapeCase(op: .erf, inputs: [[2, 5]], expected: [2, 5]),
+        ShapeCase(op: .gelu(tanhApproximation: true), inputs: [[3]], expected: [3]),
     ]
 
     @Test(arguments: cases)
@@ -72,6 +77,30 @@ struct ShapeCase: Sendable, CustomTestStringConvertible {
         for (i, s) in c.inputs.enumerated() { given["x\(i)"] = s }
         let shapes = try graph.inferShapes(inputShapes: given)
         #expect(shapes["y"] == c.expected)
+    }
+
+    /// A scale or bias that is not one value per normalized element, an axis past the rank, a
+    /// bad epsilon or a missing scale: an error naming the node.
+    @Test(arguments: [
+        ([[2, 3, 4], [3]], Op.layerNormalization(axis: -1, epsilon: 1e-5)),
+        ([[2, 3, 4], [4], [3, 4]], .layerNormalization(axis: -1, epsilon: 1e-5)),
+        ([[2, 3, 4], [4, 3]], .layerNormalization(axis: 1, epsilon: 1e-5)),
+        ([[2, 3, 4], [4]], .layerNormalization(axis: 3, epsilon: 1e-5)),
+        ([[2, 3, 4], [4]], .layerNormalization(axis: -1, epsilon: -1)),
+        ([[2, 3, 4]], .layerNormalization(axis: -1, epsilon: 1e-5)),
+    ] as [([[Int]], Op)])
+    func layerNormalizationRulesNameTheNode(inputs: [[Int]], op: Op) {
+        let graph = singleNodeGraph(op, inputs: inputs)
+        var given: [String: [Int]] = [:]
+        for (i, s) in inputs.enumerated() { given["x\(i)"] = s }
+        #expect {
+            try graph.inferShapes(inputShapes: given)
+        } throws: { error in
+            switch error as? GraphError {
+            case .shapeMismatch(let node, _, _), .invalidAttribute(let node, _, _), .arity(let node, _, _): node == "n"
+            default: false
+            }
+        }
     }
 
     @Test(arguments: [1, 4])

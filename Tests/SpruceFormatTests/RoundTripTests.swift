@@ -111,6 +111,8 @@ import Testing
             .identity, .dropout,
             .slice(starts: [-1, 0], ends: [Int.min, Int.max], axes: [2, -1], steps: [-2, 3]),
             .split(axis: 1, sizes: [2, 0, 5]), .split(axis: -1, sizes: []),
+            .layerNormalization(axis: -1, epsilon: 1e-6), .layerNormalization(axis: 2, epsilon: 0), .erf,
+            .gelu(tanhApproximation: false), .gelu(tanhApproximation: true),
         ]
         let nodes = ops.enumerated().map { i, op in
             // A Split writes one output per piece.

@@ -197,6 +197,38 @@ func onnxError(_ body: () throws -> Model) -> ONNXError? {
         #expect(poolError == .unsupportedOutputUsed(node: "mp", op: "MaxPool", output: "idx"))
     }
 
+    /// LayerNormalization's Mean and InvStdDev are training outputs: unused they are dropped,
+    /// read by anything they are an error naming the node and the output. A scale that does not
+    /// match the normalized axes and an unknown Gelu approximation are errors naming the node.
+    @Test func layerNormalizationAndGeluErrors() throws {
+        let scale = [P.floats("s", [2], [1, 2])]
+        let ln = P.node("LayerNormalization", ["x", "s"], ["y", "mean", "invStd"], name: "ln", [.float("epsilon", 1e-6)])
+        let plain = try ONNXImporter.decode(tinyModel([ln], initializers: scale))
+        #expect(plain.graph.nodes == [Node(name: "ln", op: .layerNormalization(axis: -1, epsilon: 1e-6), inputs: ["x", "s"],
+                                           outputs: ["y"])])
+        for (output, consumer) in [("mean", "Relu"), ("invStd", "Sigmoid")] {
+            let error = onnxError { try ONNXImporter.decode(tinyModel([ln, P.node(consumer, [output], ["z"], name: "reader")],
+                                                                       initializers: scale,
+                                                                       outputs: [P.valueInfo("y", nil), P.valueInfo("z", nil)])) }
+            #expect(error == .unsupportedOutputUsed(node: "ln", op: "LayerNormalization", output: output))
+            #expect(error?.description.contains("'\(output)'") == true)
+        }
+        let asOutput = onnxError { try ONNXImporter.decode(tinyModel([ln], initializers: scale,
+                                                                      outputs: [P.valueInfo("y", nil), P.valueInfo("invStd", nil)])) }
+        #expect(asOutput == .unsupportedOutputUsed(node: "ln", op: "LayerNormalization", output: "invStd"))
+
+        let wrongScale = onnxError { try ONNXImporter.decode(tinyModel([P.node("LayerNormalization", ["x", "s3"], ["y"], name: "ln3")],
+                                                                        initializers: [P.floats("s3", [3], [1, 2, 3])])) }
+        guard case .invalidGraph(let graphError) = wrongScale else { Issue.record("got \(String(describing: wrongScale))"); return }
+        #expect("\(graphError)".contains("ln3"))
+
+        let gelu = onnxError { try ONNXImporter.decode(tinyModel([P.node("Gelu", ["x"], ["y"], name: "act", [.string("approximate", "erf")])],
+                                                                  opset: 20)) }
+        #expect(gelu == .unsupportedAttribute(node: "act", op: "Gelu", attribute: "approximate", detail: "'erf' (none and tanh are defined)"))
+        let tanh = try ONNXImporter.decode(tinyModel([P.node("Gelu", ["x"], ["y"], name: "act", [.string("approximate", "tanh")])], opset: 20))
+        #expect(tanh.graph.nodes.first?.op == .gelu(tanhApproximation: true))
+    }
+
     @Test func foldedValueUsedAsTensor() {
         let nodes = [P.node("Shape", ["x"], ["s"], name: "shape"), P.node("Relu", ["s"], ["y"], name: "relu")]
         #expect(onnxError { try ONNXImporter.decode(tinyModel(nodes)) } == .foldedValueUsedAtRuntime(node: "relu", value: "s"))

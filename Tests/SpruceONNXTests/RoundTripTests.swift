@@ -112,9 +112,24 @@ enum SampleModels {
         return Model(graph: g, producer: "spruce-tests")
     }
 
+    /// LayerNormalization over the last axis (scale and bias) and over two axes (scale only), Erf.
+    static func normalization() -> Model {
+        var g = Graph()
+        g.inputs = [ValueInfo(name: "x", shape: [nil, 4, 3, 5])]
+        g.initializers = ["s": tensor([4], seed: 41), "b": tensor([4], seed: 42), "s2": tensor([5, 4], seed: 43)]
+        g.nodes = [
+            Node(name: "nhwc", op: .transpose(perm: [0, 2, 3, 1]), inputs: ["x"], outputs: ["t"]),
+            Node(name: "norm", op: .layerNormalization(axis: -1, epsilon: 1e-6), inputs: ["t", "s", "b"], outputs: ["n"]),
+            Node(name: "norm2", op: .layerNormalization(axis: 2, epsilon: 1e-5), inputs: ["n", "s2"], outputs: ["n2"]),
+            Node(name: "erf", op: .erf, inputs: ["n2"], outputs: ["e"]),
+        ]
+        g.outputs = [ValueInfo(name: "e", shape: [nil, 3, 5, 4])]
+        return Model(graph: g, producer: "spruce-tests")
+    }
+
     static var all: [(String, Model)] {
         [("convolutional", convolutional()), ("convolutional-sparse-weights", convolutional(zeroEvery: 3)),
-         ("elementwise", elementwise()), ("static2D", static2D()), ("slicing", slicing())]
+         ("elementwise", elementwise()), ("static2D", static2D()), ("slicing", slicing()), ("normalization", normalization())]
     }
 }
 
@@ -124,11 +139,11 @@ enum SampleModels {
         let every: Set<String> = ["Conv", "BatchNormalization", "Relu", "Clip", "Add", "Sub", "Mul", "Div", "Sum",
                                   "GlobalAveragePool", "ReduceMean", "MaxPool", "AveragePool", "Gemm", "MatMul",
                                   "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Sigmoid",
-                                  "Softmax", "Pad", "Identity", "Dropout", "Slice", "Split"]
+                                  "Softmax", "Pad", "Identity", "Dropout", "Slice", "Split", "LayerNormalization", "Erf"]
         #expect(every.subtracting(names).isEmpty, "operators without a round-trip sample: \(every.subtracting(names))")
     }
 
-    @Test(arguments: [0, 1, 2, 3, 4], [false, true])
+    @Test(arguments: [0, 1, 2, 3, 4, 5], [false, true])
     func exportThenImportIsIdentity(sample: Int, sparse: Bool) throws {
         let (name, model) = SampleModels.all[sample]
         let bytes = try ONNXExporter.encode(model, sparseInitializers: sparse)
@@ -157,6 +172,37 @@ enum SampleModels {
         let after = try ReferenceExecutor(graph: imported.graph).run(["x": x])
         for name in ["a", "b", "c"] { #expect(before[name] == after[name], "\(name)") }
         #expect(before["c"]?.shape == [2, 1, 2])
+    }
+
+    /// Gelu is an opset 20 operator: a model with it is written at opset 20 (IR 9), where
+    /// ReduceMean takes its axes as an input and an equal Split its piece count, and reads back
+    /// unchanged; a model without it stays at opset 17.
+    @Test func geluModelIsWrittenAtOpset20() throws {
+        var g = Graph()
+        g.inputs = [ValueInfo(name: "x", shape: [nil, 4, 3])]
+        g.nodes = [
+            Node(name: "gelu", op: .gelu(tanhApproximation: false), inputs: ["x"], outputs: ["g"]),
+            Node(name: "gelu_tanh", op: .gelu(tanhApproximation: true), inputs: ["g"], outputs: ["t"]),
+            Node(name: "mean", op: .reduceMean(axes: [2], keepDims: true), inputs: ["t"], outputs: ["m"]),
+            Node(name: "halves", op: .split(axis: 1, sizes: []), inputs: ["m"], outputs: ["a", "b"]),
+            Node(name: "sizes", op: .split(axis: 1, sizes: [1, 3]), inputs: ["t"], outputs: ["c", "d"]),
+        ]
+        g.outputs = [ValueInfo(name: "a", shape: [nil, 2, 1]), ValueInfo(name: "b", shape: [nil, 2, 1]),
+                     ValueInfo(name: "c", shape: [nil, 1, 3]), ValueInfo(name: "d", shape: [nil, 3, 3])]
+        try g.verify()
+        let model = Model(graph: g, producer: "spruce-tests")
+        func versions(_ bytes: [UInt8]) throws -> (opset: Int64, ir: Int64) {
+            let parsed = try #require(bytes.withUnsafeBufferPointer { onnx__model_proto__unpack(nil, $0.count, $0.baseAddress) })
+            defer { onnx__model_proto__free_unpacked(parsed, nil) }
+            let opset = try #require(parsed.pointee.opset_import?[0])
+            return (opset.pointee.version, parsed.pointee.ir_version)
+        }
+        let bytes = try ONNXExporter.encode(model)
+        #expect(try versions(bytes) == (20, 9))
+        let imported = try ONNXImporter.decode(bytes)
+        #expect(imported.graph.nodes == model.graph.nodes)
+        #expect(imported == model)
+        #expect(try versions(ONNXExporter.encode(SampleModels.elementwise())) == (17, 8))
     }
 
     @Test func exportIsDeterministic() throws {

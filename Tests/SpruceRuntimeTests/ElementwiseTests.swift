@@ -1,6 +1,6 @@
 // f32-add and f32-mul (same shape, per-channel broadcast), f32-concat, f32-clip/relu, f32-sigmoid,
-// f32-hardsigmoid/hardswish, f32-slice, f32-softmax and f32-gemm-dense (f32 and qc8w) vs their reference
-// twins; sizes around the SIMD width.
+// f32-hardsigmoid/hardswish, f32-layernorm, f32-erf/gelu, f32-binary-scalar, f32-slice, f32-softmax
+// and f32-gemm-dense (f32 and qc8w) vs their reference twins; sizes around the SIMD width.
 import SpruceCore
 import SpruceRuntime
 import Testing
@@ -87,6 +87,71 @@ func hardActivationsMatchReference(_ n: Int) {
     f32HardSigmoidReference(count: n, alpha: 0.2, beta: 0.5, x: x, y: &expected)
     f32HardSigmoid(count: n, alpha: 0.2, beta: 0.5, x: x, y: &actual)
     expectClose(actual, expected, tolerance: 1e-6, "hardsigmoid")
+}
+
+/// Rows of random widths around the SIMD width and ConvNeXt's channel counts; offsets and spreads
+/// per row so both statistics matter; a split row range writes only its rows.
+@Test(arguments: 0..<24)
+func layerNormMatchesReference(_ seed: Int) {
+    var rng = SplitMix64(seed: UInt64(seed) + 41)
+    let widths = [1, 2, 7, 8, 9, 15, 16, 17, 31, 96, 100, 384]
+    let width = widths[seed % widths.count], rows = 1 + Int(rng.next() % 9)
+    var x = rng.floats(rows * width)
+    for r in 0..<rows {
+        let offset = rng.signed() * 4, spread = 0.1 + abs(rng.signed()) * 3
+        for j in 0..<width { x[r * width + j] = x[r * width + j] * spread + offset }
+    }
+    let scale = rng.floats(width), bias = rng.floats(width)
+    var expected = [Float](repeating: .nan, count: rows * width), actual = expected
+    f32LayerNormReference(rows: 0..<rows, width: width, epsilon: 1e-6, scale: scale, bias: bias, x: x, y: &expected)
+    f32LayerNorm(rows: 0..<rows, width: width, epsilon: 1e-6, scale: scale, bias: bias, x: x, y: &actual)
+    expectClose(actual, expected, tolerance: 2e-5, "layernorm \(rows)x\(width)")
+    var part = [Float](repeating: .nan, count: rows * width)
+    f32LayerNorm(rows: (rows / 2)..<rows, width: width, epsilon: 1e-6, scale: scale, bias: bias, x: x, y: &part)
+    let untouched = part[..<(rows / 2 * width)].allSatisfy { $0.isNaN }
+    #expect(untouched, "rows outside the range were written")
+    #expect(Array(part[(rows / 2 * width)...]) == Array(actual[(rows / 2 * width)...]))
+}
+
+@Test(arguments: lengths)
+func erfAndGeluMatchReference(_ n: Int) {
+    var rng = SplitMix64(seed: UInt64(n) + 51)
+    var x = rng.floats(n).map { $0 * 5 }  // past ±3.9, where erf is ±1 in float32
+    x[0] = n == 1 ? 0 : -40
+    var expected = [Float](repeating: .nan, count: n), actual = expected
+    f32ErfReference(count: n, x: x, y: &expected)
+    f32Erf(count: n, x: x, y: &actual)
+    for i in 0..<n { #expect(abs(actual[i] - expected[i]) <= 4e-7, "erf(\(x[i])): \(actual[i]), expected \(expected[i])") }
+    #expect(actual.allSatisfy { abs($0) <= 1 })
+    for tanh in [false, true] {
+        f32GeluReference(count: n, tanhApproximation: tanh, x: x, y: &expected)
+        f32Gelu(count: n, tanhApproximation: tanh, x: x, y: &actual)
+        expectClose(actual, expected, tolerance: 1e-6, "gelu tanh \(tanh)")
+    }
+}
+
+/// A dense sweep of erf over [−5, 5] in steps of 2⁻¹⁰: the fitted approximation's error bound.
+@Test func erfErrorBound() {
+    let x = (-5120...5120).map { Float($0) / 1024 }
+    var expected = [Float](repeating: .nan, count: x.count), actual = expected
+    f32ErfReference(count: x.count, x: x, y: &expected)
+    f32Erf(count: x.count, x: x, y: &actual)
+    let worst = zip(actual, expected).map { abs($0 - $1) }.max() ?? .infinity
+    #expect(worst <= 4e-7, "worst erf error \(worst)")
+}
+
+@Test(arguments: lengths)
+func binaryScalarMatchesReference(_ n: Int) {
+    var rng = SplitMix64(seed: UInt64(n) + 61)
+    let x = rng.floats(n).map { $0 + 2 }, scalar: Float = 1.4142135
+    for operation in [F32Arithmetic.add, .sub, .mul, .div] {
+        for first in [false, true] {
+            var expected = [Float](repeating: .nan, count: n), actual = expected
+            f32BinaryScalarReference(count: n, operation: operation, x: x, scalar: scalar, scalarFirst: first, y: &expected)
+            f32BinaryScalar(count: n, operation: operation, x: x, scalar: scalar, scalarFirst: first, y: &actual)
+            #expect(actual == expected, "\(operation) scalar first \(first)")
+        }
+    }
 }
 
 /// Random shapes of rank 0 to 5 and random crops of them (any subset of axes, negative and

@@ -1,7 +1,7 @@
-// The engine end to end: small graphs built in code (convolutions, layout ops, Slice/Split) are
-// packed by ArtifactWriter (dense, pruned to 50 % and 90 %, float32 and int8), loaded from bytes,
-// run on a batch of 2, and compared with the reference executor on the artifact's own
-// (dequantized) weights.
+// The engine end to end: small graphs built in code (convolutions, layout ops, Slice/Split, a
+// ConvNeXt block with LayerNorm and GELU) are packed by ArtifactWriter (dense, pruned to 50 % and
+// 90 %, float32 and int8), loaded from bytes, run on a batch of 2, and compared with the
+// reference executor on the artifact's own (dequantized) weights.
 import SpruceCore
 import SpruceFormat
 import SpruceRuntime
@@ -125,6 +125,81 @@ func slicingModel(sparsity: Double, seed: UInt64) -> Model {
     return Model(graph: g)
 }
 
+/// A ConvNeXt block as torch exports it (depthwise 7×7 → NHWC → LayerNorm → MatMul + bias →
+/// GELU as Div/Erf/Add/Mul/Mul → MatMul + bias → NCHW → layer scale → residual), a downsampling
+/// layer (NHWC LayerNorm without bias → NCHW → 2×2 stride-2 conv), then LayerNorm over H and W,
+/// tanh GELU, Erf and a scalar-first Sub.
+func convNeXtModel(sparsity: Double, seed: UInt64) -> Model {
+    var rng = SplitMix64(seed: seed)
+    var g = Graph()
+    g.inputs = [ValueInfo(name: "x", shape: [nil, 8, 9, 9])]
+    func weight(_ name: String, _ shape: [Int], prune: Bool = true, offset: Float = 0) {
+        let t = randomTensor(shape, &rng, scale: 0.5)
+        let shifted = Tensor(shape: shape, data: t.data.map { $0 + offset })
+        g.initializers[name] = prune ? pruned(shifted, sparsity) : shifted
+    }
+    weight("dw", [8, 1, 7, 7]); weight("dwb", [8], prune: false)
+    weight("ln_s", [8], prune: false, offset: 1); weight("ln_b", [8], prune: false)
+    weight("w1", [8, 32]); weight("b1", [32], prune: false)
+    weight("w2", [32, 8]); weight("b2", [8], prune: false)
+    weight("ls", [8, 1, 1], prune: false)
+    weight("ds_s", [8], prune: false, offset: 1)
+    weight("wd", [16, 8, 2, 2]); weight("bd", [16], prune: false)
+    weight("hw_s", [4, 4], prune: false, offset: 1); weight("hw_b", [4, 4], prune: false)
+    g.initializers["sqrt2"] = Tensor(scalar: Float(2.0.squareRoot()))
+    g.initializers["one"] = Tensor(scalar: 1)
+    g.initializers["half"] = Tensor(scalar: 0.5)
+    g.nodes = [
+        Node(name: "dwconv", op: .conv(ConvAttributes(kernelShape: [7, 7], pads: [3, 3, 3, 3], groups: 8)),
+             inputs: ["x", "dw", "dwb"], outputs: ["d"]),
+        Node(name: "nhwc", op: .transpose(perm: [0, 2, 3, 1]), inputs: ["d"], outputs: ["t"]),
+        Node(name: "norm", op: .layerNormalization(axis: -1, epsilon: 1e-6), inputs: ["t", "ln_s", "ln_b"], outputs: ["n"]),
+        Node(name: "pw1", op: .matMul, inputs: ["n", "w1"], outputs: ["mm1"]),
+        Node(name: "pw1_bias", op: .add, inputs: ["b1", "mm1"], outputs: ["h1"]),
+        Node(name: "gelu_div", op: .div, inputs: ["h1", "sqrt2"], outputs: ["gd"]),
+        Node(name: "gelu_erf", op: .erf, inputs: ["gd"], outputs: ["ge"]),
+        Node(name: "gelu_add", op: .add, inputs: ["ge", "one"], outputs: ["ga"]),
+        Node(name: "gelu_mul", op: .mul, inputs: ["h1", "ga"], outputs: ["gm"]),
+        Node(name: "gelu_half", op: .mul, inputs: ["gm", "half"], outputs: ["act"]),
+        Node(name: "pw2", op: .matMul, inputs: ["act", "w2"], outputs: ["mm2"]),
+        Node(name: "pw2_bias", op: .add, inputs: ["b2", "mm2"], outputs: ["h2"]),
+        Node(name: "nchw", op: .transpose(perm: [0, 3, 1, 2]), inputs: ["h2"], outputs: ["back"]),
+        Node(name: "layer_scale", op: .mul, inputs: ["ls", "back"], outputs: ["scaled"]),
+        Node(name: "residual", op: .add, inputs: ["scaled", "x"], outputs: ["res"]),
+        Node(name: "ds_nhwc", op: .transpose(perm: [0, 2, 3, 1]), inputs: ["res"], outputs: ["dt"]),
+        Node(name: "ds_norm", op: .layerNormalization(axis: 3, epsilon: 1e-6), inputs: ["dt", "ds_s"], outputs: ["dn"]),
+        Node(name: "ds_nchw", op: .transpose(perm: [0, 3, 1, 2]), inputs: ["dn"], outputs: ["dc"]),
+        Node(name: "down", op: .conv(ConvAttributes(kernelShape: [2, 2], strides: [2, 2])), inputs: ["dc", "wd", "bd"],
+             outputs: ["dd"]),
+        Node(name: "hw_norm", op: .layerNormalization(axis: 2, epsilon: 1e-5), inputs: ["dd", "hw_s", "hw_b"], outputs: ["hn"]),
+        Node(name: "gelu_tanh", op: .gelu(tanhApproximation: true), inputs: ["hn"], outputs: ["gt"]),
+        Node(name: "erf", op: .erf, inputs: ["gt"], outputs: ["er"]),
+        Node(name: "complement", op: .sub, inputs: ["one", "er"], outputs: ["y"]),
+    ]
+    g.outputs = [ValueInfo(name: "y", shape: [nil, 16, 4, 4]), ValueInfo(name: "res", shape: [nil, 8, 9, 9])]
+    return Model(graph: g)
+}
+
+/// The runtime plans torch's decomposed GELU as one step, and every other new op on its own
+/// kernel (no step is the generic broadcasting loop's).
+@Test func engineFusesTorchGelu() throws {
+    let engine = try Engine(bytes: try ArtifactWriter().encode(convNeXtModel(sparsity: 0, seed: 3)))
+    let steps = engine.profileSteps(runs: 1)
+    let nodes = steps.map(\.node)
+    for removed in ["gelu_div", "gelu_erf", "gelu_add", "gelu_mul"] { #expect(!nodes.contains(removed), "\(removed) was planned") }
+    #expect(steps.filter { $0.kernel.hasPrefix("SpecialFunctionStep") }.map(\.node) == ["gelu_half", "gelu_tanh", "erf"])
+    #expect(steps.filter { $0.kernel.hasPrefix("LayerNormStep") }.map(\.node) == ["norm", "ds_norm", "hw_norm"])
+}
+
+@Test func engineRejectsLayerNormOverTheDynamicBatch() throws {
+    var g = Graph()
+    g.inputs = [ValueInfo(name: "x", shape: [nil, 3])]
+    g.initializers["s"] = Tensor(shape: [1, 3], repeating: 1)
+    g.nodes = [Node(name: "ln", op: .layerNormalization(axis: 0, epsilon: 1e-5), inputs: ["x", "s"], outputs: ["y"])]
+    g.outputs = [ValueInfo(name: "y", shape: [])]
+    #expect(throws: RuntimeError.self) { try Engine(bytes: try ArtifactWriter().encode(Model(graph: g))) }
+}
+
 @Test func engineRejectsSlicingTheDynamicBatch() throws {
     var g = Graph()
     g.inputs = [ValueInfo(name: "x", shape: [nil, 3])]
@@ -142,14 +217,18 @@ struct EngineCase: Sendable, CustomTestStringConvertible {
     var testDescription: String { "\(model) sparsity \(sparsity) \(int8 ? "int8" : "f32")" }
 }
 
-let engineCases: [EngineCase] = ["residual", "layout", "slicing"].flatMap { m in
+let engineCases: [EngineCase] = ["residual", "layout", "slicing", "convnext"].flatMap { m in
     [0.0, 0.5, 0.9].flatMap { s in [false, true].map { EngineCase(model: m, sparsity: s, int8: $0) } }
 }
 
 @Test(arguments: engineCases)
 func engineMatchesReferenceExecutor(_ t: EngineCase) throws {
-    let model = t.model == "residual" ? residualModel(sparsity: t.sparsity, seed: 11)
-        : t.model == "layout" ? layoutModel(sparsity: t.sparsity, seed: 12) : slicingModel(sparsity: t.sparsity, seed: 13)
+    let model = switch t.model {
+    case "residual": residualModel(sparsity: t.sparsity, seed: 11)
+    case "layout": layoutModel(sparsity: t.sparsity, seed: 12)
+    case "slicing": slicingModel(sparsity: t.sparsity, seed: 13)
+    default: convNeXtModel(sparsity: t.sparsity, seed: 14)
+    }
     let bytes = try ArtifactWriter(int8: t.int8).encode(model)
     let artifact = try ArtifactReader.decode(bytes)
     let engine = try Engine(bytes: bytes)

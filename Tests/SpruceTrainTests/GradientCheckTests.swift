@@ -208,6 +208,21 @@ func gradientCases() -> [GradientCase] {
     unary("hardsigmoid-torch", .hardSigmoid(alpha: 1 / 6, beta: 0.5), awayFromKinks([2, 3, 5], [-3, 3]))
     unary("hardsigmoid-onnx", .hardSigmoid(alpha: 0.2, beta: 0.5), awayFromKinks([3, 4], [-2.5, 2.5]))
     unary("softmax", .softmax(axis: 1), r.tensor([2, 5, 3], -2, 2))
+    unary("erf", .erf, r.tensor([3, 5], -2.5, 2.5))
+    unary("gelu", .gelu(tanhApproximation: false), r.tensor([3, 5], -4, 4))
+    unary("gelu-tanh", .gelu(tanhApproximation: true), r.tensor([3, 5], -4, 4))
+    func layerNorm(_ label: String, x: [Int], axis: Int, parameterShape: [Int], bias: Bool) {
+        var params = [("scale", r.tensor(parameterShape, 0.5, 1.5))]
+        if bias { params.append(("bias", r.tensor(parameterShape))) }
+        // Rows with their own offset, so the mean's gradient path is exercised.
+        var input = r.tensor(x, -2, 2)
+        for i in 0..<input.count { input.data[i] += Float(i / parameterShape.elementCount % 3) - 1 }
+        cases.append(GradientCase(label: label, op: .layerNormalization(axis: axis, epsilon: 1e-5), inputs: [("x", input)],
+                                  parameters: params, nodeInputs: bias ? ["x", "scale", "bias"] : ["x", "scale"]))
+    }
+    layerNorm("layernorm-last-axis", x: [2, 3, 6], axis: -1, parameterShape: [6], bias: true)
+    layerNorm("layernorm-two-axes", x: [2, 3, 4], axis: 1, parameterShape: [3, 4], bias: true)
+    layerNorm("layernorm-no-bias-leading-one", x: [4, 5], axis: -1, parameterShape: [1, 5], bias: false)
     unary("gap", .globalAveragePool, r.tensor([2, 3, 4, 5]))
     unary("reducemean-hw", .reduceMean(axes: [2, 3], keepDims: true), r.tensor([2, 3, 4, 2]))
     unary("reducemean-c-drop", .reduceMean(axes: [1], keepDims: false), r.tensor([2, 3, 4]))
@@ -346,6 +361,43 @@ func gradientCases() -> [GradientCase] {
         ]
         let result = try finiteDifferenceCheck(graph: g, inputs: ["x": r.tensor([3, 2, 6, 6])], mode: .training, eps: 1e-2)
         #expect(result.checked > 100)
+        #expect(result.worst <= 1, "worst \(result.worst) at \(result.detail)")
+    }
+
+    /// A ConvNeXt block as torch exports it: depthwise conv → NHWC → LayerNorm → MatMul + bias →
+    /// GELU as Div/Erf/Add/Mul/Mul → MatMul + bias → NCHW → layer scale → residual. Every
+    /// parameter, LayerNorm's scale and bias and the layer scale included, gets its gradient.
+    @Test func convNeXtBlockGradients() throws {
+        var r = TrainTestRNG(seed: 17)
+        var g = Graph()
+        g.inputs = [ValueInfo(name: "x", shape: [nil, 4, 4, 4])]
+        g.outputs = [ValueInfo(name: "y", shape: [nil, 4, 4, 4])]
+        g.initializers = [
+            "dw": r.tensor([4, 1, 3, 3]), "dwb": r.tensor([4]), "ln_s": r.tensor([4], 0.5, 1.5), "ln_b": r.tensor([4]),
+            "w1": r.tensor([4, 8]), "b1": r.tensor([8]), "w2": r.tensor([8, 4]), "b2": r.tensor([4]),
+            "ls": r.tensor([4, 1, 1], 0.2, 1), "sqrt2": Tensor(scalar: Float(2.0.squareRoot())), "one": Tensor(scalar: 1),
+            "half": Tensor(scalar: 0.5),
+        ]
+        g.nodes = [
+            Node(name: "dw", op: .conv(ConvAttributes(kernelShape: [3, 3], pads: [1, 1, 1, 1], groups: 4)), inputs: ["x", "dw", "dwb"],
+                 outputs: ["d"]),
+            Node(name: "nhwc", op: .transpose(perm: [0, 2, 3, 1]), inputs: ["d"], outputs: ["t"]),
+            Node(name: "norm", op: .layerNormalization(axis: -1, epsilon: 1e-6), inputs: ["t", "ln_s", "ln_b"], outputs: ["n"]),
+            Node(name: "pw1", op: .matMul, inputs: ["n", "w1"], outputs: ["m1"]),
+            Node(name: "pw1_bias", op: .add, inputs: ["b1", "m1"], outputs: ["h"]),
+            Node(name: "div", op: .div, inputs: ["h", "sqrt2"], outputs: ["q"]),
+            Node(name: "erf", op: .erf, inputs: ["q"], outputs: ["e"]),
+            Node(name: "add", op: .add, inputs: ["e", "one"], outputs: ["a"]),
+            Node(name: "mul", op: .mul, inputs: ["h", "a"], outputs: ["p"]),
+            Node(name: "half", op: .mul, inputs: ["p", "half"], outputs: ["act"]),
+            Node(name: "pw2", op: .matMul, inputs: ["act", "w2"], outputs: ["m2"]),
+            Node(name: "pw2_bias", op: .add, inputs: ["b2", "m2"], outputs: ["o"]),
+            Node(name: "nchw", op: .transpose(perm: [0, 3, 1, 2]), inputs: ["o"], outputs: ["back"]),
+            Node(name: "scale", op: .mul, inputs: ["ls", "back"], outputs: ["scaled"]),
+            Node(name: "res", op: .add, inputs: ["scaled", "x"], outputs: ["y"]),
+        ]
+        let result = try finiteDifferenceCheck(graph: g, inputs: ["x": r.tensor([2, 4, 4, 4], -2, 2)], mode: .training, eps: 1e-2)
+        #expect(result.checked > 200)
         #expect(result.worst <= 1, "worst \(result.worst) at \(result.detail)")
     }
 }

@@ -1,6 +1,6 @@
 // Each fast training kernel against its plain twin, SpruceCore's reference executor, on random
 // shapes: GEMM convolution (batched and per-image paths, groups, strides, asymmetric pads),
-// depthwise (flat stride-1 and phase-split strided paths), pooling, batch norm, elementwise, slice.
+// depthwise (flat stride-1 and phase-split strided paths), pooling, batch norm, layer norm, elementwise, slice.
 
 import Testing
 @testable import SpruceCore
@@ -53,6 +53,13 @@ func kernelCases() -> [KernelCase] {
         KernelCase(label: "hardswish", op: .hardSwish, x: [3, 5, 7, 9], parameters: []),
         KernelCase(label: "hardsigmoid", op: .hardSigmoid(alpha: 1 / 6, beta: 0.5), x: [3, 5, 7, 9], parameters: []),
         KernelCase(label: "mul-channel", op: .mul, x: [3, 5, 7, 9], parameters: [("c", [5, 1, 1])]),
+        KernelCase(label: "layernorm", op: .layerNormalization(axis: -1, epsilon: 1e-5), x: [3, 5, 7, 9],
+                   parameters: [("s", [9]), ("b", [9])]),
+        KernelCase(label: "layernorm-two-axes-no-bias", op: .layerNormalization(axis: 2, epsilon: 1e-6), x: [3, 5, 7, 9],
+                   parameters: [("s", [7, 9])]),
+        KernelCase(label: "erf", op: .erf, x: [3, 5, 7, 9], parameters: []),
+        KernelCase(label: "gelu", op: .gelu(tanhApproximation: false), x: [3, 5, 7, 9], parameters: []),
+        KernelCase(label: "gelu-tanh", op: .gelu(tanhApproximation: true), x: [3, 5, 7, 9], parameters: []),
         KernelCase(label: "transpose", op: .transpose(perm: [0, 2, 3, 1]), x: [2, 3, 4, 5], parameters: []),
         KernelCase(label: "slice-channels", op: .slice(starts: [2], ends: [Int.max], axes: [1], steps: [1]), x: [3, 5, 7, 9], parameters: []),
         KernelCase(label: "slice-strided", op: .slice(starts: [-2, 1, 8], ends: [0, 100, -10], axes: [1, 2, 3], steps: [-1, 3, -2]),

@@ -36,6 +36,8 @@ typedef struct Spruce__PadAttributes Spruce__PadAttributes;
 typedef struct Spruce__HardSigmoidAttributes Spruce__HardSigmoidAttributes;
 typedef struct Spruce__SliceAttributes Spruce__SliceAttributes;
 typedef struct Spruce__SplitAttributes Spruce__SplitAttributes;
+typedef struct Spruce__LayerNormalizationAttributes Spruce__LayerNormalizationAttributes;
+typedef struct Spruce__GeluAttributes Spruce__GeluAttributes;
 typedef struct Spruce__Node Spruce__Node;
 
 
@@ -137,7 +139,19 @@ typedef enum _Spruce__OpType {
   /*
    * since 1.1
    */
-  SPRUCE__OP_TYPE__OP_TYPE_SPLIT = 30
+  SPRUCE__OP_TYPE__OP_TYPE_SPLIT = 30,
+  /*
+   * since 1.1
+   */
+  SPRUCE__OP_TYPE__OP_TYPE_LAYER_NORMALIZATION = 31,
+  /*
+   * since 1.1
+   */
+  SPRUCE__OP_TYPE__OP_TYPE_ERF = 32,
+  /*
+   * since 1.1
+   */
+  SPRUCE__OP_TYPE__OP_TYPE_GELU = 33
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPRUCE__OP_TYPE)
 } Spruce__OpType;
 typedef enum _Spruce__AutoPad {
@@ -524,6 +538,30 @@ struct  Spruce__SplitAttributes
     , 0, 0,NULL }
 
 
+/*
+ * LayerNormalization over the axes from axis on (negative counts from the end).  since 1.1
+ */
+struct  Spruce__LayerNormalizationAttributes
+{
+  ProtobufCMessage base;
+  int64_t axis;
+  float epsilon;
+};
+#define SPRUCE__LAYER_NORMALIZATION_ATTRIBUTES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&spruce__layer_normalization_attributes__descriptor) \
+    , 0, 0 }
+
+
+struct  Spruce__GeluAttributes
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean tanh_approximation;
+};
+#define SPRUCE__GELU_ATTRIBUTES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&spruce__gelu_attributes__descriptor) \
+    , 0 }
+
+
 typedef enum {
   SPRUCE__NODE__ATTRIBUTES__NOT_SET = 0,
   SPRUCE__NODE__ATTRIBUTES_CONV = 10,
@@ -539,7 +577,9 @@ typedef enum {
   SPRUCE__NODE__ATTRIBUTES_PAD = 20,
   SPRUCE__NODE__ATTRIBUTES_HARD_SIGMOID = 21,
   SPRUCE__NODE__ATTRIBUTES_SLICE = 22,
-  SPRUCE__NODE__ATTRIBUTES_SPLIT = 23
+  SPRUCE__NODE__ATTRIBUTES_SPLIT = 23,
+  SPRUCE__NODE__ATTRIBUTES_LAYER_NORMALIZATION = 24,
+  SPRUCE__NODE__ATTRIBUTES_GELU = 25
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPRUCE__NODE__ATTRIBUTES__CASE)
 } Spruce__Node__AttributesCase;
 
@@ -574,6 +614,14 @@ struct  Spruce__Node
     Spruce__HardSigmoidAttributes *hard_sigmoid;
     Spruce__SliceAttributes *slice;
     Spruce__SplitAttributes *split;
+    /*
+     * since 1.1
+     */
+    Spruce__LayerNormalizationAttributes *layer_normalization;
+    /*
+     * since 1.1
+     */
+    Spruce__GeluAttributes *gelu;
   };
 };
 #define SPRUCE__NODE__INIT \
@@ -980,6 +1028,44 @@ Spruce__SplitAttributes *
 void   spruce__split_attributes__free_unpacked
                      (Spruce__SplitAttributes *message,
                       ProtobufCAllocator *allocator);
+/* Spruce__LayerNormalizationAttributes methods */
+void   spruce__layer_normalization_attributes__init
+                     (Spruce__LayerNormalizationAttributes         *message);
+size_t spruce__layer_normalization_attributes__get_packed_size
+                     (const Spruce__LayerNormalizationAttributes   *message);
+size_t spruce__layer_normalization_attributes__pack
+                     (const Spruce__LayerNormalizationAttributes   *message,
+                      uint8_t             *out);
+size_t spruce__layer_normalization_attributes__pack_to_buffer
+                     (const Spruce__LayerNormalizationAttributes   *message,
+                      ProtobufCBuffer     *buffer);
+Spruce__LayerNormalizationAttributes *
+       spruce__layer_normalization_attributes__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   spruce__layer_normalization_attributes__free_unpacked
+                     (Spruce__LayerNormalizationAttributes *message,
+                      ProtobufCAllocator *allocator);
+/* Spruce__GeluAttributes methods */
+void   spruce__gelu_attributes__init
+                     (Spruce__GeluAttributes         *message);
+size_t spruce__gelu_attributes__get_packed_size
+                     (const Spruce__GeluAttributes   *message);
+size_t spruce__gelu_attributes__pack
+                     (const Spruce__GeluAttributes   *message,
+                      uint8_t             *out);
+size_t spruce__gelu_attributes__pack_to_buffer
+                     (const Spruce__GeluAttributes   *message,
+                      ProtobufCBuffer     *buffer);
+Spruce__GeluAttributes *
+       spruce__gelu_attributes__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   spruce__gelu_attributes__free_unpacked
+                     (Spruce__GeluAttributes *message,
+                      ProtobufCAllocator *allocator);
 /* Spruce__Node methods */
 void   spruce__node__init
                      (Spruce__Node         *message);
@@ -1064,6 +1150,12 @@ typedef void (*Spruce__SliceAttributes_Closure)
 typedef void (*Spruce__SplitAttributes_Closure)
                  (const Spruce__SplitAttributes *message,
                   void *closure_data);
+typedef void (*Spruce__LayerNormalizationAttributes_Closure)
+                 (const Spruce__LayerNormalizationAttributes *message,
+                  void *closure_data);
+typedef void (*Spruce__GeluAttributes_Closure)
+                 (const Spruce__GeluAttributes *message,
+                  void *closure_data);
 typedef void (*Spruce__Node_Closure)
                  (const Spruce__Node *message,
                   void *closure_data);
@@ -1101,6 +1193,8 @@ extern const ProtobufCMessageDescriptor spruce__pad_attributes__descriptor;
 extern const ProtobufCMessageDescriptor spruce__hard_sigmoid_attributes__descriptor;
 extern const ProtobufCMessageDescriptor spruce__slice_attributes__descriptor;
 extern const ProtobufCMessageDescriptor spruce__split_attributes__descriptor;
+extern const ProtobufCMessageDescriptor spruce__layer_normalization_attributes__descriptor;
+extern const ProtobufCMessageDescriptor spruce__gelu_attributes__descriptor;
 extern const ProtobufCMessageDescriptor spruce__node__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -26,6 +26,8 @@ enum Saved {
     /// Arg-max indices (Int32 bit patterns in a pooled float block).
     case argmax(FloatBuffer)
     case dropoutMask(FloatBuffer)
+    /// Each LayerNormalization row's mean and 1/√(variance + ε).
+    case layerNorm(mean: FloatBuffer, invStd: FloatBuffer)
 }
 
 /// Batch statistics a training-mode BatchNormalization hands to the executor for the running averages.
@@ -94,9 +96,9 @@ enum GradientRules {
     /// everything else is freed after its last forward use.
     static func backwardReads(_ op: Op) -> (inputs: [Int], output: Bool) {
         switch op {
-        case .conv, .batchNormalization, .mul, .div, .gemm, .matMul: ([0, 1], false)
+        case .conv, .batchNormalization, .mul, .div, .gemm, .matMul, .layerNormalization: ([0, 1], false)
         case .relu, .clip, .sigmoid, .hardSigmoid, .softmax: ([], true)
-        case .hardSwish: ([0], false)
+        case .hardSwish, .erf, .gelu: ([0], false)
         case .add, .sub, .sum, .globalAveragePool, .reduceMean, .maxPool, .averagePool, .flatten, .reshape,
              .squeeze, .unsqueeze, .transpose, .concat, .pad, .identity, .dropout, .slice, .split: ([], false)
         }
@@ -131,6 +133,22 @@ enum GradientRules {
             let x = try r.operand(0), y = r.make(r.outShape)
             ElementwiseKernels.hardSwish(x.pointer, y.pointer, x.count)
             return (y, .none, nil)
+        case .erf:
+            let x = try r.operand(0), y = r.make(r.outShape)
+            ElementwiseKernels.erf(x.pointer, y.pointer, x.count)
+            return (y, .none, nil)
+        case .gelu(let tanhApproximation):
+            let x = try r.operand(0), y = r.make(r.outShape)
+            ElementwiseKernels.gelu(x.pointer, y.pointer, x.count, tanhApproximation: tanhApproximation)
+            return (y, .none, nil)
+        case .layerNormalization(let axis, let epsilon):
+            let x = try r.operand(0), scale = try r.operand(1), y = r.make(r.outShape)
+            let (rows, width) = layerNormRows(x.shape, axis: axis)
+            let mean = FloatBuffer(count: rows, pool: r.pool), invStd = FloatBuffer(count: rows, pool: r.pool)
+            LayerNormKernels.forward(x: x.pointer, scale: scale.pointer, bias: r.optional(2).map { UnsafePointer($0.pointer) },
+                                     y: y.pointer, mean: mean.pointer, invStd: invStd.pointer, rows: rows, width: width,
+                                     epsilon: epsilon, threads: ctx.threads)
+            return (y, .layerNorm(mean: mean, invStd: invStd), nil)
         case .softmax(let axis):
             return (try softmaxForward(r, axis: axis), .none, nil)
         case .add, .sub, .mul, .div:
@@ -253,6 +271,27 @@ enum GradientRules {
             let x = try r.operand(0), d = r.make(r.shape(0))
             ElementwiseKernels.hardSwishBackward(x.pointer, dy.pointer, d.pointer, d.count)
             dx[0] = d
+        case .erf:
+            let x = try r.operand(0), d = r.make(r.shape(0))
+            ElementwiseKernels.erfBackward(x.pointer, dy.pointer, d.pointer, d.count)
+            dx[0] = d
+        case .gelu(let tanhApproximation):
+            let x = try r.operand(0), d = r.make(r.shape(0))
+            ElementwiseKernels.geluBackward(x.pointer, dy.pointer, d.pointer, d.count, tanhApproximation: tanhApproximation)
+            dx[0] = d
+        case .layerNormalization(let axis, _):
+            guard case .layerNorm(let mean, let invStd) = saved else { throw r.unsupported("row statistics were not kept") }
+            let x = try r.operand(0), scale = try r.operand(1)
+            let (rows, width) = layerNormRows(x.shape, axis: axis)
+            let d = need(0) ? r.make(x.shape) : nil
+            let dScale = need(1) ? r.make(r.shape(1)) : nil
+            let dBias = need(2) ? r.make(r.shape(2)) : nil
+            LayerNormKernels.backward(x: x.pointer, scale: scale.pointer, dy: dy.pointer, mean: mean.pointer, invStd: invStd.pointer,
+                                      dx: d?.pointer, dScale: dScale?.pointer, dBias: dBias?.pointer,
+                                      rows: rows, width: width, threads: ctx.threads)
+            dx[0] = d
+            if dx.count > 1 { dx[1] = dScale }
+            if dx.count > 2 { dx[2] = dBias }
         case .softmax(let axis):
             guard let y else { throw r.unsupported("output was not kept") }
             dx[0] = softmaxBackward(r, y, dy: dy, axis: axis)
@@ -666,6 +705,12 @@ enum GradientRules {
             for c in 0..<classes { out[base + c] /= sum }
         }
         return out
+    }
+
+    /// LayerNormalization's [rows × width] view of `shape`: width covers the axes from `axis` on.
+    static func layerNormRows(_ shape: [Int], axis: Int) -> (rows: Int, width: Int) {
+        let ax = axis < 0 ? axis + shape.count : axis
+        return (Array(shape[..<ax]).elementCount, Array(shape[ax...]).elementCount)
     }
 
     static func softmaxSplit(_ shape: [Int], axis: Int) -> (Int, Int, Int) {

@@ -80,6 +80,50 @@ enum ElementwiseKernels {
         }
     }
 
+    static func erf(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+        for i in 0..<count { y[i] = erff(x[i]) }
+    }
+
+    /// d erf(x)/dx = 2/√π · exp(−x²).
+    static func erfBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ count: Int) {
+        let twoOverRootPi = Float(2 / Double.pi.squareRoot())
+        for i in 0..<count { dx[i] = dy[i] * twoOverRootPi * expf(-x[i] * x[i]) }
+    }
+
+    /// x·Φ(x), or its tanh approximation (see `Op.gelu`).
+    static func gelu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int, tanhApproximation: Bool) {
+        if tanhApproximation {
+            let c = Float((2 / Double.pi).squareRoot())
+            for i in 0..<count {
+                let v = x[i]
+                y[i] = 0.5 * v * (1 + tanhf(c * (v + 0.044715 * v * v * v)))
+            }
+        } else {
+            let invRoot2 = Float(1 / 2.0.squareRoot())
+            for i in 0..<count { y[i] = 0.5 * x[i] * (1 + erff(x[i] * invRoot2)) }
+        }
+    }
+
+    /// Exact: d(x·Φ(x))/dx = Φ(x) + x·φ(x). Tanh form, with u = c·(x + k·x³) and t = tanh(u):
+    /// ½(1 + t) + ½x·(1 − t²)·c·(1 + 3k·x²).
+    static func geluBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                             _ count: Int, tanhApproximation: Bool) {
+        if tanhApproximation {
+            let c = Float((2 / Double.pi).squareRoot()), k: Float = 0.044715
+            for i in 0..<count {
+                let v = x[i]
+                let t = tanhf(c * (v + k * v * v * v))
+                dx[i] = dy[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * k * v * v))
+            }
+        } else {
+            let invRoot2 = Float(1 / 2.0.squareRoot()), invRoot2Pi = Float(1 / (2 * Double.pi).squareRoot())
+            for i in 0..<count {
+                let v = x[i]
+                dx[i] = dy[i] * (0.5 * (1 + erff(v * invRoot2)) + v * invRoot2Pi * expf(-0.5 * v * v))
+            }
+        }
+    }
+
     /// Calls `body(outOffset, aOffset, bOffset)` for every row of `shape` (all axes but the last),
     /// with operand offsets from `sa` / `sb`.
     @inline(__always)
