@@ -2202,7 +2202,7 @@ const ProtobufCMessageDescriptor spruce__transpose_attributes__descriptor =
   (ProtobufCMessageInit) spruce__transpose_attributes__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor spruce__pad_attributes__field_descriptors[2] =
+static const ProtobufCFieldDescriptor spruce__pad_attributes__field_descriptors[3] =
 {
   {
     "pads",
@@ -2228,15 +2228,28 @@ static const ProtobufCFieldDescriptor spruce__pad_attributes__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "mode",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Spruce__PadAttributes, mode),
+    &spruce__pad_mode__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned spruce__pad_attributes__field_indices_by_name[] = {
+  2,   /* field[2] = mode */
   0,   /* field[0] = pads */
   1,   /* field[1] = value */
 };
 static const ProtobufCIntRange spruce__pad_attributes__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor spruce__pad_attributes__descriptor =
 {
@@ -2246,7 +2259,7 @@ const ProtobufCMessageDescriptor spruce__pad_attributes__descriptor =
   "Spruce__PadAttributes",
   "spruce",
   sizeof(Spruce__PadAttributes),
-  2,
+  3,
   spruce__pad_attributes__field_descriptors,
   spruce__pad_attributes__field_indices_by_name,
   1,  spruce__pad_attributes__number_ranges,
@@ -2972,5 +2985,35 @@ const ProtobufCEnumDescriptor spruce__activation__descriptor =
   spruce__activation__enum_values_by_name,
   1,
   spruce__activation__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue spruce__pad_mode__enum_values_by_number[3] =
+{
+  { "PAD_MODE_CONSTANT", "SPRUCE__PAD_MODE__PAD_MODE_CONSTANT", 0 },
+  { "PAD_MODE_REFLECT", "SPRUCE__PAD_MODE__PAD_MODE_REFLECT", 1 },
+  { "PAD_MODE_EDGE", "SPRUCE__PAD_MODE__PAD_MODE_EDGE", 2 },
+};
+static const ProtobufCIntRange spruce__pad_mode__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex spruce__pad_mode__enum_values_by_name[3] =
+{
+  { "PAD_MODE_CONSTANT", 0 },
+  { "PAD_MODE_EDGE", 2 },
+  { "PAD_MODE_REFLECT", 1 },
+};
+const ProtobufCEnumDescriptor spruce__pad_mode__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "spruce.PadMode",
+  "PadMode",
+  "Spruce__PadMode",
+  "spruce",
+  3,
+  spruce__pad_mode__enum_values_by_number,
+  3,
+  spruce__pad_mode__enum_values_by_name,
+  1,
+  spruce__pad_mode__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

@@ -234,11 +234,12 @@ enum ManifestCoding {
             (t.n_perm, t.perm) = ints(perm, arena)
             n.transpose = arena.new(t)
             setCase(19)
-        case .pad(let pads, let value):
+        case .pad(let pads, let value, let mode):
             var p = Spruce__PadAttributes()
             spruce__pad_attributes__init(&p)
             (p.n_pads, p.pads) = ints(pads, arena)
             p.value = value
+            p.mode = .init(rawValue: numericCast(code(mode)))
             n.pad = arena.new(p)
             setCase(20)
         case .hardSigmoid(let alpha, let beta):
@@ -319,6 +320,24 @@ enum ManifestCoding {
         case .sameUpper: 2
         case .sameLower: 3
         case .valid: 4
+        }
+    }
+
+    /// Constant is 0, the mode of a 1.0 PadAttributes that has none.
+    static func code(_ m: PadMode) -> Int {
+        switch m {
+        case .constant: 0
+        case .reflect: 1
+        case .edge: 2
+        }
+    }
+
+    private static func padMode(_ code: Int, node: String) throws(FormatError) -> PadMode {
+        switch code {
+        case 0: .constant
+        case 1: .reflect
+        case 2: .edge
+        default: throw .invalidEnum(field: "pad mode of node '\(node)'", value: code)
         }
     }
 
@@ -534,7 +553,7 @@ enum ManifestCoding {
             op = .transpose(perm: ints(a.perm, a.n_perm))
         case 24:
             guard attributesCase == 20, let a = n.pad?.pointee else { throw mismatch("Pad", expected: "pad") }
-            op = .pad(pads: ints(a.pads, a.n_pads), value: a.value)
+            op = .pad(pads: ints(a.pads, a.n_pads), value: a.value, mode: try padMode(Int(a.mode.rawValue), node: name))
         case 27:
             guard attributesCase == 21, let a = n.hard_sigmoid?.pointee else { throw mismatch("HardSigmoid", expected: "hard_sigmoid") }
             op = .hardSigmoid(alpha: a.alpha, beta: a.beta)

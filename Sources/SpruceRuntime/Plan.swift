@@ -168,7 +168,7 @@ struct PlanBuilder {
         var g = graph
         var removed = Set<Int>()
         for (i, node) in graph.nodes.enumerated() {
-            guard case .pad(let pads, let value) = node.op, value == 0, pads.count == 8,
+            guard case .pad(let pads, let value, .constant) = node.op, value == 0, pads.count == 8,
                   pads[0] == 0, pads[1] == 0, pads[4] == 0, pads[5] == 0, pads.allSatisfy({ $0 >= 0 }),
                   let out = node.outputs.first, !outputs.contains(out), graph.initializers[node.inputs[0]] == nil,
                   let users = consumers[out], !users.isEmpty else { continue }
@@ -322,11 +322,22 @@ struct PlanBuilder {
                 parts.append((try read(name, node: node), Array(inShape[a...]).elementCount))
             }
             steps.append(ConcatStep(node: node.name, outer: Array(s[..<a]).elementCount, parts: parts, output: write(out)))
-        case .pad(let pads, let value):
+        case .pad(let pads, let value, .constant):
             guard pads.allSatisfy({ $0 >= 0 }) else { throw unsupported(node, "negative pads \(pads)") }
             let s = try shape(node.inputs[0], node)
             let x = try read(node.inputs[0], node: node)
             steps.append(PadStep(node: node.name, shape: s, pads: pads, value: value, input: x, output: write(out)))
+        case .pad(let pads, _, let mode):
+            let s = try shape(node.inputs[0], node)
+            if perSample, !s.isEmpty, pads[0] != 0 || pads[s.count] != 0 {
+                throw unsupported(node, "pads the dynamic batch axis, which the engine runs sample by sample")
+            }
+            let g: PadGeometry
+            do { g = try Graph.padGeometry(node, pads: pads, mode: mode, input: s) } catch {
+                throw .graph(error as? GraphError ?? .badInput(name: node.inputs[0], detail: "\(error)"))
+            }
+            let x = try read(node.inputs[0], node: node)
+            steps.append(BorderPadStep(node: node.name, mode: mode, layout: F32PadLayout(g), input: x, output: write(out)))
         case .batchNormalization(let epsilon):
             try planBatchNorm(node, epsilon: epsilon)
         case .slice(let starts, let ends, let axes, let strides):

@@ -803,6 +803,17 @@ struct PadStep: PlanStep {
     }
 }
 
+/// Reflect or edge padding of any rank: every output element copies an input element.
+struct BorderPadStep: PlanStep {
+    let node: String
+    let mode: PadMode
+    let layout: F32PadLayout
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) { f32Pad(layout, x: b[input], y: b[output]) }
+    var detail: String { "\(mode.rawValue) \(layout.counts.reduce(1, *))x\(layout.inner.count)" }
+}
+
 /// Plain copy (an Identity whose output cannot share its input's slot).
 struct CopyStep: PlanStep {
     let node: String

@@ -76,6 +76,24 @@ import Testing
         #expect(try ArtifactReader.decode(bytes).minorVersion == 7)
     }
 
+    /// A pad mode this reader does not know (a later minor version's) is refused, never read as
+    /// constant (SPEC.md, R10). The edge mode's varint in the manifest is bumped to 7 and resealed.
+    @Test func unknownPadModeIsRefused() throws {
+        let pad = Node(name: "pad", op: .pad(pads: [0, 0, 3, 3, 0, 0, 3, 3], value: 0, mode: .edge), inputs: ["x"], outputs: ["y"])
+        let graph = Graph(nodes: [pad], initializers: [:], inputs: [ValueInfo(name: "x", shape: [1, 1, 4, 4])],
+                          outputs: [ValueInfo(name: "y", shape: [1, 1, 10, 10])])
+        var bytes = try ArtifactWriter().encode(Model(graph: graph))
+        #expect(try ArtifactReader.decode(bytes).graph.nodes == [pad])
+        // PadAttributes: pads (field 1, packed: 8 one-byte varints), no value (0), mode (field 3) = 2.
+        let encoded: [UInt8] = [0x0A, 0x08, 0, 0, 3, 3, 0, 0, 3, 3, 0x18, 0x02]
+        let manifestLength = Int(bytes.withUnsafeBytes { readLE($0, 24, as: UInt64.self) })
+        let at = try #require((64..<(64 + manifestLength - encoded.count)).first { Array(bytes[$0..<($0 + encoded.count)]) == encoded })
+        bytes[at + encoded.count - 1] = 7
+        setLE(&bytes, at: 12, CRC32C.checksum(Array(bytes[64..<(64 + manifestLength)])))
+        resealHeader(&bytes)
+        #expect(throws: FormatError.invalidEnum(field: "pad mode of node 'pad'", value: 7)) { try ArtifactReader.decode(bytes) }
+    }
+
     @Test func trailingBytesAreRefused() throws {
         var bytes = try ArtifactWriter().encode(smallModel(sparsity: 0))
         bytes.append(contentsOf: [0, 0, 0])

@@ -158,6 +158,25 @@ typedef enum _Spruce__Activation {
   SPRUCE__ACTIVATION__ACTIVATION_CLIP = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPRUCE__ACTIVATION)
 } Spruce__Activation;
+/*
+ * How Pad fills what it adds (since 1.1). 0 is constant so that a 1.0 PadAttributes, which has no
+ * mode, keeps its meaning; a reader rejects a value it does not know (SPEC.md, R10).
+ */
+typedef enum _Spruce__PadMode {
+  /*
+   * the value
+   */
+  SPRUCE__PAD_MODE__PAD_MODE_CONSTANT = 0,
+  /*
+   * the mirror image without the edge; each pad shorter than its axis
+   */
+  SPRUCE__PAD_MODE__PAD_MODE_REFLECT = 1,
+  /*
+   * the edge element repeated
+   */
+  SPRUCE__PAD_MODE__PAD_MODE_EDGE = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPRUCE__PAD_MODE)
+} Spruce__PadMode;
 
 /* --- messages --- */
 
@@ -472,10 +491,11 @@ struct  Spruce__PadAttributes
   size_t n_pads;
   int64_t *pads;
   float value;
+  Spruce__PadMode mode;
 };
 #define SPRUCE__PAD_ATTRIBUTES__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&spruce__pad_attributes__descriptor) \
-    , 0,NULL, 0 }
+    , 0,NULL, 0, SPRUCE__PAD_MODE__PAD_MODE_CONSTANT }
 
 
 struct  Spruce__HardSigmoidAttributes
@@ -1080,6 +1100,7 @@ extern const ProtobufCEnumDescriptor    spruce__index_format__descriptor;
 extern const ProtobufCEnumDescriptor    spruce__op_type__descriptor;
 extern const ProtobufCEnumDescriptor    spruce__auto_pad__descriptor;
 extern const ProtobufCEnumDescriptor    spruce__activation__descriptor;
+extern const ProtobufCEnumDescriptor    spruce__pad_mode__descriptor;
 extern const ProtobufCMessageDescriptor spruce__manifest__descriptor;
 extern const ProtobufCMessageDescriptor spruce__metadata_entry__descriptor;
 extern const ProtobufCMessageDescriptor spruce__section__descriptor;

@@ -13,6 +13,7 @@
 // | f32(-qc8w)-spconv-csr  | F32SpconvCSR.swift       | direct k×k: one contiguous phase-plane run per non-zero, no im2col |
 // | f32(-qc8w)-spconv-bitmask | F32SpconvBitmask.swift | same, mask-driven |
 // | f32-maxpool / avgpool / gap / add / mul / concat / clip / sigmoid / hardsigmoid+hardswish / softmax / gemm-dense | one file each | |
+// | f32-pad (reflect, edge) | F32Pad.swift             | per-axis input offset tables built at plan time; each row's unpadded middle is one memcpy, its borders are read through the table (constant Pad is PadStep's fill and row copies) |
 // | f32-slice              | F32Slice.swift           | Slice and each Split output: trivial axes dropped, contiguous ones merged at plan time, then one memcpy (or strided loop) per run |
 //
 // Decisions:
