@@ -278,6 +278,7 @@ struct PlanBuilder {
                                      inner: Array(s[(a + 1)...]).elementCount, input: x, output: write(out)))
         case .add, .sub, .mul, .div:
             if try fusingResidualAdd(node) { break }
+            if try fusingLinearBias(node) { break }
             try planBinary(node, node.inputs[0], node.inputs[1], into: out)
         case .sum:
             let operands = node.inputs.filter { !$0.isEmpty }
@@ -393,6 +394,36 @@ struct PlanBuilder {
                 steps[steps.count - 1] = step
             } else if var step = last as? ConvDenseStep, step.output == slot, step.residual == nil {
                 step.residual = try read(other, node: node)
+                steps[steps.count - 1] = step
+            } else {
+                continue
+            }
+            slotOf[out] = slot
+            return true
+        }
+        return false
+    }
+
+    /// An Add of a constant bias vector [N] (or [1, …, 1, N]) to the output of the step just planned,
+    /// a Gemm or MatMul with no bias of its own that nothing else reads: the Linear layer PyTorch
+    /// and Keras export as MatMul + Add. The bias becomes the step's, which starts its sums from it.
+    mutating func fusingLinearBias(_ node: Node) throws(RuntimeError) -> Bool {
+        guard case .add = node.op, node.inputs.count == 2, let out = node.outputs.first, let last = steps.last else {
+            return false
+        }
+        for (product, constant) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
+            guard readers[product] == 1, let slot = slotOf[product], let t = tensors[constant],
+                  let n = try shape(product, node).last, try shape(out, node) == shape(product, node),
+                  t.shape.last == n, t.shape.dropLast().allSatisfy({ $0 == 1 }) else { continue }
+            let bias = t.denseTensor().data
+            if var step = last as? VecMatStep, step.output == slot, step.bias == nil {
+                step.bias = bias
+                steps[steps.count - 1] = step
+            } else if var step = last as? DenseGemmStep, step.output == slot, step.bias == nil {
+                step.bias = bias
+                steps[steps.count - 1] = step
+            } else if var step = last as? SparseGemmStep, step.output == slot, step.bias == nil {
+                step.bias = bias
                 steps[steps.count - 1] = step
             } else {
                 continue
