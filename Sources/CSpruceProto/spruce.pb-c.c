@@ -3027,7 +3027,7 @@ const ProtobufCEnumDescriptor spruce__index_format__descriptor =
   spruce__index_format__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue spruce__op_type__enum_values_by_number[34] =
+static const ProtobufCEnumValue spruce__op_type__enum_values_by_number[36] =
 {
   { "OP_TYPE_UNSPECIFIED", "SPRUCE__OP_TYPE__OP_TYPE_UNSPECIFIED", 0 },
   { "OP_TYPE_CONV", "SPRUCE__OP_TYPE__OP_TYPE_CONV", 1 },
@@ -3063,11 +3063,13 @@ static const ProtobufCEnumValue spruce__op_type__enum_values_by_number[34] =
   { "OP_TYPE_LAYER_NORMALIZATION", "SPRUCE__OP_TYPE__OP_TYPE_LAYER_NORMALIZATION", 31 },
   { "OP_TYPE_ERF", "SPRUCE__OP_TYPE__OP_TYPE_ERF", 32 },
   { "OP_TYPE_GELU", "SPRUCE__OP_TYPE__OP_TYPE_GELU", 33 },
+  { "OP_TYPE_PAD_REFLECT", "SPRUCE__OP_TYPE__OP_TYPE_PAD_REFLECT", 34 },
+  { "OP_TYPE_PAD_EDGE", "SPRUCE__OP_TYPE__OP_TYPE_PAD_EDGE", 35 },
 };
 static const ProtobufCIntRange spruce__op_type__value_ranges[] = {
-{0, 0},{0, 34}
+{0, 0},{0, 36}
 };
-static const ProtobufCEnumValueIndex spruce__op_type__enum_values_by_name[34] =
+static const ProtobufCEnumValueIndex spruce__op_type__enum_values_by_name[36] =
 {
   { "OP_TYPE_ADD", 5 },
   { "OP_TYPE_AVERAGE_POOL", 13 },
@@ -3090,6 +3092,8 @@ static const ProtobufCEnumValueIndex spruce__op_type__enum_values_by_name[34] =
   { "OP_TYPE_MAX_POOL", 12 },
   { "OP_TYPE_MUL", 7 },
   { "OP_TYPE_PAD", 24 },
+  { "OP_TYPE_PAD_EDGE", 35 },
+  { "OP_TYPE_PAD_REFLECT", 34 },
   { "OP_TYPE_REDUCE_MEAN", 11 },
   { "OP_TYPE_RELU", 3 },
   { "OP_TYPE_RESHAPE", 17 },
@@ -3111,9 +3115,9 @@ const ProtobufCEnumDescriptor spruce__op_type__descriptor =
   "OpType",
   "Spruce__OpType",
   "spruce",
-  34,
+  36,
   spruce__op_type__enum_values_by_number,
-  34,
+  36,
   spruce__op_type__enum_values_by_name,
   1,
   spruce__op_type__value_ranges,

@@ -1,6 +1,8 @@
-// The conv and Gemm weights of a graph (input 1, rank ≥ 2) in graph order, each with its roles
-// (first conv, depthwise, classifier): what pruning may touch, what the artifact writer may store
-// sparse or int8. It only lists and classifies; allocators and writers decide what to do.
+// The conv and Gemm weights of a graph (input 1, rank ≥ 2) in graph order, and the constant 2-D
+// weights of MatMul (a Linear layer exported as MatMul(x, W[K, N]), + Add for the bias), each with
+// its roles (first conv, depthwise, classifier): what pruning may touch, what the artifact writer
+// may store sparse or int8. It only lists and classifies; allocators and writers decide what to do.
+// "Gemm" in the names and messages around it covers those MatMul layers too.
 
 /// A role that makes a layer a candidate for exclusion from pruning.
 public enum LayerRole: String, Sendable, Codable, CaseIterable, Hashable {
@@ -8,11 +10,11 @@ public enum LayerRole: String, Sendable, Codable, CaseIterable, Hashable {
     case firstConv = "first_conv"
     /// A depthwise convolution: one small filter per channel, each zero removes a whole tap.
     case depthwise
-    /// The last Gemm: the classifier head.
+    /// The last Gemm (or MatMul Linear layer): the classifier head.
     case classifier
 }
 
-/// One conv or Gemm weight that pruning may zero.
+/// One conv, Gemm or MatMul weight that pruning may zero.
 public struct PrunableLayer: Sendable, Equatable, Codable {
     /// Weight initializer name.
     public var tensor: String
@@ -25,27 +27,37 @@ public struct PrunableLayer: Sendable, Equatable, Codable {
 
     /// Elements in the weight.
     public var elements: Int { shape.reduce(1, *) }
-    /// Rows of the stored matrix view (output channels for conv).
+    /// Rows of the stored matrix view (output channels for conv and Gemm with transB, input
+    /// features for a MatMul weight [K, N]).
     public var rows: Int { shape.first ?? 1 }
     /// Columns of the stored matrix view.
     public var columns: Int { shape.count > 1 ? shape.dropFirst().reduce(1, *) : 1 }
 }
 
 extension Graph {
-    /// Conv and Gemm weights in graph order with their roles; a weight shared by two nodes appears once.
+    /// Conv, Gemm and MatMul-Linear weights in graph order with their roles; a weight shared by
+    /// two nodes appears once.
     public func prunableLayers() -> [PrunableLayer] {
         var seen = Set<String>()
         var list: [(node: Node, weight: String, shape: [Int])] = []
         for node in nodes where node.inputs.count > 1 {
+            let w = node.inputs[1]
+            guard let t = initializers[w] else { continue }
             switch node.op {
             case .conv, .gemm:
-                let w = node.inputs[1]
-                if let t = initializers[w], t.rank >= 2, seen.insert(w).inserted { list.append((node, w, t.shape)) }
+                if t.rank >= 2, seen.insert(w).inserted { list.append((node, w, t.shape)) }
+            case .matMul:
+                if isLinearMatMul(node), seen.insert(w).inserted { list.append((node, w, t.shape)) }
             default: break
             }
         }
         let firstConv = list.first { if case .conv = $0.node.op { true } else { false } }?.node.name
-        let lastGemm = list.last { if case .gemm = $0.node.op { true } else { false } }?.node.name
+        let lastGemm = list.last {
+            switch $0.node.op {
+            case .gemm, .matMul: true
+            default: false
+            }
+        }?.node.name
         return list.map { node, w, shape in
             var roles = Set<LayerRole>()
             if node.name == firstConv { roles.insert(.firstConv) }
@@ -53,6 +65,17 @@ extension Graph {
             if node.name == lastGemm { roles.insert(.classifier) }
             return PrunableLayer(tensor: w, node: node.name, shape: shape, roles: roles)
         }
+    }
+}
+
+extension Graph {
+    /// Whether `node` is a Linear layer exported as MatMul: a run-time input times a constant 2-D
+    /// weight [K, N] (input 1), whatever the input's leading dimensions. Its weight is stored,
+    /// pruned and quantized as a [K, N] matrix: rows are input features.
+    public func isLinearMatMul(_ node: Node) -> Bool {
+        guard case .matMul = node.op, node.inputs.count == 2, initializers[node.inputs[0]] == nil,
+              let w = initializers[node.inputs[1]] else { return false }
+        return w.rank == 2
     }
 }
 

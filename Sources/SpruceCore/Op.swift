@@ -48,6 +48,16 @@ public enum AutoPad: String, Sendable, Equatable, Hashable {
     case notSet = "NOTSET", sameUpper = "SAME_UPPER", sameLower = "SAME_LOWER", valid = "VALID"
 }
 
+/// How Pad fills the cells it adds (ONNX Pad's `mode`; its `wrap` has no case).
+public enum PadMode: String, Sendable, Equatable, Hashable, CaseIterable {
+    /// The pad value: `[a b c]` padded by 2 each side is `v v a b c v v`.
+    case constant
+    /// The mirror image, the edge not repeated: `c b a b c b a`. Each pad must be shorter than its axis.
+    case reflect
+    /// The edge repeated: `a a a b c c c`.
+    case edge
+}
+
 /// Pooling attributes (ONNX `MaxPool`, `AveragePool`).
 public struct PoolAttributes: Sendable, Equatable, Hashable {
     /// Window [kH, kW].
@@ -136,8 +146,9 @@ public enum Op: Sendable, Equatable, Hashable {
     /// x · max(0, min(1, x/6 + 1/2)) (MobileNet v3).
     case hardSwish
     case softmax(axis: Int)
-    /// Constant padding: pads in ONNX order (all begins, then all ends), one pair per input axis.
-    case pad(pads: [Int], value: Float)
+    /// Padding: pads in ONNX order (all begins, then all ends), one pair per input axis; negative
+    /// pads crop. `value` fills in `constant` mode only (see `PadGeometry` for the other modes).
+    case pad(pads: [Int], value: Float, mode: PadMode = .constant)
     case identity
     /// Inference-mode dropout: passes its input through.
     case dropout

@@ -127,28 +127,29 @@ extension ReferenceExecutor {
         return Tensor(shape: outputShape, data: out)
     }
 
-    /// Constant padding; negative pads crop. `pads` lists all begins, then all ends.
-    static func pad(_ x: Tensor, pads: [Int], value: Float, outputShape: [Int]) -> Tensor {
+    /// Pad in any mode: every output element copies the input element `g` names on each axis,
+    /// or is `value` where an axis names none (constant mode).
+    static func pad(_ x: Tensor, _ g: PadGeometry, value: Float) -> Tensor {
+        let outputShape = g.output
         guard !outputShape.isEmpty else { return x }
-        let rank = outputShape.count
         let inStrides = x.shape.rowMajorStrides
         let dst = outputShape.rowMajorStrides
-        let last = rank - 1
+        let last = outputShape.count - 1
         var out = [Float](repeating: value, count: outputShape.elementCount)
         out.withUnsafeMutableBufferPointer { o in
             x.data.withUnsafeBufferPointer { xp in
                 forEachRow(of: outputShape) { index in
-                    // The source row, or none when this output row lies in padding.
+                    // The source row, or none when this output row lies in constant padding.
                     var src = 0
                     for axis in 0..<last {
-                        let i = index[axis] - pads[axis]
-                        if i < 0 || i >= x.shape[axis] { return }
+                        let i = g.sources[axis][index[axis]]
+                        if i < 0 { return }
                         src += i * inStrides[axis]
                     }
                     let di = offset(index, dst)
                     for j in 0..<outputShape[last] {
-                        let i = j - pads[last]
-                        if i >= 0 && i < x.shape[last] { o[di + j] = xp[src + i] }
+                        let i = g.sources[last][j]
+                        if i >= 0 { o[di + j] = xp[src + i] }
                     }
                 }
             }

@@ -194,8 +194,8 @@ public struct ReferenceExecutor: Sendable {
             var parts: [Tensor] = []
             for i in 0..<operands.count { parts.append(try operand(i)) }
             return concat(parts, axis: Graph.normalizedAxis(axis, rank: x.rank) ?? 0, outputShape: outputShape)
-        case .pad(let pads, let value):
-            return pad(x, pads: pads, value: value, outputShape: outputShape)
+        case .pad(let pads, let value, let mode):
+            return pad(x, try Graph.padGeometry(node, pads: pads, mode: mode, input: x.shape), value: value)
         case .slice(let starts, let ends, let axes, let steps):
             return slice(x, try Graph.sliceGeometry(node, starts: starts, ends: ends, axes: axes, steps: steps, input: x.shape))
         case .split:

@@ -209,7 +209,7 @@ extension Graph {
             if let perm, perm.sorted() != Array(0..<perm.count) {
                 throw bad("perm \(perm) is not a permutation of 0..<\(perm.count)")
             }
-        case .pad(let pads, _):
+        case .pad(let pads, _, _):
             guard pads.count % 2 == 0 else { throw bad("pads \(pads) must have an even count") }
             guard pads.allSatisfy({ $0 >= -attributeLimit && $0 <= attributeLimit }) else { throw bad("pads \(pads) exceed \(attributeLimit)") }
         case .unsqueeze(let axes):
@@ -436,17 +436,8 @@ private struct ShapeRule {
         case .split:
             // Several outputs: `Graph.outputShapes` answers before any ShapeRule is made.
             throw mismatch("split has no single output shape")
-        case .pad(let pads, _):
-            let s = try x()
-            guard pads.count == 2 * s.count else {
-                throw bad("pads \(pads) need \(2 * s.count) entries for rank \(s.count)")
-            }
-            var out = s
-            for i in 0..<s.count {
-                out[i] = s[i] + pads[i] + pads[i + s.count]
-                guard out[i] >= 0 else { throw mismatch("pads \(pads) crop axis \(i) of \(s) below zero") }
-            }
-            return out
+        case .pad(let pads, _, let mode):
+            return try Graph.padOutputShape(node, pads: pads, mode: mode, input: try x())
         }
     }
 

@@ -30,7 +30,8 @@ public struct ArtifactWriter: Sendable {
         self.quantizeFirstConv = quantizeFirstConv
     }
 
-    /// Names of the initializers that are conv or Gemm weights (input 1, rank ≥ 2).
+    /// Names of the initializers that are conv or Gemm weights (input 1, rank ≥ 2), or the [K, N]
+    /// weight of a MatMul Linear layer (`Graph.prunableLayers`).
     public static func weightNames(in graph: Graph) -> Set<String> {
         Set(graph.prunableLayers().map(\.tensor))
     }

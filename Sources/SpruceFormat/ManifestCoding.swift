@@ -234,7 +234,7 @@ enum ManifestCoding {
             (t.n_perm, t.perm) = ints(perm, arena)
             n.transpose = arena.new(t)
             setCase(19)
-        case .pad(let pads, let value):
+        case .pad(let pads, let value, _):
             var p = Spruce__PadAttributes()
             spruce__pad_attributes__init(&p)
             (p.n_pads, p.pads) = ints(pads, arena)
@@ -316,7 +316,9 @@ enum ManifestCoding {
         case .concat: 21
         case .sigmoid: 22
         case .softmax: 23
-        case .pad: 24
+        case .pad(_, _, .constant): 24
+        case .pad(_, _, .reflect): 34
+        case .pad(_, _, .edge): 35
         case .identity: 25
         case .dropout: 26
         case .hardSigmoid: 27
@@ -548,9 +550,10 @@ enum ManifestCoding {
             if attributesCase == 0 { op = .transpose(perm: nil); break }
             guard attributesCase == 19, let a = n.transpose?.pointee else { throw mismatch("Transpose", expected: "transpose or none") }
             op = .transpose(perm: ints(a.perm, a.n_perm))
-        case 24:
+        case 24, 34, 35:
             guard attributesCase == 20, let a = n.pad?.pointee else { throw mismatch("Pad", expected: "pad") }
-            op = .pad(pads: ints(a.pads, a.n_pads), value: a.value)
+            let mode: PadMode = opCode == 34 ? .reflect : opCode == 35 ? .edge : .constant
+            op = .pad(pads: ints(a.pads, a.n_pads), value: a.value, mode: mode)
         case 27:
             guard attributesCase == 21, let a = n.hard_sigmoid?.pointee else { throw mismatch("HardSigmoid", expected: "hard_sigmoid") }
             op = .hardSigmoid(alpha: a.alpha, beta: a.beta)

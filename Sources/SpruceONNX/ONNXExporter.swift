@@ -206,10 +206,10 @@ struct ExportBuilder {
             attributes.append(a.attribute("axis", int: axis))
         case .softmax(let axis):
             attributes.append(a.attribute("axis", int: axis))
-        case .pad(let pads, let value):
+        case .pad(let pads, let value, let mode):
             inputs = [node.inputs.first ?? "", int64Initializer(node.name + "_pads", pads)]
-            if value != 0 { inputs.append(floatScalarInitializer(node.name + "_value", value)) }
-            attributes.append(a.attribute("mode", string: "constant"))
+            if value != 0 && mode == .constant { inputs.append(floatScalarInitializer(node.name + "_value", value)) }
+            attributes.append(a.attribute("mode", string: mode.rawValue))
         case .hardSigmoid(let alpha, let beta):
             attributes.append(a.attribute("alpha", float: alpha))
             attributes.append(a.attribute("beta", float: beta))

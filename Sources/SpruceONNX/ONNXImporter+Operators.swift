@@ -306,19 +306,22 @@ extension ONNXImporter.Session {
                         inputs: [rows], outputs: [output]))
     }
 
-    /// Constant-mode Pad, from attributes (opset < 11) or inputs (pads, value, axes).
+    /// Pad in constant, reflect or edge mode, from attributes (opset < 11) or inputs (pads,
+    /// value, axes). The value only matters in constant mode; the others keep 0.
     private mutating func padOp(_ n: ONNXNode) throws -> Op {
         let a = n.attributes
-        let mode = try a.string("mode") ?? "constant"
-        guard mode == "constant" else {
+        let name = try a.string("mode") ?? "constant"
+        guard let mode = PadMode(rawValue: name) else {
             throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "mode",
-                                                 detail: "'\(mode)' padding (only constant padding is supported)")
+                                                 detail: "'\(name)' padding (constant, reflect and edge are supported)")
         }
         if let pads = try a.ints("pads") {
-            return .pad(pads: pads, value: try a.float("value") ?? 0)
+            return .pad(pads: pads, value: mode == .constant ? try a.float("value") ?? 0 : 0, mode: mode)
         }
         var pads = try constantInts(n.input(1), for: n)
-        let value = n.input(2).isEmpty ? 0 : try constantScalar(n.input(2), for: n)
+        // Read even where unused, so the value's initializer goes with the other folded constants.
+        let given = n.input(2).isEmpty ? 0 : try constantScalar(n.input(2), for: n)
+        let value = mode == .constant ? given : 0
         if !n.input(3).isEmpty {
             let axes = try constantInts(n.input(3), for: n)
             guard let rank = rank(of: n.input(0), node: n.name), pads.count == 2 * axes.count else {
@@ -335,6 +338,6 @@ extension ONNXImporter.Session {
             }
             pads = full
         }
-        return .pad(pads: pads, value: value)
+        return .pad(pads: pads, value: value, mode: mode)
     }
 }

@@ -97,6 +97,12 @@ public struct ArtifactSummary: Sendable, Equatable, Encodable {
                 if node.inputs.count > 1, let t = artifact.tensor(named: node.inputs[1]), t.storage.shape.count >= 2 {
                     weights.insert(node.inputs[1])
                 }
+            case .matMul:
+                // A Linear layer (Graph.isLinearMatMul): run-time input times a constant 2-D weight.
+                if node.inputs.count == 2, artifact.tensor(named: node.inputs[0]) == nil,
+                   let t = artifact.tensor(named: node.inputs[1]), t.storage.shape.count == 2 {
+                    weights.insert(node.inputs[1])
+                }
             default: break
             }
         }

@@ -98,20 +98,26 @@ extension PlanBuilder {
             }
             return
         }
-        // B is [K × N]: transpose once. Dense stays dense; sparse becomes the CSR of Bᵀ
-        // (int8 rows are dequantized on the way, since their scales belong to the rows of B).
+        // B is [K × N] (a MatMul Linear weight, or Gemm without transB): its rows are inputs, and
+        // int8 scales belong to them. Dense f32 is transposed once for the dot-product kernel;
+        // int8 and sparse forms run as stored, each row scaled by its input (f32-vecmat-kn).
         switch stored {
-        case .dense, .denseInt8:
-            let w = stored.denseTensor().data
-            var t = [Float](repeating: 0, count: n * k + 1)
-            for r in 0..<k { for c in 0..<n { t[c * k + r] = w[r * n + c] * alpha } }
-            steps.append(DenseGemmStep(node: node.name, outputs: n, depth: k, values: .f32(t), bias: bias,
+        case .dense(let t):
+            var w = [Float](repeating: 0, count: n * k + 1)
+            for r in 0..<k { for c in 0..<n { w[c * k + r] = t.data[r * n + c] * alpha } }
+            steps.append(DenseGemmStep(node: node.name, outputs: n, depth: k, values: .f32(w), bias: bias,
                                        input: x, output: write(out), rows: rows))
+        case .denseInt8(_, let q):
+            guard q.values.count == n * k, q.scales.count == k else {
+                throw .weightMismatch(node: node.name, tensor: wName, detail: "int8 rows do not match \(ws)")
+            }
+            steps.append(VecMatStep(node: node.name, depth: k, outputs: n,
+                                    weights: .denseInt8(q.values + [0], scales: q.scales.map { $0 * alpha } + [0]),
+                                    bias: bias, input: x, output: write(out), rows: rows))
         default:
             let (index, values) = try sparseForm(stored, rows: k, cols: n, node: node, tensor: wName, scale: alpha)
-            let (tIndex, tValues) = transposedCSR(index, values, rows: k, cols: n)
-            steps.append(SparseGemmStep(node: node.name, outputs: n, depth: k, index: tIndex, values: tValues,
-                                        bias: bias, input: x, output: write(out), rows: rows))
+            steps.append(VecMatStep(node: node.name, depth: k, outputs: n, weights: .sparse(index, values),
+                                    bias: bias, input: x, output: write(out), rows: rows))
         }
     }
 
@@ -182,44 +188,4 @@ extension PlanBuilder {
             throw mismatch("expected a sparse encoding")
         }
     }
-}
-
-/// The CSR of the transpose of a sparse [rows × cols] matrix, f32 values (int8 dequantized).
-func transposedCSR(_ index: SparseIndexStore, _ values: SparseValueStore, rows: Int, cols: Int)
-    -> (SparseIndexStore, SparseValueStore) {
-    var entries: [(row: Int, col: Int, value: Float)] = []
-    func value(_ t: Int, _ r: Int) -> Float {
-        switch values {
-        case .f32(let v): v[t]
-        case .int8(let q, let s): Float(q[t]) * s[r]
-        }
-    }
-    switch index {
-    case .csr(let rp, let ci):
-        for r in 0..<rows {
-            for t in Int(rp[r])..<Int(rp[r + 1]) { entries.append((r, Int(ci[t]), value(t, r))) }
-        }
-    case .bitmask(let words, let offsets):
-        let wordsPerRow = (cols + 63) / 64
-        for r in 0..<rows {
-            var t = Int(offsets[r])
-            for c in 0..<cols where (words[r * wordsPerRow + c / 64] >> UInt64(c % 64)) & 1 == 1 {
-                entries.append((r, c, value(t, r)))
-                t += 1
-            }
-        }
-    }
-    // Counting sort by column keeps rows ascending within each new row.
-    var counts = [Int](repeating: 0, count: cols + 1)
-    for e in entries { counts[e.col + 1] += 1 }
-    for c in 0..<cols { counts[c + 1] += counts[c] }
-    var next = counts
-    var newColumns = [UInt32](repeating: 0, count: entries.count + 1)
-    var newValues = [Float](repeating: 0, count: entries.count + 1)
-    for e in entries {
-        newColumns[next[e.col]] = UInt32(e.row)
-        newValues[next[e.col]] = e.value
-        next[e.col] += 1
-    }
-    return (.csr(rowPointers: counts.map { UInt32($0) }, columns: newColumns), .f32(newValues))
 }

@@ -168,7 +168,7 @@ struct PlanBuilder {
         var g = graph
         var removed = Set<Int>()
         for (i, node) in graph.nodes.enumerated() {
-            guard case .pad(let pads, let value) = node.op, value == 0, pads.count == 8,
+            guard case .pad(let pads, let value, .constant) = node.op, value == 0, pads.count == 8,
                   pads[0] == 0, pads[1] == 0, pads[4] == 0, pads[5] == 0, pads.allSatisfy({ $0 >= 0 }),
                   let out = node.outputs.first, !outputs.contains(out), graph.initializers[node.inputs[0]] == nil,
                   let users = consumers[out], !users.isEmpty else { continue }
@@ -332,6 +332,7 @@ struct PlanBuilder {
                                      inner: Array(s[(a + 1)...]).elementCount, input: x, output: write(out)))
         case .add, .sub, .mul, .div:
             if try fusingResidualAdd(node) { break }
+            if try fusingLinearBias(node) { break }
             try planBinary(node, node.inputs[0], node.inputs[1], into: out)
         case .sum:
             let operands = node.inputs.filter { !$0.isEmpty }
@@ -376,11 +377,22 @@ struct PlanBuilder {
                 parts.append((try read(name, node: node), Array(inShape[a...]).elementCount))
             }
             steps.append(ConcatStep(node: node.name, outer: Array(s[..<a]).elementCount, parts: parts, output: write(out)))
-        case .pad(let pads, let value):
+        case .pad(let pads, let value, .constant):
             guard pads.allSatisfy({ $0 >= 0 }) else { throw unsupported(node, "negative pads \(pads)") }
             let s = try shape(node.inputs[0], node)
             let x = try read(node.inputs[0], node: node)
             steps.append(PadStep(node: node.name, shape: s, pads: pads, value: value, input: x, output: write(out)))
+        case .pad(let pads, _, let mode):
+            let s = try shape(node.inputs[0], node)
+            if perSample, !s.isEmpty, pads[0] != 0 || pads[s.count] != 0 {
+                throw unsupported(node, "pads the dynamic batch axis, which the engine runs sample by sample")
+            }
+            let g: PadGeometry
+            do { g = try Graph.padGeometry(node, pads: pads, mode: mode, input: s) } catch {
+                throw .graph(error as? GraphError ?? .badInput(name: node.inputs[0], detail: "\(error)"))
+            }
+            let x = try read(node.inputs[0], node: node)
+            steps.append(BorderPadStep(node: node.name, mode: mode, layout: F32PadLayout(g), input: x, output: write(out)))
         case .batchNormalization(let epsilon):
             try planBatchNorm(node, epsilon: epsilon)
         case .slice(let starts, let ends, let axes, let strides):
@@ -436,6 +448,36 @@ struct PlanBuilder {
                 steps[steps.count - 1] = step
             } else if var step = last as? ConvDenseStep, step.output == slot, step.residual == nil {
                 step.residual = try read(other, node: node)
+                steps[steps.count - 1] = step
+            } else {
+                continue
+            }
+            slotOf[out] = slot
+            return true
+        }
+        return false
+    }
+
+    /// An Add of a constant bias vector [N] (or [1, …, 1, N]) to the output of the step just planned,
+    /// a Gemm or MatMul with no bias of its own that nothing else reads: the Linear layer PyTorch
+    /// and Keras export as MatMul + Add. The bias becomes the step's, which starts its sums from it.
+    mutating func fusingLinearBias(_ node: Node) throws(RuntimeError) -> Bool {
+        guard case .add = node.op, node.inputs.count == 2, let out = node.outputs.first, let last = steps.last else {
+            return false
+        }
+        for (product, constant) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
+            guard readers[product] == 1, let slot = slotOf[product], let t = tensors[constant],
+                  let n = try shape(product, node).last, try shape(out, node) == shape(product, node),
+                  t.shape.last == n, t.shape.dropLast().allSatisfy({ $0 == 1 }) else { continue }
+            let bias = t.denseTensor().data
+            if var step = last as? VecMatStep, step.output == slot, step.bias == nil {
+                step.bias = bias
+                steps[steps.count - 1] = step
+            } else if var step = last as? DenseGemmStep, step.output == slot, step.bias == nil {
+                step.bias = bias
+                steps[steps.count - 1] = step
+            } else if var step = last as? SparseGemmStep, step.output == slot, step.bias == nil {
+                step.bias = bias
                 steps[steps.count - 1] = step
             } else {
                 continue

@@ -349,7 +349,8 @@ struct SparseGemmStep: PlanStep {
     let outputs: Int, depth: Int
     let index: SparseIndexStore
     let values: SparseValueStore
-    let bias: [Float]?
+    /// Also a constant Add that follows (`PlanBuilder.fusingLinearBias`).
+    var bias: [Float]?
     let input: Int, output: Int
     var rows = 1
     var workspaceBytes: Int { f32SpmmCSRWorkspaceBytes(k: depth) }
@@ -390,7 +391,8 @@ struct DenseGemmStep: PlanStep {
     let node: String
     let outputs: Int, depth: Int
     let values: SparseValueStore
-    let bias: [Float]?
+    /// Also a constant Add that follows (`PlanBuilder.fusingLinearBias`).
+    var bias: [Float]?
     let input: Int, output: Int
     var rows = 1
     var workspaceBytes: Int { 0 }
@@ -413,6 +415,57 @@ struct DenseGemmStep: PlanStep {
             }
         }
     }
+}
+
+/// y = x · W + bias with W [K × N] as stored (MatMul's weight, Gemm's B without transB), sparse or
+/// dense int8, one input row at a time.
+struct VecMatStep: PlanStep {
+    /// W in kernel form.
+    enum Weights: Sendable {
+        case sparse(SparseIndexStore, SparseValueStore)
+        case denseInt8([Int8], scales: [Float])
+    }
+    let node: String
+    let depth: Int, outputs: Int
+    let weights: Weights
+    /// Also a constant Add that follows (`PlanBuilder.fusingLinearBias`).
+    var bias: [Float]?
+    let input: Int, output: Int
+    var rows = 1
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) {
+        for r in 0..<rows { run(x: b[input] + r * depth, y: b[output] + r * outputs) }
+    }
+    private func run(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        let k = depth, n = outputs
+        withOptionalPointer(bias) { bias in
+            switch weights {
+            case .sparse(.csr(let rp, let ci), .f32(let v)):
+                withBase(rp) { rp in withBase(ci) { ci in withBase(v) { v in
+                    f32VecMatCSR(k: k, n: n, rowPointers: rp, columnIndices: ci, values: v, x: x, bias: bias, y: y)
+                } } }
+            case .sparse(.csr(let rp, let ci), .int8(let q, let s)):
+                withBase(rp) { rp in withBase(ci) { ci in withBase(q) { q in withBase(s) { s in
+                    f32QC8WVecMatCSR(k: k, n: n, rowPointers: rp, columnIndices: ci, values: q, scales: s, x: x, bias: bias, y: y)
+                } } } }
+            case .sparse(.bitmask(let words, let offsets), .f32(let v)):
+                withBase(words) { mw in withBase(offsets) { ro in withBase(v) { v in
+                    f32VecMatBitmask(k: k, n: n, maskWords: mw, rowValueOffsets: ro, values: v, x: x, bias: bias, y: y)
+                } } }
+            case .sparse(.bitmask(let words, let offsets), .int8(let q, let s)):
+                withBase(words) { mw in withBase(offsets) { ro in withBase(q) { q in withBase(s) { s in
+                    f32QC8WVecMatBitmask(k: k, n: n, maskWords: mw, rowValueOffsets: ro, values: q, scales: s,
+                                         x: x, bias: bias, y: y)
+                } } } }
+            case .denseInt8(let q, let s):
+                withBase(q) { q in withBase(s) { s in
+                    f32QC8WVecMatDense(k: k, n: n, weights: q, scales: s, x: x, bias: bias, y: y)
+                } }
+            }
+        }
+    }
+    var workEstimate: Int { rows * depth * outputs }
+    var detail: String { "\(rows)x\(depth)->\(outputs) kn" }
 }
 
 /// Elementwise clamp (Relu, Clip).
@@ -890,6 +943,17 @@ struct PadStep: PlanStep {
             for j in 0..<inner { d[j] = s[j] }
         }
     }
+}
+
+/// Reflect or edge padding of any rank: every output element copies an input element.
+struct BorderPadStep: PlanStep {
+    let node: String
+    let mode: PadMode
+    let layout: F32PadLayout
+    let input: Int, output: Int
+    var workspaceBytes: Int { 0 }
+    func run(_ b: Buffers) { f32Pad(layout, x: b[input], y: b[output]) }
+    var detail: String { "\(mode.rawValue) \(layout.counts.reduce(1, *))x\(layout.inner.count)" }
 }
 
 /// Plain copy (an Identity whose output cannot share its input's slot).

@@ -162,4 +162,18 @@ import Testing
         // Begins [0, 0, 1, 1], ends [0, 0, 0, 1]: a row on top, a column each side.
         expectClose(z, [0, 0, 0, 0, 0, 1, 2, 0], shape: [1, 1, 2, 4])
     }
+
+    @Test func padReflectAndEdge() throws {
+        // [1 2 3] by 2 each side: the mirror without the edge, and the edge repeated; the value is unused.
+        expectClose(try runOp(.pad(pads: [2, 2], value: 9, mode: .reflect), [iota([3])]), [3, 2, 1, 2, 3, 2, 1], shape: [7])
+        expectClose(try runOp(.pad(pads: [2, 2], value: 9, mode: .edge), [iota([3])]), [1, 1, 1, 2, 3, 3, 3], shape: [7])
+        // [[1 2 3] [4 5 6]]: one row on top, one column each side; rows mirror first, then columns.
+        expectClose(try runOp(.pad(pads: [1, 1, 0, 1], value: 0, mode: .reflect), [iota([2, 3])]),
+                    [5, 4, 5, 6, 5, 2, 1, 2, 3, 2, 5, 4, 5, 6, 5], shape: [3, 5])
+        expectClose(try runOp(.pad(pads: [1, 1, 0, 1], value: 0, mode: .edge), [iota([2, 3])]),
+                    [1, 1, 2, 3, 3, 1, 1, 2, 3, 3, 4, 4, 5, 6, 6], shape: [3, 5])
+        // Negative pads crop first: [1 2 3 4] loses 1, and [2 3 4] is padded by 2 at the end.
+        expectClose(try runOp(.pad(pads: [-1, 2], value: 0, mode: .reflect), [iota([4])]), [2, 3, 4, 3, 2], shape: [5])
+        expectClose(try runOp(.pad(pads: [-1, 2], value: 0, mode: .edge), [iota([4])]), [2, 3, 4, 4, 4], shape: [5])
+    }
 }

@@ -59,6 +59,8 @@ struct ShapeCase: Sendable, CustomTestStringConvertible {
         ShapeCase(op: .transpose(perm: [0, 2, 3, 1]), inputs: [[1, 3, 5, 7]], expected: [1, 5, 7, 3]),
         ShapeCase(op: .concat(axis: -3), inputs: [[1, 2, 4, 4], [1, 5, 4, 4]], expected: [1, 7, 4, 4]),
         ShapeCase(op: .pad(pads: [0, 0, 1, -1, 0, 0, 2, -1], value: 0), inputs: [[1, 2, 4, 4]], expected: [1, 2, 7, 2]),
+        ShapeCase(op: .pad(pads: [0, 0, 3, 1, 0, 0, 3, 2], value: 0, mode: .reflect), inputs: [[1, 2, 4, 3]], expected: [1, 2, 10, 6]),
+        ShapeCase(op: .pad(pads: [0, 0, 5, -2, 0, 0, 0, 4], value: 0, mode: .edge), inputs: [[1, 2, 1, 3]], expected: [1, 2, 6, 5]),
         ShapeCase(op: .reduceMean(axes: [-1, 2], keepDims: false), inputs: [[2, 3, 4, 5]], expected: [2, 3]),
         ShapeCase(op: .reduceMean(axes: [2, 3], keepDims: true), inputs: [[2, 3, 4, 5]], expected: [2, 3, 1, 1]),
         ShapeCase(op: .softmax(axis: -1), inputs: [[2, 10]], expected: [2, 10]),

@@ -143,6 +143,8 @@ func expectGraphError(mentioning name: String, _ body: () throws -> Void,
         (Op.add, [[2, 3], [4]]), (.matMul, [[2, 3], [2, 3]]), (.concat(axis: 0), [[2, 3], [2, 4]]),
         (.reshape(shape: [5, -1], allowZero: false), [[2, 3]]), (.squeeze(axes: [0]), [[2, 3]]),
         (.gemm(GemmAttributes()), [[2, 3], [4, 5]]), (.pad(pads: [0, -3, 0, 0], value: 0), [[2, 2]]),
+        (.pad(pads: [0, 3], value: 0, mode: .reflect), [[3]]), (.pad(pads: [-1, 1], value: 0, mode: .reflect), [[2]]),
+        (.pad(pads: [1, 0], value: 0, mode: .edge), [[0]]), (.pad(pads: [-3, 1], value: 0, mode: .edge), [[2]]),
         (.maxPool(PoolAttributes(kernelShape: [3, 3])), [[1, 1, 2, 2]]), (.globalAveragePool, [[4, 4]]),
         (.batchNormalization(epsilon: 1e-5), [[1, 3, 2, 2], [3], [3], [2], [3]]),
     ] as [(Op, [[Int]])])
@@ -150,6 +152,16 @@ func expectGraphError(mentioning name: String, _ body: () throws -> Void,
         let g = singleNodeGraph(op, inputs: inputs)
         expectGraphError(mentioning: "n", { try g.verify() }) {
             if case .shapeMismatch(node: "n", _, _) = $0 { return true } else { return false }
+        }
+    }
+
+    @Test func reflectPadLongerThanItsAxisSaysSo() {
+        let g = singleNodeGraph(.pad(pads: [0, 0, 0, 4, 0, 0, 0, 1], value: 0, mode: .reflect), inputs: [[1, 3, 5, 4]])
+        #expect(throws: GraphError.shapeMismatch(
+            node: "n", op: "Pad",
+            detail: "reflect pads [0, 0, 0, 4, 0, 0, 0, 1] must each be smaller than the axis they mirror: "
+                + "axis 3 of [1, 3, 5, 4] has 4 elements, its pad is 4")) {
+            try g.verify()
         }
     }
 

@@ -76,6 +76,25 @@ import Testing
         #expect(try ArtifactReader.decode(bytes).minorVersion == 7)
     }
 
+    /// Reflect and edge Pads are op types of their own (34, 35), above the last 1.0 op type (26), so
+    /// a 1.0 reader rejects them (R10) instead of padding with the value; constant Pad stays 24.
+    /// The node's op varint (field 2) follows its name in the manifest.
+    @Test(arguments: [(PadMode.constant, UInt8(24)), (.reflect, 34), (.edge, 35)])
+    func padModesAreOpTypes(mode: PadMode, opType: UInt8) throws {
+        let pad = Node(name: "pad", op: .pad(pads: [0, 0, 3, 3, 0, 0, 3, 3], value: 0, mode: mode), inputs: ["x"], outputs: ["y"])
+        let graph = Graph(nodes: [pad], initializers: [:], inputs: [ValueInfo(name: "x", shape: [1, 1, 4, 4])],
+                          outputs: [ValueInfo(name: "y", shape: [1, 1, 10, 10])])
+        var bytes = try ArtifactWriter().encode(Model(graph: graph))
+        #expect(try ArtifactReader.decode(bytes).graph.nodes == [pad])
+        let encoded: [UInt8] = [0x0A, 0x03] + Array("pad".utf8) + [0x10, opType]
+        let manifestLength = Int(bytes.withUnsafeBytes { readLE($0, 24, as: UInt64.self) })
+        let at = try #require((64..<(64 + manifestLength - encoded.count)).first { Array(bytes[$0..<($0 + encoded.count)]) == encoded })
+        bytes[at + encoded.count - 1] = 36  // an op type this reader does not know
+        setLE(&bytes, at: 12, CRC32C.checksum(Array(bytes[64..<(64 + manifestLength)])))
+        resealHeader(&bytes)
+        #expect(throws: FormatError.invalidEnum(field: "op type of node 'pad'", value: 36)) { try ArtifactReader.decode(bytes) }
+    }
+
     @Test func trailingBytesAreRefused() throws {
         var bytes = try ArtifactWriter().encode(smallModel(sparsity: 0))
         bytes.append(contentsOf: [0, 0, 0])

@@ -108,6 +108,7 @@ import Testing
             .reshape(shape: [0, -1], allowZero: true), .squeeze(axes: nil), .squeeze(axes: []), .squeeze(axes: [0, 2]),
             .unsqueeze(axes: [1]), .unsqueeze(axes: []), .transpose(perm: nil), .transpose(perm: [0, 2, 3, 1]),
             .concat(axis: -1), .sigmoid, .softmax(axis: -1), .pad(pads: [0, 0, 1, 1, 0, 0, 1, 1], value: -0.5),
+            .pad(pads: [0, 0, 2, -1, 0, 0, 1, 3], value: 0, mode: .reflect), .pad(pads: [1, 2], value: 0, mode: .edge),
             .identity, .dropout,
             .slice(starts: [-1, 0], ends: [Int.min, Int.max], axes: [2, -1], steps: [-2, 3]),
             .split(axis: 1, sizes: [2, 0, 5]), .split(axis: -1, sizes: []),

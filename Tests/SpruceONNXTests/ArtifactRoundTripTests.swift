@@ -28,7 +28,8 @@ struct PackedFixture {
     var expected: [String: Tensor]
 
     /// nil when the fixture cannot be packed: the importer rejects it today (`unimportableFixtures`;
-    /// FixtureTests reports those), or it has no conv/Gemm weights and `sparsity` > 0 (checked to throw).
+    /// FixtureTests reports those), or it has no conv/Gemm weights and `sparsity` > 0, or its weights
+    /// already hold more zeros than `sparsity` asks for (both checked to throw).
     static func make(_ file: String, sparsity: Double) throws -> PackedFixture? {
         let entry = try FixtureFiles.entry(file)
         let model: Model
@@ -39,6 +40,15 @@ struct PackedFixture {
         let lowered = try model.graph.lowered()
         if sparsity > 0 && ArtifactWriter.weightNames(in: lowered).isEmpty {
             #expect(throws: PackError.pruning(path: file, .noPrunableWeights)) { try job.prepare(model, sourceName: file) }
+            return nil
+        }
+        let weights = ArtifactWriter.weightNames(in: lowered).compactMap { lowered.initializers[$0]?.data }
+        let zeros = weights.reduce(0) { $0 + $1.filter { $0 == 0 }.count }, total = weights.reduce(0) { $0 + $1.count }
+        if sparsity > 0 && Double(zeros) > sparsity * Double(total) {
+            do {
+                _ = try job.prepare(model, sourceName: file)
+                Issue.record("\(file): packed at \(sparsity) although \(zeros) of \(total) weights are zero")
+            } catch PackError.pruning(path: file, .alreadySparser) {}
             return nil
         }
         let (prepared, pruning) = try job.prepare(model, sourceName: file)
@@ -94,6 +104,32 @@ struct ArtifactRoundTripTests {
             let outputs = try session.run(f.inputs)
             let mismatches = outputMismatches(outputs, oracle)
             #expect(mismatches.isEmpty, "\(file) at \(sparsity)\(int8 ? " int8" : "") on \(session.engine): \(mismatches.joined(separator: "; "))")
+        }
+    }
+
+    /// Linear layers exported as MatMul with a constant [K, N] weight (+ Add): the pruner prunes
+    /// them, and packed sparse, f32 and int8, they run on the runtime engine (not the reference
+    /// fallback) from the stored form, [K, N] rows and their scales as stored, matching the
+    /// reference executor on the same artifact.
+    @Test(arguments: ["linear_matmul_2d.onnx", "linear_matmul_3d.onnx"], [0.5, 0.9])
+    func matMulLinearLayersPruneAndRunOnTheEngine(model file: String, sparsity: Double) throws {
+        let f = try #require(try PackedFixture.make(file, sparsity: sparsity))
+        let layers = f.prepared.graph.prunableLayers()
+        let nodes = Dictionary(uniqueKeysWithValues: f.prepared.graph.nodes.map { ($0.name, $0) })
+        #expect(layers.count == 2 && layers.allSatisfy { nodes[$0.node].map(f.prepared.graph.isLinearMatMul) == true })
+        let pruning = try #require(f.pruning)
+        #expect(pruning.protectedLayers.isEmpty && pruning.layers.allSatisfy { $0.zerosAfter > 0 }, "\(pruning.layers)")
+        for int8 in [false, true] {
+            let artifact = try ArtifactReader.decode(try ArtifactWriter(int8: int8).encode(f.prepared))
+            for layer in layers {
+                let stored = try #require(artifact.tensor(named: layer.tensor))
+                #expect(stored.storage.valueType == (int8 ? .int8 : .f32), "\(layer.tensor)")
+            }
+            let session = try ArtifactSession(artifact: artifact)
+            #expect(session.engine == .runtime(threads: 1), "\(file): \(session.engine)")
+            let oracle = try ReferenceExecutor(graph: artifact.denseModel().graph).run(f.inputs)
+            let mismatches = outputMismatches(try session.run(f.inputs), oracle)
+            #expect(mismatches.isEmpty, "\(file) at \(sparsity)\(int8 ? " int8" : ""): \(mismatches.joined(separator: "; "))")
         }
     }
 
@@ -155,6 +191,8 @@ struct ArtifactRoundTripTests {
             a.beta = 0
             boundNode.op = .gemm(a)
             boundNode.inputs = Array(node.inputs.prefix(2))
+        case .matMul:
+            break  // no bias; rows of its [K, N] weight are inputs, so each input carries its own scale
         default: return
         }
         boundGraph.nodes = [boundNode]

@@ -91,6 +91,14 @@ import _SpruceSupport
         let axes = try importOne([P.node("Pad", ["x", "pads", "", "axes"], ["y"], name: "p")],
                                  initializers: [P.int64s("pads", [4], [1, 1, 2, 2]), P.int64s("axes", [2], [2, -1])], opset: 18)
         #expect(axes.graph.nodes.first?.op == .pad(pads: [0, 0, 1, 1, 0, 0, 2, 2], value: 0))
+        // Reflect and edge, as attributes (Pad-2) and as inputs; a value input means nothing there.
+        let oldReflect = try importOne([P.node("Pad", ["x"], ["y"], name: "p", [.ints("pads", [0, 0, 1, 1, 0, 0, 1, 1]),
+                                                                               .string("mode", "reflect"), .float("value", 3)])], opset: 2)
+        #expect(oldReflect.graph.nodes.first?.op == .pad(pads: [0, 0, 1, 1, 0, 0, 1, 1], value: 0, mode: .reflect))
+        let edge = try importOne([P.node("Pad", ["x", "pads", "v"], ["y"], name: "p", [.string("mode", "edge")])],
+                                 initializers: [P.int64s("pads", [8], [0, 0, 2, 0, 0, 0, 0, 3]), P.floats("v", [], [2])])
+        #expect(edge.graph.nodes.first?.op == .pad(pads: [0, 0, 2, 0, 0, 0, 0, 3], value: 0, mode: .edge))
+        #expect(edge.graph.initializers.isEmpty)
     }
 
     @Test func dropoutMaskAndUnusedTrainingOutputsAreDropped() throws {

@@ -96,7 +96,8 @@ enum SampleModels {
         return Model(graph: g)
     }
 
-    /// Slice (negative indices and steps, PyTorch's INT64 bounds) and Split (sizes, equal halves).
+    /// Slice (negative indices and steps, PyTorch's INT64 bounds), Split (sizes, equal halves) and
+    /// Pad in reflect and edge mode (with a crop).
     static func slicing() -> Model {
         var g = Graph()
         g.inputs = [ValueInfo(name: "x", shape: [nil, 6, 4, 5])]
@@ -106,9 +107,11 @@ enum SampleModels {
             Node(name: "crop", op: .slice(starts: [-1, 1], ends: [Int.min, Int.max], axes: [1, -1], steps: [-2, 2]),
                  inputs: ["a"], outputs: ["c"]),
             Node(name: "rows", op: .slice(starts: [0], ends: [1], axes: [2], steps: [1]), inputs: ["top"], outputs: ["r"]),
+            Node(name: "mirror", op: .pad(pads: [0, 0, 1, 2, 0, 0, 1, 2], value: 0, mode: .reflect), inputs: ["bottom"], outputs: ["m"]),
+            Node(name: "edge", op: .pad(pads: [0, 1, 0, -1, 0, 0, 2, 3], value: 0, mode: .edge), inputs: ["m"], outputs: ["e"]),
         ]
         g.outputs = [ValueInfo(name: "c", shape: [nil, 1, 4, 2]), ValueInfo(name: "r", shape: [nil, 4, 1, 5]),
-                     ValueInfo(name: "bottom", shape: [nil, 4, 2, 5])]
+                     ValueInfo(name: "bottom", shape: [nil, 4, 2, 5]), ValueInfo(name: "e", shape: [nil, 5, 6, 11])]
         return Model(graph: g, producer: "spruce-tests")
     }
 

@@ -1,6 +1,7 @@
 // f32-add and f32-mul (same shape, per-channel broadcast), f32-concat, f32-clip/relu, f32-sigmoid,
-// f32-hardsigmoid/hardswish, f32-layernorm, f32-erf/gelu, f32-binary-scalar, f32-slice, f32-softmax
-// and f32-gemm-dense (f32 and qc8w) vs their reference twins; sizes around the SIMD width.
+// f32-hardsigmoid/hardswish, f32-layernorm, f32-erf/gelu, f32-binary-scalar, f32-slice, f32-pad
+// (reflect, edge), f32-softmax and f32-gemm-dense (f32 and qc8w) vs their reference twins; sizes
+// around the SIMD width.
 import SpruceCore
 import SpruceRuntime
 import Testing
@@ -189,6 +190,44 @@ func sliceMatchesReference(_ seed: Int) throws {
     if seed == 0 {
         #expect(layout.counts.isEmpty && layout.step == 1, "a channel half of one sample is one run: \(layout)")
         #expect(Array(actual[0..<count]) == Array(x[(58 * 784)...]))
+    }
+}
+
+/// Random shapes of rank 0 to 4 padded in reflect or edge mode by random pads (negative ones crop,
+/// every reflect pad shorter than its cropped axis), plus a 3×3 reflect border of a 32×32 map.
+@Test(arguments: 0..<40)
+func padMatchesReference(_ seed: Int) throws {
+    var rng = SplitMix64(seed: UInt64(seed) + 77)
+    func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(rng.next() % UInt64(range.count)) }
+    let mode: PadMode = seed % 2 == 0 ? .reflect : .edge
+    let rank = seed == 0 ? 4 : int(0...4)
+    let shape = seed == 0 ? [1, 3, 32, 32] : (0..<rank).map { _ in int(1...7) }
+    var pads = [Int](repeating: 0, count: 2 * rank)
+    if seed == 0 {
+        pads = [0, 0, 3, 3, 0, 0, 3, 3]
+    } else {
+        for axis in 0..<rank where rng.next() % 4 != 0 {
+            let cropBegin = rng.next() % 4 == 0 ? int(0...(shape[axis] - 1) / 2) : 0
+            let cropEnd = rng.next() % 4 == 0 ? int(0...(shape[axis] - 1) / 2) : 0
+            let kept = shape[axis] - cropBegin - cropEnd
+            let most = mode == .reflect ? kept - 1 : kept + 3
+            pads[axis] = cropBegin > 0 ? -cropBegin : int(0...most)
+            pads[axis + rank] = cropEnd > 0 ? -cropEnd : int(0...most)
+        }
+    }
+    let node = Node(name: "pad", op: .pad(pads: pads, value: 0, mode: mode), inputs: ["x"], outputs: ["y"])
+    let g = try Graph.padGeometry(node, pads: pads, mode: mode, input: shape)
+    let x = rng.floats(shape.reduce(1, *))
+    let count = g.output.reduce(1, *)
+    var expected = [Float](repeating: .nan, count: count + 1), actual = expected
+    f32PadReference(mode: mode, input: shape, pads: pads, x: x, y: &expected)
+    let layout = F32PadLayout(g)
+    #expect(layout.count == count)
+    f32Pad(layout, x: x, y: &actual)
+    #expect(Array(actual[0..<count]) == Array(expected[0..<count]), "\(mode) shape \(shape), pads \(pads)")
+    #expect(actual[count].isNaN, "wrote past the output")
+    if seed == 0 {
+        #expect(layout.copied == 3..<35, "each row's middle is one copy: \(layout.copied)")
     }
 }
 

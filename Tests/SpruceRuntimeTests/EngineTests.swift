@@ -1,7 +1,8 @@
-// The engine end to end: small graphs built in code (convolutions, layout ops, Slice/Split, a
-// ConvNeXt block with LayerNorm and GELU) are packed by ArtifactWriter (dense, pruned to 50 % and
-// 90 %, float32 and int8), loaded from bytes, run on a batch of 2, and compared with the
-// reference executor on the artifact's own (dequantized) weights.
+// The engine end to end: small graphs built in code (convolutions, layout ops, Slice/Split,
+// reflect/edge Pad, Linear weights stored [K × N], a ConvNeXt block with LayerNorm and GELU) are
+// packed by ArtifactWriter (dense, pruned to 50 % and 90 %, float32 and int8), loaded from bytes,
+// run on a batch of 2, and compared with the reference executor on the artifact's own
+// (dequantized) weights.
 import SpruceCore
 import SpruceFormat
 import SpruceRuntime
@@ -200,6 +201,61 @@ func convNeXtModel(sparsity: Double, seed: UInt64) -> Model {
     #expect(throws: RuntimeError.self) { try Engine(bytes: try ArtifactWriter().encode(Model(graph: g))) }
 }
 
+/// Reflect and edge Pad (with a crop) around a convolution, then Linear layers whose weights are
+/// stored [K × N] (MatMul on 2-D and 3-D inputs, Gemm without transB, alpha and beta), which the
+/// engine runs from the stored sparse or int8 rows.
+func padLinearModel(sparsity: Double, seed: UInt64) -> Model {
+    var rng = SplitMix64(seed: seed)
+    var g = Graph()
+    g.inputs = [ValueInfo(name: "x", shape: [nil, 3, 7, 8])]
+    g.initializers["w"] = pruned(randomTensor([4, 3, 3, 3], &rng), sparsity)
+    g.initializers["b"] = randomTensor([4], &rng)
+    g.initializers["w1"] = pruned(randomTensor([4, 6], &rng), sparsity)
+    g.initializers["b1"] = randomTensor([6], &rng)
+    g.initializers["w2"] = pruned(randomTensor([3, 5], &rng), sparsity)
+    g.initializers["w3"] = pruned(randomTensor([10, 3], &rng), sparsity)
+    g.initializers["c3"] = randomTensor([3], &rng)
+    g.nodes = [
+        Node(name: "mirror", op: .pad(pads: [0, 0, 1, 2, 0, 0, 2, 1], value: 0, mode: .reflect), inputs: ["x"], outputs: ["xm"]),
+        Node(name: "conv", op: .conv(ConvAttributes(kernelShape: [3, 3])), inputs: ["xm", "w", "b"], outputs: ["c"]),
+        Node(name: "replicate", op: .pad(pads: [0, 0, 2, 0, 0, 0, -1, 3], value: 0, mode: .edge), inputs: ["c"], outputs: ["ce"]),
+        Node(name: "gap", op: .globalAveragePool, inputs: ["ce"], outputs: ["gp"]),
+        Node(name: "flat", op: .flatten(axis: 1), inputs: ["gp"], outputs: ["f"]),
+        Node(name: "fc", op: .matMul, inputs: ["f", "w1"], outputs: ["h"]),
+        Node(name: "fc.bias", op: .add, inputs: ["h", "b1"], outputs: ["hb"]),
+        Node(name: "act", op: .relu, inputs: ["hb"], outputs: ["r"]),
+        Node(name: "tokens", op: .reshape(shape: [0, 2, 3], allowZero: false), inputs: ["r"], outputs: ["t"]),
+        Node(name: "mix", op: .matMul, inputs: ["t", "w2"], outputs: ["m"]),
+        Node(name: "flat2", op: .flatten(axis: 1), inputs: ["m"], outputs: ["m2"]),
+        Node(name: "head", op: .gemm(GemmAttributes(alpha: 0.5, beta: 2)), inputs: ["m2", "w3", "c3"], outputs: ["y"]),
+    ]
+    g.outputs = [ValueInfo(name: "y", shape: [nil, 3]), ValueInfo(name: "m", shape: [nil, 2, 5])]
+    return Model(graph: g)
+}
+
+/// MatMul + Add of a constant [N] is one step (the Add's bias joins the product's), sparse and int8
+/// as well as dense; the reflect and edge Pads are steps of their own.
+@Test(arguments: [(0.0, false), (0.9, false), (0.9, true)])
+func linearBiasIsFusedIntoItsProduct(sparsity: Double, int8: Bool) throws {
+    let engine = try Engine(bytes: try ArtifactWriter(int8: int8).encode(padLinearModel(sparsity: sparsity, seed: 14)))
+    let steps = engine.profileSteps(runs: 1)
+    let nodes = steps.map(\.node)
+    #expect(nodes.contains("fc") && !nodes.contains("fc.bias"), "\(nodes)")
+    #expect(steps.filter { $0.kernel.hasPrefix("BorderPadStep") }.map(\.node) == ["mirror", "replicate"])
+    if int8 {
+        // Sparse or dense, int8 [K × N] rows run as stored (f32 may be transposed into a dense step).
+        #expect(steps.first { $0.node == "fc" }?.kernel.hasPrefix("VecMatStep") == true, "\(steps.map(\.kernel))")
+    }
+}
+
+@Test func engineRejectsPaddingTheDynamicBatchAtTheBorder() throws {
+    var g = Graph()
+    g.inputs = [ValueInfo(name: "x", shape: [nil, 3])]
+    g.nodes = [Node(name: "rows", op: .pad(pads: [1, 0, 0, 0], value: 0, mode: .edge), inputs: ["x"], outputs: ["y"])]
+    g.outputs = [ValueInfo(name: "y", shape: [])]
+    #expect(throws: RuntimeError.self) { try Engine(bytes: try ArtifactWriter().encode(Model(graph: g))) }
+}
+
 @Test func engineRejectsSlicingTheDynamicBatch() throws {
     var g = Graph()
     g.inputs = [ValueInfo(name: "x", shape: [nil, 3])]
@@ -217,7 +273,7 @@ struct EngineCase: Sendable, CustomTestStringConvertible {
     var testDescription: String { "\(model) sparsity \(sparsity) \(int8 ? "int8" : "f32")" }
 }
 
-let engineCases: [EngineCase] = ["residual", "layout", "slicing", "convnext"].flatMap { m in
+let engineCases: [EngineCase] = ["residual", "layout", "slicing", "padLinear", "convnext"].flatMap { m in
     [0.0, 0.5, 0.9].flatMap { s in [false, true].map { EngineCase(model: m, sparsity: s, int8: $0) } }
 }
 
@@ -227,6 +283,7 @@ func engineMatchesReferenceExecutor(_ t: EngineCase) throws {
     case "residual": residualModel(sparsity: t.sparsity, seed: 11)
     case "layout": layoutModel(sparsity: t.sparsity, seed: 12)
     case "slicing": slicingModel(sparsity: t.sparsity, seed: 13)
+    case "padLinear": padLinearModel(sparsity: t.sparsity, seed: 14)
     default: convNeXtModel(sparsity: t.sparsity, seed: 14)
     }
     let bytes = try ArtifactWriter(int8: t.int8).encode(model)

@@ -239,6 +239,11 @@ func gradientCases() -> [GradientCase] {
     unary("transpose", .transpose(perm: [0, 2, 3, 1]), r.tensor([2, 3, 2, 4]))
     unary("pad", .pad(pads: [0, 0, 1, 0, 0, 0, 2, 1], value: 0.5), r.tensor([2, 2, 3, 3]))
     unary("pad-crop", .pad(pads: [0, 1, -1, 0, 0, 1], value: 0), r.tensor([2, 3, 4]))
+    // Reflect and edge copy border cells from inside, so their gradients add up there.
+    unary("pad-reflect", .pad(pads: [0, 0, 2, 1, 0, 0, 1, 2], value: 0, mode: .reflect), r.tensor([2, 2, 3, 4]))
+    unary("pad-edge", .pad(pads: [0, 0, 2, 3, 0, 0, 1, 0], value: 0, mode: .edge), r.tensor([2, 2, 3, 3]))
+    unary("pad-reflect-crop", .pad(pads: [0, -1, 2, 0, 1, 1], value: 0, mode: .reflect), r.tensor([2, 4, 3]))
+    unary("pad-edge-crop", .pad(pads: [0, 3, -1, 0, -1, 2], value: 0, mode: .edge), r.tensor([2, 2, 4]))
     unary("slice-channels", .slice(starts: [1], ends: [3], axes: [1], steps: [1]), r.tensor([2, 4, 3]))
     unary("slice-strided", .slice(starts: [-1, -6], ends: [Int.min, Int.max], axes: [2, -1], steps: [-2, 2]), r.tensor([2, 3, 5, 6]))
 

@@ -255,6 +255,45 @@ enum TestNetworks {
         #expect(throws: TrainingError.self) { try session.setMasks(["fc.w": [true]]) }
     }
 
+    /// Linear layers exported as MatMul with a constant [K, N] weight (here on [N, tokens, K]) are
+    /// prunable layers like Gemm: their weights train, and their masks hold pruned weights at zero.
+    @Test func matMulLinearWeightsTrainUnderMasks() throws {
+        var r = TrainTestRNG(seed: 41)
+        var g = Graph()
+        g.inputs = [ValueInfo(name: "x", shape: [nil, 5, 6])]
+        g.outputs = [ValueInfo(name: "prob", shape: [nil, 1])]
+        g.initializers = ["w1": r.tensor([6, 8], -0.6, 0.6), "b1": r.tensor([8], -0.1, 0.1),
+                          "w2": r.tensor([8, 1], -0.6, 0.6), "b2": r.tensor([1], -0.1, 0.1)]
+        g.nodes = [
+            Node(name: "mlp", op: .matMul, inputs: ["x", "w1"], outputs: ["h"]),
+            Node(name: "mlp.bias", op: .add, inputs: ["h", "b1"], outputs: ["hb"]),
+            Node(name: "act", op: .sigmoid, inputs: ["hb"], outputs: ["s"]),
+            Node(name: "pool", op: .reduceMean(axes: [1], keepDims: false), inputs: ["s"], outputs: ["p"]),
+            Node(name: "head", op: .matMul, inputs: ["p", "w2"], outputs: ["o"]),
+            Node(name: "head.bias", op: .add, inputs: ["o", "b2"], outputs: ["logit"]),
+            Node(name: "prob", op: .sigmoid, inputs: ["logit"], outputs: ["prob"]),
+        ]
+        #expect(g.prunableLayers().map(\.tensor) == ["w1", "w2"])
+        let session = try TrainingSession(model: Model(graph: g), optimizer: .adam(learningRate: 0.01), seed: 3)
+        var masks: [String: [Bool]] = [:]
+        for name in ["w1", "w2"] {
+            let count = try #require(g.initializers[name]).count
+            masks[name] = (0..<count).map { $0 % 4 != 1 }   // every fourth pruned
+        }
+        try session.setMasks(masks)
+        let x = r.tensor([4, 5, 6], -1, 1)
+        for _ in 0..<5 { try session.step(inputs: x, labels: [1, 0, 1, 0]) }
+        let trained = session.model.graph
+        for (name, mask) in masks {
+            let w = try #require(trained.initializers[name]), original = try #require(g.initializers[name])
+            var changed = 0
+            for i in 0..<mask.count {
+                if !mask[i] { #expect(w.data[i] == 0, "\(name)[\(i)] = \(w.data[i])") } else if w.data[i] != original.data[i] { changed += 1 }
+            }
+            #expect(changed > 0, "\(name): kept weights must train")
+        }
+    }
+
     @Test func frozenLayersDoNotChange() throws {
         let graph = TestNetworks.mobileLike(seed: 31)
         var r = TrainTestRNG(seed: 32)

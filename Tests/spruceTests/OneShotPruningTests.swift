@@ -135,6 +135,38 @@ func packPrune(_ graph: Graph, _ sparsity: Double, pruneAll: Bool = false, maxLa
         }
     }
 
+    @Test("Linear layers exported as MatMul with a constant [K, N] weight are pruned like Gemm; the last is the classifier")
+    func matMulLinearLayers() throws {
+        var rng = SplitMix64(state: 11)
+        func weights(_ shape: [Int]) -> Tensor {
+            Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in rng.next() * 2 - 1 })
+        }
+        // x [1, 4 tokens, 64] → MLP (MatMul [64, 256] + Add, Relu, MatMul [256, 64]) → a batched MatMul with a
+        // constant [4, 64, 64] (not a Linear layer) → mean over tokens → head MatMul [64, 2].
+        let nodes = [
+            Node(name: "fc1", op: .matMul, inputs: ["x", "w1"], outputs: ["a"]),
+            Node(name: "fc1.bias", op: .add, inputs: ["a", "b1"], outputs: ["ab"]),
+            Node(name: "act", op: .relu, inputs: ["ab"], outputs: ["r"]),
+            Node(name: "fc2", op: .matMul, inputs: ["r", "w2"], outputs: ["c"]),
+            Node(name: "mix", op: .matMul, inputs: ["c", "w3d"], outputs: ["d"]),
+            Node(name: "pool", op: .reduceMean(axes: [1], keepDims: false), inputs: ["d"], outputs: ["p"]),
+            Node(name: "head", op: .matMul, inputs: ["p", "w_head"], outputs: ["y"]),
+        ]
+        let initializers = ["w1": weights([64, 256]), "b1": weights([256]), "w2": weights([256, 64]),
+                            "w3d": weights([1, 64, 64]), "w_head": weights([64, 2])]
+        let graph = Graph(nodes: nodes, initializers: initializers, inputs: [ValueInfo(name: "x", shape: [1, 4, 64])],
+                          outputs: [ValueInfo(name: "y", shape: [1, 2])])
+        #expect(graph.prunableLayers().map(\.node) == ["fc1", "fc2", "head"])
+        #expect(graph.prunableLayers().last?.roles == [.classifier])
+        let (pruned, report) = try packPrune(graph, 0.75)
+        #expect(report.layers.map(\.tensor) == ["w1", "w2", "w_head"])
+        #expect(report.protectedLayers.map(\.tensor) == ["w_head"])  // 128 of 32896 weights
+        #expect(abs(report.achieved - 0.75) <= PruningReport.allowedGap(weightCount: report.weightCount))
+        #expect(zeros(pruned.initializers["w1"]) > 0 && zeros(pruned.initializers["w2"]) > 0)
+        #expect(pruned.initializers["w_head"] == graph.initializers["w_head"])
+        #expect(pruned.initializers["w3d"] == graph.initializers["w3d"])
+    }
+
     @Test("errors: invalid sparsity, nothing to prune, unreachable targets")
     func errors() throws {
         #expect(throws: PruningError.invalidSparsity(1)) { try packPrune(prunerTestGraph(), 1) }

@@ -151,7 +151,15 @@ typedef enum _Spruce__OpType {
   /*
    * since 1.1
    */
-  SPRUCE__OP_TYPE__OP_TYPE_GELU = 33
+  SPRUCE__OP_TYPE__OP_TYPE_GELU = 33,
+  /*
+   * since 1.1; attributes `pad` (value not used)
+   */
+  SPRUCE__OP_TYPE__OP_TYPE_PAD_REFLECT = 34,
+  /*
+   * since 1.1; attributes `pad` (value not used)
+   */
+  SPRUCE__OP_TYPE__OP_TYPE_PAD_EDGE = 35
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPRUCE__OP_TYPE)
 } Spruce__OpType;
 typedef enum _Spruce__AutoPad {
@@ -480,6 +488,10 @@ struct  Spruce__TransposeAttributes
     , 0,NULL }
 
 
+/*
+ * Pad's mode is its op type (PAD constant, PAD_REFLECT, PAD_EDGE), so that a reader that does not
+ * know a mode rejects the node instead of padding with the value (SPEC.md, R10).
+ */
 struct  Spruce__PadAttributes
 {
   ProtobufCMessage base;

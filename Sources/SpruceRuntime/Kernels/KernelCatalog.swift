@@ -16,6 +16,8 @@
 // | f32-layernorm          | F32LayerNorm.swift       | rows of the trailing axes: sum, squared deviations, normalize + scale + bias; SIMD over the row |
 // | f32-erf / gelu         | F32Erf.swift             | erf as x·P(x²)/Q(x²) fitted on [0, 3.9], SIMD; exact GELU on it (the plan fuses torch's Div/Erf/Add/Mul/Mul), tanh GELU scalar |
 // | f32-binary-scalar      | F32BinaryScalar.swift    | Add/Sub/Mul/Div of a tensor and one value, either side; bit-identical to the scalar loop |
+// | f32(-qc8w)-vecmat-kn   | F32VecMat.swift          | y = x·W with W stored [K × N] (MatMul Linear weights, Gemm without transB): CSR, bitmask or dense int8 rows scaled by their input and added into y; dense f32 is transposed at plan time for gemm-dense instead |
+// | f32-pad (reflect, edge) | F32Pad.swift             | per-axis input offset tables built at plan time; each row's unpadded middle is one memcpy, its borders are read through the table (constant Pad is PadStep's fill and row copies) |
 // | f32-slice              | F32Slice.swift           | Slice and each Split output: trivial axes dropped, contiguous ones merged at plan time, then one memcpy (or strided loop) per run |
 //
 // Decisions:
@@ -52,6 +54,8 @@
 //   is a multiple of 2 KiB get one spare cache line per channel; without it the runs of successive
 //   channels share a few L1 sets and sparse 1×1 convs on 32×32 / 64×64 maps ran 4-5× slower.
 // - A zero Pad of H/W that only feeds convs is merged into their pads at plan time.
+// - A constant [N] Add right after a Gemm or MatMul without bias becomes that step's bias (a Linear
+//   layer exported as MatMul + Add is one step).
 // - Sparse loop order: rows outer, 32-wide pixel blocks inner. Pixel blocks outer with every row
 //   decoded once into (run offset, weight) lists was tried (XNNPACK's order) and measured no
 //   better here once the channel pitch fix above was in, so the simpler order stays.

@@ -225,9 +225,13 @@ enum GradientRules {
                 offset += chunk
             }
             return (y, .none, nil)
-        case .pad(let pads, let value):
+        case .pad(let pads, let value, .constant):
             let x = try r.operand(0), y = r.make(r.outShape, repeating: value)
             padCopy(from: x.pointer, x.shape, to: y.pointer, r.outShape, pads: pads, forward: true)
+            return (y, .none, nil)
+        case .pad(let pads, let value, let mode):
+            let x = try r.operand(0), y = r.make(r.outShape)
+            PadKernels.forward(x.pointer, try Graph.padGeometry(node, pads: pads, mode: mode, input: x.shape), value: value, y.pointer)
             return (y, .none, nil)
         case .slice, .split:
             let x = try r.operand(0), y = r.make(r.outShape)
@@ -392,9 +396,14 @@ enum GradientRules {
                 }
                 offset += chunk
             }
-        case .pad(let pads, _):
+        case .pad(let pads, _, .constant):
             let d = r.make(r.shape(0), repeating: 0)
             padCopy(from: d.pointer, d.shape, to: dy.pointer, r.outShape, pads: pads, forward: false)
+            dx[0] = d
+        case .pad(let pads, _, let mode):
+            // Border cells copy input cells, so their gradient adds up at those cells.
+            let d = r.make(r.shape(0), repeating: 0)
+            PadKernels.backward(dy.pointer, try Graph.padGeometry(node, pads: pads, mode: mode, input: d.shape), d.pointer)
             dx[0] = d
         case .slice, .split:
             // One piece's dy in zeros of the input shape; a Split's pieces accumulate at the input.
