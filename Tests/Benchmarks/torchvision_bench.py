@@ -7,7 +7,8 @@
 # median of each), 1 thread and optionally 2. Needs a Python with torch, torchvision, onnx and
 # onnxruntime (`make pyenv-torch` makes .venv-torch) and the release spruce-bench (`make release`).
 # Usage: .venv-torch/bin/python Tests/Benchmarks/torchvision_bench.py [--models resnet18,...] [--rounds 3]
-#        [--runs N] [--threads 1,2]. Writes bench-out/torchvision/ (git-ignored) and its JSON summary.
+#        [--runs N] [--threads 1,2] [--check-only]. `--check-only` loads and compares without timing,
+#        so it may run beside other work. Writes bench-out/torchvision/ (git-ignored) and its JSON summary.
 import argparse
 import json
 import os
@@ -107,6 +108,7 @@ def main():
     parser.add_argument("--runs", type=int, default=20, help="timed inferences per configuration")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", default="1", help="comma-separated thread counts, e.g. 1,2")
+    parser.add_argument("--check-only", action="store_true", help="load and compare with onnxruntime, no timing")
     args = parser.parse_args()
     for tool in (SPRUCE, SPRUCE_BENCH):
         if not os.path.exists(tool):
@@ -127,6 +129,12 @@ def main():
             continue
         sparse, error = pack(onnx, True)
         err, scale = max_error(name, dense)
+        if args.check_only:
+            rows.append({"model": name, "size": size, "loads": True, "max_abs_error": err, "max_abs_output": scale,
+                         "s90_int8_packs": sparse is not None})
+            print(f"{name:20s} {size}²  error {err:.1e} (max |y| {scale:.1e})  "
+                  f"90%+int8 {'packs' if sparse else 'does not pack: ' + error}", flush=True)
+            continue
         timing = {}
         for t in threads:
             best = {"ort": float("inf"), "dense": float("inf"), "s90": float("inf")}
@@ -151,6 +159,8 @@ def main():
         for t in threads[1:]:
             line += f"  {t} threads: dense {timing[threads[0]]['dense'] / timing[t]['dense']:.2f}× the speed of {threads[0]}"
         print(line, flush=True)
+    if args.check_only:
+        return
     steal = steal_percent(ticks, cpu_ticks())
     summary = {"onnxruntime": ort.__version__, "other_runnable_before": busy, "steal_percent": steal,
                "threads": threads, "rounds": args.rounds, "runs": args.runs, "models": rows}
