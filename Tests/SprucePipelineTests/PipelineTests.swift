@@ -188,4 +188,27 @@ import SpruceTrain
     func badSizes(text: String) {
         #expect(throws: ByteSize.ParseError.self) { try ByteSize.parse(text) }
     }
+
+    @Test("a batch fixed at 1 (torch.onnx.export's default) becomes dynamic for training, unless the graph depends on it")
+    func unitBatchBecomesDynamic() throws {
+        var model = try tinyMobileNet()
+        model.graph.inputs[0].shape[0] = 1
+        model.graph.outputs[0].shape[0] = 1
+        let relaxed = try LoadStage.dynamicBatch(model, name: "m.onnx")
+        #expect(relaxed.graph.inputs[0].shape == [nil, 3, 32, 32])
+        #expect(relaxed.graph.outputs[0].shape.first == .some(nil))
+        #expect(relaxed.graph.nodes == model.graph.nodes)
+        // A Reshape to [1, -1] ties the output to one image: refused with the export fix named.
+        var tied = model
+        let output = tied.graph.outputs[0].name
+        tied.graph.nodes.append(Node(name: "tie", op: .reshape(shape: [1, -1], allowZero: false), inputs: [output],
+                                     outputs: ["tied"]))
+        tied.graph.outputs = [ValueInfo(name: "tied", shape: [1, 1])]
+        #expect(throws: PipelineError.self) { try LoadStage.dynamicBatch(tied, name: "m.onnx") }
+        do { _ = try LoadStage.dynamicBatch(tied, name: "m.onnx") } catch {
+            #expect("\(error)".contains("dynamic_axes"))
+        }
+        // A dynamic batch is left alone.
+        #expect(try LoadStage.dynamicBatch(try tinyMobileNet(), name: "m.onnx").graph == (try tinyMobileNet()).graph)
+    }
 }

@@ -60,13 +60,14 @@ public struct LoadStage: Stage {
     }
 
     public func run(_ state: inout PipelineState, context: StageContext) throws -> StageReport {
-        let (model, seconds) = try timed { () throws -> Model in
+        let (read, seconds) = try timed { () throws -> Model in
             switch source {
             case .file(let path): return try ModelFile.load(path: path)
             case .zoo(let name, let size, let width, let seed):
                 return try ModelZoo.build(try ZooModel(name: name), inputSize: size, width: Float(width), seed: seed)
             }
         }
+        let model = data?.directory != nil ? try Self.dynamicBatch(read, name: source.displayName) : read
         state = PipelineState(model: model, sourceName: source.displayName)
         state.inputNormalization = data.flatMap { InputNormalization(named: $0.scaling) }
         var summary = "\(source.displayName): \(model.graph.nodes.count) nodes"
@@ -91,5 +92,25 @@ public struct LoadStage: Stage {
             }
         }
         return StageReport(stage: name, summary: summary, seconds: total, model: model, metrics: metrics, details: details)
+    }
+
+    /// Exporters often fix the batch at 1 (`torch.onnx.export` without `dynamic_axes`), and
+    /// training feeds batches: a batch of 1 declared on the inputs and outputs becomes dynamic when
+    /// the graph's shapes allow it (inferred for a batch of 2), and is an error naming the fix when not.
+    static func dynamicBatch(_ model: Model, name: String) throws -> Model {
+        let graph = model.graph
+        guard !graph.inputs.isEmpty, graph.inputs.allSatisfy({ $0.shape.first == 1 }) else { return model }
+        var relaxed = model
+        for i in relaxed.graph.inputs.indices { relaxed.graph.inputs[i].shape[0] = nil }
+        for i in relaxed.graph.outputs.indices where relaxed.graph.outputs[i].shape.first == 1 {
+            relaxed.graph.outputs[i].shape[0] = nil
+        }
+        let two = Dictionary(uniqueKeysWithValues: graph.inputs.map { ($0.name, [2] + $0.shape.dropFirst().map { $0 ?? 1 }) })
+        let shapes = try? relaxed.graph.inferShapes(inputShapes: two)
+        guard let shapes, graph.outputs.allSatisfy({ shapes[$0.name]?.first == 2 }) else {
+            throw PipelineError.invalidModel(path: name, reason: "its batch is fixed at 1 and the graph depends on it; "
+                + "export it with a dynamic batch (torch.onnx.export(..., dynamic_axes={input: {0: \"batch\"}}))")
+        }
+        return relaxed
     }
 }

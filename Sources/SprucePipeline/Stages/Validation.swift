@@ -8,14 +8,6 @@ import SpruceTrain
 
 /// Validation scoring of models and artifacts.
 enum Validation {
-    /// The positive-class score per image from a model's output rows.
-    static func positiveScores(_ output: [Float], images: Int) -> [Float] {
-        guard images > 0 else { return [] }
-        let width = output.count / images
-        if width <= 1 { return output }
-        return (0..<images).map { output[$0 * width + min(1, width - 1)] }
-    }
-
     /// AUC of `scores` against the validation labels; nil when the validation set has one class.
     static func auc(_ scores: [Float], labels: [Float]) -> Double? {
         guard Set(labels).count == 2 else { return nil }
@@ -30,7 +22,7 @@ enum Validation {
             try cancellation.check()
             let batch = data.validation.batch(k, epoch: 0)
             let out = try session.predict(data.layout.arrange(batch.images))
-            scores += positiveScores(out, images: batch.labels.count)
+            scores += Trainer.positiveScores(out, images: batch.labels.count)
             labels += batch.labels
         }
         return auc(scores, labels: labels)
@@ -54,11 +46,11 @@ enum Validation {
                     shape[0] = 1
                     let one = Tensor(shape: shape, data: Array(images.data[(i * per)..<((i + 1) * per)]))
                     let out = try session.run([input: one])[output]?.data ?? []
-                    scores += positiveScores(out, images: 1)
+                    scores += Trainer.positiveScores(out, images: 1)
                 }
             } else {
                 let out = try session.run([input: images])[output]?.data ?? []
-                scores += positiveScores(out, images: batch.labels.count)
+                scores += Trainer.positiveScores(out, images: batch.labels.count)
             }
             labels += batch.labels
         }

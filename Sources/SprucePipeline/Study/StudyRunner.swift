@@ -428,7 +428,7 @@ public struct StudyRunner: Sendable {
         for k in 0..<test.batchesPerEpoch {
             try cancellation.check()
             let batch = test.batch(k, epoch: 0)
-            scores += Validation.positiveScores(try session.predict(batch.images), images: batch.labels.count)
+            scores += Trainer.positiveScores(try session.predict(batch.images), images: batch.labels.count)
             labels += batch.labels
         }
         return Validation.auc(scores, labels: labels)
@@ -456,10 +456,10 @@ public struct StudyRunner: Sendable {
                     var shape = batch.images.shape
                     shape[0] = 1
                     let one = Tensor(shape: shape, data: Array(batch.images.data[(i * per)..<((i + 1) * per)]))
-                    raw += Validation.positiveScores(try session.run([input.name: one])[output]?.data ?? [], images: 1)
+                    raw += Trainer.positiveScores(try session.run([input.name: one])[output]?.data ?? [], images: 1)
                 }
             } else {
-                raw = Validation.positiveScores(try session.run([input.name: batch.images])[output]?.data ?? [], images: n)
+                raw = Trainer.positiveScores(try session.run([input.name: batch.images])[output]?.data ?? [], images: n)
             }
             guard raw.count == n else {
                 throw StageError.failed(stage: "evaluate", reason: "the artifact gave \(raw.count) scores for \(n) images")

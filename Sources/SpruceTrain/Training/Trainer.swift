@@ -225,7 +225,7 @@ public struct Trainer: Sendable {
                 scores.reserveCapacity(validationLabels.count)
                 for batch in validationLoader.epoch(0) {
                     if shouldStop() { throw TrainerError.interrupted(epoch: epoch + 1, completedEpochs: epoch) }
-                    scores += try session.predict(layout.arrange(batch.images))
+                    scores += Trainer.positiveScores(try session.predict(layout.arrange(batch.images)), images: batch.labels.count)
                 }
                 validationLoss = Trainer.binaryCrossEntropy(probabilities: scores, labels: validationLabels)
                 if selection == .validationAUC, scores.allSatisfy(\.isFinite) {
@@ -286,6 +286,15 @@ public struct Trainer: Sendable {
     // MARK: - Helpers
 
     /// Mean binary cross-entropy of probabilities (clamped away from 0 and 1, as Keras does).
+    /// The positive-class score per image from a model's output rows: the one value of a
+    /// one-output head, class 1's probability of a wider one.
+    public static func positiveScores(_ output: [Float], images: Int) -> [Float] {
+        guard images > 0 else { return [] }
+        let width = output.count / images
+        if width <= 1 { return output }
+        return (0..<images).map { output[$0 * width + 1] }
+    }
+
     static func binaryCrossEntropy(probabilities: [Float], labels: [Float]) -> Double {
         guard !probabilities.isEmpty, probabilities.count == labels.count else { return .nan }
         let eps = 1e-7
