@@ -331,6 +331,7 @@ struct PlanBuilder {
             steps.append(SoftmaxStep(node: node.name, outer: Array(s[..<a]).elementCount, axis: s[a],
                                      inner: Array(s[(a + 1)...]).elementCount, input: x, output: write(out)))
         case .add, .sub, .mul, .div:
+            if try fusingSwish(node) { break }
             if try fusingResidualAdd(node) { break }
             if try fusingLinearBias(node) { break }
             try planBinary(node, node.inputs[0], node.inputs[1], into: out)
@@ -461,6 +462,22 @@ struct PlanBuilder {
     /// An Add of a constant bias vector [N] (or [1, …, 1, N]) to the output of the step just planned,
     /// a Gemm or MatMul with no bias of its own that nothing else reads: the Linear layer PyTorch
     /// and Keras export as MatMul + Add. The bias becomes the step's, which starts its sums from it.
+    /// Mul(x, Sigmoid(x)) right after that Sigmoid, which nothing else reads (Swish as torch and
+    /// tf2onnx write it): the Sigmoid step computes x · σ(x) into its own output instead.
+    mutating func fusingSwish(_ node: Node) throws(RuntimeError) -> Bool {
+        guard case .mul = node.op, node.inputs.count == 2, var sigmoid = steps.last as? SigmoidStep, !sigmoid.swish,
+              let out = node.outputs.first else { return false }
+        for (s, x) in [(node.inputs[1], node.inputs[0]), (node.inputs[0], node.inputs[1])]
+        where readers[s] == 1 && slotOf[s] == sigmoid.output && slotOf[x] == sigmoid.input && s != x {
+            guard try shape(out, node) == shape(s, node) else { return false }
+            sigmoid.swish = true
+            steps[steps.count - 1] = sigmoid
+            slotOf[out] = sigmoid.output
+            return true
+        }
+        return false
+    }
+
     mutating func fusingLinearBias(_ node: Node) throws(RuntimeError) -> Bool {
         guard case .add = node.op, node.inputs.count == 2, let out = node.outputs.first, let last = steps.last else {
             return false

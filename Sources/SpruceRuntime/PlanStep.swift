@@ -485,13 +485,28 @@ struct ClipStep: PlanStep {
     }
 }
 
-/// Elementwise sigmoid.
+/// Elementwise sigmoid, or with `swish` x · σ(x) (a Sigmoid and the Mul by its input, fused).
 struct SigmoidStep: PlanStep {
     let node: String
     let count: Int
+    var swish = false
     let input: Int, output: Int
     var workspaceBytes: Int { 0 }
-    func run(_ b: Buffers) { f32Sigmoid(count: count, x: b[input], y: b[output]) }
+    /// 16-float chunks (whole cache lines); elementwise, so any split gives the same bits.
+    var parallelUnits: Int { (count + 15) / 16 }
+    /// An exp polynomial and a division per element.
+    var workEstimate: Int { 12 * count }
+    func run(_ b: Buffers) { run(b, units: 0..<parallelUnits) }
+    func run(_ b: Buffers, units: Range<Int>) {
+        let lo = min(count, units.lowerBound * 16), hi = min(count, units.upperBound * 16)
+        guard hi > lo else { return }
+        if swish {
+            f32Swish(count: hi - lo, x: b[input] + lo, y: b[output] + lo)
+        } else {
+            f32Sigmoid(count: hi - lo, x: b[input] + lo, y: b[output] + lo)
+        }
+    }
+    var detail: String { swish ? "swish" : "" }
 }
 
 /// HardSigmoid (alpha, beta) or, without them, HardSwish, elementwise.

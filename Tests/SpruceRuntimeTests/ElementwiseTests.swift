@@ -1,4 +1,4 @@
-// f32-add and f32-mul (same shape, per-channel broadcast), f32-concat, f32-clip/relu, f32-sigmoid,
+// f32-add and f32-mul (same shape, per-channel broadcast), f32-concat, f32-clip/relu, f32-sigmoid/swish,
 // f32-hardsigmoid/hardswish, f32-layernorm, f32-erf/gelu, f32-binary-scalar, f32-slice, f32-pad
 // (reflect, edge), f32-softmax and f32-gemm-dense (f32 and qc8w) vs their reference twins; sizes
 // around the SIMD width.
@@ -75,6 +75,21 @@ func sigmoidMatchesReference(_ n: Int) {
     f32Sigmoid(count: n, x: x, y: &actual)
     expectClose(actual, expected, tolerance: 1e-6, "sigmoid")
     #expect(actual[0] >= 0 && actual[0] < 1e-30)
+}
+
+/// Swish over the range where σ saturates (its output then is x itself or 0), and the exp8
+/// polynomial's worst corners (|x| near multiples of ln 2 / 2).
+@Test(arguments: lengths)
+func swishMatchesReference(_ n: Int) {
+    var rng = SplitMix64(seed: UInt64(n) + 22)
+    var x = rng.floats(n).map { $0 * 100 }
+    x[0] = -200
+    if n > 2 { x[1] = 0.3466; x[2] = 89.5 }
+    var expected = [Float](repeating: .nan, count: n), actual = expected
+    f32SwishReference(count: n, x: x, y: &expected)
+    f32Swish(count: n, x: x, y: &actual)
+    expectClose(actual, expected, tolerance: 1e-6, "swish")
+    #expect(actual[0] == 0 || abs(actual[0]) < 1e-30)
 }
 
 @Test(arguments: lengths)

@@ -1,8 +1,8 @@
 // The engine end to end: small graphs built in code (convolutions, layout ops, Slice/Split,
-// reflect/edge Pad, Linear weights stored [K × N], a ConvNeXt block with LayerNorm and GELU) are
-// packed by ArtifactWriter (dense, pruned to 50 % and 90 %, float32 and int8), loaded from bytes,
-// run on a batch of 2, and compared with the reference executor on the artifact's own
-// (dequantized) weights.
+// reflect/edge Pad, Linear weights stored [K × N], a ConvNeXt block with LayerNorm and GELU,
+// EfficientNet's Swish and squeeze-and-excitation) are packed by ArtifactWriter (dense, pruned to
+// 50 % and 90 %, float32 and int8), loaded from bytes, run on a batch of 2, and compared with the
+// reference executor on the artifact's own (dequantized) weights.
 import SpruceCore
 import SpruceFormat
 import SpruceRuntime
@@ -192,6 +192,50 @@ func convNeXtModel(sparsity: Double, seed: UInt64) -> Model {
     #expect(steps.filter { $0.kernel.hasPrefix("LayerNormStep") }.map(\.node) == ["norm", "ds_norm", "hw_norm"])
 }
 
+/// EfficientNet's block as torch writes it: conv → Sigmoid → Mul by the conv's output (Swish, fused
+/// into one step), then squeeze-and-excitation (GAP → conv → Swish → conv → Sigmoid → Mul of the
+/// feature map by the per-channel gate: a Sigmoid of another value, not fused), and a Sigmoid read
+/// twice (not fused either).
+func swishModel(sparsity: Double, seed: UInt64) -> Model {
+    var rng = SplitMix64(seed: seed)
+    var g = Graph()
+    g.inputs = [ValueInfo(name: "x", shape: [nil, 4, 9, 9])]
+    func weight(_ name: String, _ shape: [Int], prune: Bool = true) {
+        let t = randomTensor(shape, &rng, scale: 0.5)
+        g.initializers[name] = prune ? pruned(t, sparsity) : t
+    }
+    weight("w1", [16, 4, 3, 3]); weight("b1", [16], prune: false)
+    weight("ws", [4, 16, 1, 1]); weight("bs", [4], prune: false)
+    weight("we", [16, 4, 1, 1]); weight("be", [16], prune: false)
+    g.nodes = [
+        Node(name: "conv", op: .conv(ConvAttributes(kernelShape: [3, 3], pads: [1, 1, 1, 1])), inputs: ["x", "w1", "b1"],
+             outputs: ["c"]),
+        Node(name: "act_sigmoid", op: .sigmoid, inputs: ["c"], outputs: ["cs"]),
+        Node(name: "act", op: .mul, inputs: ["c", "cs"], outputs: ["a"]),
+        Node(name: "squeeze", op: .globalAveragePool, inputs: ["a"], outputs: ["p"]),
+        Node(name: "reduce", op: .conv(ConvAttributes(kernelShape: [1, 1])), inputs: ["p", "ws", "bs"], outputs: ["r"]),
+        Node(name: "reduce_sigmoid", op: .sigmoid, inputs: ["r"], outputs: ["rs"]),
+        Node(name: "reduce_act", op: .mul, inputs: ["rs", "r"], outputs: ["ra"]),
+        Node(name: "expand", op: .conv(ConvAttributes(kernelShape: [1, 1])), inputs: ["ra", "we", "be"], outputs: ["e"]),
+        Node(name: "gate", op: .sigmoid, inputs: ["e"], outputs: ["es"]),
+        Node(name: "scale", op: .mul, inputs: ["a", "es"], outputs: ["s"]),
+        Node(name: "twice", op: .sigmoid, inputs: ["s"], outputs: ["t"]),
+        Node(name: "square", op: .mul, inputs: ["t", "t"], outputs: ["y"]),
+    ]
+    g.outputs = [ValueInfo(name: "y", shape: [nil, 16, 9, 9])]
+    return Model(graph: g)
+}
+
+@Test func engineFusesSwishOnly() throws {
+    let engine = try Engine(bytes: try ArtifactWriter().encode(swishModel(sparsity: 0, seed: 4)))
+    let steps = engine.profileSteps(runs: 1)
+    let nodes = steps.map(\.node)
+    #expect(!nodes.contains("act") && !nodes.contains("reduce_act"), "\(nodes)")
+    #expect(steps.filter { $0.kernel == "SigmoidStep swish" }.map(\.node) == ["act_sigmoid", "reduce_sigmoid"])
+    #expect(steps.filter { $0.kernel == "SigmoidStep " }.map(\.node) == ["gate", "twice"])
+    #expect(nodes.contains("scale") && nodes.contains("square"))
+}
+
 @Test func engineRejectsLayerNormOverTheDynamicBatch() throws {
     var g = Graph()
     g.inputs = [ValueInfo(name: "x", shape: [nil, 3])]
@@ -273,7 +317,7 @@ struct EngineCase: Sendable, CustomTestStringConvertible {
     var testDescription: String { "\(model) sparsity \(sparsity) \(int8 ? "int8" : "f32")" }
 }
 
-let engineCases: [EngineCase] = ["residual", "layout", "slicing", "padLinear", "convnext"].flatMap { m in
+let engineCases: [EngineCase] = ["residual", "layout", "slicing", "padLinear", "convnext", "swish"].flatMap { m in
     [0.0, 0.5, 0.9].flatMap { s in [false, true].map { EngineCase(model: m, sparsity: s, int8: $0) } }
 }
 
@@ -284,7 +328,8 @@ func engineMatchesReferenceExecutor(_ t: EngineCase) throws {
     case "layout": layoutModel(sparsity: t.sparsity, seed: 12)
     case "slicing": slicingModel(sparsity: t.sparsity, seed: 13)
     case "padLinear": padLinearModel(sparsity: t.sparsity, seed: 14)
-    default: convNeXtModel(sparsity: t.sparsity, seed: 14)
+    case "convnext": convNeXtModel(sparsity: t.sparsity, seed: 14)
+    default: swishModel(sparsity: t.sparsity, seed: 16)
     }
     let bytes = try ArtifactWriter(int8: t.int8).encode(model)
     let artifact = try ArtifactReader.decode(bytes)

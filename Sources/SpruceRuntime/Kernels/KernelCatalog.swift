@@ -12,7 +12,8 @@
 // | f32(-qc8w)-spmm-bitmask| F32SpmmBitmask.swift     | same, columns from mask bits (tzcnt), values used as stored |
 // | f32(-qc8w)-spconv-csr  | F32SpconvCSR.swift       | direct k×k: one contiguous phase-plane run per non-zero, no im2col |
 // | f32(-qc8w)-spconv-bitmask | F32SpconvBitmask.swift | same, mask-driven |
-// | f32-maxpool / avgpool / gap / add / mul / concat / clip / sigmoid / hardsigmoid+hardswish / softmax / gemm-dense | one file each | |
+// | f32-maxpool / avgpool / gap / add / mul / concat / clip / hardsigmoid+hardswish / softmax / gemm-dense | one file each | |
+// | f32-sigmoid / swish      | F32Sigmoid.swift         | exp on eight lanes (n·ln 2 split off, degree-6 polynomial, 2^n in the exponent bits); the plan fuses Sigmoid → Mul by its input into one Swish step |
 // | f32-layernorm          | F32LayerNorm.swift       | rows of the trailing axes: sum, squared deviations, normalize + scale + bias; SIMD over the row |
 // | f32-erf / gelu         | F32Erf.swift             | erf as x·P(x²)/Q(x²) fitted on [0, 3.9], SIMD; exact GELU on it (the plan fuses torch's Div/Erf/Add/Mul/Mul), tanh GELU scalar |
 // | f32-binary-scalar      | F32BinaryScalar.swift    | Add/Sub/Mul/Div of a tensor and one value, either side; bit-identical to the scalar loop |
