@@ -78,6 +78,16 @@ extension PlanBuilder {
         }
         let bias = try optionalBias(node, index: 2, count: n, scale: beta)
         let x = try read(aName, node: node)
+        if case .dense(let t) = stored, rows >= f32GemmMR {
+            // Many rows: one GEMM with B [K × N] (transposed once from a transB weight).
+            var w = [Float](repeating: 0, count: k * n + 1)
+            for r in 0..<k {
+                for c in 0..<n { w[r * n + c] = (transB ? t.data[c * k + r] : t.data[r * n + c]) * alpha }
+            }
+            steps.append(RowGemmStep(node: node.name, outputs: n, depth: k, rows: rows, weights: w, bias: bias,
+                                     input: x, output: write(out)))
+            return
+        }
         if transB {
             // Rows of B are output rows: the stored form is already what the kernels want.
             switch stored {

@@ -493,6 +493,9 @@ struct PlanBuilder {
             } else if var step = last as? DenseGemmStep, step.output == slot, step.bias == nil {
                 step.bias = bias
                 steps[steps.count - 1] = step
+            } else if var step = last as? RowGemmStep, step.output == slot, step.bias == nil {
+                step.bias = bias
+                steps[steps.count - 1] = step
             } else if var step = last as? SparseGemmStep, step.output == slot, step.bias == nil {
                 step.bias = bias
                 steps[steps.count - 1] = step

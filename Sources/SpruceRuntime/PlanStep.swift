@@ -417,6 +417,35 @@ struct DenseGemmStep: PlanStep {
     }
 }
 
+/// Y = X · B + bias over many rows with dense f32 B [K × N] (tokens through a Linear layer, e.g.
+/// ConvNeXt's pointwise MatMuls): the rows are a GEMM's A, so each weight is read once per block of
+/// rows instead of once per row.
+struct RowGemmStep: PlanStep {
+    let node: String
+    let outputs: Int, depth: Int, rows: Int
+    /// B [K × N], row-major, padded by one element.
+    let weights: [Float]
+    /// Also a constant Add that follows (`PlanBuilder.fusingLinearBias`).
+    var bias: [Float]?
+    let input: Int, output: Int
+    var workspaceBytes: Int { f32GemmRowsWorkspaceBytes(k: depth) }
+    /// GEMM panels of rows.
+    var parallelUnits: Int { (rows + f32GemmMR - 1) / f32GemmMR }
+    var workEstimate: Int { rows * outputs * depth }
+    func run(_ b: Buffers) { run(b, units: 0..<parallelUnits) }
+    func run(_ b: Buffers, units: Range<Int>) {
+        let lo = min(rows, units.lowerBound * f32GemmMR), hi = min(rows, units.upperBound * f32GemmMR)
+        guard hi > lo else { return }
+        withBase(weights) { w in
+            withOptionalPointer(bias) { bias in
+                f32GemmRows(rows: lo..<hi, n: outputs, k: depth, x: b[input], b: w, bias: bias, y: b[output],
+                            workspace: b.workspace)
+            }
+        }
+    }
+    var detail: String { "\(rows)x\(depth)->\(outputs)" }
+}
+
 /// y = x · W + bias with W [K × N] as stored (MatMul's weight, Gemm's B without transB), sparse or
 /// dense int8, one input row at a time.
 struct VecMatStep: PlanStep {

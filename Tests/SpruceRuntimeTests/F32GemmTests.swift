@@ -54,3 +54,33 @@ func gemmMatchesReference(_ t: GemmCase) {
     }
     #expect(c[(4 * n)..<(9 * n)].allSatisfy { $0 != 42 })
 }
+
+/// f32GemmRows (rows as A, packed in blocks of 96; bias per column) against the plain definition,
+/// over two calls splitting the rows at a panel boundary as two threads would; rows outside the
+/// calls keep their NaN.
+@Test(arguments: [(1, 3, 1), (6, 16, 9), (7, 17, 40), (97, 16, 8), (200, 35, 96), (300, 8, 321)])
+func gemmRowsMatchesReference(rows: Int, n: Int, k: Int) {
+    var rng = SplitMix64(seed: UInt64(rows * 1000 + n * 10 + k))
+    let x = rng.floats(rows * k), b = rng.floats(k * n), bias = rng.floats(n)
+    let workspace = allocateWorkspace(f32GemmRowsWorkspaceBytes(k: k))
+    defer { workspace.deallocate() }
+    for withBias in [true, false] {
+        var expected = [Float](repeating: .nan, count: (rows + 1) * n), actual = expected
+        for r in 0..<rows {
+            for j in 0..<n {
+                var s = withBias ? Double(bias[j]) : 0
+                for i in 0..<k { s += Double(x[r * k + i]) * Double(b[i * n + j]) }
+                expected[r * n + j] = Float(s)
+            }
+        }
+        let split = (rows / 2) / f32GemmMR * f32GemmMR
+        bias.withUnsafeBufferPointer { bp in
+            for part in [0..<split, split..<rows] {
+                f32GemmRows(rows: part, n: n, k: k, x: x, b: b, bias: withBias ? bp.baseAddress : nil, y: &actual,
+                            workspace: workspace)
+            }
+        }
+        expectClose(Array(actual[0..<(rows * n)]), Array(expected[0..<(rows * n)]), "rows \(rows) n \(n) k \(k) bias \(withBias)")
+        #expect(actual[(rows * n)...].allSatisfy { $0.isNaN })
+    }
+}

@@ -206,3 +206,43 @@ public func f32GemmReference(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, ld
         }
     }
 }
+
+/// Rows per block of `f32GemmRows`: the packed block of X stays in L2 beside B's packing.
+let f32GemmRowsBlock = 96
+
+/// Workspace bytes `f32GemmRows` needs for depth `k`.
+public func f32GemmRowsWorkspaceBytes(k: Int) -> Int {
+    f32GemmWorkspaceBytes(k: k) + f32GemmPackedACount(m: f32GemmRowsBlock, k: k) * MemoryLayout<Float>.stride
+}
+
+/// Y[r, 0..<n] = X[r, 0..<k] · B + bias for the rows r in `rows`: a Linear layer over many rows
+/// (tokens, positions), X row-major [· × k], B row-major [k × n], bias per column. The rows are the
+/// GEMM's A, packed block by block into the workspace; B is the weight.
+public func f32GemmRows(rows: Range<Int>, n: Int, k: Int, x: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, workspace: UnsafeMutableRawPointer) {
+    let packed = workspace.bindMemory(to: Float.self, capacity: f32GemmRowsWorkspaceBytes(k: k) / 4)
+    let gemmWorkspace = UnsafeMutableRawPointer(packed + f32GemmPackedACount(m: f32GemmRowsBlock, k: k))
+    var r0 = rows.lowerBound
+    while r0 < rows.upperBound {
+        let m = min(f32GemmRowsBlock, rows.upperBound - r0)
+        f32GemmPackA(m: m, k: k, a: x + r0 * k, lda: k, packed: packed)
+        let c = y + r0 * n
+        f32Gemm(m: m, n: n, k: k, packedA: packed, b: b, ldb: n, c: c, ldc: n, bias: nil, bounds: .identity,
+                rows: 0..<m, workspace: gemmWorkspace)
+        if let bias {
+            for r in 0..<m {
+                let row = c + r * n
+                var j = 0
+                while j + 8 <= n {
+                    store8(load8(row + j) + load8(bias + j), row + j)
+                    j += 8
+                }
+                while j < n {
+                    row[j] += bias[j]
+                    j += 1
+                }
+            }
+        }
+        r0 += m
+    }
+}

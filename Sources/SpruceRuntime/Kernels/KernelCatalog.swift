@@ -13,6 +13,7 @@
 // | f32(-qc8w)-spconv-csr  | F32SpconvCSR.swift       | direct k×k: one contiguous phase-plane run per non-zero, no im2col |
 // | f32(-qc8w)-spconv-bitmask | F32SpconvBitmask.swift | same, mask-driven |
 // | f32-maxpool / avgpool / gap / add / mul / concat / clip / hardsigmoid+hardswish / softmax / gemm-dense | one file each | |
+// | f32-gemm-rows          | F32Gemm.swift            | a dense f32 Linear over many rows (tokens): the rows are the GEMM's A, packed 96 at a time; B [K × N] is the weight; bias per column after |
 // | f32-sigmoid / swish      | F32Sigmoid.swift         | exp on eight lanes (n·ln 2 split off, degree-6 polynomial, 2^n in the exponent bits); the plan fuses Sigmoid → Mul by its input into one Swish step |
 // | f32-layernorm          | F32LayerNorm.swift       | rows of the trailing axes: sum, squared deviations, normalize + scale + bias; SIMD over the row |
 // | f32-erf / gelu         | F32Erf.swift             | erf as x·P(x²)/Q(x²) fitted on [0, 3.9], SIMD; exact GELU on it (the plan fuses torch's Div/Erf/Add/Mul/Mul), tanh GELU scalar |
