@@ -461,9 +461,48 @@ struct VecMatStep: PlanStep {
     var bias: [Float]?
     let input: Int, output: Int
     var rows = 1
-    var workspaceBytes: Int { 0 }
+    /// Eight rows or more run eight at a time (`f32VecMatRows`).
+    var blocked: Bool { rows >= 8 }
+    var workspaceBytes: Int { blocked ? f32VecMatRowsWorkspaceBytes(k: depth, n: outputs) : 0 }
+    /// Blocks of eight rows.
+    var parallelUnits: Int { blocked ? (rows + 7) / 8 : 1 }
     func run(_ b: Buffers) {
+        if blocked { return run(b, units: 0..<parallelUnits) }
         for r in 0..<rows { run(x: b[input] + r * depth, y: b[output] + r * outputs) }
+    }
+    func run(_ b: Buffers, units: Range<Int>) {
+        guard blocked else { return run(b) }
+        let range = min(rows, units.lowerBound * 8)..<min(rows, units.upperBound * 8)
+        let k = depth, n = outputs, x = b[input], y = b[output], ws = b.workspace
+        withOptionalPointer(bias) { bias in
+            switch weights {
+            case .sparse(.csr(let rp, let ci), .f32(let v)):
+                withBase(rp) { rp in withBase(ci) { ci in withBase(v) { v in
+                    f32VecMatRows(CSRRowsF32(rowPointers: rp, columns: ci, values: v), k: k, n: n, rows: range, x: x,
+                                  bias: bias, y: y, workspace: ws)
+                } } }
+            case .sparse(.csr(let rp, let ci), .int8(let q, let s)):
+                withBase(rp) { rp in withBase(ci) { ci in withBase(q) { q in withBase(s) { s in
+                    f32VecMatRows(CSRRowsQC8W(rowPointers: rp, columns: ci, values: q, scales: s), k: k, n: n, rows: range,
+                                  x: x, bias: bias, y: y, workspace: ws)
+                } } } }
+            case .sparse(.bitmask(let words, let offsets), .f32(let v)):
+                withBase(words) { mw in withBase(offsets) { ro in withBase(v) { v in
+                    f32VecMatRows(MaskRowsF32(n: n, maskWords: mw, rowValueOffsets: ro, values: v), k: k, n: n, rows: range,
+                                  x: x, bias: bias, y: y, workspace: ws)
+                } } }
+            case .sparse(.bitmask(let words, let offsets), .int8(let q, let s)):
+                withBase(words) { mw in withBase(offsets) { ro in withBase(q) { q in withBase(s) { s in
+                    f32VecMatRows(MaskRowsQC8W(n: n, maskWords: mw, rowValueOffsets: ro, values: q, scales: s), k: k, n: n,
+                                  rows: range, x: x, bias: bias, y: y, workspace: ws)
+                } } } }
+            case .denseInt8(let q, let s):
+                withBase(q) { q in withBase(s) { s in
+                    f32VecMatRows(DenseRowsQC8W(n: n, values: q, scales: s), k: k, n: n, rows: range, x: x, bias: bias, y: y,
+                                  workspace: ws)
+                } }
+            }
+        }
     }
     private func run(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>) {
         let k = depth, n = outputs

@@ -19,6 +19,7 @@
 // | f32-erf / gelu         | F32Erf.swift             | erf as x·P(x²)/Q(x²) fitted on [0, 3.9], SIMD; exact GELU on it (the plan fuses torch's Div/Erf/Add/Mul/Mul), tanh GELU scalar |
 // | f32-binary-scalar      | F32BinaryScalar.swift    | Add/Sub/Mul/Div of a tensor and one value, either side; bit-identical to the scalar loop |
 // | f32(-qc8w)-vecmat-kn   | F32VecMat.swift          | y = x·W with W stored [K × N] (MatMul Linear weights, Gemm without transB): CSR, bitmask or dense int8 rows scaled by their input and added into y; dense f32 is transposed at plan time for gemm-dense instead |
+// | f32(-qc8w)-vecmat-rows  | F32VecMat.swift          | the same over many rows, eight at a time: inputs transposed into eight-lane vectors, one multiply-add per stored entry for eight rows, outputs transposed back |
 // | f32-pad (reflect, edge) | F32Pad.swift             | per-axis input offset tables built at plan time; each row's unpadded middle is one memcpy, its borders are read through the table (constant Pad is PadStep's fill and row copies) |
 // | f32-slice              | F32Slice.swift           | Slice and each Split output: trivial axes dropped, contiguous ones merged at plan time, then one memcpy (or strided loop) per run |
 //
