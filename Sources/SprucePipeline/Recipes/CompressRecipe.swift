@@ -29,9 +29,9 @@ public struct CompressOptions: Sendable, Equatable {
     /// accuracy than tfmot's uniform share on every model measured; docs/RESULTS.md).
     public static let defaultAllocation = AllocationStrategy.global(minimumDensity: 0.05)
 
-    /// Options with `spruce compress`'s defaults: global allocation, 8 fine-tuning epochs at 1e-4.
+    /// Options with `spruce compress`'s defaults: global allocation, 8 fine-tuning epochs at 3e-4.
     public init(model: ModelSource, data: DataOptions? = nil, sparsity: Double? = nil, targetBytes: Int? = nil,
-                schedule: ScheduleSpec.Kind = .polynomial, scheduleEnd: Double? = nil, finetuneEpochs: Int = 8, learningRate: Double = 1e-4,
+                schedule: ScheduleSpec.Kind = .polynomial, scheduleEnd: Double? = nil, finetuneEpochs: Int = 8, learningRate: Double = 3e-4,
                 optimizer: OptimizerName = .adam,
                 int8: Bool = false, pruning: PruningOptions = PruningOptions(allocation: CompressOptions.defaultAllocation),
                 zstdLevel: Int = 6, seed: UInt64 = 0) {

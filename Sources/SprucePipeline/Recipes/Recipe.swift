@@ -46,7 +46,7 @@ public enum StageSpec: Sendable, Equatable, Codable {
                           optimizer: try c.decodeIfPresent(OptimizerName.self, forKey: .optimizer) ?? .adam)
         case "finetune":
             self = .finetune(epochs: try c.decode(Int.self, forKey: .epochs),
-                             learningRate: try c.decodeIfPresent(Double.self, forKey: .learningRate) ?? 1e-4,
+                             learningRate: try c.decodeIfPresent(Double.self, forKey: .learningRate) ?? 3e-4,
                              optimizer: try c.decodeIfPresent(OptimizerName.self, forKey: .optimizer) ?? .adam)
         case "prune":
             let defaults = PruningOptions()
