@@ -203,6 +203,7 @@ struct DWConvStep: PlanStep {
             }
         }
     }
+    var detail: String { geometry.summary }
 }
 
 /// Direct sparse convolution from CSR or bitmask weights, f32 or int8 values.

@@ -348,6 +348,14 @@ private func dwconvWideGeneral(base: UnsafePointer<Float>, taps: UnsafePointer<I
         store8(clamp8(b, lo, hi), dst + j + 8)
         j += 16
     }
+    // 8–15 left (small maps: a 7×7 output of a stride-2 5×5 has 7·9 = 63): one vector of them,
+    // the rest scalar.
+    if j + 8 <= length {
+        var a = vb
+        for t in 0..<area { a = multiplyAdd(a, SIMD8<Float>(repeating: weights[t]), load8(base + taps[t] + j)) }
+        store8(clamp8(a, lo, hi), dst + j)
+        j += 8
+    }
     while j < length {
         var s = bias
         for t in 0..<area { s += weights[t] * base[taps[t] + j] }
