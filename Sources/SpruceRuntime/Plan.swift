@@ -459,9 +459,6 @@ struct PlanBuilder {
         return false
     }
 
-    /// An Add of a constant bias vector [N] (or [1, …, 1, N]) to the output of the step just planned,
-    /// a Gemm or MatMul with no bias of its own that nothing else reads: the Linear layer PyTorch
-    /// and Keras export as MatMul + Add. The bias becomes the step's, which starts its sums from it.
     /// Mul(x, Sigmoid(x)) right after that Sigmoid, which nothing else reads (Swish as torch and
     /// tf2onnx write it): the Sigmoid step computes x · σ(x) into its own output instead.
     mutating func fusingSwish(_ node: Node) throws(RuntimeError) -> Bool {
@@ -478,6 +475,9 @@ struct PlanBuilder {
         return false
     }
 
+    /// An Add of a constant bias vector [N] (or [1, …, 1, N]) to the output of the step just planned,
+    /// a Gemm or MatMul with no bias of its own that nothing else reads: the Linear layer PyTorch
+    /// and Keras export as MatMul + Add. The bias becomes the step's, which starts its sums from it.
     mutating func fusingLinearBias(_ node: Node) throws(RuntimeError) -> Bool {
         guard case .add = node.op, node.inputs.count == 2, let out = node.outputs.first, let last = steps.last else {
             return false
