@@ -307,7 +307,8 @@ struct PlanBuilder {
                                   input: x, output: write(out)))
         case .sigmoid:
             let x = try read(node.inputs[0], node: node)
-            steps.append(SigmoidStep(node: node.name, count: try shape(out, node).elementCount, input: x, output: write(out)))
+            steps.append(SpecialFunctionStep(node: node.name, function: .sigmoid, count: try shape(out, node).elementCount,
+                                             input: x, output: write(out)))
         case .hardSigmoid, .hardSwish:
             let x = try read(node.inputs[0], node: node)
             let parameters: (alpha: Float, beta: Float)? = if case .hardSigmoid(let a, let b) = node.op { (a, b) } else { nil }
@@ -462,12 +463,12 @@ struct PlanBuilder {
     /// Mul(x, Sigmoid(x)) right after that Sigmoid, which nothing else reads (Swish as torch and
     /// tf2onnx write it): the Sigmoid step computes x · σ(x) into its own output instead.
     mutating func fusingSwish(_ node: Node) throws(RuntimeError) -> Bool {
-        guard case .mul = node.op, node.inputs.count == 2, var sigmoid = steps.last as? SigmoidStep, !sigmoid.swish,
-              let out = node.outputs.first else { return false }
+        guard case .mul = node.op, node.inputs.count == 2, var sigmoid = steps.last as? SpecialFunctionStep,
+              sigmoid.function == .sigmoid, let out = node.outputs.first else { return false }
         for (s, x) in [(node.inputs[1], node.inputs[0]), (node.inputs[0], node.inputs[1])]
         where readers[s] == 1 && slotOf[s] == sigmoid.output && slotOf[x] == sigmoid.input && s != x {
             guard try shape(out, node) == shape(s, node) else { return false }
-            sigmoid.swish = true
+            sigmoid.function = .swish
             steps[steps.count - 1] = sigmoid
             slotOf[out] = sigmoid.output
             return true

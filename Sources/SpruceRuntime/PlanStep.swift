@@ -554,30 +554,6 @@ struct ClipStep: PlanStep {
     }
 }
 
-/// Elementwise sigmoid, or with `swish` x · σ(x) (a Sigmoid and the Mul by its input, fused).
-struct SigmoidStep: PlanStep {
-    let node: String
-    let count: Int
-    var swish = false
-    let input: Int, output: Int
-    var workspaceBytes: Int { 0 }
-    /// 16-float chunks (whole cache lines); elementwise, so any split gives the same bits.
-    var parallelUnits: Int { (count + 15) / 16 }
-    /// An exp polynomial and a division per element.
-    var workEstimate: Int { 12 * count }
-    func run(_ b: Buffers) { run(b, units: 0..<parallelUnits) }
-    func run(_ b: Buffers, units: Range<Int>) {
-        let lo = min(count, units.lowerBound * 16), hi = min(count, units.upperBound * 16)
-        guard hi > lo else { return }
-        if swish {
-            f32Swish(count: hi - lo, x: b[input] + lo, y: b[output] + lo)
-        } else {
-            f32Sigmoid(count: hi - lo, x: b[input] + lo, y: b[output] + lo)
-        }
-    }
-    var detail: String { swish ? "swish" : "" }
-}
-
 /// HardSigmoid (alpha, beta) or, without them, HardSwish, elementwise.
 struct HardActivationStep: PlanStep {
     let node: String
@@ -595,27 +571,30 @@ struct HardActivationStep: PlanStep {
     }
 }
 
-/// Erf or GELU, elementwise.
+/// Sigmoid, Swish (a Sigmoid and the Mul by its input, fused), Erf or GELU, elementwise.
 struct SpecialFunctionStep: PlanStep {
-    enum Function: Sendable { case erf, gelu, geluTanh }
+    enum Function: String, Sendable { case sigmoid, swish, erf, gelu, geluTanh }
     let node: String
-    let function: Function
+    var function: Function
     let count: Int
     let input: Int, output: Int
     var workspaceBytes: Int { 0 }
     /// 16-float chunks (whole cache lines); elementwise, so any split gives the same bits.
     var parallelUnits: Int { (count + 15) / 16 }
-    /// A rational polynomial per element: about as much as a dozen multiply-adds.
+    /// A polynomial and a division per element: about as much as a dozen multiply-adds.
     var workEstimate: Int { 12 * count }
     func run(_ b: Buffers) { run(b, units: 0..<parallelUnits) }
     func run(_ b: Buffers, units: Range<Int>) {
         let lo = min(count, units.lowerBound * 16), hi = min(count, units.upperBound * 16)
         guard hi > lo else { return }
         switch function {
+        case .sigmoid: f32Sigmoid(count: hi - lo, x: b[input] + lo, y: b[output] + lo)
+        case .swish: f32Swish(count: hi - lo, x: b[input] + lo, y: b[output] + lo)
         case .erf: f32Erf(count: hi - lo, x: b[input] + lo, y: b[output] + lo)
         case .gelu, .geluTanh: f32Gelu(count: hi - lo, tanhApproximation: function == .geluTanh, x: b[input] + lo, y: b[output] + lo)
         }
     }
+    var detail: String { function.rawValue }
 }
 
 /// LayerNormalization over rows of `width` contiguous values (the normalized trailing axes).

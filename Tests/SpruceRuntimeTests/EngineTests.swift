@@ -231,8 +231,8 @@ func swishModel(sparsity: Double, seed: UInt64) -> Model {
     let steps = engine.profileSteps(runs: 1)
     let nodes = steps.map(\.node)
     #expect(!nodes.contains("act") && !nodes.contains("reduce_act"), "\(nodes)")
-    #expect(steps.filter { $0.kernel == "SigmoidStep swish" }.map(\.node) == ["act_sigmoid", "reduce_sigmoid"])
-    #expect(steps.filter { $0.kernel == "SigmoidStep " }.map(\.node) == ["gate", "twice"])
+    #expect(steps.filter { $0.kernel == "SpecialFunctionStep swish" }.map(\.node) == ["act_sigmoid", "reduce_sigmoid"])
+    #expect(steps.filter { $0.kernel == "SpecialFunctionStep sigmoid" }.map(\.node) == ["gate", "twice"])
     #expect(nodes.contains("scale") && nodes.contains("square"))
 }
 
