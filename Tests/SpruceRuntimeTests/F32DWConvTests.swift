@@ -18,6 +18,9 @@ let dwCases: [ConvCase] = [
     // floats leaves 15 after the 16-wide blocks: one 8-wide block, then scalar.
     ConvCase(c: 4, h: 7, w: 7, m: 4, kh: 5, kw: 5, pads: [2, 2, 2, 2], groups: 4),
     ConvCase(c: 3, h: 14, w: 14, m: 3, kh: 5, kw: 5, stride: (2, 2), pads: [2, 2, 2, 2], groups: 3),
+    // 5×5 with outputs 8 and 16 wide, multiplier 2.
+    ConvCase(c: 2, h: 8, w: 8, m: 4, kh: 5, kw: 5, pads: [2, 2, 2, 2], groups: 2),
+    ConvCase(c: 2, h: 5, w: 16, m: 2, kh: 5, kw: 5, pads: [2, 2, 2, 2], groups: 2),
     ConvCase(c: 3, h: 8, w: 8, m: 3, kh: 1, kw: 1, groups: 3),
     ConvCase(c: 32, h: 33, w: 33, m: 32, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 32),
     // Asymmetric pads, interior of exactly 8, pads beyond one row (the in-place stride-1 path
