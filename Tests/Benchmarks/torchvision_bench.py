@@ -4,7 +4,9 @@
 # activations are O(1)) at their native sizes. For each: does Spruce load it, does it match
 # onnxruntime, and Spruce's runtime (dense, and 90 % + int8 from `spruce pack --sparsity 0.9
 # --int8`) against onnxruntime on the same dense ONNX file, batch 1, in alternating rounds (best
-# median of each), 1 thread and optionally 2. Needs a Python with torch, torchvision, onnx and
+# median of each), 1 thread and optionally 2; with `--ort-int8` also against onnxruntime running its
+# own int8 model (quantize_static: QDQ, per-channel, calibrated on fixtures/calibration), the peer
+# a user would try next. Needs a Python with torch, torchvision, onnx and
 # onnxruntime (`make pyenv-torch` makes .venv-torch) and the release spruce-bench (`make release`).
 # Usage: .venv-torch/bin/python Tests/Benchmarks/torchvision_bench.py [--models resnet18,...] [--rounds 3]
 #        [--runs N] [--threads 1,2] [--check-only]. `--check-only` loads and compares without timing,
@@ -71,6 +73,41 @@ def pack(onnx, sparsity_int8):
     return path, None
 
 
+def ort_int8(onnx, size):
+    """onnxruntime's static int8 model of `onnx` (QDQ, per-channel weights, MinMax calibration on the
+    images of fixtures/calibration, resized to the input with ImageNet normalisation); made once."""
+    path = onnx.replace(".onnx", ".ort_int8.onnx")
+    if os.path.exists(path):
+        return path
+    import numpy as np
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from PIL import Image
+    folder = os.path.join(ROOT, "fixtures", "calibration")
+    mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+
+    def image(file):
+        rgb = np.asarray(Image.open(os.path.join(folder, file)).convert("RGB").resize((size, size)), np.float32) / 255
+        return ((rgb - mean) / std).transpose(2, 0, 1)[None]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, name):
+            self.feeds = iter([{name: image(f)} for f in sorted(os.listdir(folder)) if f.endswith(".jpg")])
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    import onnx as onnx_lib
+    name = onnx_lib.load(onnx, load_external_data=False).graph.input[0].name
+    prepared = path + ".pre.onnx"
+    quant_pre_process(onnx, prepared, skip_symbolic_shape=True)
+    quantize_static(prepared, path + ".tmp", Reader(name), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    os.remove(prepared)
+    os.replace(path + ".tmp", path)
+    return path
+
+
 def max_error(name, artifact):
     """Max |Spruce − onnxruntime| on the seeded input, and max |onnxruntime|."""
     import numpy as np
@@ -109,6 +146,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", default="1", help="comma-separated thread counts, e.g. 1,2")
     parser.add_argument("--check-only", action="store_true", help="load and compare with onnxruntime, no timing")
+    parser.add_argument("--ort-int8", action="store_true", help="also time onnxruntime's own static int8 model")
     args = parser.parse_args()
     for tool in (SPRUCE, SPRUCE_BENCH):
         if not os.path.exists(tool):
@@ -135,11 +173,16 @@ def main():
             print(f"{name:20s} {size}²  error {err:.1e} (max |y| {scale:.1e})  "
                   f"90%+int8 {'packs' if sparse else 'does not pack: ' + error}", flush=True)
             continue
+        quantized = ort_int8(onnx, size) if args.ort_int8 else None
         timing = {}
         for t in threads:
             best = {"ort": float("inf"), "dense": float("inf"), "s90": float("inf")}
+            if quantized:
+                best["ort_int8"] = float("inf")
             for _ in range(args.rounds):
                 best["ort"] = min(best["ort"], ort_time(onnx, size, t, args.runs, args.warmup))
+                if quantized:
+                    best["ort_int8"] = min(best["ort_int8"], ort_time(quantized, size, t, args.runs, args.warmup))
                 best["dense"] = min(best["dense"], spruce_time(dense, t, args.runs, args.warmup)["median_ms"])
                 if sparse:
                     best["s90"] = min(best["s90"], spruce_time(sparse, t, args.runs, args.warmup)["median_ms"])
@@ -156,6 +199,10 @@ def main():
                      f"  size {row['onnx_bytes'] / row['s90_int8_bytes']:.1f}×")
         else:
             line += f"  90%+int8 does not pack: {error}"
+        if quantized:
+            line += f"  ORT int8 {one['ort_int8']:.2f} ms"
+            if sparse:
+                line += f" (Spruce 90%+int8 {one['ort_int8'] / one['s90']:.2f}× its speed)"
         for t in threads[1:]:
             line += f"  {t} threads: dense {timing[threads[0]]['dense'] / timing[t]['dense']:.2f}× the speed of {threads[0]}"
         print(line, flush=True)
