@@ -20,7 +20,9 @@ struct CompressCommand: ParsableCommand {
             --sparsity S prunes a fraction S of the weights of the layers that are pruned; \
             --target-size finds the least sparsity (and int8 when float32 would need more than \
             90 %) whose packed artifact fits the budget, measured exactly, and never exceeds it. \
-            Sizes take B, KB, MB, KiB, MiB (KB = 1000 bytes).
+            Sizes take B, KB, MB, KiB, MiB (KB = 1000 bytes). A model exported with its batch \
+            fixed at 1 (torch.onnx.export's default) is fine-tuned with a dynamic batch when its \
+            graph allows it.
 
             Pruning is by weight magnitude. The first conv, depthwise convs and the classifier \
             are left dense (--exclude; --prune-all prunes them too). With --data the sparsity \
