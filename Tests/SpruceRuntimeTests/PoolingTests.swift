@@ -33,6 +33,11 @@ let poolCases: [PoolCase] = [
     PoolCase(c: 2, h: 6, w: 37, k: 3, stride: 1, pads: [0, 2, 1, 0]),
     PoolCase(c: 2, h: 8, w: 40, k: 1, stride: 2, pads: [0, 0, 0, 0]),
     PoolCase(c: 1, h: 8, w: 34, k: 2, stride: 2, pads: [0, 0, 0, 0]),
+    // GoogLeNet's branch pools (3×3, stride 1, pad 1) on 14- and 21-wide rows: the last vector
+    // block moved back over the one before; its stride-2 ceil-mode pools on 28-wide rows.
+    PoolCase(c: 2, h: 14, w: 14, k: 3, stride: 1, pads: [1, 1, 1, 1]),
+    PoolCase(c: 1, h: 5, w: 21, k: 3, stride: 1, pads: [1, 1, 1, 1]),
+    PoolCase(c: 1, h: 6, w: 28, k: 3, stride: 2, pads: [0, 0, 0, 0], ceil: true),
 ]
 
 @Test(arguments: poolCases)

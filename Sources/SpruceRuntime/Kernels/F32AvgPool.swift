@@ -3,16 +3,42 @@
 // does even where a ceil-mode window runs past the trailing pad), = 0 by the taps in the input.
 // The caller passes the output size (ceil mode). Dilations are ignored (AveragePool has none).
 
+import _SpruceSupport
+
 /// Channels in `channels` of average pooling.
 public func f32AvgPool(_ g: PoolGeometry, countIncludePad: Bool, input: UnsafePointer<Float>,
                        output: UnsafeMutablePointer<Float>, channels: Range<Int>) {
+    // Stride 1 (Inception's branch pools): eight outputs at a time where the window's columns lie
+    // inside the row, each lane summing in the scalar loop's order (rows, then columns), so the
+    // results are the same bits; the last block moved back to end at the last such output.
+    let kw = g.kernelWidth
+    var blocks: [Int] = []
+    if g.strideWidth == 1 {
+        let first = g.padLeft, last = min(g.outWidth, g.inWidth - kw + g.padLeft + 1) - 8  // block starts
+        if last >= first {
+            blocks = Array(stride(from: first, to: last, by: 8)) + [last]
+        }
+    }
+    let simd = blocks.isEmpty ? 0..<0 : blocks[0]..<(blocks[blocks.count - 1] + 8)
     for c in channels.clamped(to: 0..<g.channels) {
         let plane = input + c * g.inHeight * g.inWidth
         let out = output + c * g.outHeight * g.outWidth
         for oy in 0..<g.outHeight {
             let y0 = oy * g.strideHeight - g.padTop
             let yLo = max(y0, 0), yHi = min(y0 + g.kernelHeight, g.inHeight)
-            for ox in 0..<g.outWidth {
+            if yLo < yHi {
+                let count = countIncludePad ? g.kernelHeight * kw : (yHi - yLo) * kw
+                let scale = SIMD8<Float>(repeating: Float(count))
+                for ox in blocks {
+                    var sum = SIMD8<Float>.zero
+                    for iy in yLo..<yHi {
+                        let row = plane + iy * g.inWidth + ox - g.padLeft
+                        for kx in 0..<kw { sum += load8(row + kx) }
+                    }
+                    store8(sum / scale, out + oy * g.outWidth + ox)
+                }
+            }
+            for ox in 0..<g.outWidth where yLo >= yHi || !simd.contains(ox) {
                 let x0 = ox * g.strideWidth - g.padLeft
                 let xLo = max(x0, 0), xHi = min(x0 + g.kernelWidth, g.inWidth)
                 var sum: Float = 0
