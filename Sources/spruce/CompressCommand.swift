@@ -108,6 +108,10 @@ struct CompressCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Split CSV to use instead of a seeded 60/20/20 split.", valueName: "file"))
     var splitFile: String?
 
+    @Option(help: ArgumentHelp("Column of labels.csv with the class (default malignant), as 'spruce train' read it.",
+                               valueName: "name"))
+    var labelColumn: String?
+
     @Option(name: [.customLong("size"), .customLong("image-size")],
             help: ArgumentHelp("Image side when the model input size is dynamic.", valueName: "N"))
     var imageSize: Int?
@@ -194,7 +198,8 @@ struct CompressCommand: ParsableCommand {
         }
         let options = CompressOptions(
             model: .file(model ?? ""),
-            data: data.map { DataOptions(directory: $0, split: splitFile, imageSize: imageSize, scaling: scaling, batchSize: batchSize) },
+            data: data.map { DataOptions(directory: $0, split: splitFile, imageSize: imageSize, scaling: scaling, batchSize: batchSize,
+                                                labelColumn: labelColumn) },
             sparsity: sparsity, targetBytes: try targetSize.map { try ByteSize.parse($0) },
             schedule: ScheduleSpec.Kind(rawValue: schedule) ?? .polynomial, scheduleEnd: scheduleEnd, finetuneEpochs: finetuneEpochs,
             learningRate: learningRate, optimizer: optimizer, int8: int8,

@@ -13,7 +13,7 @@ import SpruceTrain
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate a binary classifier on labelled images (AUC, sensitivity, specificity, errors by diagnosis).",
+        abstract: "Evaluate a classifier on labelled images (AUC, sensitivity, specificity, errors by diagnosis; N-class metrics).",
         discussion: """
             DIR is read as by 'spruce train'. With --split-file only the images of --split (test by \
             default) are evaluated; without one, every image in DIR is. Scores are the model's \
@@ -22,6 +22,13 @@ struct EvalCommand: ParsableCommand {
             at the threshold maximizing Youden's J = sensitivity + specificity - 1. Pixels are \
             scaled as --scaling says: the scaling the model was trained with (torchvision models \
             usually take imagenet).
+
+            A model with N > 2 class outputs, evaluated on data with N classes (--label-column, or \
+            class subfolders), gets the N-class report instead: top-1 and top-5 accuracy, balanced \
+            accuracy, per-class recall, precision and one-vs-rest AUC, their mean (macro AUC) and \
+            the confusion matrix; in JSON top1, top_k, top_k_accuracy, balanced_accuracy, \
+            macro_auc, per_class ([{name, images, recall, precision, auc}]) and confusion (rows: \
+            label, columns: predicted).
 
             --json prints one object: images, positives, negatives, auc, threshold, accuracy, \
             sensitivity, specificity, tp, tn, fp, fn, percent_tp, percent_tn, percent_fp, \
@@ -45,6 +52,10 @@ struct EvalCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Split CSV (image_id,split), e.g. written by 'spruce train'.", valueName: "file"))
     var splitFile: String?
+
+    @Option(help: ArgumentHelp("Column of labels.csv with the class (default malignant): indices, or names such as dx.",
+                               valueName: "name"))
+    var labelColumn: String?
 
     @Option(help: ArgumentHelp("Input height and width (default: the model's fixed size).", valueName: "n"))
     var size: Int?
@@ -86,7 +97,9 @@ struct EvalCommand: ParsableCommand {
         }
         try layout.check(name: scorer.input.name, height: side, width: side)
 
-        let dataset = try Dataset.load(directory: data)
+        var datasetOptions = DatasetOptions()
+        if let labelColumn { datasetOptions.labelColumn = labelColumn }
+        let dataset = try Dataset.load(directory: data, options: datasetOptions)
         let subset = Subset(name: split ?? "test") ?? .test
         var evaluated = dataset
         let scope: String
@@ -108,7 +121,19 @@ struct EvalCommand: ParsableCommand {
             scores += try scorer.scores(layout.arrange(images.images))
         }
         let samples = cache.dataset.samples
-        let report = try EvaluationReport(scores: scores, labels: samples.map(\.label), diagnoses: samples.map(\.diagnosis))
+        let width = scores.count / max(samples.count, 1)
+        let report: EvalReport
+        if dataset.isBinary && width <= 2 {
+            report = .binary(try EvaluationReport(scores: Trainer.positiveScores(scores, images: samples.count),
+                                                  labels: samples.map(\.label), diagnoses: samples.map(\.diagnosis)))
+        } else {
+            guard width == dataset.classNames.count else {
+                throw DatasetError.classCountMismatch(path: data, modelClasses: width, dataClasses: dataset.classNames.count,
+                                                      labelColumn: datasetOptions.labelColumn)
+            }
+            report = .multiclass(try MulticlassReport(probabilities: scores, classes: width, labels: samples.map(\.label),
+                                                      classNames: dataset.classNames))
+        }
 
         if json {
             let summary = EvalSummary(model: path, engine: scorer.engine, data: data,
@@ -167,12 +192,13 @@ private struct Scorer {
         fixedBatch = input.shape.first.flatMap { $0 }
     }
 
-    /// One score per image of `images`.
+    /// The model's probabilities for `images`: one score per image for a one-output head, a row
+    /// per image for a wider one (a softmax of the rows when the model outputs logits).
     func scores(_ images: Tensor) throws -> [Float] {
         let n = images.shape[0]
         if let training {
             let out = try training.predict(images)
-            guard out.count == n else { throw ValidationError("the model gives \(out.count) scores for \(n) images; expected one each") }
+            guard out.count % max(n, 1) == 0 else { throw ValidationError("the model gives \(out.count) values for \(n) images") }
             return out
         }
         guard let session else { return [] }
@@ -183,10 +209,12 @@ private struct Scorer {
                 repeating: 0, count: (fixedBatch - n) * images.count / max(n, 1)))
         }
         let outputs = try session.run([input.name: feed])
-        guard let out = outputs[session.outputs[0].name], out.count == feed.shape[0] else {
-            throw ValidationError("the model does not give one score per image")
+        guard let out = outputs[session.outputs[0].name], out.count > 0, out.count % feed.shape[0] == 0 else {
+            throw ValidationError("the model does not give one score or one row of class scores per image")
         }
-        let raw = Array(out.data.prefix(n))
+        let width = out.count / feed.shape[0]
+        let raw = Array(out.data.prefix(n * width))
+        if width > 1 { return MulticlassReport.probabilityRows(raw, classes: width) }
         return applySigmoid ? raw.map { 1 / (1 + expf(-$0)) } : raw
     }
 }
@@ -198,7 +226,7 @@ private struct EvalSummary: Encodable {
     var data: String
     var split: String?
     var splitFile: String?
-    var report: EvaluationReport
+    var report: EvalReport
 
     enum CodingKeys: String, CodingKey {
         case model, engine, data, split
@@ -212,6 +240,22 @@ private struct EvalSummary: Encodable {
         try c.encode(data, forKey: .data)
         try c.encode(split, forKey: .split)
         try c.encode(splitFile, forKey: .splitFile)
-        try report.encode(to: encoder)
+        switch report {
+        case .binary(let r): try r.encode(to: encoder)
+        case .multiclass(let r): try r.encode(to: encoder)
+        }
+    }
+}
+
+/// The study's binary report, or the N-class one.
+private enum EvalReport {
+    case binary(EvaluationReport)
+    case multiclass(MulticlassReport)
+
+    var textSummary: String {
+        switch self {
+        case .binary(let r): r.textSummary
+        case .multiclass(let r): r.textSummary
+        }
     }
 }

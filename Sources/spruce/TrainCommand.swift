@@ -22,6 +22,14 @@ struct TrainCommand: ParsableCommand {
             binary cross-entropy, seeded flips, 90° rotations and crops (--no-augment turns them off), \
             and evaluates the validation AUC after every epoch; the weights of the best epoch are written.
 
+            Classes: by default the binary task of the 'malignant' column (one sigmoid output). \
+            --label-column names another column: class indices 0..N-1, or names (the classes are \
+            the column's distinct values, sorted), e.g. --label-column dx for HAM10000's seven \
+            diagnoses; class subfolders give one class per folder. With more than two classes the \
+            loss is softmax cross-entropy and the validation AUC is the mean one-vs-rest AUC. A zoo \
+            model gets a head with one output per class; an ONNX model keeps its head unless \
+            --num-classes replaces it (a new dense layer with fresh weights, the backbone kept).
+
             Next to the output it writes <name>.split.csv (the split used) and <name>.train.json (the \
             per-epoch report). A checkpoint is written after every epoch to <name>.checkpoint/ \
             (--checkpoint-dir); after Ctrl-C or a crash, the same command with --resume continues to \
@@ -31,6 +39,8 @@ struct TrainCommand: ParsableCommand {
               spruce train --model mobilenetv2 --data ham10000 --epochs 10 -o mnv2.onnx
               spruce train --model mobilenetv2 --data ham --epochs 10 -o mnv2.onnx --resume
               spruce train --model base.onnx --data ham --freeze 20 --lr 1e-4 -o tuned.onnx
+              spruce train --model mobilenetv2 --data ham --label-column dx -o mnv2-dx.onnx
+              spruce train --model resnet18.onnx --data flowers --num-classes 5 -o flowers.onnx
               mpirun -np 4 spruce train --model mobilenetv2 --data ham --sync-bn -o mnv2.onnx
             """)
 
@@ -69,6 +79,14 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Seed of the split, the initial weights, data order and augmentation.", valueName: "s"))
     var seed: UInt64 = 0
 
+    @Option(help: ArgumentHelp("Column of labels.csv with the class (default malignant): indices, or names such as dx.",
+                               valueName: "name"))
+    var labelColumn: String?
+
+    @Option(help: ArgumentHelp("Replace the model's classifier head with a new one of N outputs (1 = one sigmoid score).",
+                               valueName: "n"))
+    var numClasses: Int?
+
     @Option(name: .customLong("split-file"),
             help: ArgumentHelp("Use this split CSV (image_id,split) instead of making one.", valueName: "file"))
     var split: String?
@@ -98,6 +116,7 @@ struct TrainCommand: ParsableCommand {
         guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be positive, got \(lr)") }
         if let size, size < 1 { throw ValidationError("--size must be positive, got \(size)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let numClasses, numClasses < 1 { throw ValidationError("--num-classes must be at least 1, got \(numClasses)") }
     }
 
     /// `trained.onnx` → `trained` (the stem the side files are named after).
@@ -112,8 +131,19 @@ struct TrainCommand: ParsableCommand {
         stop.install()
 
         // Model first: an unknown name or unreadable file fails before any image is decoded.
-        let (network, inputSize, description) = try loadModel()
-        let dataset = try Dataset.load(directory: data)
+        var (network, inputSize, description) = try loadModel()
+        var datasetOptions = DatasetOptions()
+        if let labelColumn { datasetOptions.labelColumn = labelColumn }
+        let dataset = try Dataset.load(directory: data, options: datasetOptions)
+        // A zoo model's head follows the data; an imported one changes only when asked.
+        let isZoo = !model.lowercased().hasSuffix(".onnx")
+        let headClasses = numClasses ?? (isZoo && !dataset.isBinary ? dataset.classNames.count : nil)
+        if let headClasses, headClasses != ClassifierHead.classes(of: network.graph) {
+            network = try ClassifierHead.replace(in: network, classes: headClasses, seed: seed)
+            description += ", new head of \(headClasses) output\(headClasses == 1 ? "" : "s")"
+        }
+        try dataset.checkFits(network.graph, labelColumn: datasetOptions.labelColumn)
+        network.metadata["classes"] = dataset.classNames.joined(separator: ",")
         let checkpointDirectory = checkpointDir ?? outputStem + ".checkpoint"
         let savedSplit = (checkpointDirectory as NSString).appendingPathComponent("split.csv")
         let theSplit: Split

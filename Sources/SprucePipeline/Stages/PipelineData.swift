@@ -19,16 +19,26 @@ public struct DataOptions: Sendable, Equatable, Codable {
     public var batchSize: Int
     /// Random flips/rotations/crops while training.
     public var augment: Bool
+    /// The labels CSV column holding the class; nil means `malignant` (HAM10000's binary task).
+    public var labelColumn: String?
 
     /// Defaults: [0, 1] pixels, batch 16, augmentation on.
     public init(directory: String? = nil, split: String? = nil, imageSize: Int? = nil, scaling: String = "unit",
-                batchSize: Int = 16, augment: Bool = true) {
+                batchSize: Int = 16, augment: Bool = true, labelColumn: String? = nil) {
         self.directory = directory
         self.split = split
         self.imageSize = imageSize
         self.scaling = scaling
         self.batchSize = batchSize
         self.augment = augment
+        self.labelColumn = labelColumn
+    }
+
+    /// How the dataset folder is read (the label column; the rest is HAM10000's layout).
+    public var datasetOptions: DatasetOptions {
+        var o = DatasetOptions()
+        if let labelColumn { o.labelColumn = labelColumn }
+        return o
     }
 
     /// The pixel scaling named by `scaling`.
@@ -101,7 +111,8 @@ public struct PipelineData: Sendable {
         guard options.batchSize > 0 else {
             throw StageError.invalidParameter(stage: "data", reason: "batch size \(options.batchSize) must be positive")
         }
-        let dataset = try Dataset.load(directory: directory)
+        let dataset = try Dataset.load(directory: directory, options: options.datasetOptions)
+        try dataset.checkFits(model.graph, labelColumn: options.datasetOptions.labelColumn)
         let cache = try dataset.decodeImages(height: height, width: width)
         let split = try options.split.map { try Split.read(from: $0, dataset: cache.dataset) }
             ?? Split.make(for: cache.dataset, options: SplitOptions(seed: seed))

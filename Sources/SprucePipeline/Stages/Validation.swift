@@ -1,4 +1,4 @@
-// Validation AUC of a model in training form, of a trainable session's current weights, or of
+// Validation AUC (macro one-vs-rest for N-class heads) of a model in training form, of a trainable session's current weights, or of
 // packed artifact bytes run by the runtime (so int8 and the stored encodings are what is scored).
 // It does not train or choose epochs; Trainer does that.
 import Foundation
@@ -8,12 +8,6 @@ import SpruceTrain
 
 /// Validation scoring of models and artifacts.
 enum Validation {
-    /// AUC of `scores` against the validation labels; nil when the validation set has one class.
-    static func auc(_ scores: [Float], labels: [Float]) -> Double? {
-        guard Set(labels).count == 2 else { return nil }
-        return try? ROC.auc(scores: scores, labels: labels)
-    }
-
     /// Validation AUC of `model` (training form), on the trainer's inference path.
     static func auc(model: Model, data: PipelineData, cancellation: CancellationFlag) throws -> Double? {
         let session = try TrainingSession(model: model)
@@ -22,10 +16,10 @@ enum Validation {
             try cancellation.check()
             let batch = data.validation.batch(k, epoch: 0)
             let out = try session.predict(data.layout.arrange(batch.images))
-            scores += Trainer.positiveScores(out, images: batch.labels.count)
+            scores += out
             labels += batch.labels
         }
-        return auc(scores, labels: labels)
+        return Trainer.validationMetrics(outputs: scores, labels: labels).auc
     }
 
     /// Validation AUC of packed artifact bytes, computed by the runtime from the stored weights.
@@ -46,14 +40,14 @@ enum Validation {
                     shape[0] = 1
                     let one = Tensor(shape: shape, data: Array(images.data[(i * per)..<((i + 1) * per)]))
                     let out = try session.run([input: one])[output]?.data ?? []
-                    scores += Trainer.positiveScores(out, images: 1)
+                    scores += out
                 }
             } else {
                 let out = try session.run([input: images])[output]?.data ?? []
-                scores += Trainer.positiveScores(out, images: batch.labels.count)
+                scores += out
             }
             labels += batch.labels
         }
-        return auc(scores, labels: labels)
+        return Trainer.validationMetrics(outputs: scores, labels: labels).auc
     }
 }

@@ -428,10 +428,10 @@ public struct StudyRunner: Sendable {
         for k in 0..<test.batchesPerEpoch {
             try cancellation.check()
             let batch = test.batch(k, epoch: 0)
-            scores += Trainer.positiveScores(try session.predict(batch.images), images: batch.labels.count)
+            scores += try session.predict(batch.images)
             labels += batch.labels
         }
-        return Validation.auc(scores, labels: labels)
+        return Trainer.validationMetrics(outputs: scores, labels: labels).auc
     }
 
     /// Test scores of the artifact on the runtime, the report and the ROC curve.

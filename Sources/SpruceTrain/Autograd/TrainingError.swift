@@ -18,6 +18,8 @@ public enum TrainingError: Error, Sendable, Equatable, CustomStringConvertible {
     case badParameterState(name: String, detail: String)
     /// The loss became NaN or infinite.
     case nonFiniteLoss(step: Int)
+    /// The classifier head cannot be found or replaced.
+    case badHead(detail: String)
 
     public var description: String {
         switch self {
@@ -27,6 +29,7 @@ public enum TrainingError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noTrainableOutput(let detail): "no trainable output: \(detail)"
         case .badParameterState(let name, let detail): "parameter '\(name)': \(detail)"
         case .nonFiniteLoss(let step): "loss is not finite at step \(step)"
+        case .badHead(let detail): "classifier head: \(detail)"
         }
     }
 }

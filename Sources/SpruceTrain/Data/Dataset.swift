@@ -37,7 +37,8 @@ public struct DatasetOptions: Sendable, Equatable {
     public var imagesDirectory: String? = nil
     /// Column with the image id; the file is `<id>.jpg`, `<id>.jpeg` or `<id>.png`.
     public var imageIDColumn = "image_id"
-    /// Column with the class index (0/1 for binary).
+    /// Column with the class: an index (0/1 for binary, 0..<N), or names (the classes are then
+    /// the column's distinct values, sorted; e.g. HAM10000's `dx` for its seven diagnoses).
     public var labelColumn = "malignant"
     /// Column grouping images (no group is split across subsets); nil or absent: each image alone.
     public var groupColumn: String? = "lesion_id"
@@ -115,7 +116,9 @@ public struct Dataset: Sendable, Equatable {
         var samples: [DatasetSample] = []
         var skipped: [SkippedImage] = []
         var seen = Set<String>()
-        var maxLabel = 0
+        var rawLabels: [String] = []
+        var sawIndex = false
+        var firstText: (line: Int, value: String)?
         for (row, line) in zip(table.rows, table.lines) {
             let id = row[idColumn].trimmingCharacters(in: .whitespaces)
             guard !id.isEmpty else { throw DatasetError.emptyImageID(path: csvPath, line: line) }
@@ -123,10 +126,15 @@ public struct Dataset: Sendable, Equatable {
                 throw DatasetError.duplicateImageID(path: csvPath, line: line, imageID: id)
             }
             let rawLabel = row[labelColumn].trimmingCharacters(in: .whitespaces)
-            guard let label = parseLabel(rawLabel) else {
-                throw DatasetError.badLabel(path: csvPath, line: line, column: options.labelColumn, value: rawLabel)
+            // Class indices (0/1, or 0..<N) as written; a column with no index at all is
+            // categorical. A mix is an error at the first label that is not an index.
+            let index = parseLabel(rawLabel)
+            if index == nil, firstText == nil { firstText = (line, rawLabel) }
+            if index != nil { sawIndex = true }
+            if rawLabel.isEmpty || (sawIndex && firstText != nil) {
+                let (badLine, value) = rawLabel.isEmpty ? (line, rawLabel) : firstText!
+                throw DatasetError.badLabel(path: csvPath, line: badLine, column: options.labelColumn, value: value)
             }
-            maxLabel = max(maxLabel, label)
             guard let file = imageFile(for: id, in: imagesDir, existing: existing) else {
                 if options.skipBadImages {
                     skipped.append(SkippedImage(imageID: id, path: join(imagesDir, id + ".jpg"), reason: "no image file"))
@@ -136,11 +144,22 @@ public struct Dataset: Sendable, Equatable {
             }
             let group = groupColumn.map { row[$0].trimmingCharacters(in: .whitespaces) } ?? ""
             let diagnosis = diagnosisColumn.map { row[$0].trimmingCharacters(in: .whitespaces) }
-            samples.append(DatasetSample(imageID: id, path: file, label: label,
+            samples.append(DatasetSample(imageID: id, path: file, label: 0,
                                          group: group.isEmpty ? id : group, diagnosis: diagnosis))
+            rawLabels.append(rawLabel)
         }
         guard !samples.isEmpty else { throw DatasetError.noImages(path: csvPath) }
-        let classNames = (0...max(maxLabel, 1)).map(String.init)
+        // Categorical labels: the classes are the column's distinct values in sorted order.
+        let classNames: [String]
+        if sawIndex {
+            for i in samples.indices { samples[i].label = parseLabel(rawLabels[i])! }
+            classNames = (0...max(samples.map(\.label).max() ?? 0, 1)).map(String.init)
+        } else {
+            classNames = Set(rawLabels).sorted()
+            guard classNames.count >= 2 else { throw DatasetError.singleClass(path: csvPath) }
+            let index = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, $0) })
+            for i in samples.indices { samples[i].label = index[rawLabels[i]]! }
+        }
         return Dataset(root: directory, samples: samples, classNames: classNames, skipped: skipped)
     }
 

@@ -38,6 +38,8 @@ public enum DatasetError: Error, Sendable, Equatable, CustomStringConvertible {
     case noImages(path: String)
     /// Only one class is present where two or more are needed.
     case singleClass(path: String)
+    /// The model's head has a different number of classes from the data.
+    case classCountMismatch(path: String, modelClasses: Int, dataClasses: Int, labelColumn: String)
     /// A setting is out of range (fractions, batch size, image size, normalisation).
     case invalidOption(String)
     /// A split file names an image the dataset does not have.
@@ -71,6 +73,9 @@ public enum DatasetError: Error, Sendable, Equatable, CustomStringConvertible {
         case .badImage(_, let detail): detail
         case .noImages(let path): "\(path): no images"
         case .singleClass(let path): "\(path): all images have the same label; two classes are needed"
+        case .classCountMismatch(let path, let m, let d, let column):
+            "\(path): the model's head has \(m == 1 ? "one sigmoid output" : "\(m) classes") but the data has \(d) classes "
+                + "(label column '\(column)'); choose the column with --label-column or a new head with 'spruce train --num-classes'"
         case .invalidOption(let message): message
         case .unknownImageInSplit(let path, let line, let id):
             "\(path):\(line): image '\(id)' is not in the dataset"

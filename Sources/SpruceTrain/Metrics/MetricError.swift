@@ -13,6 +13,10 @@ public enum MetricError: Error, Sendable, Equatable, CustomStringConvertible {
     case nonFiniteScore(index: Int)
     /// Only one class is present, so a rate or the AUC is undefined.
     case singleClass(positives: Int, negatives: Int)
+    /// A multi-class metric was given fewer than two classes.
+    case tooFewClasses(Int)
+    /// A class label is outside 0..<classes.
+    case labelOutOfRange(index: Int, label: Int, classes: Int)
 
     public var description: String {
         switch self {
@@ -21,6 +25,8 @@ public enum MetricError: Error, Sendable, Equatable, CustomStringConvertible {
         case .nonBinaryLabel(let i, let v): "metrics: label \(v) at index \(i) is not 0 or 1"
         case .nonFiniteScore(let i): "metrics: score at index \(i) is not finite"
         case .singleClass(let p, let n): "metrics: \(p) positives and \(n) negatives; both classes are needed"
+        case .tooFewClasses(let n): "metrics: \(n) class\(n == 1 ? "" : "es"); a multi-class report needs at least 2"
+        case .labelOutOfRange(let i, let l, let n): "metrics: label \(l) at index \(i) is not a class of 0..<\(n)"
         }
     }
 }

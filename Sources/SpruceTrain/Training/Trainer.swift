@@ -179,7 +179,7 @@ public struct Trainer: Sendable {
             options: .evaluation(batchSize: config.batchSize, scaling: config.scaling))
         let validationLabels = data.validationIndices.map { Float(samples[$0].label) }
         let selection: SelectionCriterion = data.validationIndices.isEmpty ? .lastEpoch
-            : Set(validationLabels).count == 2 ? .validationAUC : .validationLoss
+            : Set(validationLabels).count >= 2 ? .validationAUC : .validationLoss
 
         let runStart = ContinuousClock.now
         progress(.started(startEpoch: firstEpoch, epochs: config.epochs, batchesPerEpoch: trainLoader.batchesPerEpoch,
@@ -221,16 +221,14 @@ public struct Trainer: Sendable {
             // Only rank 0 validates: it alone chooses the kept epoch and writes.
             if !data.validationIndices.isEmpty && communicator.isRoot {
                 progress(.validating(epoch: epoch))
-                var scores: [Float] = []
-                scores.reserveCapacity(validationLabels.count)
+                var outputs: [Float] = []
                 for batch in validationLoader.epoch(0) {
                     if shouldStop() { throw TrainerError.interrupted(epoch: epoch + 1, completedEpochs: epoch) }
-                    scores += Trainer.positiveScores(try session.predict(layout.arrange(batch.images)), images: batch.labels.count)
+                    outputs += try session.predict(layout.arrange(batch.images))
                 }
-                validationLoss = Trainer.binaryCrossEntropy(probabilities: scores, labels: validationLabels)
-                if selection == .validationAUC, scores.allSatisfy(\.isFinite) {
-                    validationAUC = try ROC.auc(scores: scores, labels: validationLabels)
-                }
+                let metrics = Trainer.validationMetrics(outputs: outputs, labels: validationLabels)
+                validationLoss = metrics.loss
+                if selection == .validationAUC { validationAUC = metrics.auc }
             }
             let record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Double(max(seen, 1)),
                                      validationLoss: validationLoss, validationAUC: validationAUC,
@@ -293,6 +291,23 @@ public struct Trainer: Sendable {
         let width = output.count / images
         if width <= 1 { return output }
         return (0..<images).map { output[$0 * width + 1] }
+    }
+
+    /// Validation loss and AUC of a model's probability `outputs` for `labels` (one output per
+    /// image, or rows of class probabilities): binary cross-entropy and ROC AUC of the positive
+    /// class for one- and two-wide heads; for wider ones softmax cross-entropy and the macro
+    /// one-vs-rest AUC. The AUC is nil when it is undefined (one class, non-finite scores).
+    public static func validationMetrics(outputs: [Float], labels: [Float]) -> (loss: Double, auc: Double?) {
+        guard !labels.isEmpty, outputs.count % labels.count == 0 else { return (.nan, nil) }
+        let width = outputs.count / labels.count
+        if width > 2 {
+            let rows = MulticlassReport.probabilityRows(outputs, classes: width)
+            return (MulticlassReport.crossEntropy(probabilities: rows, classes: width, labels: labels),
+                    MulticlassReport.macroAUC(probabilities: rows, classes: width, labels: labels))
+        }
+        let scores = positiveScores(outputs, images: labels.count)
+        let auc = Set(labels).count == 2 && scores.allSatisfy(\.isFinite) ? try? ROC.auc(scores: scores, labels: labels) : nil
+        return (binaryCrossEntropy(probabilities: scores, labels: labels), auc)
     }
 
     static func binaryCrossEntropy(probabilities: [Float], labels: [Float]) -> Double {
