@@ -8,9 +8,11 @@
 # own int8 model (quantize_static: QDQ, per-channel, calibrated on fixtures/calibration), the peer
 # a user would try next. Needs a Python with torch, torchvision, onnx and
 # onnxruntime (`make pyenv-torch` makes .venv-torch) and the release spruce-bench (`make release`).
-# Usage: .venv-torch/bin/python Tests/Benchmarks/torchvision_bench.py [--models resnet18,...] [--rounds 3]
+# With `--family keras` the models are keras.applications exports by tf2onnx (NHWC), made by
+# keras_export.py under `make pyenv`'s .venv.
+# Usage: .venv-torch/bin/python Tests/Benchmarks/torchvision_bench.py [--family keras] [--models resnet18,...] [--rounds 3]
 #        [--runs N] [--threads 1,2] [--check-only]. `--check-only` loads and compares without timing,
-#        so it may run beside other work. Writes bench-out/torchvision/ (git-ignored) and its JSON summary.
+#        so it may run beside other work. Writes bench-out/<family>/ (git-ignored) and its JSON summary.
 import argparse
 import json
 import os
@@ -21,21 +23,33 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from runtime_bench import ROOT, SPRUCE_BENCH, cpu_ticks, other_runnable, spruce_time, steal_percent  # noqa: E402
 
-OUT = os.path.join(ROOT, "bench-out", "torchvision")
 SPRUCE = os.environ.get("SPRUCE", os.path.join(ROOT, ".build", "release", "spruce"))
-# name: input size. The list of issue 18.
-MODELS = {
-    "resnet18": 224, "resnet50": 224, "inception_v3": 299, "googlenet": 224, "densenet121": 224,
-    "squeezenet1_1": 224, "mnasnet1_0": 224, "regnet_y_400mf": 224, "efficientnet_b0": 224,
-    "mobilenet_v2": 224, "mobilenet_v3_small": 224, "mobilenet_v3_large": 224, "shufflenet_v2_x1_0": 224,
-    "convnext_tiny": 224,
+# name: input size. The torchvision list of issue 18, and Keras models of the same families.
+FAMILIES = {
+    "torchvision": {
+        "resnet18": 224, "resnet50": 224, "inception_v3": 299, "googlenet": 224, "densenet121": 224,
+        "squeezenet1_1": 224, "mnasnet1_0": 224, "regnet_y_400mf": 224, "efficientnet_b0": 224,
+        "mobilenet_v2": 224, "mobilenet_v3_small": 224, "mobilenet_v3_large": 224, "shufflenet_v2_x1_0": 224,
+        "convnext_tiny": 224,
+    },
+    "keras": {
+        "MobileNetV2": 224, "MobileNetV3Small": 224, "MobileNetV3Large": 224, "EfficientNetB0": 224,
+        "ResNet50": 224, "ResNet50V2": 224, "DenseNet121": 224, "InceptionV3": 299, "Xception": 299,
+        "NASNetMobile": 224, "ConvNeXtTiny": 224,
+    },
 }
+OUT = os.path.join(ROOT, "bench-out", "torchvision")
+KERAS_PYTHON = os.environ.get("KERAS_PYTHON", os.path.join(ROOT, ".venv", "bin", "python"))
 
 
-def export(name, size):
+def export(name, size, family="torchvision"):
     """The ONNX file, a seeded input and onnxruntime's output on it (made once)."""
     path = os.path.join(OUT, f"{name}.onnx")
     if os.path.exists(path):
+        return path
+    if family == "keras":
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keras_export.py")
+        subprocess.run([KERAS_PYTHON, script, name, str(size), OUT], check=True)
         return path
     import numpy as np
     import onnxruntime as ort
@@ -127,7 +141,8 @@ def ort_time(onnx, size, threads, runs, warmup):
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(onnx, opts, providers=["CPUExecutionProvider"])
-    feed = {session.get_inputs()[0].name: np.random.default_rng(1).standard_normal((1, 3, size, size), dtype=np.float32)}
+    shape = [1, size, size, 3] if session.get_inputs()[0].shape[-1] == 3 else [1, 3, size, size]
+    feed = {session.get_inputs()[0].name: np.random.default_rng(1).standard_normal(shape, dtype=np.float32)}
     for _ in range(warmup):
         session.run(None, feed)
     times = []
@@ -140,7 +155,9 @@ def ort_time(onnx, size, threads, runs, warmup):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated torchvision names")
+    parser.add_argument("--family", default="torchvision", choices=sorted(FAMILIES),
+                        help="torchvision exports, or Keras ones (tf2onnx, NHWC; exported under .venv)")
+    parser.add_argument("--models", help="comma-separated names of the family (default: all)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (best median kept)")
     parser.add_argument("--runs", type=int, default=20, help="timed inferences per configuration")
     parser.add_argument("--warmup", type=int, default=3)
@@ -152,14 +169,21 @@ def main():
         if not os.path.exists(tool):
             sys.exit(f"{tool} missing: run `make release` first")
     import onnxruntime as ort
+    global OUT
+    OUT = os.path.join(ROOT, "bench-out", args.family)
     os.makedirs(OUT, exist_ok=True)
+    models = FAMILIES[args.family]
+    if args.ort_int8 and args.family == "keras":
+        sys.exit("--ort-int8 calibrates NCHW ImageNet inputs: torchvision only")
     threads = [int(t) for t in args.threads.split(",")]
     busy = other_runnable()
     ticks = cpu_ticks()
     rows = []
-    for name in args.models.split(","):
-        size = MODELS[name]
-        onnx = export(name, size)
+    for name in (args.models.split(",") if args.models else models):
+        if name not in models:
+            sys.exit(f"unknown {args.family} model '{name}': {', '.join(models)}")
+        size = models[name]
+        onnx = export(name, size, args.family)
         dense, error = pack(onnx, False)
         if error:
             rows.append({"model": name, "size": size, "loads": False, "error": error})
@@ -211,7 +235,7 @@ def main():
     steal = steal_percent(ticks, cpu_ticks())
     summary = {"onnxruntime": ort.__version__, "other_runnable_before": busy, "steal_percent": steal,
                "threads": threads, "rounds": args.rounds, "runs": args.runs, "models": rows}
-    with open(os.path.join(OUT, "torchvision_bench.json"), "w") as f:
+    with open(os.path.join(OUT, f"{args.family}_bench.json"), "w") as f:
         json.dump(summary, f, indent=1)
     print(f"onnxruntime {ort.__version__}; other runnable threads before the run: {busy:.2f}; "
           f"steal {steal if steal is not None else float('nan'):.1f} %")
