@@ -77,11 +77,12 @@ extension ONNXImporter.Session {
                 op = .reduceMean(axes: normalizedAxes(axes, of: n.input(0), node: n), keepDims: keepDims)
             }
             inputs = [n.input(0)]
-        case "MaxPool":
-            try rejectUsedOutputs(n, from: 1)
-            op = .maxPool(try poolAttributes(n))
-        case "AveragePool":
-            op = .averagePool(try poolAttributes(n))
+        case "MaxPool", "AveragePool":
+            if n.opType == "MaxPool" { try rejectUsedOutputs(n, from: 1) }
+            let rank = rank(of: n.input(0), node: n.name)
+            if rank == 3 || rank == 5 { return try importPool(n, spatialAxes: rank! - 2, output: output) }
+            let attributes = try poolAttributes(n, spatialAxes: 2)
+            op = n.opType == "MaxPool" ? .maxPool(attributes) : .averagePool(attributes)
         case "Gemm":
             op = .gemm(GemmAttributes(alpha: try a.float("alpha") ?? 1, beta: try a.float("beta") ?? 1,
                                       transA: try a.int("transA") ?? 0 != 0, transB: try a.int("transB") ?? 0 != 0))
@@ -192,11 +193,11 @@ extension ONNXImporter.Session {
         return normalized.count == axes.count ? normalized.sorted() : axes
     }
 
-    /// Checks that a window attribute has one entry per spatial axis (2-D only).
+    /// Checks that a window attribute has one entry per spatial axis (`count` entries).
     private func window(_ n: ONNXNode, _ name: String, _ values: [Int], count: Int) throws -> [Int] {
         guard values.count == count else {
             throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: name,
-                                                 detail: "\(values) (only 2-D windows are supported)")
+                                                 detail: "\(values) (expected \(count) entries\(count == 2 || count == 4 ? ": 2-D windows" : ""))")
         }
         return values
     }
@@ -225,7 +226,8 @@ extension ONNXImporter.Session {
             autoPad: try autoPad(n))
     }
 
-    private func poolAttributes(_ n: ONNXNode) throws -> PoolAttributes {
+    /// A pool's attributes over `spatialAxes` axes (window lists of that length, pads twice it).
+    private func poolAttributes(_ n: ONNXNode, spatialAxes k: Int) throws -> PoolAttributes {
         let a = n.attributes
         guard let kernel = try a.ints("kernel_shape") else {
             throw ONNXError.missingAttribute(node: n.name, op: n.opType, attribute: "kernel_shape")
@@ -233,14 +235,64 @@ extension ONNXImporter.Session {
         if try a.int("storage_order") ?? 0 != 0 && n.outputs.count > 1 && usedNames.contains(n.outputs[1]) {
             throw ONNXError.unsupportedOutputUsed(node: n.name, op: n.opType, output: n.outputs[1])
         }
+        let ones = [Int](repeating: 1, count: k)
         return PoolAttributes(
-            kernelShape: try window(n, "kernel_shape", kernel, count: 2),
-            strides: try window(n, "strides", a.ints("strides") ?? [1, 1], count: 2),
-            pads: try window(n, "pads", a.ints("pads") ?? [0, 0, 0, 0], count: 4),
-            dilations: try window(n, "dilations", a.ints("dilations") ?? [1, 1], count: 2),
+            kernelShape: try window(n, "kernel_shape", kernel, count: k),
+            strides: try window(n, "strides", a.ints("strides") ?? ones, count: k),
+            pads: try window(n, "pads", a.ints("pads") ?? [Int](repeating: 0, count: 2 * k), count: 2 * k),
+            dilations: try window(n, "dilations", a.ints("dilations") ?? ones, count: k),
             autoPad: try autoPad(n),
             countIncludePad: try a.int("count_include_pad") ?? 0 != 0,
             ceilMode: try a.int("ceil_mode") ?? 0 != 0)
+    }
+
+    /// A 1-D or 3-D MaxPool/AveragePool as 2-D pools. 1-D: Unsqueeze a unit height, pool 1×k,
+    /// Squeeze it again. 3-D: a box window is separable — the max (or, with a divisor that is the
+    /// product of the per-axis counts, the mean) over D×H×W is that over D of that over H×W — so
+    /// Reshape [N, C·D, H, W], pool H×W, Reshape [N, C, D, H'·W'], pool D×1, Reshape
+    /// [N, C, D', H', W']. Every per-axis rule (pads, dilations, ceil_mode, auto_pad,
+    /// count_include_pad) stays with its axis.
+    private mutating func importPool(_ n: ONNXNode, spatialAxes k: Int, output: String) throws {
+        let a = try poolAttributes(n, spatialAxes: k)
+        func pool(_ kernel: [Int], _ strides: [Int], _ pads: [Int], _ dilations: [Int]) -> Op {
+            let p = PoolAttributes(kernelShape: kernel, strides: strides, pads: pads, dilations: dilations,
+                                   autoPad: a.autoPad, countIncludePad: a.countIncludePad, ceilMode: a.ceilMode)
+            return n.opType == "MaxPool" ? .maxPool(p) : .averagePool(p)
+        }
+        let input = n.input(0)
+        if k == 1 {
+            let tall = freshValueName("\(n.name)_2d")
+            let pooled = freshValueName("\(n.name)_pooled")
+            try append(Node(name: freshNodeName("\(n.name)_unsqueeze"), op: .unsqueeze(axes: [2]), inputs: [input], outputs: [tall]))
+            try append(Node(name: n.name, op: pool([1, a.kernelShape[0]], [1, a.strides[0]], [0, a.pads[0], 0, a.pads[1]],
+                                                    [1, a.dilations[0]]), inputs: [tall], outputs: [pooled]))
+            return try append(Node(name: freshNodeName("\(n.name)_squeeze"), op: .squeeze(axes: [2]), inputs: [pooled], outputs: [output]))
+        }
+        let shape = try shapePair(of: input, node: n.name)
+        guard shape.low[1...] == shape.high[1...] else {
+            throw ONNXError.unsupportedAttribute(node: n.name, op: n.opType, attribute: "kernel_shape",
+                                                 detail: "a 3-D window needs fixed channels and spatial sizes, the input is \(shape.low)")
+        }
+        let (c, d, h, w) = (shape.low[1], shape.low[2], shape.low[3], shape.low[4])
+        let planes = freshValueName("\(n.name)_planes")
+        let spatial = freshValueName("\(n.name)_hw")
+        let columns = freshValueName("\(n.name)_columns")
+        let deep = freshValueName("\(n.name)_d")
+        try append(Node(name: freshNodeName("\(n.name)_to_planes"), op: .reshape(shape: [0, c * d, h, w], allowZero: false),
+                        inputs: [input], outputs: [planes]))
+        try append(Node(name: freshNodeName("\(n.name)_hw"),
+                        op: pool(Array(a.kernelShape[1...]), Array(a.strides[1...]), [a.pads[1], a.pads[2], a.pads[4], a.pads[5]],
+                                 Array(a.dilations[1...])),
+                        inputs: [planes], outputs: [spatial]))
+        let pooled = try shapePair(of: spatial, node: n.name).low
+        let (h2, w2) = (pooled[2], pooled[3])
+        try append(Node(name: freshNodeName("\(n.name)_to_columns"), op: .reshape(shape: [0, c, d, h2 * w2], allowZero: false),
+                        inputs: [spatial], outputs: [columns]))
+        try append(Node(name: n.name, op: pool([a.kernelShape[0], 1], [a.strides[0], 1], [a.pads[0], 0, a.pads[3], 0],
+                                                [a.dilations[0], 1]),
+                        inputs: [columns], outputs: [deep]))
+        try append(Node(name: freshNodeName("\(n.name)_to_volume"), op: .reshape(shape: [0, c, -1, h2, w2], allowZero: false),
+                        inputs: [deep], outputs: [output]))
     }
 
     /// Reshape with its target folded into the attribute. Entries that depend on the dynamic

@@ -25,11 +25,12 @@ def main():
     rng = np.random.default_rng(0)
     for layer in model.layers:
         if isinstance(layer, tf.keras.layers.BatchNormalization):
-            gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape).astype(np.float32),
-                               rng.normal(0, 0.1, beta.shape).astype(np.float32),
-                               rng.normal(0, 0.1, mean.shape).astype(np.float32),
-                               rng.uniform(0.5, 2.0, var.shape).astype(np.float32)])
+            # Weights in Keras's order; InceptionV3's layers have no gamma (scale=False).
+            n = layer.get_weights()[-1].shape
+            values = [rng.uniform(0.5, 1.5, n)] if layer.scale else []
+            values += [rng.normal(0, 0.1, n)] if layer.center else []
+            values += [rng.normal(0, 0.1, n), rng.uniform(0.5, 2.0, n)]
+            layer.set_weights([v.astype(np.float32) for v in values])
     spec = (tf.TensorSpec((1, size, size, 3), tf.float32, name="input"),)
     path = os.path.join(out, f"{name}.onnx")
     tf2onnx.convert.from_keras(model, input_signature=spec, opset=17, output_path=path + ".tmp")
