@@ -226,11 +226,13 @@ AVX2_FMA void spruce_dwconv_3x3s1_plane_avx2_fma(const float *padded, long pitch
     for (long oy = 0; oy < height; oy++) {
         const float *r[3] = {padded + oy * pitch, padded + (oy + 1) * pitch, padded + (oy + 2) * pitch};
         float *dst = out + oy * width;
-        for (long x = 0; x < width; x += 8) {
+        for (long x = 0;; x += 8) {
+            if (x > width - 8) x = width - 8;  /* the last block moved back to end at the row's end */
             __m256 a = vb;
             for (int ky = 0; ky < 3; ky++)
                 for (int kx = 0; kx < 3; kx++) a = _mm256_fmadd_ps(w[ky * 3 + kx], _mm256_loadu_ps(r[ky] + x + kx), a);
             _mm256_storeu_ps(dst + x, clamp8(a, lo, hi));
+            if (x == width - 8) break;
         }
     }
 }

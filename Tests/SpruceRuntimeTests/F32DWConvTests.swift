@@ -37,6 +37,13 @@ let dwCases: [ConvCase] = [
     ConvCase(c: 2, h: 3, w: 4, m: 4, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 2),
     ConvCase(c: 3, h: 8, w: 8, m: 3, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 3),
     ConvCase(c: 2, h: 5, w: 16, m: 4, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 2),
+    // Rows of at least 8 that are not a multiple of 8 (the last block moved back): 3×3 on
+    // MobileNet's 28- and 14-wide maps, 5×5 on EfficientNet's and MobileNet v3's, and 9.
+    ConvCase(c: 3, h: 5, w: 28, m: 3, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 3),
+    ConvCase(c: 2, h: 14, w: 14, m: 4, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 2),
+    ConvCase(c: 3, h: 6, w: 28, m: 3, kh: 5, kw: 5, pads: [2, 2, 2, 2], groups: 3),
+    ConvCase(c: 2, h: 14, w: 14, m: 4, kh: 5, kw: 5, pads: [2, 2, 2, 2], groups: 2),
+    ConvCase(c: 2, h: 3, w: 9, m: 2, kh: 5, kw: 5, pads: [2, 2, 2, 2], groups: 2),
     // Stride-2 padded-plane path (pads only bottom/right, even input, rows of 4 or 8k).
     ConvCase(c: 2, h: 8, w: 8, m: 2, kh: 3, kw: 3, stride: (2, 2), pads: [0, 0, 1, 1], groups: 2),
     ConvCase(c: 3, h: 16, w: 16, m: 6, kh: 3, kw: 3, stride: (2, 2), pads: [0, 0, 1, 1], groups: 3),

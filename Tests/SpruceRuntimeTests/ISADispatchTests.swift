@@ -82,6 +82,20 @@ struct ISADispatchTests {
             }
         }
     }
+
+    @Test func dwconv3x3PlaneMatchesSwift() {
+        var rng = SplitMix64(seed: 10)
+        let weights = rng.floats(9)
+        for (height, width) in [(1, 8), (3, 14), (5, 28), (2, 16), (4, 9)] {
+            let pitch = width + 2
+            let padded = rng.floats((height + 2) * pitch)
+            var swift = [Float](repeating: .nan, count: height * width), c = swift
+            dwconv3x3s1Plane(padded: padded, pitch: pitch, height: height, width: width, weights: weights, bias: 0.2,
+                             bounds: .identity, out: &swift)
+            spruce_dwconv_3x3s1_plane_avx2_fma(padded, pitch, height, width, weights, 0.2, -.infinity, .infinity, &c)
+            expectClose(c, swift, "dwconv 3x3 plane \(height)x\(width)")
+        }
+    }
 }
 /// Runs `body` with stable pointers to the three arrays (an empty array still gets a valid pointer).
 private func withPointers<R>(_ columns: [UInt32], _ table: [Int32], _ source: [Float],

@@ -39,7 +39,7 @@ void spruce_dwconv_wide_3x3_avx2_fma(const float *base, const long *taps, const 
                                      long length, float *dst, float bias, float lower, float upper);
 
 /// One channel of a 3x3 stride-1 depthwise conv from its zero-bordered plane (twin:
-/// dwconv3x3s1Plane): height rows of width outputs (a multiple of 8), input row pitch `pitch`.
+/// dwconv3x3s1Plane): height rows of width ≥ 8 outputs, input row pitch `pitch`.
 void spruce_dwconv_3x3s1_plane_avx2_fma(const float *padded, long pitch, long height, long width,
                                         const float *weights, float bias, float lower, float upper, float *out);
 

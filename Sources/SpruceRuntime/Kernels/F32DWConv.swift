@@ -45,11 +45,13 @@ public func f32DWConv(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: U
         }
         return
     }
-    if g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideHeight == 1 && g.strideWidth == 1
-        && g.dilationHeight == 1 && g.dilationWidth == 1 && g.padTop == 1 && g.padLeft == 1 && g.padBottom == 1
-        && g.padRight == 1 && (g.outWidth % 8 == 0 || g.outWidth == 4) {
-        dwconv3x3s1Padded(g, input: input, weights: weights, bias: bias, bounds: bounds, output: output,
-                          outputChannels: range, padded: planes)
+    // k×k (3 or 5), stride 1, "same" padding of (k − 1) / 2 all round, rows of 4 (3×3) or ≥ 8.
+    let k = g.kernelHeight, p = (k - 1) / 2
+    if (k == 3 || k == 5) && g.kernelWidth == k && g.strideHeight == 1 && g.strideWidth == 1
+        && g.dilationHeight == 1 && g.dilationWidth == 1 && g.padTop == p && g.padLeft == p && g.padBottom == p
+        && g.padRight == p && (g.outWidth >= 8 || (k == 3 && g.outWidth == 4)) {
+        dwconvS1Padded(g, input: input, weights: weights, bias: bias, bounds: bounds, output: output,
+                       outputChannels: range, padded: planes)
         return
     }
     if g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideHeight == 2 && g.strideWidth == 2
@@ -142,29 +144,35 @@ private func dwconv3x3s1Direct(_ g: ConvGeometry, plane: UnsafePointer<Float>, w
     }
 }
 
-/// 3×3, stride 1, one pixel of padding all round, output rows of 4 or a multiple of 8 (MobileNet's
-/// 4×4–64×64 maps): each channel's rows are copied into the interior of a zero-bordered plane
-/// (the border is zeroed once per call), then every output row is whole vectors of nine taps
-/// stored straight into the output. The generic phase-plane path pays a per-channel setup and a
-/// compaction that cost more than the arithmetic on these small maps.
-private func dwconv3x3s1Padded(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
-                               bias: UnsafePointer<Float>?, bounds: ActivationBounds,
-                               output: UnsafeMutablePointer<Float>, outputChannels: Range<Int>,
-                               padded: UnsafeMutablePointer<Float>) {
-    let w = g.inWidth, h = g.inHeight, pw = w + 2
+/// k×k (3 or 5), stride 1, "same" padding all round, output rows of 4 (3×3) or at least 8 (the
+/// 4×4–112×112 maps of MobileNets and EfficientNet): each channel's rows are copied into the
+/// interior of a zero-bordered plane (the border is zeroed once per call), then every output row
+/// is vectors of k² taps stored straight into the output, the last one moved back to end at the
+/// row's end. The generic phase-plane path pays a per-channel setup and a compaction that cost
+/// more than the arithmetic on these small maps.
+private func dwconvS1Padded(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                            bias: UnsafePointer<Float>?, bounds: ActivationBounds,
+                            output: UnsafeMutablePointer<Float>, outputChannels: Range<Int>,
+                            padded: UnsafeMutablePointer<Float>) {
+    let size = g.kernelHeight, pad = (size - 1) / 2
+    let w = g.inWidth, h = g.inHeight, pw = w + 2 * pad
     let multiplier = g.outChannels / g.inChannels
-    for i in 0..<((h + 2) * pw) { padded[i] = 0 }
+    for i in 0..<((h + 2 * pad) * pw) { padded[i] = 0 }
     let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
     var builtChannel = -1
     for m in outputChannels {
         let c = m / multiplier
         if c != builtChannel {
-            copyRows(input + c * g.inPlane, pitch: w, rows: h, width: w, into: padded + pw + 1, pitch: pw)
+            copyRows(input + c * g.inPlane, pitch: w, rows: h, width: w, into: padded + pad * pw + pad, pitch: pw)
             builtChannel = c
         }
-        let k = weights + m * 9
+        let k = weights + m * size * size
         let out = output + m * g.outPlane
         let b = bias?[m] ?? 0
+        if size == 5 {
+            dwconv5x5s1Plane(padded: padded, pitch: pw, height: h, width: w, weights: k, bias: b, bounds: bounds, out: out)
+            continue
+        }
         if w == 4 {
             // Two output rows per SIMD8: lanes 0–3 row oy, lanes 4–7 row oy + 1.
             @inline(__always) func rows2(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
@@ -195,8 +203,38 @@ private func dwconv3x3s1Padded(_ g: ConvGeometry, input: UnsafePointer<Float>, w
     }
 }
 
-/// One channel of `dwconv3x3s1Padded` from its zero-bordered plane (row pitch `pitch`): h rows of
-/// w outputs, w a multiple of 8, whole vectors of nine taps each.
+/// One 5×5 channel of `dwconvS1Padded` from its zero-bordered plane (row pitch `pitch`): h rows of
+/// w ≥ 8 outputs, eight at a time, the last block moved back to end at the row's end.
+func dwconv5x5s1Plane(padded: UnsafePointer<Float>, pitch pw: Int, height h: Int, width w: Int,
+                      weights k: UnsafePointer<Float>, bias b: Float, bounds: ActivationBounds,
+                      out: UnsafeMutablePointer<Float>) {
+    let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
+    let vb = SIMD8<Float>(repeating: b)
+    for oy in 0..<h {
+        let dst = out + oy * w
+        var x = 0
+        while true {
+            x = min(x, w - 8)
+            var a = vb
+            for ky in 0..<5 {
+                let r = padded + (oy + ky) * pw + x
+                let kr = k + ky * 5
+                a = multiplyAdd(a, SIMD8(repeating: kr[0]), load8(r))
+                a = multiplyAdd(a, SIMD8(repeating: kr[1]), load8(r + 1))
+                a = multiplyAdd(a, SIMD8(repeating: kr[2]), load8(r + 2))
+                a = multiplyAdd(a, SIMD8(repeating: kr[3]), load8(r + 3))
+                a = multiplyAdd(a, SIMD8(repeating: kr[4]), load8(r + 4))
+            }
+            store8(clamp8(a, lo, hi), dst + x)
+            if x == w - 8 { break }
+            x += 8
+        }
+    }
+}
+
+/// One 3×3 channel of `dwconvS1Padded` from its zero-bordered plane (row pitch `pitch`): h rows
+/// of w ≥ 8 outputs, whole vectors of nine taps each, the last block moved back to end at the
+/// row's end.
 func dwconv3x3s1Plane(padded: UnsafePointer<Float>, pitch pw: Int, height h: Int, width w: Int,
                       weights k: UnsafePointer<Float>, bias b: Float, bounds: ActivationBounds,
                       out: UnsafeMutablePointer<Float>) {
@@ -209,20 +247,22 @@ func dwconv3x3s1Plane(padded: UnsafePointer<Float>, pitch pw: Int, height h: Int
         let r0 = padded + oy * pw, r1 = r0 + pw, r2 = r1 + pw
         let dst = out + oy * w
         var x = 0
-        while x < w {
+        while true {
+            x = min(x, w - 8)
             var a = multiplyAdd(vb, w0, load8(r0 + x))
             a = multiplyAdd(a, w1, load8(r0 + x + 1)); a = multiplyAdd(a, w2, load8(r0 + x + 2))
             a = multiplyAdd(a, w3, load8(r1 + x)); a = multiplyAdd(a, w4, load8(r1 + x + 1))
             a = multiplyAdd(a, w5, load8(r1 + x + 2)); a = multiplyAdd(a, w6, load8(r2 + x))
             a = multiplyAdd(a, w7, load8(r2 + x + 1)); a = multiplyAdd(a, w8, load8(r2 + x + 2))
             store8(clamp8(a, lo, hi), dst + x)
+            if x == w - 8 { break }
             x += 8
         }
     }
 }
 
 /// 3×3, stride 2, padding only at the bottom and right (TensorFlow's "same" on an even input),
-/// output rows of 4 or a multiple of 8: as `dwconv3x3s1Padded`, the input rows copied into a
+/// output rows of 4 or a multiple of 8: as `dwconvS1Padded`, the input rows copied into a
 /// zero-bordered plane, then eight outputs take the even and odd lanes of two 16-float loads per
 /// tap row instead of going through four phase planes.
 private func dwconv3x3s2Padded(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
