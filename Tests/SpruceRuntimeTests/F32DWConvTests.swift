@@ -44,6 +44,15 @@ let dwCases: [ConvCase] = [
     ConvCase(c: 3, h: 6, w: 28, m: 3, kh: 5, kw: 5, pads: [2, 2, 2, 2], groups: 3),
     ConvCase(c: 2, h: 14, w: 14, m: 4, kh: 5, kw: 5, pads: [2, 2, 2, 2], groups: 2),
     ConvCase(c: 2, h: 3, w: 9, m: 2, kh: 5, kw: 5, pads: [2, 2, 2, 2], groups: 2),
+    // Stride-2 padded-plane path, any pads, rows of 4 (3×3) or at least 8: PyTorch's symmetric
+    // pads on 28-wide maps, odd inputs, 5×5, asymmetric pads.
+    ConvCase(c: 2, h: 28, w: 28, m: 2, kh: 3, kw: 3, stride: (2, 2), pads: [1, 1, 1, 1], groups: 2),
+    ConvCase(c: 2, h: 9, w: 29, m: 4, kh: 3, kw: 3, stride: (2, 2), pads: [1, 1, 1, 1], groups: 2),
+    ConvCase(c: 3, h: 8, w: 19, m: 3, kh: 3, kw: 3, stride: (2, 2), pads: [0, 1, 1, 0], groups: 3),
+    ConvCase(c: 2, h: 28, w: 28, m: 2, kh: 5, kw: 5, stride: (2, 2), pads: [2, 2, 2, 2], groups: 2),
+    ConvCase(c: 2, h: 7, w: 19, m: 4, kh: 5, kw: 5, stride: (2, 2), pads: [2, 2, 2, 2], groups: 2),
+    ConvCase(c: 2, h: 10, w: 32, m: 2, kh: 5, kw: 5, stride: (2, 2), pads: [1, 2, 2, 1], groups: 2),
+    ConvCase(c: 2, h: 7, w: 7, m: 2, kh: 3, kw: 3, stride: (2, 2), pads: [1, 1, 1, 1], groups: 2),
     // Stride-2 padded-plane path (pads only bottom/right, even input, rows of 4 or 8k).
     ConvCase(c: 2, h: 8, w: 8, m: 2, kh: 3, kw: 3, stride: (2, 2), pads: [0, 0, 1, 1], groups: 2),
     ConvCase(c: 3, h: 16, w: 16, m: 6, kh: 3, kw: 3, stride: (2, 2), pads: [0, 0, 1, 1], groups: 3),

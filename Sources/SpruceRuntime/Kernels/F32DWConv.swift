@@ -9,8 +9,15 @@ import _SpruceSupport
 /// Workspace bytes `f32DWConv` needs: one channel's phase planes, the tap table, one wide plane.
 public func f32DWConvWorkspaceBytes(_ g: ConvGeometry) -> Int {
     let layout = PhaseLayout(g)
-    return alignedBytes(layout.bufferCount(channels: 1) * 4) + alignedBytes(g.kernelArea * MemoryLayout<Int>.stride)
+    return alignedBytes(planeFloats(g, layout) * 4) + alignedBytes(g.kernelArea * MemoryLayout<Int>.stride)
         + alignedBytes(layout.wideLength(g) * 4)
+}
+
+/// Floats of the plane buffer: one channel's phase planes, or its zero-bordered plane with one
+/// spare column per row (the padded paths' row pitch), whichever is larger.
+private func planeFloats(_ g: ConvGeometry, _ layout: PhaseLayout) -> Int {
+    let bordered = (g.inHeight + g.padTop + g.padBottom) * (g.inWidth + g.padLeft + g.padRight + 1)
+    return max(1, layout.bufferCount(channels: 1), bordered)
 }
 
 /// Output channels in `outputChannels` of a depthwise convolution: clamp(dwconv(input, W) + bias).
@@ -26,8 +33,8 @@ public func f32DWConv(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: U
     let area = g.kernelArea
     let wideLength = layout.wideLength(g)
     var cursor = workspace
-    let planes = cursor.bindMemory(to: Float.self, capacity: max(1, layout.bufferCount(channels: 1)))
-    cursor += alignedBytes(layout.bufferCount(channels: 1) * 4)
+    let planes = cursor.bindMemory(to: Float.self, capacity: planeFloats(g, layout))
+    cursor += alignedBytes(planeFloats(g, layout) * 4)
     let taps = cursor.bindMemory(to: Int.self, capacity: area)
     cursor += alignedBytes(area * MemoryLayout<Int>.stride)
     let wide = cursor.bindMemory(to: Float.self, capacity: max(1, wideLength))
@@ -54,12 +61,11 @@ public func f32DWConv(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: U
                        outputChannels: range, padded: planes)
         return
     }
-    if g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideHeight == 2 && g.strideWidth == 2
-        && g.dilationHeight == 1 && g.dilationWidth == 1 && g.padTop == 0 && g.padLeft == 0 && g.padBottom == 1
-        && g.padRight == 1 && g.inHeight == 2 * g.outHeight && g.inWidth == 2 * g.outWidth
-        && (g.outWidth % 8 == 0 || g.outWidth == 4) {
-        dwconv3x3s2Padded(g, input: input, weights: weights, bias: bias, bounds: bounds, output: output,
-                          outputChannels: range, padded: planes)
+    // k×k (3 or 5), stride 2, any padding, rows of 4 (3×3) or ≥ 8.
+    if (k == 3 || k == 5) && g.kernelWidth == k && g.strideHeight == 2 && g.strideWidth == 2
+        && g.dilationHeight == 1 && g.dilationWidth == 1 && (g.outWidth >= 8 || (k == 3 && g.outWidth == 4)) {
+        dwconvS2Padded(g, input: input, weights: weights, bias: bias, bounds: bounds, output: output,
+                       outputChannels: range, padded: planes)
         return
     }
     let direct = layout.width == g.outWidth
@@ -261,26 +267,33 @@ func dwconv3x3s1Plane(padded: UnsafePointer<Float>, pitch pw: Int, height h: Int
     }
 }
 
-/// 3×3, stride 2, padding only at the bottom and right (TensorFlow's "same" on an even input),
-/// output rows of 4 or a multiple of 8: as `dwconvS1Padded`, the input rows copied into a
-/// zero-bordered plane, then eight outputs take the even and odd lanes of two 16-float loads per
-/// tap row instead of going through four phase planes.
-private func dwconv3x3s2Padded(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
-                               bias: UnsafePointer<Float>?, bounds: ActivationBounds,
-                               output: UnsafeMutablePointer<Float>, outputChannels: Range<Int>,
-                               padded: UnsafeMutablePointer<Float>) {
-    let w = g.inWidth, h = g.inHeight, pw = w + 1, ow = g.outWidth
+/// k×k (3 or 5), stride 2, any padding, output rows of 4 (3×3) or at least 8: as
+/// `dwconvS1Padded`, the input rows copied into a zero-bordered plane (one spare column per row),
+/// then eight outputs take the even and odd lanes of 16-float loads per tap row instead of going
+/// through four phase planes; the last block of a row moves back to end at the row's end.
+private func dwconvS2Padded(_ g: ConvGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                            bias: UnsafePointer<Float>?, bounds: ActivationBounds,
+                            output: UnsafeMutablePointer<Float>, outputChannels: Range<Int>,
+                            padded: UnsafeMutablePointer<Float>) {
+    let size = g.kernelHeight
+    let w = g.inWidth, h = g.inHeight, ow = g.outWidth
+    // Output x reads padded columns 2x … 2x + size − 1; a 16-float load at 2x reaches 2x + 15, so
+    // with the last block at ow − 8 the loads end at 2·ow + size − 2 ≤ the pitch − 1.
+    let pw = w + g.padLeft + g.padRight + 1, ph = h + g.padTop + g.padBottom
     let multiplier = g.outChannels / g.inChannels
-    for i in 0..<((h + 1) * pw) { padded[i] = 0 }
+    for i in 0..<(ph * pw) { padded[i] = 0 }
     let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
+    @inline(__always) func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+    }
     var builtChannel = -1
     for m in outputChannels {
         let c = m / multiplier
         if c != builtChannel {
-            copyRows(input + c * g.inPlane, pitch: w, rows: h, width: w, into: padded, pitch: pw)
+            copyRows(input + c * g.inPlane, pitch: w, rows: h, width: w, into: padded + g.padTop * pw + g.padLeft, pitch: pw)
             builtChannel = c
         }
-        let k = weights + m * 9
+        let k = weights + m * size * size
         let out = output + m * g.outPlane
         let b = bias?[m] ?? 0
         if ow == 4 {
@@ -300,18 +313,40 @@ private func dwconv3x3s2Padded(_ g: ConvGeometry, input: UnsafePointer<Float>, w
             }
             continue
         }
+        let vb = SIMD8<Float>(repeating: b)
+        if size == 5 {
+            for oy in 0..<g.outHeight {
+                let dst = out + oy * ow
+                var x = 0
+                while true {
+                    x = min(x, ow - 8)
+                    var a = vb
+                    for ky in 0..<5 {
+                        let r = UnsafePointer(padded + (2 * oy + ky) * pw + 2 * x)
+                        let kr = k + ky * 5
+                        let a0 = load16(r), b0 = load16(r + 2), c0 = load16(r + 4)
+                        a = multiplyAdd(a, SIMD8(repeating: kr[0]), a0.evenHalf)
+                        a = multiplyAdd(a, SIMD8(repeating: kr[1]), a0.oddHalf)
+                        a = multiplyAdd(a, SIMD8(repeating: kr[2]), b0.evenHalf)
+                        a = multiplyAdd(a, SIMD8(repeating: kr[3]), b0.oddHalf)
+                        a = multiplyAdd(a, SIMD8(repeating: kr[4]), c0.evenHalf)
+                    }
+                    store8(clamp8(a, lo, hi), dst + x)
+                    if x == ow - 8 { break }
+                    x += 8
+                }
+            }
+            continue
+        }
         let w0 = SIMD8<Float>(repeating: k[0]), w1 = SIMD8<Float>(repeating: k[1]), w2 = SIMD8<Float>(repeating: k[2])
         let w3 = SIMD8<Float>(repeating: k[3]), w4 = SIMD8<Float>(repeating: k[4]), w5 = SIMD8<Float>(repeating: k[5])
         let w6 = SIMD8<Float>(repeating: k[6]), w7 = SIMD8<Float>(repeating: k[7]), w8 = SIMD8<Float>(repeating: k[8])
-        let vb = SIMD8<Float>(repeating: b)
-        @inline(__always) func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-            UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-        }
         for oy in 0..<g.outHeight {
             let r0 = UnsafePointer(padded + 2 * oy * pw), r1 = r0 + pw, r2 = r1 + pw
             let dst = out + oy * ow
             var x = 0
-            while x < ow {
+            while true {
+                x = min(x, ow - 8)
                 let p = 2 * x
                 let a0 = load16(r0 + p), b0 = load16(r0 + p + 2)
                 let a1 = load16(r1 + p), b1 = load16(r1 + p + 2)
@@ -322,6 +357,7 @@ private func dwconv3x3s2Padded(_ g: ConvGeometry, input: UnsafePointer<Float>, w
                 a = multiplyAdd(a, w5, b1.evenHalf); a = multiplyAdd(a, w6, a2.evenHalf)
                 a = multiplyAdd(a, w7, a2.oddHalf); a = multiplyAdd(a, w8, b2.evenHalf)
                 store8(clamp8(a, lo, hi), dst + x)
+                if x == ow - 8 { break }
                 x += 8
             }
         }
