@@ -26,6 +26,8 @@ public struct PackOptions: Sendable, Equatable {
     public var sparsity: Double?
     /// Prune the small first conv, depthwise convs and classifier Gemm too.
     public var pruneAll: Bool
+    /// Every pruned layer loses the same fraction instead of one global magnitude threshold.
+    public var uniform: Bool
     /// Store conv and Gemm weights as int8 rows.
     public var int8: Bool
     /// zstd level for the sections.
@@ -38,10 +40,11 @@ public struct PackOptions: Sendable, Equatable {
     public var scaling: String?
 
     /// Options; the defaults pack float32 without pruning at zstd level 6.
-    public init(sparsity: Double? = nil, pruneAll: Bool = false, int8: Bool = false, zstdLevel: Int = 6,
-                calibrationImages: [String] = [], scaling: String? = nil) {
+    public init(sparsity: Double? = nil, pruneAll: Bool = false, uniform: Bool = false, int8: Bool = false,
+                zstdLevel: Int = 6, calibrationImages: [String] = [], scaling: String? = nil) {
         self.sparsity = sparsity
         self.pruneAll = pruneAll
+        self.uniform = uniform
         self.int8 = int8
         self.zstdLevel = zstdLevel
         self.calibrationImages = calibrationImages

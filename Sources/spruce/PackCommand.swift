@@ -19,7 +19,8 @@ struct PackCommand: ParsableCommand {
             global threshold, but no layer loses more than 98 % of its weights, and unless \
             --prune-all is given the first conv, depthwise convs and the classifier (last) Gemm \
             are left dense when each holds at most 2 % of the conv/Gemm weights; the other layers \
-            prune harder to make up for them. This is the quick path: no data and no fine-tuning, \
+            prune harder to make up for them. With --uniform every pruned layer loses the same \
+            fraction instead (tfmot's per-layer rule). This is the quick path: no data and no fine-tuning, \
             so accuracy can drop at high sparsity. Pack runs the stages of compress without data: \
             load → fold → prune → quantize → encode → pack.
 
@@ -50,6 +51,9 @@ struct PackCommand: ParsableCommand {
 
     @Flag(help: "Also prune the small first conv, depthwise convs and classifier Gemm.")
     var pruneAll = false
+
+    @Flag(help: "Prune every pruned layer by the same fraction instead of one global magnitude threshold.")
+    var uniform = false
 
     @Option(parsing: .upToNextOption,
             help: ArgumentHelp("Images (.jpg/.png files or folders of them) that choose how --int8 rounds each weight.",
@@ -83,7 +87,7 @@ struct PackCommand: ParsableCommand {
 
     func run() throws {
         let images = try CalibrationImages.expand(calibrate)
-        let job = PackJob(options: PackOptions(sparsity: sparsity, pruneAll: pruneAll, int8: int8, zstdLevel: zstdLevel,
+        let job = PackJob(options: PackOptions(sparsity: sparsity, pruneAll: pruneAll, uniform: uniform, int8: int8, zstdLevel: zstdLevel,
                                                calibrationImages: images, scaling: scaling))
         let progress = ProgressBox(ProgressReporter(descriptor: 2))
         let report = try job.run(source: options.model, destination: output) { done, total, node in

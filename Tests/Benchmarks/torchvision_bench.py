@@ -3,7 +3,7 @@
 # torch.onnx.export opset 17, dynamo=False; random weights, BatchNorm statistics randomized so the
 # activations are O(1)) at their native sizes. For each: does Spruce load it, does it match
 # onnxruntime, and Spruce's runtime (dense, and 90 % + int8 from `spruce pack --sparsity 0.9
-# --int8`) against onnxruntime on the same dense ONNX file, batch 1, in alternating rounds (best
+# --uniform --int8`: every pruned layer 90 % sparse, one-shot) against onnxruntime on the same dense ONNX file, batch 1, in alternating rounds (best
 # median of each), 1 thread and optionally 2; with `--ort-int8` also against onnxruntime running its
 # own int8 model (quantize_static: QDQ, per-channel, calibrated on fixtures/calibration), the peer
 # a user would try next. Needs a Python with torch, torchvision, onnx and
@@ -76,11 +76,11 @@ def export(name, size, family="torchvision"):
 
 def pack(onnx, sparsity_int8):
     """(artifact path, None) or (None, the error line) from `spruce pack`."""
-    suffix = "s90_int8" if sparsity_int8 else "dense"
+    suffix = "s90u_int8" if sparsity_int8 else "dense"
     path = onnx.replace(".onnx", f".{suffix}.spruce")
     if os.path.exists(path):
         return path, None
-    flags = ["--sparsity", "0.9", "--int8"] if sparsity_int8 else []
+    flags = ["--sparsity", "0.9", "--uniform", "--int8"] if sparsity_int8 else []
     result = subprocess.run([SPRUCE, "pack", onnx, "-o", path, *flags], capture_output=True, text=True)
     if result.returncode != 0:
         return None, (result.stderr.strip().splitlines() or ["failed"])[-1]

@@ -108,8 +108,9 @@ public struct PruningOptions: Sendable, Equatable, Codable {
     /// `spruce pack --sparsity`: a fraction of all conv/Gemm weights, one global magnitude
     /// threshold, at most 98 % of any layer; unless `pruneAll`, the first conv, depthwise convs and
     /// classifier are left dense when each holds at most 2 % of the weights.
-    public static func oneShot(pruneAll: Bool = false) -> PruningOptions {
-        PruningOptions(allocation: .global(minimumDensity: 0.02), exclude: pruneAll ? [] : Set(LayerRole.allCases),
+    public static func oneShot(pruneAll: Bool = false, uniform: Bool = false) -> PruningOptions {
+        PruningOptions(allocation: uniform ? .uniform : .global(minimumDensity: 0.02),
+                       exclude: pruneAll ? [] : Set(LayerRole.allCases),
                        maxLayerSparsity: 0.98, scope: .allWeights, excludeUpTo: 0.02)
     }
 

@@ -70,7 +70,7 @@ extension Recipe {
     public static func pack(_ source: ModelSource, options: PackOptions) -> Recipe {
         var stages: [StageSpec] = [.load(source), .fold]
         if let s = options.sparsity, s > 0 {
-            stages.append(.prune(PruneSpec(sparsity: s, options: .oneShot(pruneAll: options.pruneAll), int8: .never)))
+            stages.append(.prune(PruneSpec(sparsity: s, options: .oneShot(pruneAll: options.pruneAll, uniform: options.uniform), int8: .never)))
         }
         stages += [.quantize(int8: options.int8, calibrationImages: options.calibrationImages), .encode,
                    .pack(zstdLevel: options.zstdLevel)]
