@@ -3,8 +3,9 @@
 # torch.onnx.export opset 17, dynamo=False; random weights, BatchNorm statistics randomized so the
 # activations are O(1)) at their native sizes. For each: does Spruce load it, does it match
 # onnxruntime, and Spruce's runtime (dense, and 90 % + int8 from `spruce pack --sparsity 0.9
-# --uniform --int8`: every pruned layer 90 % sparse, one-shot) against onnxruntime on the same dense ONNX file, batch 1, in alternating rounds (best
-# median of each), 1 thread and optionally 2; with `--ort-int8` also against onnxruntime running its
+# --uniform --int8`: every pruned layer 90 % sparse, one-shot) against onnxruntime on the same
+# dense ONNX file, batch 1, in alternating rounds (best median of each), 1 thread and optionally 2;
+# with `--ort-int8` also against onnxruntime running its
 # own int8 model (quantize_static: QDQ, per-channel, calibrated on fixtures/calibration), the peer
 # a user would try next. Needs a Python with torch, torchvision, onnx and
 # onnxruntime (`make pyenv-torch` makes .venv-torch) and the release spruce-bench (`make release`).
