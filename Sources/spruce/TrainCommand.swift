@@ -229,7 +229,7 @@ struct TrainCommand: ParsableCommand {
     /// The network to train, its input size and a one-line description.
     private func loadModel() throws -> (Model, Int, String) {
         if model.lowercased().hasSuffix(".onnx") {
-            let loaded = try ModelFile.load(path: model)
+            let loaded = try LoadStage.dynamicBatch(try ModelFile.load(path: model), name: model)
             guard let input = loaded.graph.inputs.first, loaded.graph.inputs.count == 1 else {
                 throw ValidationError("\(model): a trainable model has exactly one image input")
             }

@@ -97,7 +97,7 @@ public struct LoadStage: Stage {
     /// Exporters often fix the batch at 1 (`torch.onnx.export` without `dynamic_axes`), and
     /// training feeds batches: a batch of 1 declared on the inputs and outputs becomes dynamic when
     /// the graph's shapes allow it (inferred for a batch of 2), and is an error naming the fix when not.
-    static func dynamicBatch(_ model: Model, name: String) throws -> Model {
+    public static func dynamicBatch(_ model: Model, name: String) throws -> Model {
         let graph = model.graph
         guard !graph.inputs.isEmpty, graph.inputs.allSatisfy({ $0.shape.first == 1 }) else { return model }
         var relaxed = model
