@@ -310,6 +310,7 @@ struct PlanBuilder {
             steps.append(SpecialFunctionStep(node: node.name, function: .sigmoid, count: try shape(out, node).elementCount,
                                              input: x, output: write(out)))
         case .hardSigmoid, .hardSwish:
+            if try fusingHardSwish(node) { break }
             let x = try read(node.inputs[0], node: node)
             let parameters: (alpha: Float, beta: Float)? = if case .hardSigmoid(let a, let b) = node.op { (a, b) } else { nil }
             steps.append(HardActivationStep(node: node.name, count: try shape(out, node).elementCount,
@@ -445,10 +446,11 @@ struct PlanBuilder {
         for (convOut, other) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
             guard readers[convOut] == 1, let slot = slotOf[convOut], let otherSlot = slotOf[other], otherSlot != slot,
                   try shape(convOut, node) == outShape, try shape(other, node) == outShape else { continue }
-            if var step = last as? SparseConvStep, step.output == slot, step.residual == nil {
+            // A fused HardSwish comes before this Add in the graph; the step would apply it after.
+            if var step = last as? SparseConvStep, step.output == slot, step.residual == nil, !step.hardSwish {
                 step.residual = try read(other, node: node)
                 steps[steps.count - 1] = step
-            } else if var step = last as? ConvDenseStep, step.output == slot, step.residual == nil {
+            } else if var step = last as? ConvDenseStep, step.output == slot, step.residual == nil, !step.hardSwish {
                 step.residual = try read(other, node: node)
                 steps[steps.count - 1] = step
             } else {
@@ -458,6 +460,28 @@ struct PlanBuilder {
             return true
         }
         return false
+    }
+
+    /// A HardSwish of the output of the conv step just planned, which nothing else reads (MobileNet
+    /// v3's conv → BN → HardSwish once BN is folded): the conv step applies it in place to each
+    /// part of its output as it finishes it, while that part is still in cache.
+    mutating func fusingHardSwish(_ node: Node) throws(RuntimeError) -> Bool {
+        guard case .hardSwish = node.op, let x = node.inputs.first, let out = node.outputs.first, readers[x] == 1,
+              let slot = slotOf[x], let last = steps.last else { return false }
+        if var step = last as? ConvDenseStep, step.output == slot, step.residual == nil, !step.hardSwish {
+            step.hardSwish = true
+            steps[steps.count - 1] = step
+        } else if var step = last as? SparseConvStep, step.output == slot, step.residual == nil, !step.hardSwish {
+            step.hardSwish = true
+            steps[steps.count - 1] = step
+        } else if var step = last as? DWConvStep, step.output == slot, !step.hardSwish {
+            step.hardSwish = true
+            steps[steps.count - 1] = step
+        } else {
+            return false
+        }
+        slotOf[out] = slot
+        return true
     }
 
     /// Mul(x, Sigmoid(x)) right after that Sigmoid, which nothing else reads (Swish as torch and

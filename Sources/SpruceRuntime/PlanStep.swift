@@ -111,6 +111,25 @@ func addResidual(_ b: Buffers, residual: Int?, output: Int, batch: Int, channels
     }
 }
 
+/// HardSwish in place over the part of `output` a conv step just wrote (a fused HardSwish that
+/// read only that conv), the same region `addResidual` covers.
+func hardSwishInPlace(_ b: Buffers, enabled: Bool, output: Int, batch: Int, channels: Int, plane: Int,
+                      channelRange: Range<Int>, positions: Range<Int>) {
+    guard enabled, !channelRange.isEmpty, !positions.isEmpty else { return }
+    for n in 0..<batch {
+        let y = b[output] + n * channels * plane
+        if positions.count == plane {
+            let lo = channelRange.lowerBound * plane
+            f32HardSwish(count: channelRange.count * plane, x: y + lo, y: y + lo)
+        } else {
+            for c in channelRange {
+                let lo = c * plane + positions.lowerBound
+                f32HardSwish(count: positions.count, x: y + lo, y: y + lo)
+            }
+        }
+    }
+}
+
 /// Sparse weight structure in kernel form (32-bit indices, 64-bit mask words).
 enum SparseIndexStore: Sendable {
     case csr(rowPointers: [UInt32], columns: [UInt32])
@@ -134,6 +153,8 @@ struct ConvDenseStep: PlanStep {
     var batch = 1
     /// Slot added to the output after the epilogue (a fused Add), if any.
     var residual: Int? = nil
+    /// HardSwish applied to the output after the epilogue (a fused HardSwish node).
+    var hardSwish = false
     var workspaceBytes: Int { f32ConvDenseWorkspaceBytes(geometry) }
     /// Threads split im2col convolutions with enough output rows by rows (each builds only its
     /// rows' im2col), the others by output channels.
@@ -143,14 +164,17 @@ struct ConvDenseStep: PlanStep {
     var parallelUnits: Int { splitsRows ? geometry.outHeight : geometry.outChannels }
     var parallelGranularity: Int { splitsRows ? 1 : geometry.groups == 1 ? f32GemmMR : 1 }
     var workEstimate: Int { batch * geometry.outChannels * geometry.reduction * geometry.outPlane }
-    var detail: String { geometry.summary + (residual == nil ? "" : " +residual") }
+    var detail: String { geometry.summary + (residual == nil ? "" : " +residual") + (hardSwish ? " +hardswish" : "") }
     func run(_ b: Buffers) { run(b, units: 0..<parallelUnits) }
     func run(_ b: Buffers, units: Range<Int>) {
         convolve(b, units: units)
         let g = geometry
+        let channels = splitsRows ? 0..<g.outChannels : units
+        let positions = splitsRows ? units.lowerBound * g.outWidth..<units.upperBound * g.outWidth : 0..<g.outPlane
         addResidual(b, residual: residual, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
-                    channelRange: splitsRows ? 0..<g.outChannels : units,
-                    positions: splitsRows ? units.lowerBound * g.outWidth..<units.upperBound * g.outWidth : 0..<g.outPlane)
+                    channelRange: channels, positions: positions)
+        hardSwishInPlace(b, enabled: hardSwish, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
+                         channelRange: channels, positions: positions)
     }
     private func convolve(_ b: Buffers, units: Range<Int>) {
         let g = geometry
@@ -187,6 +211,8 @@ struct DWConvStep: PlanStep {
     let bounds: ActivationBounds
     let input: Int, output: Int
     var batch = 1
+    /// HardSwish applied to the output after the epilogue (a fused HardSwish node).
+    var hardSwish = false
     var workspaceBytes: Int { f32DWConvWorkspaceBytes(geometry) }
     var parallelUnits: Int { geometry.outChannels }
     var workEstimate: Int { batch * geometry.outChannels * geometry.kernelArea * geometry.outPlane }
@@ -202,8 +228,10 @@ struct DWConvStep: PlanStep {
                 }
             }
         }
+        hardSwishInPlace(b, enabled: hardSwish, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
+                         channelRange: units, positions: 0..<g.outPlane)
     }
-    var detail: String { geometry.summary }
+    var detail: String { geometry.summary + (hardSwish ? " +hardswish" : "") }
 }
 
 /// Direct sparse convolution from CSR or bitmask weights, f32 or int8 values.
@@ -226,6 +254,8 @@ struct SparseConvStep: PlanStep {
     let nonZeros: Int
     /// Slot added to the output after the epilogue (a fused Add), if any.
     var residual: Int? = nil
+    /// HardSwish applied to the output after the epilogue (a fused HardSwish node).
+    var hardSwish = false
     var workspaceBytes: Int { sparseSpconvPrivateBytes(geometry) }
     var sharedWorkspaceBytes: Int { sparseSpconvPrepares(geometry) ? batch * sparseSpconvSharedBytes(geometry) : 0 }
     var splitsColumns: Bool { sparseSplitsColumns(geometry) }
@@ -236,6 +266,7 @@ struct SparseConvStep: PlanStep {
     var detail: String {
         let density = Double(nonZeros) / Double(max(1, geometry.outChannels * geometry.reduction))
         return geometry.summary + " density \(Int((density * 100).rounded()))%" + (residual == nil ? "" : " +residual")
+            + (hardSwish ? " +hardswish" : "")
     }
 
     /// Row split with about equal cost per part, a row costing its non-zeros plus a fixed
@@ -272,9 +303,12 @@ struct SparseConvStep: PlanStep {
     func run(_ b: Buffers, units: Range<Int>) {
         convolve(b, units: units)
         let g = geometry
+        let channels = splitsColumns ? 0..<g.outChannels : units
+        let positions = splitsColumns ? units.lowerBound * 64..<min(g.outPlane, units.upperBound * 64) : 0..<g.outPlane
         addResidual(b, residual: residual, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
-                    channelRange: splitsColumns ? 0..<g.outChannels : units,
-                    positions: splitsColumns ? units.lowerBound * 64..<min(g.outPlane, units.upperBound * 64) : 0..<g.outPlane)
+                    channelRange: channels, positions: positions)
+        hardSwishInPlace(b, enabled: hardSwish, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
+                         channelRange: channels, positions: positions)
     }
 
     private func convolve(_ b: Buffers, units: Range<Int>) {

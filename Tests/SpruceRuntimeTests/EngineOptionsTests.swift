@@ -7,8 +7,8 @@ import SpruceFormat
 import Testing
 
 /// Layers big enough that the engine splits them between threads, with channel counts that are
-/// not multiples of the GEMM panel height: conv 3×3 → depthwise s2 → 1×1 → grouped 3×3 → 3×3 on
-/// 4×4 → GAP → gemm → sigmoid.
+/// not multiples of the GEMM panel height: conv 3×3 → depthwise s2 → 1×1 + HardSwish (fused) →
+/// grouped 3×3 → 3×3 on 4×4 + HardSwish → GAP → gemm → sigmoid.
 func splitModel(sparsity: Double, seed: UInt64) -> Model {
     var rng = SplitMix64(seed: seed)
     var g = Graph()
@@ -29,13 +29,14 @@ func splitModel(sparsity: Double, seed: UInt64) -> Model {
         Node(name: "dw", op: .conv(ConvAttributes(kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], groups: 30,
                                                   activation: .clip(min: 0, max: 6))),
              inputs: ["c1", "wd"], outputs: ["d1"]),
-        Node(name: "pw", op: .conv(ConvAttributes(kernelShape: [1, 1], activation: .relu)), inputs: ["d1", "w2", "b2"],
-             outputs: ["p1"]),
+        Node(name: "pw", op: .conv(ConvAttributes(kernelShape: [1, 1])), inputs: ["d1", "w2", "b2"], outputs: ["p0"]),
+        Node(name: "pw_hardswish", op: .hardSwish, inputs: ["p0"], outputs: ["p1"]),
         Node(name: "grouped", op: .conv(ConvAttributes(kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], groups: 2,
                                                        activation: .relu)),
              inputs: ["p1", "w3"], outputs: ["g1"]),
         Node(name: "tiny", op: .conv(ConvAttributes(kernelShape: [3, 3], pads: [1, 1, 1, 1])), inputs: ["g1", "w4", "b4"],
-             outputs: ["t1"]),
+             outputs: ["t0"]),
+        Node(name: "tiny_hardswish", op: .hardSwish, inputs: ["t0"], outputs: ["t1"]),
         Node(name: "gap", op: .globalAveragePool, inputs: ["t1"], outputs: ["a"]),
         Node(name: "flat", op: .flatten(axis: 1), inputs: ["a"], outputs: ["f"]),
         Node(name: "fc", op: .gemm(GemmAttributes(transB: true)), inputs: ["f", "wf", "bf"], outputs: ["logit"]),

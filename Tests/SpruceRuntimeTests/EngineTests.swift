@@ -226,6 +226,50 @@ func swishModel(sparsity: Double, seed: UInt64) -> Model {
     return Model(graph: g)
 }
 
+/// MobileNet v3's activations: a 3×3 conv, a depthwise conv and a 1×1 conv each followed by a
+/// HardSwish that reads only them (fused into the conv steps); the 1×1's HardSwish output is then
+/// added to the first one's (a residual Add that must not be fused after the HardSwish), and a
+/// HardSwish of a conv read twice stays a step of its own.
+func hardSwishModel(sparsity: Double, seed: UInt64) -> Model {
+    var rng = SplitMix64(seed: seed)
+    var g = Graph()
+    g.inputs = [ValueInfo(name: "x", shape: [nil, 8, 9, 9])]
+    func weight(_ name: String, _ shape: [Int], prune: Bool = true) {
+        let t = randomTensor(shape, &rng, scale: 0.5)
+        g.initializers[name] = prune ? pruned(t, sparsity) : t
+    }
+    weight("w1", [16, 8, 3, 3]); weight("b1", [16], prune: false)
+    weight("wd", [16, 1, 3, 3], prune: false); weight("bd", [16], prune: false)
+    weight("wp", [16, 16, 1, 1]); weight("bp", [16], prune: false)
+    weight("wq", [16, 16, 1, 1]); weight("bq", [16], prune: false)
+    g.nodes = [
+        Node(name: "conv", op: .conv(ConvAttributes(kernelShape: [3, 3], pads: [1, 1, 1, 1])), inputs: ["x", "w1", "b1"],
+             outputs: ["c"]),
+        Node(name: "hs_conv", op: .hardSwish, inputs: ["c"], outputs: ["h1"]),
+        Node(name: "dw", op: .conv(ConvAttributes(kernelShape: [3, 3], pads: [1, 1, 1, 1], groups: 16)),
+             inputs: ["h1", "wd", "bd"], outputs: ["d"]),
+        Node(name: "hs_dw", op: .hardSwish, inputs: ["d"], outputs: ["h2"]),
+        Node(name: "project", op: .conv(ConvAttributes(kernelShape: [1, 1])), inputs: ["h2", "wp", "bp"], outputs: ["p"]),
+        Node(name: "hs_project", op: .hardSwish, inputs: ["p"], outputs: ["h3"]),
+        Node(name: "add", op: .add, inputs: ["h3", "h1"], outputs: ["a"]),
+        Node(name: "twice", op: .conv(ConvAttributes(kernelShape: [1, 1])), inputs: ["a", "wq", "bq"], outputs: ["q"]),
+        Node(name: "hs_twice", op: .hardSwish, inputs: ["q"], outputs: ["h4"]),
+        Node(name: "sum", op: .add, inputs: ["h4", "q"], outputs: ["y"]),
+    ]
+    g.outputs = [ValueInfo(name: "y", shape: [nil, 16, 9, 9])]
+    return Model(graph: g)
+}
+
+@Test(arguments: [0.0, 0.9])
+func engineFusesHardSwishIntoConvs(sparsity: Double) throws {
+    let engine = try Engine(bytes: try ArtifactWriter().encode(hardSwishModel(sparsity: sparsity, seed: 6)))
+    let steps = engine.profileSteps(runs: 1)
+    let nodes = steps.map(\.node)
+    for fused in ["hs_conv", "hs_dw", "hs_project"] { #expect(!nodes.contains(fused), "\(fused) was planned: \(nodes)") }
+    #expect(steps.filter { $0.kernel.hasSuffix("+hardswish") }.map(\.node) == ["conv", "dw", "project"])
+    #expect(nodes.contains("add") && nodes.contains("hs_twice"), "\(nodes)")
+}
+
 @Test func engineFusesSwishOnly() throws {
     let engine = try Engine(bytes: try ArtifactWriter().encode(swishModel(sparsity: 0, seed: 4)))
     let steps = engine.profileSteps(runs: 1)
@@ -317,7 +361,7 @@ struct EngineCase: Sendable, CustomTestStringConvertible {
     var testDescription: String { "\(model) sparsity \(sparsity) \(int8 ? "int8" : "f32")" }
 }
 
-let engineCases: [EngineCase] = ["residual", "layout", "slicing", "padLinear", "convnext", "swish"].flatMap { m in
+let engineCases: [EngineCase] = ["residual", "layout", "slicing", "padLinear", "convnext", "swish", "hardSwish"].flatMap { m in
     [0.0, 0.5, 0.9].flatMap { s in [false, true].map { EngineCase(model: m, sparsity: s, int8: $0) } }
 }
 
@@ -329,6 +373,7 @@ func engineMatchesReferenceExecutor(_ t: EngineCase) throws {
     case "slicing": slicingModel(sparsity: t.sparsity, seed: 13)
     case "padLinear": padLinearModel(sparsity: t.sparsity, seed: 14)
     case "convnext": convNeXtModel(sparsity: t.sparsity, seed: 14)
+    case "hardSwish": hardSwishModel(sparsity: t.sparsity, seed: 17)
     default: swishModel(sparsity: t.sparsity, seed: 16)
     }
     let bytes = try ArtifactWriter(int8: t.int8).encode(model)
