@@ -1,4 +1,5 @@
-// Inference lowering: removes Identity/Dropout, folds BatchNormalization into the preceding
+// Inference lowering: removes Identity/Dropout, cancels Transposes (Graph+Transposes.swift),
+// folds BatchNormalization into the preceding
 // Conv, fuses a following Relu/Clip into the Conv, and drops initializers nobody reads.
 // Folding scales whole output rows of the weight, so pruned (exactly zero) weights stay zero.
 // It does not quantize, prune or reorder nodes; outputs are unchanged up to float rounding.
@@ -13,6 +14,7 @@ extension Graph {
         try verify()
         var g = self
         while g.removeOnePassThrough() {}
+        g.cancelTransposes()
         while g.foldOneBatchNormalization() {}
         while g.fuseOneActivation() {}
         g.dropUnusedInitializers()

@@ -196,3 +196,48 @@ func convActivation(_ g: Graph, _ name: String) -> FusedActivation? {
         #expect(throws: GraphError.self) { try g.lowered() }
     }
 }
+
+/// tf2onnx's layout when its transpose optimizer fails (Keras MobileNet v3): every conv wrapped in
+/// Transposes to NHWC and back around HardSwish as Add/Clip/Mul/Mul, squeeze-and-excitation
+/// (keep-dims ReduceMean, gate conv, Mul), a per-channel constant and a Pad. Lowering cancels
+/// every Transpose and computes the same outputs; a Transpose read by a graph output stays.
+@Suite struct TransposeCancellationTests {
+    static let toNHWC = Op.transpose(perm: [0, 2, 3, 1]), toNCHW = Op.transpose(perm: [0, 3, 1, 2])
+
+    func nhwcGraph(exposeTransposed: Bool) -> Graph {
+        var b = GraphBuilder(seed: 21)
+        b.initializers["three"] = Tensor(shape: [], data: [3])
+        b.initializers["sixth"] = Tensor(shape: [1], data: [1.0 / 6])
+        b.initializers["shift"] = b.rng.tensor([4])
+        let c = b.conv("expand", "x", cIn: 3, cOut: 4, kernel: 1)
+        let t = b.add("to_nhwc", Self.toNHWC, [c])
+        let a = b.add("plus3", .add, ["three", t])
+        let r6 = b.add("relu6", .clip(min: 0, max: 6), [a])
+        let m = b.add("times", .mul, [t, r6])
+        let h = b.add("hardswish", .mul, [m, "sixth"])
+        let mean = b.add("squeeze", .reduceMean(axes: [1, 2], keepDims: true), [h])
+        let back = b.add("to_nchw_se", Self.toNCHW, [mean])
+        let gate = b.conv("gate", back, cIn: 4, cOut: 4, kernel: 1)
+        let sig = b.add("gate_sigmoid", .sigmoid, [gate])
+        let gateNHWC = b.add("gate_nhwc", Self.toNHWC, [sig])
+        let scaled = b.add("scale", .mul, [h, gateNHWC])
+        let shifted = b.add("shift_add", .add, [scaled, "shift"])
+        let padded = b.add("pad", .pad(pads: [0, 1, 0, 0, 0, 0, 1, 0], value: 0), [shifted])
+        let nchw = b.add("to_nchw", Self.toNCHW, [padded])
+        let y = b.conv("project", nchw, cIn: 4, cOut: 2, kernel: 3)
+        return b.graph(channels: 3, outputs: exposeTransposed ? [y, t] : [y])
+    }
+
+    @Test func everyTransposeCancels() throws {
+        let lowered = try expectLoweringPreservesOutputs(nhwcGraph(exposeTransposed: false), channels: 3)
+        let transposes = lowered.nodes.filter { if case .transpose = $0.op { true } else { false } }
+        #expect(transposes.isEmpty, "\(transposes.map(\.name))")
+        // The squeeze-and-excitation mean now reduces the NCHW spatial axes.
+        #expect(lowered.nodes.contains { $0.op == .reduceMean(axes: [2, 3], keepDims: true) })
+    }
+
+    @Test func aTransposeReadByAGraphOutputStays() throws {
+        let lowered = try expectLoweringPreservesOutputs(nhwcGraph(exposeTransposed: true), channels: 3)
+        #expect(lowered.nodes.contains { $0.outputs == ["to_nhwc_out"] })
+    }
+}
