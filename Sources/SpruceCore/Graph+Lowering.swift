@@ -15,6 +15,7 @@ extension Graph {
         var g = self
         while g.removeOnePassThrough() {}
         g.cancelTransposes()
+        while g.fuseOneHardActivation() {}
         while g.foldOneBatchNormalization() {}
         while g.fuseOneActivation() {}
         g.dropUnusedInitializers()
@@ -147,6 +148,58 @@ extension Graph {
             nodes[i].op = .conv(attributes)
             nodes[i].outputs = act.outputs
             nodes.remove(at: j)
+            return true
+        }
+        return false
+    }
+
+    /// Keras's hard_sigmoid and hard_swish as tf2onnx writes them, relu6(x + 3) · (1/6) and
+    /// x · that (either Mul first), become one HardSigmoid(1/6, 1/2) or HardSwish node; false
+    /// when none qualifies. Intermediate values must have no other reader.
+    private mutating func fuseOneHardActivation() -> Bool {
+        let reads = readCounts()
+        let graphOutputs = outputNames
+        func scalar(_ name: String) -> Float? {
+            guard let t = initializers[name], t.count == 1 else { return nil }
+            return t.data[0]
+        }
+        func isSixth(_ name: String) -> Bool { scalar(name).map { abs($0 - 1.0 / 6) < 1e-6 } ?? false }
+        func reader(of value: String) -> Int? {
+            guard reads[value] == 1, !graphOutputs.contains(value) else { return nil }
+            return nodes.firstIndex { $0.inputs.contains(value) }
+        }
+        func other(_ node: Node, than value: String) -> String? {
+            node.inputs.count == 2 && node.inputs.contains(value) ? (node.inputs[0] == value ? node.inputs[1] : node.inputs[0]) : nil
+        }
+        for (ci, clip) in nodes.enumerated() {
+            guard case .clip(0, 6) = clip.op, let a = clip.inputs.first, reads[a] == 1, !graphOutputs.contains(a),
+                  let ai = nodes[..<ci].lastIndex(where: { $0.outputs == [a] }), case .add = nodes[ai].op,
+                  let x = nodes[ai].inputs.first(where: { scalar($0) != 3 }), let three = other(nodes[ai], than: x),
+                  scalar(three) == 3, let mi = reader(of: clip.outputs[0]), case .mul = nodes[mi].op,
+                  let factor = other(nodes[mi], than: clip.outputs[0]) else { continue }
+            var remove = [ai, ci, mi]
+            var op = Op.hardSigmoid(alpha: 1.0 / 6, beta: 0.5)
+            var last = mi
+            if isSixth(factor) {
+                // relu6(x + 3) · (1/6): a hard sigmoid, times x when the next Mul reads x.
+                if let ni = reader(of: nodes[mi].outputs[0]), case .mul = nodes[ni].op,
+                   other(nodes[ni], than: nodes[mi].outputs[0]) == x {
+                    op = .hardSwish
+                    remove.append(ni)
+                    last = ni
+                }
+            } else if factor == x, let ni = reader(of: nodes[mi].outputs[0]), case .mul = nodes[ni].op,
+                      let k = other(nodes[ni], than: nodes[mi].outputs[0]), isSixth(k) {
+                // x · relu6(x + 3), then · (1/6).
+                op = .hardSwish
+                remove.append(ni)
+                last = ni
+            } else {
+                continue
+            }
+            let fused = Node(name: nodes[last].name, op: op, inputs: [x], outputs: nodes[last].outputs)
+            nodes[last] = fused
+            for i in remove.sorted(by: >) where i != last { nodes.remove(at: i) }
             return true
         }
         return false

@@ -234,6 +234,35 @@ func convActivation(_ g: Graph, _ name: String) -> FusedActivation? {
         #expect(transposes.isEmpty, "\(transposes.map(\.name))")
         // The squeeze-and-excitation mean now reduces the NCHW spatial axes.
         #expect(lowered.nodes.contains { $0.op == .reduceMean(axes: [2, 3], keepDims: true) })
+        // x · relu6(x + 3) · (1/6) is one HardSwish.
+        #expect(lowered.nodes.filter { $0.op == .hardSwish }.map(\.name) == ["hardswish"])
+    }
+
+    /// Keras's other order, relu6(x + 3) · (1/6) then · x, is a HardSwish; without the last Mul it
+    /// is a HardSigmoid(1/6, 1/2); a factor other than 1/6 or an intermediate read twice is left.
+    @Test func kerasHardActivationsBecomeOneNode() throws {
+        var b = GraphBuilder(seed: 22)
+        b.initializers["three"] = Tensor(shape: [], data: [3])
+        b.initializers["sixth"] = Tensor(shape: [], data: [1.0 / 6])
+        b.initializers["fifth"] = Tensor(shape: [], data: [0.2])
+        let c = b.conv("conv", "x", cIn: 3, cOut: 4, kernel: 1)
+        let a = b.add("a", .add, [c, "three"])
+        let r = b.add("r", .clip(min: 0, max: 6), [a])
+        let s6 = b.add("s", .mul, [r, "sixth"])
+        let swish = b.add("swish", .mul, [c, s6])
+        let a2 = b.add("a2", .add, [swish, "three"])
+        let r2 = b.add("r2", .clip(min: 0, max: 6), [a2])
+        let gate = b.add("gate", .mul, ["sixth", r2])
+        let a3 = b.add("a3", .add, [gate, "three"])
+        let r3 = b.add("r3", .clip(min: 0, max: 6), [a3])
+        let other = b.add("other", .mul, [r3, "fifth"])
+        let lowered = try expectLoweringPreservesOutputs(b.graph(channels: 3, outputs: [other, r2]), channels: 3)
+        #expect(lowered.nodes.filter { $0.op == .hardSwish }.map(\.name) == ["swish"])
+        #expect(!lowered.nodes.contains { if case .hardSigmoid = $0.op { true } else { false } }, "r2 is an output")
+        #expect(lowered.nodes.contains { $0.name == "other" && $0.op == .mul })
+        b.nodes.removeAll { $0.name.hasPrefix("a3") || $0.name.hasPrefix("r3") || $0.name == "other" }
+        let sigmoid = try expectLoweringPreservesOutputs(b.graph(channels: 3, outputs: [gate]), channels: 3)
+        #expect(sigmoid.nodes.filter { $0.op == .hardSigmoid(alpha: 1.0 / 6, beta: 0.5) }.map(\.name) == ["gate"])
     }
 
     @Test func aTransposeReadByAGraphOutputStays() throws {
