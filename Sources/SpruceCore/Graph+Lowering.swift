@@ -68,10 +68,10 @@ extension Graph {
         return false
     }
 
-    /// A fresh initializer name starting with `base`.
-    private func unusedName(_ base: String) -> String {
-        var taken = Set(initializers.keys).union(inputs.map(\.name))
-        for node in nodes { taken.formUnion(node.inputs); taken.formUnion(node.outputs) }
+    /// A name no initializer, input, node or value uses (nor any of `extra`), starting with `base`.
+    func unusedName(_ base: String, also extra: [String] = []) -> String {
+        var taken = Set(initializers.keys).union(inputs.map(\.name)).union(extra)
+        for node in nodes { taken.insert(node.name); taken.formUnion(node.inputs); taken.formUnion(node.outputs) }
         if !taken.contains(base) { return base }
         var k = 1
         while taken.contains("\(base)_\(k)") { k += 1 }

@@ -85,7 +85,7 @@ extension Graph {
                         newInputs.append(input)
                     } else {
                         let padded = Tensor(shape: [Int](repeating: 1, count: rank - c.rank) + c.shape, data: c.data)
-                        let name = unusedTransposeName(input + "_untransposed", also: newConstants.keys)
+                        let name = unusedName(input + "_untransposed", also: Array(newConstants.keys))
                         newConstants[name] = ReferenceExecutor.transpose(padded, perm: inverse)
                         newInputs.append(name)
                     }
@@ -95,10 +95,10 @@ extension Graph {
                 }
             }
             guard fits else { continue }
-            let inner = unusedTransposeName(y + "_untransposed", also: newConstants.keys)
+            let inner = unusedName(y + "_untransposed", also: Array(newConstants.keys))
             for (name, tensor) in newConstants { initializers[name] = tensor }
             nodes[i] = Node(name: node.name, op: op, inputs: newInputs, outputs: [inner])
-            nodes.insert(Node(name: unusedTransposeName(node.name + "_transpose", also: []), op: .transpose(perm: perm),
+            nodes.insert(Node(name: unusedName(node.name + "_transpose"), op: .transpose(perm: perm),
                               inputs: [inner], outputs: [y]), at: i + 1)
             removeUnreadTransposes()
             return true
@@ -122,19 +122,5 @@ extension Graph {
             }) else { break }
             nodes.remove(at: i)
         }
-    }
-
-    /// A value, node or initializer name not used yet, starting with `base`.
-    private func unusedTransposeName(_ base: String, also extra: Dictionary<String, Tensor>.Keys) -> String {
-        unusedTransposeName(base, also: Array(extra))
-    }
-
-    private func unusedTransposeName(_ base: String, also extra: [String]) -> String {
-        var taken = Set(initializers.keys).union(inputs.map(\.name)).union(extra)
-        for node in nodes { taken.insert(node.name); taken.formUnion(node.inputs); taken.formUnion(node.outputs) }
-        if !taken.contains(base) { return base }
-        var k = 1
-        while taken.contains("\(base)_\(k)") { k += 1 }
-        return "\(base)_\(k)"
     }
 }

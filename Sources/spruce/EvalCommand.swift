@@ -97,8 +97,7 @@ struct EvalCommand: ParsableCommand {
         }
         try layout.check(name: scorer.input.name, height: side, width: side)
 
-        var datasetOptions = DatasetOptions()
-        if let labelColumn { datasetOptions.labelColumn = labelColumn }
+        let datasetOptions = DatasetOptions(labelColumn: labelColumn)
         let dataset = try Dataset.load(directory: data, options: datasetOptions)
         let subset = Subset(name: split ?? "test") ?? .test
         var evaluated = dataset

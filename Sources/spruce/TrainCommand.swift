@@ -132,8 +132,7 @@ struct TrainCommand: ParsableCommand {
 
         // Model first: an unknown name or unreadable file fails before any image is decoded.
         var (network, inputSize, description) = try loadModel()
-        var datasetOptions = DatasetOptions()
-        if let labelColumn { datasetOptions.labelColumn = labelColumn }
+        let datasetOptions = DatasetOptions(labelColumn: labelColumn)
         let dataset = try Dataset.load(directory: data, options: datasetOptions)
         // A zoo model's head follows the data; an imported one changes only when asked.
         let isZoo = !model.lowercased().hasSuffix(".onnx")

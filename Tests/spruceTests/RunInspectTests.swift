@@ -48,8 +48,9 @@ import SpruceTrain
                                       and write it as ONNX.
               train                   Train a zoo model or an ONNX model on labelled
                                       images; keep the best-validation weights.
-              eval                    Evaluate a binary classifier on labelled images (AUC,
-                                      sensitivity, specificity, errors by diagnosis).
+              eval                    Evaluate a classifier on labelled images (AUC,
+                                      sensitivity, specificity, errors by diagnosis;
+                                      N-class metrics).
               compress                Prune, fine-tune, quantize and pack a model to a
                                       sparsity or a byte budget.
               study                   Train, prune, quantize and evaluate models across
@@ -63,7 +64,7 @@ import SpruceTrain
     @Test("each subcommand's help has its usage and an example", arguments: [
         ("run", "USAGE: spruce run <model> <input> ... [--output <out.npy>] [--batch] [--threads <N>]", "spruce run model.onnx input.npy --output logits.npy"),
         ("inspect", "USAGE: spruce inspect <model> [--json]", "spruce inspect model.onnx --json"),
-        ("pack", "USAGE: spruce pack <model> --output <model.spruce> [--int8] [--sparsity <S>] [--prune-all] [--calibrate <image-or-folder> ...] [--zstd-level <N>]",
+        ("pack", "USAGE: spruce pack <model> --output <model.spruce> [--int8] [--sparsity <S>] [--prune-all] [--uniform] [--calibrate <image-or-folder> ...] [--zstd-level <N>]",
          "spruce pack model.onnx -o model-90.spruce --sparsity 0.9 --int8"),
         ("export", "USAGE: spruce export <model.spruce> --output <model.onnx> [--sparse-initializers]",
          "spruce export model.spruce -o model.onnx"),

@@ -35,11 +35,7 @@ public struct DataOptions: Sendable, Equatable, Codable {
     }
 
     /// How the dataset folder is read (the label column; the rest is HAM10000's layout).
-    public var datasetOptions: DatasetOptions {
-        var o = DatasetOptions()
-        if let labelColumn { o.labelColumn = labelColumn }
-        return o
-    }
+    public var datasetOptions: DatasetOptions { DatasetOptions(labelColumn: labelColumn) }
 
     /// The pixel scaling named by `scaling`.
     public func pixelScaling() throws -> PixelScaling {

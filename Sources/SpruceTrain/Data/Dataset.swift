@@ -49,6 +49,11 @@ public struct DatasetOptions: Sendable, Equatable {
 
     /// The HAM10000 layout: `labels.csv`, `images/`, `image_id`, `malignant`, `lesion_id`, `dx`.
     public init() {}
+
+    /// The HAM10000 layout with the class read from `labelColumn` (nil: `malignant`).
+    public init(labelColumn: String?) {
+        if let labelColumn { self.labelColumn = labelColumn }
+    }
 }
 
 /// A labelled image dataset: samples in file order plus what was skipped.
