@@ -25,7 +25,7 @@ help:
 	@echo "make test      build and run every test"
 	@echo "make demo      release build, then the main job on the bundled fixtures"
 	@echo "make bench     benchmarks against the named peers in one run (needs 'make pyenv')"
-	@echo "make bench-torchvision  torchvision classifiers (224 px) against the current onnxruntime (needs 'make pyenv-torch'; BENCH_FLAGS='--models resnet18 --threads 1,2 --ort-int8')"
+	@echo "make bench-torchvision  torchvision classifiers (224 px) against the current onnxruntime (needs 'make pyenv-torch'; BENCH_FLAGS='--models resnet18 --threads 1,2 --ort-int8'; '--family keras' for Keras exports, which also need 'make pyenv')"
 	@echo "make proto     regenerate the committed protoc-c output from formats/*.proto"
 	@echo "make fixtures  regenerate fixtures/ with onnxruntime (needs 'make pyenv')"
 	@echo "make check-export  pack every fixture, export it back to ONNX, compare onnxruntime with spruce run"
