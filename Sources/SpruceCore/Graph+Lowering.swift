@@ -31,10 +31,10 @@ extension Graph {
         return counts
     }
 
-    private var outputNames: Set<String> { Set(outputs.map(\.name)) }
+    var outputNames: Set<String> { Set(outputs.map(\.name)) }
 
     /// Replaces every node input `old` with `new` in nodes after index `start`.
-    private mutating func rewire(_ old: String, to new: String, after start: Int) {
+    mutating func rewire(_ old: String, to new: String, after start: Int) {
         for i in (start + 1)..<nodes.count {
             for j in 0..<nodes[i].inputs.count where nodes[i].inputs[j] == old {
                 nodes[i].inputs[j] = new

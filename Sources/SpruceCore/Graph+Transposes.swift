@@ -24,7 +24,7 @@ extension Graph {
     /// Transpose(Q) of Transpose(P) with Q ∘ P the identity: the readers of the outer one read
     /// the inner one's input.
     private mutating func cancelOneTransposePair() -> Bool {
-        let graphOutputs = Set(outputs.map(\.name))
+        let graphOutputs = outputNames
         for (i, outer) in nodes.enumerated() {
             guard case .transpose = outer.op, let inner = producer(of: outer.inputs[0]),
                   let p = Graph.permutation(nodes[inner]), let q = Graph.permutation(outer, rank: p.count),
@@ -32,9 +32,7 @@ extension Graph {
             let source = nodes[inner].inputs[0], y = outer.outputs[0]
             guard !graphOutputs.contains(y) else { continue }
             nodes.remove(at: i)
-            for k in nodes.indices {
-                for j in nodes[k].inputs.indices where nodes[k].inputs[j] == y { nodes[k].inputs[j] = source }
-            }
+            rewire(y, to: source, after: i - 1)
             removeUnreadTransposes()
             return true
         }
@@ -113,7 +111,7 @@ extension Graph {
 
     /// Removes Transposes (repeatedly) whose output no node and no graph output reads.
     private mutating func removeUnreadTransposes() {
-        let graphOutputs = Set(outputs.map(\.name))
+        let graphOutputs = outputNames
         while true {
             var read = Set<String>()
             for node in nodes { read.formUnion(node.inputs) }

@@ -90,43 +90,44 @@ func withBase<T, R>(_ array: [T], _ body: (UnsafePointer<T>) -> R) -> R {
     array.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
-/// out[n, c, p] += residual[n, c, p] for channels `channels` and positions `positions` of each
-/// sample's [C × plane] block: an Add fused into the convolution that feeds it (see
-/// `PlanBuilder.fusingResidualAdd`), over the part of the output the same call has just written.
+/// Calls `body(offset, count)` for the contiguous runs of an output laid out as per-sample
+/// [C × plane] blocks that cover channels `channelRange` × positions `positions` of every sample:
+/// the part of the output a conv step's call has just written.
 @inline(__always)
-func addResidual(_ b: Buffers, residual: Int?, output: Int, batch: Int, channels: Int, plane: Int,
-                 channelRange: Range<Int>, positions: Range<Int>) {
-    guard let residual, !channelRange.isEmpty, !positions.isEmpty else { return }
+func forEachOutputRun(batch: Int, channels: Int, plane: Int, channelRange: Range<Int>, positions: Range<Int>,
+                      _ body: (_ offset: Int, _ count: Int) -> Void) {
+    guard !channelRange.isEmpty, !positions.isEmpty else { return }
     for n in 0..<batch {
-        let y = b[output] + n * channels * plane, r = b[residual] + n * channels * plane
+        let sample = n * channels * plane
         if positions.count == plane {
-            let lo = channelRange.lowerBound * plane
-            f32Add(count: channelRange.count * plane, a: y + lo, b: r + lo, bounds: .identity, y: y + lo)
+            body(sample + channelRange.lowerBound * plane, channelRange.count * plane)
         } else {
-            for c in channelRange {
-                let lo = c * plane + positions.lowerBound
-                f32Add(count: positions.count, a: y + lo, b: r + lo, bounds: .identity, y: y + lo)
-            }
+            for c in channelRange { body(sample + c * plane + positions.lowerBound, positions.count) }
         }
     }
 }
 
-/// HardSwish in place over the part of `output` a conv step just wrote (a fused HardSwish that
-/// read only that conv), the same region `addResidual` covers.
+/// out[n, c, p] += residual[n, c, p] over the region `forEachOutputRun` names: an Add fused into
+/// the convolution that feeds it (see `PlanBuilder.fusingResidualAdd`).
+@inline(__always)
+func addResidual(_ b: Buffers, residual: Int?, output: Int, batch: Int, channels: Int, plane: Int,
+                 channelRange: Range<Int>, positions: Range<Int>) {
+    guard let residual else { return }
+    let y = b[output], r = b[residual]
+    forEachOutputRun(batch: batch, channels: channels, plane: plane, channelRange: channelRange, positions: positions) {
+        f32Add(count: $1, a: y + $0, b: r + $0, bounds: .identity, y: y + $0)
+    }
+}
+
+/// HardSwish in place over the region `forEachOutputRun` names: a HardSwish that read only the
+/// conv step (see `PlanBuilder.fusingHardSwish`).
+@inline(__always)
 func hardSwishInPlace(_ b: Buffers, enabled: Bool, output: Int, batch: Int, channels: Int, plane: Int,
                       channelRange: Range<Int>, positions: Range<Int>) {
-    guard enabled, !channelRange.isEmpty, !positions.isEmpty else { return }
-    for n in 0..<batch {
-        let y = b[output] + n * channels * plane
-        if positions.count == plane {
-            let lo = channelRange.lowerBound * plane
-            f32HardSwish(count: channelRange.count * plane, x: y + lo, y: y + lo)
-        } else {
-            for c in channelRange {
-                let lo = c * plane + positions.lowerBound
-                f32HardSwish(count: positions.count, x: y + lo, y: y + lo)
-            }
-        }
+    guard enabled else { return }
+    let y = b[output]
+    forEachOutputRun(batch: batch, channels: channels, plane: plane, channelRange: channelRange, positions: positions) {
+        f32HardSwish(count: $1, x: y + $0, y: y + $0)
     }
 }
 

@@ -283,7 +283,6 @@ public struct Trainer: Sendable {
 
     // MARK: - Helpers
 
-    /// Mean binary cross-entropy of probabilities (clamped away from 0 and 1, as Keras does).
     /// The positive-class score per image from a model's output rows: the one value of a
     /// one-output head, class 1's probability of a wider one.
     public static func positiveScores(_ output: [Float], images: Int) -> [Float] {
@@ -310,6 +309,7 @@ public struct Trainer: Sendable {
         return (binaryCrossEntropy(probabilities: scores, labels: labels), auc)
     }
 
+    /// Mean binary cross-entropy of probabilities (clamped away from 0 and 1, as Keras does).
     static func binaryCrossEntropy(probabilities: [Float], labels: [Float]) -> Double {
         guard !probabilities.isEmpty, probabilities.count == labels.count else { return .nan }
         let eps = 1e-7
