@@ -21,8 +21,13 @@ public func f32ConvDensePackWeights(_ g: ConvGeometry, weights: UnsafePointer<Fl
     }
 }
 
-/// Workspace bytes `f32ConvDense` needs: the im2col matrix of one group plus the GEMM's B packing.
+/// Workspace bytes `f32ConvDense` needs: the im2col matrix of one group plus the GEMM's B packing,
+/// or the implicit im2col's regions.
 public func f32ConvDenseWorkspaceBytes(_ g: ConvGeometry) -> Int {
+    if denseImplicit(g) {
+        let r = implicitRegions(g)
+        return r.planes + r.offsets + r.wide + r.gemm
+    }
     let planes = denseGathers(g) ? alignedBytes(PhaseLayout(g).bufferCount(channels: g.inChannelsPerGroup) * 4) : 0
     return im2ColBytes(g) + alignedBytes(f32GemmWorkspaceBytes(k: g.reduction)) + planes
 }
@@ -108,6 +113,11 @@ public func f32ConvDense(_ g: ConvGeometry, input: UnsafePointer<Float>, packedW
     let columnsBytes = im2ColBytes(g)
     let range = outputChannels.clamped(to: 0..<g.outChannels)
     guard !range.isEmpty else { return }
+    if denseImplicit(g) {
+        f32ConvDenseImplicit(g, input: input, packedWeights: packedWeights, bias: bias, bounds: bounds, output: output,
+                             outputChannels: range, outputRows: 0..<g.outHeight, workspace: workspace)
+        return
+    }
     for grp in (range.lowerBound / mg)...((range.upperBound - 1) / mg) {
         let lo = max(range.lowerBound, grp * mg) - grp * mg
         let hi = min(range.upperBound, (grp + 1) * mg) - grp * mg
@@ -157,12 +167,74 @@ public func f32ConvDenseRows(_ g: ConvGeometry, input: UnsafePointer<Float>, pac
         }
         return
     }
+    if denseImplicit(g) {
+        f32ConvDenseImplicit(g, input: input, packedWeights: packedWeights, bias: bias, bounds: bounds, output: output,
+                             outputChannels: 0..<g.outChannels, outputRows: rows, workspace: workspace)
+        return
+    }
     let k = g.reduction, n = rows.count * g.outWidth
     let columns = workspace.bindMemory(to: Float.self, capacity: k * n)
     f32Im2Col(g, channels: g.inChannels, input: input, columns: columns, outputRows: rows)
     f32Gemm(m: g.outChannels, n: n, k: k, packedA: packedWeights, b: columns, ldb: n,
             c: output + rows.lowerBound * g.outWidth, ldc: g.outPlane, bias: bias, bounds: bounds,
             rows: 0..<g.outChannels, workspace: workspace + im2ColBytes(g))
+}
+
+/// Whether `f32ConvDense` multiplies straight from phase planes (an implicit im2col) rather than
+/// building the im2col matrix: every convolution but a pointwise one whose wide rows (the phase
+/// plane's width) waste at most a quarter of the columns computed (not 7×7 maps, whose 9-wide
+/// rows would waste 29 %). The matrix is K = C·kH·kW times larger than the input and is written
+/// and read back from beyond L2; the phase planes are about the input's size, and the GEMM packs
+/// its B blocks from them directly.
+func denseImplicit(_ g: ConvGeometry) -> Bool {
+    !g.isPointwise && 4 * PhaseLayout(g).width <= 5 * g.outWidth
+}
+
+/// Workspace regions of `f32ConvDenseImplicit`, in bytes: phase planes of one group, the row
+/// offsets of B, the wide output of one group, then the GEMM's.
+private func implicitRegions(_ g: ConvGeometry) -> (planes: Int, offsets: Int, wide: Int, gemm: Int) {
+    let layout = PhaseLayout(g)
+    return (alignedBytes(layout.bufferCount(channels: g.inChannelsPerGroup) * 4), alignedBytes(g.reduction * 8),
+            alignedBytes(g.outChannelsPerGroup * g.outHeight * layout.width * 4), alignedBytes(f32GemmWorkspaceBytes(k: g.reduction)))
+}
+
+/// `outputChannels` × `outputRows` of a dense convolution through an implicit im2col: per group,
+/// the phase planes, then one GEMM whose B row (c, ky, kx) is the plane run tap (ky, kx) of
+/// channel c reads, into a wide output (rows of the plane's width) compacted into `output`.
+func f32ConvDenseImplicit(_ g: ConvGeometry, input: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>,
+                          bias: UnsafePointer<Float>?, bounds: ActivationBounds, output: UnsafeMutablePointer<Float>,
+                          outputChannels: Range<Int>, outputRows: Range<Int>, workspace: UnsafeMutableRawPointer) {
+    let layout = PhaseLayout(g)
+    let mg = g.outChannelsPerGroup, cg = g.inChannelsPerGroup, k = g.reduction
+    let regions = implicitRegions(g)
+    let planes = workspace.bindMemory(to: Float.self, capacity: max(1, layout.bufferCount(channels: cg)))
+    let offsets = (workspace + regions.planes).bindMemory(to: Int.self, capacity: k)
+    let wide = (workspace + regions.planes + regions.offsets).bindMemory(to: Float.self, capacity: mg * g.outHeight * layout.width)
+    let gemmWorkspace = workspace + regions.planes + regions.offsets + regions.wide
+    var row = 0
+    for c in 0..<cg {
+        for ky in 0..<g.kernelHeight {
+            for kx in 0..<g.kernelWidth {
+                offsets[row] = c * layout.channelStride + layout.tapOffset(ky: ky, kx: kx)
+                row += 1
+            }
+        }
+    }
+    let channels = outputChannels.clamped(to: 0..<g.outChannels)
+    guard !channels.isEmpty, !outputRows.isEmpty else { return }
+    let n = outputRows.count * layout.width
+    for grp in (channels.lowerBound / mg)...((channels.upperBound - 1) / mg) {
+        let lo = max(channels.lowerBound, grp * mg) - grp * mg
+        let hi = min(channels.upperBound, (grp + 1) * mg) - grp * mg
+        buildPhasePlanes(g, layout, channels: cg, input: input + grp * cg * g.inPlane, planes: planes)
+        f32Gemm(m: mg, n: n, k: k, packedA: packedWeights + grp * f32GemmPackedACount(m: mg, k: k),
+                b: planes + outputRows.lowerBound * layout.width, ldb: 0, bRowOffsets: offsets,
+                c: wide, ldc: n, bias: bias.map { $0 + grp * mg }, bounds: bounds, rows: lo..<hi, workspace: gemmWorkspace)
+        for m in lo..<hi {
+            copyRows(wide + m * n, pitch: layout.width, rows: outputRows.count, width: g.outWidth,
+                     into: output + (grp * mg + m) * g.outPlane + outputRows.lowerBound * g.outWidth, pitch: g.outWidth)
+        }
+    }
 }
 
 /// Reference twin of `f32ConvDense`: the ONNX Conv definition as plain loops over unpacked

@@ -48,9 +48,11 @@ public func f32GemmWorkspaceBytes(k: Int) -> Int {
 }
 
 /// C[rows, 0..<n] = clamp(packedA · B + bias) for the rows in `rows` (a sub-range of 0..<m).
-/// `packedA` comes from `f32GemmPackA`; B is row-major with row stride `ldb`; `bias` has m entries.
+/// `packedA` comes from `f32GemmPackA`; B is row-major with row stride `ldb`, or, with
+/// `bRowOffsets`, row kk starts at `b + bRowOffsets[kk]` (an implicit im2col: the rows are runs of
+/// phase planes); `bias` has m entries.
 public func f32Gemm(m: Int, n: Int, k: Int, packedA: UnsafePointer<Float>,
-                    b: UnsafePointer<Float>, ldb: Int,
+                    b: UnsafePointer<Float>, ldb: Int, bRowOffsets: UnsafePointer<Int>? = nil,
                     c: UnsafeMutablePointer<Float>, ldc: Int,
                     bias: UnsafePointer<Float>?, bounds: ActivationBounds,
                     rows: Range<Int>, workspace: UnsafeMutableRawPointer) {
@@ -79,7 +81,7 @@ public func f32Gemm(m: Int, n: Int, k: Int, packedA: UnsafePointer<Float>,
                 let nValid = min(nr, n - j0)
                 let strip = bPack + sIndex * kLen * nr
                 for kk in 0..<kLen {
-                    let src = b + (k0 + kk) * ldb + j0
+                    let src = b + (bRowOffsets?[k0 + kk] ?? (k0 + kk) * ldb) + j0
                     let dst = strip + kk * nr
                     if nValid == nr {
                         store8(load8(src), dst)
