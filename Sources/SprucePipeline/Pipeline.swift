@@ -39,8 +39,8 @@ public struct Pipeline: Sendable {
             case .train(let epochs, let lr, let optimizer):
                 built.append(TrainStage(epochs: epochs, learningRate: lr, optimizer: optimizer))
             case .prune(let stage): built.append(stage)
-            case .finetune(let epochs, let lr, let optimizer):
-                built.append(FineTuneStage(epochs: epochs, learningRate: lr, optimizer: optimizer))
+            case .finetune(let epochs, let lr, let decay, let optimizer):
+                built.append(FineTuneStage(epochs: epochs, learningRate: lr, decay: decay, optimizer: optimizer))
             case .fold: built.append(FoldStage())
             case .quantize(let int8, let images): built.append(QuantizeStage(int8: int8, calibrationImages: images))
             case .encode: built.append(EncodeStage())

@@ -83,6 +83,9 @@ struct CompressCommand: ParsableCommand {
             help: ArgumentHelp("Learning rate for fine-tuning.", valueName: "LR"))
     var learningRate: Double = 3e-4
 
+    @Option(name: .customLong("lr-decay"), help: ArgumentHelp("How the fine-tuning rate moves: cosine (to 0 at the last step) or constant.", valueName: "kind"))
+    var learningRateDecay: RateDecay = .cosine
+
     @Option(help: ArgumentHelp("Fine-tuning optimizer: adam, adamw or sgd (momentum 0.9).", valueName: "name"))
     var optimizer: OptimizerName = .adam
 
@@ -202,7 +205,7 @@ struct CompressCommand: ParsableCommand {
                                                 labelColumn: labelColumn) },
             sparsity: sparsity, targetBytes: try targetSize.map { try ByteSize.parse($0) },
             schedule: ScheduleSpec.Kind(rawValue: schedule) ?? .polynomial, scheduleEnd: scheduleEnd, finetuneEpochs: finetuneEpochs,
-            learningRate: learningRate, optimizer: optimizer, int8: int8,
+            learningRate: learningRate, learningRateDecay: learningRateDecay, optimizer: optimizer, int8: int8,
             pruning: PruningOptions(allocation: AllocationStrategy(name: allocation) ?? CompressOptions.defaultAllocation, exclude: try exclusions(),
                                     block: PruningBlock(rawValue: block) ?? .single),
             zstdLevel: zstdLevel, seed: seed)

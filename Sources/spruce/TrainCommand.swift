@@ -337,3 +337,4 @@ struct TrainSummary: Encodable {
 }
 
 extension OptimizerName: ExpressibleByArgument {}
+extension RateDecay: ExpressibleByArgument {}

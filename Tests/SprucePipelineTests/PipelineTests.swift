@@ -106,7 +106,8 @@ import SpruceTrain
                              int8: .always)),
             .prune(PruneSpec(sparsity: 0.5, options: PruningOptions(allocation: .sensitivity(sparsities: [0.3, 0.6])),
                              schedule: ScheduleSpec(kind: .constant))),
-            .finetune(epochs: 2, learningRate: 1e-4, optimizer: .sgd),
+            .finetune(epochs: 2, learningRate: 1e-4, decay: .constant, optimizer: .sgd),
+            .finetune(epochs: 1, learningRate: 3e-4, decay: .cosine),
             .fold,
             .prune(PruneSpec(sparsity: 0.3, options: .oneShot(pruneAll: false), int8: .never)),
             .quantize(int8: true, calibrationImages: ["c/1.png", "c/2.png"]), .encode, .pack(zstdLevel: 9),
@@ -133,6 +134,14 @@ import SpruceTrain
         let recipe = try Recipe.decode(old, path: "old.json")
         #expect(recipe.stages.map(\.name) == ["load", "fold", "quantize", "encode", "pack"])
         _ = try Pipeline(recipe: recipe)
+    }
+
+    @Test("a finetune stage saved before the rate decay existed keeps its constant rate; compress decays")
+    func olderRecipeDecay() throws {
+        let old = Array(#"{"version": 1, "seed": 0, "stages": [{"stage": "finetune", "epochs": 2, "learningRate": 0.0003}]}"#.utf8)
+        #expect(try Recipe.decode(old, path: "old.json").stages == [.finetune(epochs: 2, learningRate: 3e-4, decay: .constant)])
+        let compress = Recipe.compress(CompressOptions(model: .file("m.onnx"), data: DataOptions(directory: "d"), sparsity: 0.9))
+        #expect(compress.stages.contains(.finetune(epochs: 8, learningRate: 3e-4, decay: .cosine)))
     }
 
     @Test("bad recipes are one-line errors naming the file")

@@ -98,6 +98,11 @@ import _SpruceSupport
         #expect(abs(cosine.rate(at: 50) - 0.55) < 1e-6)        // (1 − 0.1)·½ + 0.1
         #expect(abs(cosine.rate(at: 100) - 0.1) < 1e-6)
         #expect(abs(cosine.rate(at: 500) - 0.1) < 1e-6)
+        // A training stage's decay: cosine from the rate to 0 over its steps, or constant.
+        #expect(OptimizerName.adam.configuration(learningRate: 2, decay: .cosine, steps: 10).schedule
+                == .cosine(initial: 2, decaySteps: 10))
+        #expect(abs(OptimizerName.sgd.configuration(learningRate: 2, decay: .cosine, steps: 10).schedule.rate(at: 5) - 1) < 1e-6)
+        #expect(OptimizerName.adamw.configuration(learningRate: 2, decay: .constant, steps: 10).schedule == .constant(2))
         let step = LearningRateSchedule.step(initial: 0.1, factor: 0.5, every: 10)
         #expect(step.rate(at: 9) == 0.1)
         #expect(step.rate(at: 10) == 0.05)

@@ -17,6 +17,8 @@ public struct CompressOptions: Sendable, Equatable {
     public var scheduleEnd: Double?
     public var finetuneEpochs: Int
     public var learningRate: Double
+    /// How the fine-tuning rate moves: cosine decay to 0 by default.
+    public var learningRateDecay: RateDecay
     /// The fine-tuning optimizer.
     public var optimizer: OptimizerName
     /// Force int8 (otherwise int8 only when a byte budget needs it).
@@ -29,10 +31,10 @@ public struct CompressOptions: Sendable, Equatable {
     /// accuracy than tfmot's uniform share on every model measured; docs/RESULTS.md).
     public static let defaultAllocation = AllocationStrategy.global(minimumDensity: 0.05)
 
-    /// Options with `spruce compress`'s defaults: global allocation, 8 fine-tuning epochs at 3e-4.
+    /// Options with `spruce compress`'s defaults: global allocation, 8 fine-tuning epochs at 3e-4 with cosine decay.
     public init(model: ModelSource, data: DataOptions? = nil, sparsity: Double? = nil, targetBytes: Int? = nil,
                 schedule: ScheduleSpec.Kind = .polynomial, scheduleEnd: Double? = nil, finetuneEpochs: Int = 8, learningRate: Double = 3e-4,
-                optimizer: OptimizerName = .adam,
+                learningRateDecay: RateDecay = .cosine, optimizer: OptimizerName = .adam,
                 int8: Bool = false, pruning: PruningOptions = PruningOptions(allocation: CompressOptions.defaultAllocation),
                 zstdLevel: Int = 6, seed: UInt64 = 0) {
         self.model = model
@@ -43,6 +45,7 @@ public struct CompressOptions: Sendable, Equatable {
         self.scheduleEnd = scheduleEnd
         self.finetuneEpochs = finetuneEpochs
         self.learningRate = learningRate
+        self.learningRateDecay = learningRateDecay
         self.optimizer = optimizer
         self.int8 = int8
         self.pruning = pruning
@@ -60,7 +63,7 @@ extension Recipe {
                                        schedule: hasData ? ScheduleSpec(kind: options.schedule, endFraction: options.scheduleEnd) : nil,
                                        int8: options.int8 ? .always : .auto)))
         if hasData { stages.append(.finetune(epochs: options.finetuneEpochs, learningRate: options.learningRate,
-                                                optimizer: options.optimizer)) }
+                                                decay: options.learningRateDecay, optimizer: options.optimizer)) }
         stages += [.fold, .quantize(int8: options.int8), .encode, .pack(zstdLevel: options.zstdLevel)]
         return Recipe(seed: options.seed, data: hasData ? options.data : nil, stages: stages)
     }

@@ -10,7 +10,7 @@ public enum StageSpec: Sendable, Equatable, Codable {
     case load(ModelSource)
     case train(epochs: Int, learningRate: Double, optimizer: OptimizerName = .adam)
     case prune(PruneSpec)
-    case finetune(epochs: Int, learningRate: Double, optimizer: OptimizerName = .adam)
+    case finetune(epochs: Int, learningRate: Double, decay: RateDecay = .cosine, optimizer: OptimizerName = .adam)
     case fold
     case quantize(int8: Bool, calibrationImages: [String] = [])
     case encode
@@ -31,7 +31,7 @@ public enum StageSpec: Sendable, Equatable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case stage, model, epochs, learningRate, optimizer, int8, zstdLevel, calibrationImages
+        case stage, model, epochs, learningRate, decay, optimizer, int8, zstdLevel, calibrationImages
         case sparsity, targetBytes, allocation, exclude, block, maxLayerSparsity, scope, excludeUpTo, schedule
     }
 
@@ -47,6 +47,8 @@ public enum StageSpec: Sendable, Equatable, Codable {
         case "finetune":
             self = .finetune(epochs: try c.decode(Int.self, forKey: .epochs),
                              learningRate: try c.decodeIfPresent(Double.self, forKey: .learningRate) ?? 3e-4,
+                             // Recipes saved before the decay existed ran at a constant rate.
+                             decay: try c.decodeIfPresent(RateDecay.self, forKey: .decay) ?? .constant,
                              optimizer: try c.decodeIfPresent(OptimizerName.self, forKey: .optimizer) ?? .adam)
         case "prune":
             let defaults = PruningOptions()
@@ -80,9 +82,14 @@ public enum StageSpec: Sendable, Equatable, Codable {
         try c.encode(name, forKey: .stage)
         switch self {
         case .load(let source): try c.encode(source, forKey: .model)
-        case .train(let epochs, let lr, let optimizer), .finetune(let epochs, let lr, let optimizer):
+        case .train(let epochs, let lr, let optimizer):
             try c.encode(epochs, forKey: .epochs)
             try c.encode(lr, forKey: .learningRate)
+            try c.encode(optimizer, forKey: .optimizer)
+        case .finetune(let epochs, let lr, let decay, let optimizer):
+            try c.encode(epochs, forKey: .epochs)
+            try c.encode(lr, forKey: .learningRate)
+            try c.encode(decay, forKey: .decay)
             try c.encode(optimizer, forKey: .optimizer)
         case .prune(let p):
             try c.encodeIfPresent(p.sparsity, forKey: .sparsity)

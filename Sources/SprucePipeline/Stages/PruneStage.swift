@@ -134,18 +134,22 @@ public struct FineTuneStage: Stage {
     public var epochs: Int
     /// The learning rate (lower than training: the weights are already trained).
     public var learningRate: Double
+    /// How the rate moves over the stage's steps.
+    public var decay: RateDecay
     /// The optimizer (Adam by default).
     public var optimizer: OptimizerName
 
     /// A fine-tune stage.
-    public init(epochs: Int, learningRate: Double = 1e-4, optimizer: OptimizerName = .adam) {
+    public init(epochs: Int, learningRate: Double = 3e-4, decay: RateDecay = .cosine, optimizer: OptimizerName = .adam) {
         self.epochs = epochs
         self.learningRate = learningRate
+        self.decay = decay
         self.optimizer = optimizer
     }
 
     public func run(_ state: inout PipelineState, context: StageContext) throws -> StageReport {
-        try Tuning.run(stage: name, epochs: epochs, learningRate: learningRate, optimizer: optimizer, pending: state.pendingPruning,
+        try Tuning.run(stage: name, epochs: epochs, learningRate: learningRate, decay: decay, optimizer: optimizer,
+                       pending: state.pendingPruning,
                        state: &state, context: context)
     }
 }

@@ -23,7 +23,8 @@ public struct TrainStage: Stage {
     }
 
     public func run(_ state: inout PipelineState, context: StageContext) throws -> StageReport {
-        try Tuning.run(stage: name, epochs: epochs, learningRate: learningRate, optimizer: optimizer, pending: nil, state: &state, context: context)
+        try Tuning.run(stage: name, epochs: epochs, learningRate: learningRate, decay: .constant, optimizer: optimizer, pending: nil,
+                       state: &state, context: context)
     }
 }
 
@@ -35,7 +36,7 @@ enum Tuning {
     /// BatchNorm running-average momentum of the pipeline's training stages.
     static let batchNormMomentum: Float = 0.99
 
-    static func run(stage: String, epochs: Int, learningRate: Double, optimizer: OptimizerName, pending: PendingPruning?,
+    static func run(stage: String, epochs: Int, learningRate: Double, decay: RateDecay, optimizer: OptimizerName, pending: PendingPruning?,
                     state: inout PipelineState, context: StageContext) throws -> StageReport {
         guard !state.folded else { throw StageError.misplaced(stage: stage, reason: "cannot train a folded model; put \(stage) before fold") }
         guard let data = state.data else { throw StageError.needsData(stage: stage, reason: "training needs images") }
@@ -47,7 +48,8 @@ enum Tuning {
         let batches = data.batchesPerEpoch
         var plan = try pending.map { try PruningPlan($0, totalSteps: epochs * batches, earlier: start.masks) }
         var config = TrainerConfiguration(batchSize: data.batchSize, epochs: epochs,
-                                          optimizer: optimizer.configuration(learningRate: Float(learningRate)),
+                                          optimizer: optimizer.configuration(learningRate: Float(learningRate), decay: decay,
+                                                                             steps: epochs * batches),
                                           masks: start.masks, seed: context.seed, augmentation: data.augmentation,
                                           scaling: data.scaling,
                                           checkpointDirectory: context.checkpointDirectory.map {
@@ -104,6 +106,7 @@ enum Tuning {
         if let auc { metrics["validation_auc"] = auc }
         if let lastLoss { metrics["loss"] = lastLoss }
         var summary = "\(epochs) epoch\(epochs == 1 ? "" : "s") at learning rate \(learningRate)"
+        if decay == .cosine { summary += " with cosine decay" }
         if optimizer != .adam { summary += " (\(optimizer.rawValue))" }
         if pending != nil { summary += ", pruning on the schedule" }
         if let note { summary += "; \(note)" }

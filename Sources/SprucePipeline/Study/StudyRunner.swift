@@ -370,6 +370,7 @@ public struct StudyRunner: Sendable {
             model: .file(path(model, "trained.onnx")),
             data: DataOptions(directory: options.data, split: path("split.csv"), imageSize: options.size, batchSize: options.batchSize),
             sparsity: sparsity, finetuneEpochs: options.finetuneEpochs, learningRate: options.finetuneLearningRate,
+            learningRateDecay: .constant,
             int8: true, pruning: PruningOptions(allocation: options.allocation), zstdLevel: options.zstdLevel, seed: options.seed))
         var pipeline = try Pipeline(recipe: recipe)
         pipeline.stages.removeAll { $0.name == "load" }

@@ -76,6 +76,21 @@ public enum OptimizerName: String, Sendable, Equatable, Codable, CaseIterable {
         case .sgd: .sgd(learningRate: learningRate)
         }
     }
+
+    /// The configuration starting at `learningRate` and following `decay` over `steps` updates.
+    public func configuration(learningRate: Float, decay: RateDecay, steps: Int) -> OptimizerConfiguration {
+        var config = configuration(learningRate: learningRate)
+        if decay == .cosine { config.schedule = .cosine(initial: learningRate, decaySteps: max(steps, 1)) }
+        return config
+    }
+}
+
+/// How a training stage's learning rate moves over its steps.
+public enum RateDecay: String, Sendable, Equatable, Codable, CaseIterable {
+    /// The same rate throughout.
+    case constant
+    /// Keras CosineDecay from the rate to 0 at the last step.
+    case cosine
 }
 
 /// An optimizer's checkpointable state: the number of steps taken and every slot tensor,
