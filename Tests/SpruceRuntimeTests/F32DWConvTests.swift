@@ -59,6 +59,13 @@ let dwCases: [ConvCase] = [
     ConvCase(c: 2, h: 6, w: 32, m: 2, kh: 3, kw: 3, stride: (2, 2), pads: [0, 0, 1, 1], groups: 2),
     // Wide rows of 24 on the phase-plane path: the last 16-wide block moved back over the first.
     ConvCase(c: 3, h: 4, w: 4, m: 3, kh: 3, kw: 3, stride: (1, 1), pads: [1, 0, 1, 2], groups: 3),
+    // Eight channels per vector (outputs narrower than eight): a full block and a partial one,
+    // 3×3 and 5×5 on 7×7 maps, stride 2 to 4×4, dilation, asymmetric pads, no padding.
+    ConvCase(c: 13, h: 7, w: 7, m: 13, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 13),
+    ConvCase(c: 16, h: 7, w: 7, m: 16, kh: 5, kw: 5, pads: [2, 2, 2, 2], groups: 16),
+    ConvCase(c: 9, h: 8, w: 7, m: 9, kh: 5, kw: 5, stride: (2, 2), pads: [2, 1, 2, 2], groups: 9),
+    ConvCase(c: 11, h: 6, w: 6, m: 11, kh: 3, kw: 3, pads: [2, 2, 2, 2], dilation: (2, 2), groups: 11),
+    ConvCase(c: 10, h: 5, w: 9, m: 10, kh: 3, kw: 3, stride: (1, 2), groups: 10),
 ]
 
 @Test(arguments: dwCases)
