@@ -310,7 +310,7 @@ struct PlanBuilder {
             steps.append(SpecialFunctionStep(node: node.name, function: .sigmoid, count: try shape(out, node).elementCount,
                                              input: x, output: write(out)))
         case .hardSigmoid, .hardSwish:
-            if try fusingHardSwish(node) { break }
+            if case .hardSwish = node.op, let x = node.inputs.first, fusingActivation(.hardSwish, of: x, into: out) { break }
             let x = try read(node.inputs[0], node: node)
             let parameters: (alpha: Float, beta: Float)? = if case .hardSigmoid(let a, let b) = node.op { (a, b) } else { nil }
             steps.append(HardActivationStep(node: node.name, count: try shape(out, node).elementCount,
@@ -446,11 +446,11 @@ struct PlanBuilder {
         for (convOut, other) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
             guard readers[convOut] == 1, let slot = slotOf[convOut], let otherSlot = slotOf[other], otherSlot != slot,
                   try shape(convOut, node) == outShape, try shape(other, node) == outShape else { continue }
-            // A fused HardSwish comes before this Add in the graph; the step would apply it after.
-            if var step = last as? SparseConvStep, step.output == slot, step.residual == nil, !step.hardSwish {
+            // A fused activation comes before this Add in the graph; the step would apply it after.
+            if var step = last as? SparseConvStep, step.output == slot, step.residual == nil, step.activation == nil {
                 step.residual = try read(other, node: node)
                 steps[steps.count - 1] = step
-            } else if var step = last as? ConvDenseStep, step.output == slot, step.residual == nil, !step.hardSwish {
+            } else if var step = last as? ConvDenseStep, step.output == slot, step.residual == nil, step.activation == nil {
                 step.residual = try read(other, node: node)
                 steps[steps.count - 1] = step
             } else {
@@ -462,21 +462,23 @@ struct PlanBuilder {
         return false
     }
 
-    /// A HardSwish of the output of the conv step just planned, which nothing else reads (MobileNet
-    /// v3's conv → BN → HardSwish once BN is folded): the conv step applies it in place to each
-    /// part of its output as it finishes it, while that part is still in cache.
-    mutating func fusingHardSwish(_ node: Node) throws(RuntimeError) -> Bool {
-        guard case .hardSwish = node.op, let x = node.inputs.first, let out = node.outputs.first, readers[x] == 1,
-              let slot = slotOf[x], let last = steps.last else { return false }
-        if var step = last as? ConvDenseStep, step.output == slot, step.residual == nil, !step.hardSwish {
-            step.hardSwish = true
-            steps[steps.count - 1] = step
-        } else if var step = last as? SparseConvStep, step.output == slot, step.residual == nil, !step.hardSwish {
-            step.hardSwish = true
-            steps[steps.count - 1] = step
-        } else if var step = last as? DWConvStep, step.output == slot, !step.hardSwish {
-            step.hardSwish = true
-            steps[steps.count - 1] = step
+    /// An activation of the output of the conv step `stepsBack` steps from the end, which only it
+    /// reads (`readers` nodes: MobileNet v3's conv → BN → HardSwish, EfficientNet's conv → BN →
+    /// Sigmoid and Mul once BN is folded): the conv step applies it in place to each part of its
+    /// output as it finishes it, while that part is still in cache, and `out` takes its slot.
+    mutating func fusingActivation(_ activation: OutputActivation, of x: String, into out: String,
+                                   readers count: Int = 1, stepsBack: Int = 1) -> Bool {
+        guard readers[x] == count, let slot = slotOf[x], steps.count >= stepsBack else { return false }
+        let index = steps.count - stepsBack
+        if var step = steps[index] as? ConvDenseStep, step.output == slot, step.residual == nil, step.activation == nil {
+            step.activation = activation
+            steps[index] = step
+        } else if var step = steps[index] as? SparseConvStep, step.output == slot, step.residual == nil, step.activation == nil {
+            step.activation = activation
+            steps[index] = step
+        } else if var step = steps[index] as? DWConvStep, step.output == slot, step.activation == nil {
+            step.activation = activation
+            steps[index] = step
         } else {
             return false
         }
@@ -492,6 +494,13 @@ struct PlanBuilder {
         for (s, x) in [(node.inputs[1], node.inputs[0]), (node.inputs[0], node.inputs[1])]
         where readers[s] == 1 && slotOf[s] == sigmoid.output && slotOf[x] == sigmoid.input && s != x {
             guard try shape(out, node) == shape(s, node) else { return false }
+            // x is read by the Sigmoid and this Mul only: the conv step that wrote it applies the
+            // Swish, and the Sigmoid step goes (its slot is left empty).
+            if steps.count >= 2, fusingActivation(.swish, of: x, into: out, readers: 2, stepsBack: 2) {
+                steps.removeLast()
+                slots[sigmoid.output].count = 0
+                return true
+            }
             sigmoid.function = .swish
             steps[steps.count - 1] = sigmoid
             slotOf[out] = sigmoid.output

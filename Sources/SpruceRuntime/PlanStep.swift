@@ -119,15 +119,24 @@ func addResidual(_ b: Buffers, residual: Int?, output: Int, batch: Int, channels
     }
 }
 
-/// HardSwish in place over the region `forEachOutputRun` names: a HardSwish that read only the
-/// conv step (see `PlanBuilder.fusingHardSwish`).
+/// An activation a conv step applies in place to its output after the epilogue (and after a
+/// fused residual Add): a HardSwish or a Swish that read only the conv's output (see
+/// `PlanBuilder.fusingActivation`).
+enum OutputActivation: String, Sendable {
+    case hardSwish = "hardswish", swish
+}
+
+/// `activation` in place over the region `forEachOutputRun` names (nothing when nil).
 @inline(__always)
-func hardSwishInPlace(_ b: Buffers, enabled: Bool, output: Int, batch: Int, channels: Int, plane: Int,
-                      channelRange: Range<Int>, positions: Range<Int>) {
-    guard enabled else { return }
+func activateInPlace(_ b: Buffers, _ activation: OutputActivation?, output: Int, batch: Int, channels: Int, plane: Int,
+                     channelRange: Range<Int>, positions: Range<Int>) {
+    guard let activation else { return }
     let y = b[output]
     forEachOutputRun(batch: batch, channels: channels, plane: plane, channelRange: channelRange, positions: positions) {
-        f32HardSwish(count: $1, x: y + $0, y: y + $0)
+        switch activation {
+        case .hardSwish: f32HardSwish(count: $1, x: y + $0, y: y + $0)
+        case .swish: f32Swish(count: $1, x: y + $0, y: y + $0)
+        }
     }
 }
 
@@ -154,8 +163,8 @@ struct ConvDenseStep: PlanStep {
     var batch = 1
     /// Slot added to the output after the epilogue (a fused Add), if any.
     var residual: Int? = nil
-    /// HardSwish applied to the output after the epilogue (a fused HardSwish node).
-    var hardSwish = false
+    /// Applied to the output after the epilogue (a fused HardSwish or Swish).
+    var activation: OutputActivation? = nil
     var workspaceBytes: Int { f32ConvDenseWorkspaceBytes(geometry) }
     /// Threads split im2col convolutions with enough output rows by rows (each builds only its
     /// rows' im2col), the others by output channels.
@@ -165,7 +174,7 @@ struct ConvDenseStep: PlanStep {
     var parallelUnits: Int { splitsRows ? geometry.outHeight : geometry.outChannels }
     var parallelGranularity: Int { splitsRows ? 1 : geometry.groups == 1 ? f32GemmMR : 1 }
     var workEstimate: Int { batch * geometry.outChannels * geometry.reduction * geometry.outPlane }
-    var detail: String { geometry.summary + (residual == nil ? "" : " +residual") + (hardSwish ? " +hardswish" : "") }
+    var detail: String { geometry.summary + (residual == nil ? "" : " +residual") + (activation.map { " +" + $0.rawValue } ?? "") }
     func run(_ b: Buffers) { run(b, units: 0..<parallelUnits) }
     func run(_ b: Buffers, units: Range<Int>) {
         convolve(b, units: units)
@@ -174,7 +183,7 @@ struct ConvDenseStep: PlanStep {
         let positions = splitsRows ? units.lowerBound * g.outWidth..<units.upperBound * g.outWidth : 0..<g.outPlane
         addResidual(b, residual: residual, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
                     channelRange: channels, positions: positions)
-        hardSwishInPlace(b, enabled: hardSwish, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
+        activateInPlace(b, activation, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
                          channelRange: channels, positions: positions)
     }
     private func convolve(_ b: Buffers, units: Range<Int>) {
@@ -212,8 +221,8 @@ struct DWConvStep: PlanStep {
     let bounds: ActivationBounds
     let input: Int, output: Int
     var batch = 1
-    /// HardSwish applied to the output after the epilogue (a fused HardSwish node).
-    var hardSwish = false
+    /// Applied to the output after the epilogue (a fused HardSwish or Swish).
+    var activation: OutputActivation? = nil
     var workspaceBytes: Int { f32DWConvWorkspaceBytes(geometry) }
     var parallelUnits: Int { geometry.outChannels }
     var workEstimate: Int { batch * geometry.outChannels * geometry.kernelArea * geometry.outPlane }
@@ -229,10 +238,10 @@ struct DWConvStep: PlanStep {
                 }
             }
         }
-        hardSwishInPlace(b, enabled: hardSwish, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
+        activateInPlace(b, activation, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
                          channelRange: units, positions: 0..<g.outPlane)
     }
-    var detail: String { geometry.summary + (hardSwish ? " +hardswish" : "") }
+    var detail: String { geometry.summary + (activation.map { " +" + $0.rawValue } ?? "") }
 }
 
 /// Direct sparse convolution from CSR or bitmask weights, f32 or int8 values.
@@ -255,8 +264,8 @@ struct SparseConvStep: PlanStep {
     let nonZeros: Int
     /// Slot added to the output after the epilogue (a fused Add), if any.
     var residual: Int? = nil
-    /// HardSwish applied to the output after the epilogue (a fused HardSwish node).
-    var hardSwish = false
+    /// Applied to the output after the epilogue (a fused HardSwish or Swish).
+    var activation: OutputActivation? = nil
     var workspaceBytes: Int { sparseSpconvPrivateBytes(geometry) }
     var sharedWorkspaceBytes: Int { sparseSpconvPrepares(geometry) ? batch * sparseSpconvSharedBytes(geometry) : 0 }
     var splitsColumns: Bool { sparseSplitsColumns(geometry) }
@@ -267,7 +276,7 @@ struct SparseConvStep: PlanStep {
     var detail: String {
         let density = Double(nonZeros) / Double(max(1, geometry.outChannels * geometry.reduction))
         return geometry.summary + " density \(Int((density * 100).rounded()))%" + (residual == nil ? "" : " +residual")
-            + (hardSwish ? " +hardswish" : "")
+            + (activation.map { " +" + $0.rawValue } ?? "")
     }
 
     /// Row split with about equal cost per part, a row costing its non-zeros plus a fixed
@@ -308,7 +317,7 @@ struct SparseConvStep: PlanStep {
         let positions = splitsColumns ? units.lowerBound * 64..<min(g.outPlane, units.upperBound * 64) : 0..<g.outPlane
         addResidual(b, residual: residual, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
                     channelRange: channels, positions: positions)
-        hardSwishInPlace(b, enabled: hardSwish, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
+        activateInPlace(b, activation, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
                          channelRange: channels, positions: positions)
     }
 
