@@ -294,6 +294,7 @@ struct PlanBuilder {
                 else { ActivationBounds(lower: 0, upper: .infinity) }
             // A BatchNormalization lowering could not fold (ResNet v2's pre-activation after an Add)
             // whose only reader is this activation: clamp in the affine step, one pass instead of two.
+            if try fusingResidualClamp(node, bounds: bounds) { break }
             if let affine = steps.last as? ChannelAffineStep, affine.bounds == .identity,
                readers[node.inputs[0]] == 1, let slot = slotOf[node.inputs[0]], slot == affine.output {
                 var fused = affine
@@ -460,6 +461,24 @@ struct PlanBuilder {
             return true
         }
         return false
+    }
+
+    /// A ReLU or Clip of the Add just fused into the conv step before it (ResNet v1's conv → BN →
+    /// Add → ReLU), which nothing else reads: the step clamps the sum as it adds it.
+    mutating func fusingResidualClamp(_ node: Node, bounds: ActivationBounds) throws(RuntimeError) -> Bool {
+        guard let x = node.inputs.first, let out = node.outputs.first, readers[x] == 1, let slot = slotOf[x] else { return false }
+        if var step = steps.last as? ConvDenseStep, step.output == slot, step.residual != nil, step.residualBounds == .identity {
+            step.residualBounds = bounds
+            steps[steps.count - 1] = step
+        } else if var step = steps.last as? SparseConvStep, step.output == slot, step.residual != nil,
+                  step.residualBounds == .identity {
+            step.residualBounds = bounds
+            steps[steps.count - 1] = step
+        } else {
+            return false
+        }
+        slotOf[out] = slot
+        return true
     }
 
     /// An activation of the output of the conv step `stepsBack` steps from the end, which only it

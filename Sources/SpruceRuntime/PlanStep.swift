@@ -107,16 +107,22 @@ func forEachOutputRun(batch: Int, channels: Int, plane: Int, channelRange: Range
     }
 }
 
-/// out[n, c, p] += residual[n, c, p] over the region `forEachOutputRun` names: an Add fused into
-/// the convolution that feeds it (see `PlanBuilder.fusingResidualAdd`).
+/// out[n, c, p] = clamp(out[n, c, p] + residual[n, c, p]) over the region `forEachOutputRun` names:
+/// an Add fused into the convolution that feeds it, and the ReLU after it (see
+/// `PlanBuilder.fusingResidualAdd`).
 @inline(__always)
-func addResidual(_ b: Buffers, residual: Int?, output: Int, batch: Int, channels: Int, plane: Int,
+func addResidual(_ b: Buffers, residual: Int?, bounds: ActivationBounds, output: Int, batch: Int, channels: Int, plane: Int,
                  channelRange: Range<Int>, positions: Range<Int>) {
     guard let residual else { return }
     let y = b[output], r = b[residual]
     forEachOutputRun(batch: batch, channels: channels, plane: plane, channelRange: channelRange, positions: positions) {
-        f32Add(count: $1, a: y + $0, b: r + $0, bounds: .identity, y: y + $0)
+        f32Add(count: $1, a: y + $0, b: r + $0, bounds: bounds, y: y + $0)
     }
+}
+
+/// ` +residual`, with ` +clip` when the sum is clamped; empty without a residual.
+func residualDetail(_ residual: Int?, _ bounds: ActivationBounds) -> String {
+    residual == nil ? "" : bounds == .identity ? " +residual" : " +residual+clip"
 }
 
 /// An activation a conv step applies in place to its output after the epilogue (and after a
@@ -163,6 +169,8 @@ struct ConvDenseStep: PlanStep {
     var batch = 1
     /// Slot added to the output after the epilogue (a fused Add), if any.
     var residual: Int? = nil
+    /// Clamp of the sum with the residual (a ReLU after the Add, fused too).
+    var residualBounds = ActivationBounds.identity
     /// Applied to the output after the epilogue (a fused HardSwish or Swish).
     var activation: OutputActivation? = nil
     var workspaceBytes: Int { f32ConvDenseWorkspaceBytes(geometry) }
@@ -174,14 +182,15 @@ struct ConvDenseStep: PlanStep {
     var parallelUnits: Int { splitsRows ? geometry.outHeight : geometry.outChannels }
     var parallelGranularity: Int { splitsRows ? 1 : geometry.groups == 1 ? f32GemmMR : 1 }
     var workEstimate: Int { batch * geometry.outChannels * geometry.reduction * geometry.outPlane }
-    var detail: String { geometry.summary + (residual == nil ? "" : " +residual") + (activation.map { " +" + $0.rawValue } ?? "") }
+    var detail: String { geometry.summary + residualDetail(residual, residualBounds) + (activation.map { " +" + $0.rawValue } ?? "") }
     func run(_ b: Buffers) { run(b, units: 0..<parallelUnits) }
     func run(_ b: Buffers, units: Range<Int>) {
         convolve(b, units: units)
         let g = geometry
         let channels = splitsRows ? 0..<g.outChannels : units
         let positions = splitsRows ? units.lowerBound * g.outWidth..<units.upperBound * g.outWidth : 0..<g.outPlane
-        addResidual(b, residual: residual, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
+        addResidual(b, residual: residual, bounds: residualBounds, output: output, batch: batch, channels: g.outChannels,
+                    plane: g.outPlane,
                     channelRange: channels, positions: positions)
         activateInPlace(b, activation, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
                          channelRange: channels, positions: positions)
@@ -264,6 +273,8 @@ struct SparseConvStep: PlanStep {
     let nonZeros: Int
     /// Slot added to the output after the epilogue (a fused Add), if any.
     var residual: Int? = nil
+    /// Clamp of the sum with the residual (a ReLU after the Add, fused too).
+    var residualBounds = ActivationBounds.identity
     /// Applied to the output after the epilogue (a fused HardSwish or Swish).
     var activation: OutputActivation? = nil
     var workspaceBytes: Int { sparseSpconvPrivateBytes(geometry) }
@@ -275,7 +286,7 @@ struct SparseConvStep: PlanStep {
     var workEstimate: Int { batch * nonZeros * geometry.outPlane }
     var detail: String {
         let density = Double(nonZeros) / Double(max(1, geometry.outChannels * geometry.reduction))
-        return geometry.summary + " density \(Int((density * 100).rounded()))%" + (residual == nil ? "" : " +residual")
+        return geometry.summary + " density \(Int((density * 100).rounded()))%" + residualDetail(residual, residualBounds)
             + (activation.map { " +" + $0.rawValue } ?? "")
     }
 
@@ -315,7 +326,8 @@ struct SparseConvStep: PlanStep {
         let g = geometry
         let channels = splitsColumns ? 0..<g.outChannels : units
         let positions = splitsColumns ? units.lowerBound * 64..<min(g.outPlane, units.upperBound * 64) : 0..<g.outPlane
-        addResidual(b, residual: residual, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
+        addResidual(b, residual: residual, bounds: residualBounds, output: output, batch: batch, channels: g.outChannels,
+                    plane: g.outPlane,
                     channelRange: channels, positions: positions)
         activateInPlace(b, activation, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
                          channelRange: channels, positions: positions)

@@ -209,7 +209,7 @@ func sparseSplitsGiveIdenticalOutputs(_ sparsity: Double, _ int8: Bool) throws {
     }
 }
 
-/// Two residual joins: 1×1 → 1×1 on 32×32 (split by column blocks) + its input, and a 1×1 s2 on
+/// Two residual joins: 1×1 → 1×1 on 32×32 (split by column blocks) + its input, then a ReLU, and a 1×1 s2 on
 /// 16×16 (split by rows) + a 1×1/s2 max-pool shortcut (ResNet v2's downsampling block).
 func fusedResidualModel(sparsity: Double, seed: UInt64) -> Model {
     var rng = SplitMix64(seed: seed)
@@ -227,7 +227,8 @@ func fusedResidualModel(sparsity: Double, seed: UInt64) -> Model {
         Node(name: "pw1", op: .conv(ConvAttributes(kernelShape: [1, 1], activation: .relu)), inputs: ["x", "w1", "b1"],
              outputs: ["a"]),
         Node(name: "pw2", op: .conv(ConvAttributes(kernelShape: [1, 1])), inputs: ["a", "w2", "b2"], outputs: ["b"]),
-        Node(name: "join1", op: .add, inputs: ["b", "a"], outputs: ["r"]),
+        Node(name: "join1", op: .add, inputs: ["b", "a"], outputs: ["r0"]),
+        Node(name: "relu1", op: .relu, inputs: ["r0"], outputs: ["r"]),
         Node(name: "pool", op: .maxPool(PoolAttributes(kernelShape: [1, 1], strides: [2, 2])), inputs: ["r"],
              outputs: ["s"]),
         Node(name: "pw3", op: .conv(ConvAttributes(kernelShape: [1, 1], strides: [2, 2])), inputs: ["r", "w3"],
@@ -250,24 +251,26 @@ func residualAddsFuseIntoConvolutions(_ t: OptionsCase) throws {
     let reference = try ReferenceExecutor(graph: artifact.denseModel().graph).run(["x": input])
     for choice in KernelChoice.allCases {
         let one = try Engine(bytes: bytes, options: EngineOptions(threads: 1, kernelChoice: choice))
-        // Both joins are folded into the convolutions before them: no Add step is left.
+        // Both joins are folded into the convolutions before them, the ReLU after the first too:
+        // no Add or Clip step is left.
         let steps = one.plan.steps
-        #expect(!steps.contains { $0.node.hasPrefix("join") }, "\(choice): \(steps.map(\.node))")
-        #expect(steps.filter { $0.detail.hasSuffix("+residual") }.map(\.node) == ["pw2", "pw3"], "\(choice)")
+        #expect(!steps.contains { $0.node.hasPrefix("join") || $0.node == "relu1" }, "\(choice): \(steps.map(\.node))")
+        #expect(steps.filter { $0.detail.contains("+residual") }.map(\.node) == ["pw2", "pw3"], "\(choice)")
+        #expect(steps.filter { $0.detail.hasSuffix("+residual+clip") }.map(\.node) == ["pw2"], "\(choice)")
         let expected = try one.run(["x": input])
         expectClose(expected["y"]?.data ?? [], reference["y"]?.data ?? [1], tolerance: 1e-4, "\(t.testDescription) \(choice)")
         for threads in [2, 3] {
             // With a pool, both convolutions are large enough to be split, so their Adds stay steps.
             let engine = try Engine(bytes: bytes, options: EngineOptions(threads: threads, kernelChoice: choice))
             #expect(engine.plan.steps.filter { $0.node.hasPrefix("join") }.count == 2, "\(choice)")
-            #expect(!engine.plan.steps.contains { $0.detail.hasSuffix("+residual") }, "\(choice)")
+            #expect(!engine.plan.steps.contains { $0.detail.contains("+residual") }, "\(choice)")
             #expect(try engine.run(["x": input]) == expected, "\(choice) threads \(threads)")
         }
         // A fused step honours any split of its units, as the PlanStep contract asks (the pool never
         // splits one): run in three parts, it writes the bits it writes whole.
         let buffers = Buffers(arena: one.arena, offsets: UnsafePointer(one.offsets), workspace: one.workspace,
                               shared: one.sharedWorkspace)
-        for step in steps where step.detail.hasSuffix("+residual") {
+        for step in steps where step.detail.contains("+residual") {
             let (slot, count): (Int, Int) = if let s = step as? SparseConvStep { (s.output, s.geometry.outChannels * s.geometry.outPlane) }
                 else if let s = step as? ConvDenseStep { (s.output, s.geometry.outChannels * s.geometry.outPlane) } else { (0, 0) }
             #expect(count > 0 && step.parallelUnits >= 3, "\(step.node)")
