@@ -162,8 +162,11 @@ let convCases: [ConvCase] = [
     ConvCase(c: 9, h: 8, w: 8, m: 7, kh: 3, kw: 3, pads: [1, 1, 1, 1]),
     ConvCase(c: 6, h: 5, w: 8, m: 6, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 2),
     ConvCase(c: 8, h: 8, w: 8, m: 5, kh: 3, kw: 3, stride: (2, 2), pads: [0, 0, 1, 1]),
-    // Dense convolutions multiplied straight from phase planes: dilated, and a 7×7 stride-2 stem.
-    ConvCase(c: 6, h: 20, w: 24, m: 9, kh: 3, kw: 3, pads: [2, 2, 2, 2], dilation: (2, 2)),
+    // Dense convolutions multiplied straight from phase planes (reductions of 64 or more): dilated,
+    // grouped, stride 2 with asymmetric pads, and a 7×7 stride-2 stem.
+    ConvCase(c: 8, h: 20, w: 24, m: 9, kh: 3, kw: 3, pads: [2, 2, 2, 2], dilation: (2, 2)),
+    ConvCase(c: 16, h: 10, w: 10, m: 8, kh: 3, kw: 3, pads: [1, 1, 1, 1], groups: 2),
+    ConvCase(c: 8, h: 15, w: 17, m: 7, kh: 3, kw: 3, stride: (2, 2), pads: [1, 0, 1, 2]),
     ConvCase(c: 3, h: 40, w: 40, m: 8, kh: 7, kw: 7, stride: (2, 2), pads: [3, 3, 3, 3]),
 ]
 

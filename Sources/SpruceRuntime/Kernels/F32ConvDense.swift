@@ -183,11 +183,13 @@ public func f32ConvDenseRows(_ g: ConvGeometry, input: UnsafePointer<Float>, pac
 /// Whether `f32ConvDense` multiplies straight from phase planes (an implicit im2col) rather than
 /// building the im2col matrix: every convolution but a pointwise one whose wide rows (the phase
 /// plane's width) waste at most a quarter of the columns computed (not 7×7 maps, whose 9-wide
-/// rows would waste 29 %). The matrix is K = C·kH·kW times larger than the input and is written
-/// and read back from beyond L2; the phase planes are about the input's size, and the GEMM packs
-/// its B blocks from them directly.
+/// rows would waste 29 %), with a reduction of at least 64. The matrix is K = C·kH·kW times
+/// larger than the input and is written and read back from beyond L2; the phase planes are about
+/// the input's size, and the GEMM packs its B blocks from them directly. With a short reduction
+/// (a 3×3 stem over RGB, K = 27) the matrix is small and the planes and the wide output's
+/// compaction cost more than they save (0.70 → 0.87 ms for MobileNet v2's stem at 224²).
 func denseImplicit(_ g: ConvGeometry) -> Bool {
-    !g.isPointwise && 4 * PhaseLayout(g).width <= 5 * g.outWidth
+    !g.isPointwise && g.reduction >= 64 && 4 * PhaseLayout(g).width <= 5 * g.outWidth
 }
 
 /// Workspace regions of `f32ConvDenseImplicit`, in bytes: phase planes of one group, the row
