@@ -8,6 +8,11 @@ import _SpruceSupport
 /// Channels in `channels` of max pooling: the window's valid taps are found by range arithmetic.
 public func f32MaxPool(_ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                        channels: Range<Int>) {
+    if g.strideHeight == 1 && g.strideWidth == 1 && g.dilationHeight == 1 && g.dilationWidth == 1
+        && g.outHeight == g.inHeight && g.outWidth == g.inWidth && g.padTop < g.kernelHeight && g.padLeft < g.kernelWidth {
+        maxPoolSameStride1(g, input: input, output: output, channels: channels)
+        return
+    }
     // Eight outputs at a time where the whole row of the window lies inside the input (stride 1
     // or 2, no dilation): contiguous or every-other-float loads, no range math. The blocks are the
     // same on every row: from the first output whose window starts inside the row, eight apart,
@@ -78,6 +83,60 @@ public func f32MaxPool(_ g: PoolGeometry, input: UnsafePointer<Float>, output: U
             }
             for ox in 0..<simd.lowerBound { scalar(ox) }
             for ox in simd.upperBound..<g.outWidth { scalar(ox) }
+        }
+    }
+}
+
+/// Stride-1 max pooling whose output is the input's size (GoogLeNet's and Inception's 3×3 branch
+/// pools, on maps down to 7×7 where a row fills no vector), as two separable passes over each
+/// plane taken as one flat array: a row max (k_w taps at flat offsets; the few columns whose
+/// window would wrap into the next row redone with their valid taps), then a column max (taps a
+/// row apart, all valid on the interior rows, fewer on the pad rows). Max is exact, so the
+/// result equals the windowed max bit for bit.
+func maxPoolSameStride1(_ g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                        channels: Range<Int>) {
+    let h = g.inHeight, w = g.inWidth, n = h * w
+    let kh = g.kernelHeight, kw = g.kernelWidth, pt = g.padTop, pl = g.padLeft
+    /// dst[i] = max over taps t of src[i + offsets[t]] for i in range (every read inside src).
+    @inline(__always) func flatMax(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ range: Range<Int>,
+                                   first: Int, count: Int, step: Int) {
+        var i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            var best = load8(src + i + first)
+            for t in 1..<max(count, 1) { best = max8(best, load8(src + i + first + t * step)) }
+            store8(best, dst + i)
+            i += 8
+        }
+        while i < range.upperBound {
+            var best = src[i + first]
+            for t in 1..<max(count, 1) { best = max(best, src[i + first + t * step]) }
+            dst[i] = best
+            i += 1
+        }
+    }
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: max(n, 1)) { buffer in
+        let rowMax = buffer.baseAddress!
+        for c in channels.clamped(to: 0..<g.channels) {
+            let plane = input + c * n, out = output + c * n
+            // Row max: flat over the positions whose whole window lies in the plane, then every
+            // column whose window leaves its row, with its valid taps.
+            let lo = pl, hi = n - (kw - 1 - pl)
+            if hi > lo { flatMax(plane, rowMax, lo..<hi, first: -pl, count: kw, step: 1) }
+            for y in 0..<h {
+                for x in 0..<w where x < pl || x + kw - 1 - pl >= w || y * w + x < lo || y * w + x >= hi {
+                    var best = -Float.infinity
+                    for kx in max(0, pl - x)..<min(kw, w - x + pl) { best = max(best, plane[y * w + x - pl + kx]) }
+                    rowMax[y * w + x] = best
+                }
+            }
+            // Column max: interior rows with all kh taps in one flat run, pad rows with the taps
+            // that fall inside.
+            let top = min(pt, h), bottom = max(top, h - (kh - 1 - pt))
+            if bottom > top { flatMax(rowMax, out, (top * w)..<(bottom * w), first: -pt * w, count: kh, step: w) }
+            for y in 0..<h where y < top || y >= bottom {
+                let first = max(0, pt - y), last = min(kh, h - y + pt)
+                flatMax(rowMax, out, (y * w)..<((y + 1) * w), first: (first - pt) * w, count: last - first, step: w)
+            }
         }
     }
 }
