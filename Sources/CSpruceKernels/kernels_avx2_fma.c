@@ -43,6 +43,41 @@ INLINE_AVX2_FMA __m256 clamp8(__m256 v, __m256 lo, __m256 hi) {
     return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
 }
 
+AVX2_FMA void spruce_f32_gemm_6xn_avx2_fma(long k, long n, const float *a, const float *b, float *c, long ldc,
+                                           long rowStart, long rowEnd, const float *bias, int first, int last,
+                                           float lower, float upper) {
+    float start[4][8];
+    memset(start, 0, sizeof start);
+    if (n > 4) n = 4;
+    for (long j = 0; j < n; j++)
+        for (long r = rowStart; r < rowEnd; r++) start[j][r] = first ? (bias ? bias[r] : 0) : c[r * ldc + j];
+    __m128 top[4], bottom[4];
+    for (int j = 0; j < 4; j++) {
+        top[j] = _mm_loadu_ps(start[j]);
+        bottom[j] = _mm_loadu_ps(start[j] + 4);
+    }
+    for (long i = 0; i < k; i++) {
+        const __m128 a4 = _mm_loadu_ps(a), a2 = _mm_castpd_ps(_mm_load_sd((const double *)(a + 4)));
+        for (int j = 0; j < 4; j++) {
+            const __m128 bv = _mm_set1_ps(b[j]);
+            top[j] = _mm_fmadd_ps(a4, bv, top[j]);
+            bottom[j] = _mm_fmadd_ps(a2, bv, bottom[j]);
+        }
+        a += 6;
+        b += 16;
+    }
+    const __m128 lo = _mm_set1_ps(lower), hi = _mm_set1_ps(upper);
+    for (long j = 0; j < n; j++) {
+        if (last) {
+            top[j] = _mm_min_ps(hi, _mm_max_ps(lo, top[j]));
+            bottom[j] = _mm_min_ps(hi, _mm_max_ps(lo, bottom[j]));
+        }
+        _mm_storeu_ps(start[j], top[j]);
+        _mm_storeu_ps(start[j] + 4, bottom[j]);
+        for (long r = rowStart; r < rowEnd; r++) c[r * ldc + j] = start[j][r];
+    }
+}
+
 AVX2_FMA void spruce_f32_gemm_6x16_avx2_fma(long k, const float *a, const float *b, float *c, long ldc,
                                             const float *bias, int first, int last, float lower, float upper) {
     __m256 acc[6][2];

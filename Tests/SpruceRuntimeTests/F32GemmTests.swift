@@ -11,7 +11,7 @@ struct GemmCase: Sendable, CustomTestStringConvertible {
 @Test(arguments: [
     GemmCase(m: 1, n: 1, k: 1), GemmCase(m: 6, n: 16, k: 8), GemmCase(m: 7, n: 17, k: 300),
     GemmCase(m: 13, n: 33, k: 257), GemmCase(m: 50, n: 100, k: 20), GemmCase(m: 12, n: 48, k: 512),
-    GemmCase(m: 5, n: 3, k: 600),
+    GemmCase(m: 5, n: 3, k: 600), GemmCase(m: 20, n: 49, k: 700),  // a 7×7 map: one column left for the narrow path
 ])
 func gemmMatchesReference(_ t: GemmCase) {
     var rng = SplitMix64(seed: UInt64(t.m * 1000 + t.n * 10 + t.k))

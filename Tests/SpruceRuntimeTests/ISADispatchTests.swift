@@ -33,6 +33,34 @@ struct ISADispatchTests {
         }
     }
 
+    @Test(arguments: [1, 7, 320])
+    func gemmColumnsMatchSwift(k: Int) {
+        var rng = SplitMix64(seed: UInt64(50 + k))
+        let a = rng.floats(k * 6), b = rng.floats(k * 16), bias = rng.floats(6)
+        let ldc = 9
+        let start = rng.floats(6 * ldc)
+        for (columns, rows) in [(1, 0..<6), (4, 0..<6), (3, 2..<5)] {
+            for (first, last, withBias) in [(true, true, true), (true, false, false), (false, true, true), (false, false, false)] {
+                let bounds = last ? ActivationBounds(lower: -0.4, upper: 0.6) : .identity
+                var swift = start, c = start
+                bias.withUnsafeBufferPointer { bp in
+                    let biasPointer = withBias ? bp.baseAddress : nil
+                    f32GemmMicroKernel6xColumns(kLen: k, columns: columns, a: a, b: b, c: &swift, ldc: ldc, rows: rows,
+                                                bias: biasPointer, first: first, last: last, bounds: bounds)
+                    spruce_f32_gemm_6xn_avx2_fma(k, columns, a, b, &c, ldc, rows.lowerBound, rows.upperBound, biasPointer,
+                                                 first ? 1 : 0, last ? 1 : 0, bounds.lower, bounds.upper)
+                }
+                expectClose(c, swift, "gemm columns k \(k) \(columns) columns rows \(rows) first \(first) last \(last)")
+                // Rows outside `rows` and columns past `columns` are untouched.
+                for r in 0..<6 {
+                    let untouched = rows.contains(r) ? columns..<ldc : 0..<ldc
+                    #expect(c[(r * ldc + untouched.lowerBound)..<(r * ldc + untouched.upperBound)]
+                            == start[(r * ldc + untouched.lowerBound)..<(r * ldc + untouched.upperBound)])
+                }
+            }
+        }
+    }
+
     @Test(arguments: [0, 1, 3, 4, 5, 17])
     func sparseRowMatchesSwift(count: Int) {
         var rng = SplitMix64(seed: UInt64(100 + count))

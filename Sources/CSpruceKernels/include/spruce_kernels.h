@@ -23,6 +23,12 @@ int spruce_kernels_isa(void);
 void spruce_f32_gemm_6x16_avx2_fma(long k, const float *a, const float *b, float *c, long ldc,
                                    const float *bias, int first, int last, float lower, float upper);
 
+/// Columns 0..<n (n <= 4) of the 6x16 tile (twin: f32GemmMicroKernel6xColumns): a and b as for the
+/// tile (b's row stride 16, zero-padded past n); only rows rowStart..<rowEnd of c are read and stored.
+void spruce_f32_gemm_6xn_avx2_fma(long k, long n, const float *a, const float *b, float *c, long ldc,
+                                  long rowStart, long rowEnd, const float *bias, int first, int last,
+                                  float lower, float upper);
+
 /// One sparse row (twin: sparseRowAccumulate): dst[j] = clamp(scale * sum_t w_t * run_t[j] + bias)
 /// for j < length, where run_t = base + table[columns[t]]. Weights are f32 or int8 (unscaled).
 /// Every run must be readable for length floats.

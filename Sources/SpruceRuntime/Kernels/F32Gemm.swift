@@ -107,6 +107,14 @@ public func f32Gemm(m: Int, n: Int, k: Int, packedA: UnsafePointer<Float>,
                                     bias: bias.map { $0 + r0 }, first: first, last: last, bounds: bounds)
                         continue
                     }
+                    // A strip of at most four columns (49 = 3·16 + 1 on 7×7 maps): column by column,
+                    // the same multiply-adds in the same order as the tile, a quarter of its work or less.
+                    if nValid <= f32GemmNarrowColumns {
+                        f32GemmColumns(kLen: kLen, columns: nValid, a: aBlock, b: strip, c: c + r0 * ldc + j0, ldc: ldc,
+                                       rows: (lo - r0)..<(hi - r0), bias: bias.map { $0 + r0 }, first: first, last: last,
+                                       bounds: bounds)
+                        continue
+                    }
                     // Edge tile: run the same micro-kernel on a full scratch tile, copy the valid part.
                     for r in 0..<mr {
                         let inside = r0 + r >= lo && r0 + r < hi
@@ -193,6 +201,59 @@ func f32GemmMicroKernel6x16(kLen: Int, a: UnsafePointer<Float>, b: UnsafePointer
     store8(c30, c3); store8(c31, c3 + 8)
     store8(c40, c4); store8(c41, c4 + 8)
     store8(c50, c5); store8(c51, c5 + 8)
+}
+
+/// Widest strip `f32Gemm` computes column by column (`f32GemmMicroKernel6xColumns`) rather than
+/// as a full 6×16 tile.
+let f32GemmNarrowColumns = 4
+
+/// Columns 0..<`columns` (at most four) of the 6×16 tile: per k, the six packed A values (a
+/// vector of four and one of two) times each of the first four B values of the strip, four
+/// independent chains per half, each element added in k order as the tile adds it (so a column
+/// has the same bits either way). B's strip is zero-padded, so the columns past `columns` are
+/// computed and dropped. Only rows in `rows` (within 0..<6) of C are read and stored; `bias`
+/// points at row 0's. Called through `f32GemmColumns` (ISADispatch.swift), which may run its C
+/// version instead.
+@inline(never)
+func f32GemmMicroKernel6xColumns(kLen: Int, columns: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                                 c: UnsafeMutablePointer<Float>, ldc: Int, rows: Range<Int>, bias: UnsafePointer<Float>?,
+                                 first: Bool, last: Bool, bounds: ActivationBounds) {
+    @inline(__always) func fused<V: SIMD>(_ acc: V, _ x: V, _ y: V) -> V where V.Scalar == Float {
+        #if arch(arm64) || SPRUCE_FMA
+        return acc.addingProduct(x, y)
+        #else
+        return acc + x * y
+        #endif
+    }
+    /// Column j's starting sums, rows 0–3 and 4–5.
+    func start(_ j: Int) -> (SIMD4<Float>, SIMD2<Float>) {
+        var v = SIMD8<Float>.zero
+        if j < columns { for r in rows { v[r] = first ? (bias?[r] ?? 0) : c[r * ldc + j] } }
+        return (v.lowHalf, v.highHalf.lowHalf)
+    }
+    var (t0, u0) = start(0), (t1, u1) = start(1), (t2, u2) = start(2), (t3, u3) = start(3)
+    var ap = UnsafeRawPointer(a), bp = UnsafeRawPointer(b)
+    for _ in 0..<kLen {
+        let a4 = ap.loadUnaligned(as: SIMD4<Float>.self), a2 = ap.loadUnaligned(fromByteOffset: 16, as: SIMD2<Float>.self)
+        let bv = bp.loadUnaligned(as: SIMD4<Float>.self)
+        t0 = fused(t0, a4, SIMD4(repeating: bv[0])); u0 = fused(u0, a2, SIMD2(repeating: bv[0]))
+        t1 = fused(t1, a4, SIMD4(repeating: bv[1])); u1 = fused(u1, a2, SIMD2(repeating: bv[1]))
+        t2 = fused(t2, a4, SIMD4(repeating: bv[2])); u2 = fused(u2, a2, SIMD2(repeating: bv[2]))
+        t3 = fused(t3, a4, SIMD4(repeating: bv[3])); u3 = fused(u3, a2, SIMD2(repeating: bv[3]))
+        ap += 24
+        bp += 64
+    }
+    let lo = SIMD8<Float>(repeating: bounds.lower), hi = SIMD8<Float>(repeating: bounds.upper)
+    func store(_ j: Int, _ t: SIMD4<Float>, _ u: SIMD2<Float>) {
+        guard j < columns else { return }
+        var v = SIMD8<Float>(lowHalf: t, highHalf: SIMD4(lowHalf: u, highHalf: .zero))
+        if last { v = clamp8(v, lo, hi) }
+        for r in rows { c[r * ldc + j] = v[r] }
+    }
+    store(0, t0, u0)
+    store(1, t1, u1)
+    store(2, t2, u2)
+    store(3, t3, u3)
 }
 
 /// Reference twin of `f32Gemm` over an unpacked row-major A (row stride `lda`): plain loops.

@@ -28,6 +28,21 @@ func f32GemmTile(kLen: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c:
     f32GemmMicroKernel6x16(kLen: kLen, a: a, b: b, c: c, ldc: ldc, bias: bias, first: first, last: last, bounds: bounds)
 }
 
+/// `f32GemmMicroKernel6xColumns`, or its C version.
+@inline(__always)
+func f32GemmColumns(kLen: Int, columns: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                    ldc: Int, rows: Range<Int>, bias: UnsafePointer<Float>?, first: Bool, last: Bool, bounds: ActivationBounds) {
+    #if arch(x86_64) && !SPRUCE_FMA
+    if avx2FMAKernels {
+        spruce_f32_gemm_6xn_avx2_fma(kLen, columns, a, b, c, ldc, rows.lowerBound, rows.upperBound, bias, first ? 1 : 0,
+                                     last ? 1 : 0, bounds.lower, bounds.upper)
+        return
+    }
+    #endif
+    f32GemmMicroKernel6xColumns(kLen: kLen, columns: columns, a: a, b: b, c: c, ldc: ldc, rows: rows, bias: bias, first: first,
+                                last: last, bounds: bounds)
+}
+
 /// `sparseRowAccumulate`, or its C version.
 @inline(__always)
 func sparseRow<W: SparseWeight>(_ row: SparseRunRow<W>, length: Int, dst: UnsafeMutablePointer<Float>,
