@@ -349,12 +349,14 @@ struct PlanBuilder {
         case .globalAveragePool:
             let s = try shape(node.inputs[0], node)
             guard s.count >= 3 else { throw unsupported(node, "input \(s)") }
+            if fusingChannelMeans(node) { break }
             let x = try read(node.inputs[0], node: node)
             steps.append(GAPStep(node: node.name, channels: s[0] * s[1], plane: Array(s[2...]).elementCount,
                                  input: x, output: write(out)))
         case .reduceMean(let axes, _):
             let s = try shape(node.inputs[0], node)
             let set = Set(axes.isEmpty ? Array(0..<s.count) : axes.map { $0 < 0 ? $0 + s.count : $0 })
+            if s.count == 4 && s[0] == 1 && set == [2, 3], fusingChannelMeans(node) { break }
             let x = try read(node.inputs[0], node: node)
             if s.count == 4 && s[0] == 1 && set == [2, 3] {
                 steps.append(GAPStep(node: node.name, channels: s[1], plane: s[2] * s[3], input: x, output: write(out)))
@@ -461,6 +463,21 @@ struct PlanBuilder {
             return true
         }
         return false
+    }
+
+    /// A GlobalAveragePool of the output of the depthwise step just planned (squeeze-and-excitation
+    /// in MobileNet v3 and EfficientNet): the step averages each chunk of channels as it finishes
+    /// it, while it is in cache, into the pool's output, which is then written during that step.
+    mutating func fusingChannelMeans(_ node: Node) -> Bool {
+        guard let x = node.inputs.first, let out = node.outputs.first, let slot = slotOf[x],
+              var step = steps.last as? DWConvStep, step.output == slot, step.channelMeans == nil else { return false }
+        let means = write(out)
+        slots[means].firstDef = steps.count - 1
+        slots[means].lastUse = max(slots[means].lastUse, steps.count - 1)
+        slots[slot].lastUse = max(slots[slot].lastUse, steps.count - 1)
+        step.channelMeans = means
+        steps[steps.count - 1] = step
+        return true
     }
 
     /// A ReLU or Clip of the Add just fused into the conv step before it (ResNet v1's conv → BN →

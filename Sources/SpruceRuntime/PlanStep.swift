@@ -232,25 +232,44 @@ struct DWConvStep: PlanStep {
     var batch = 1
     /// Applied to the output after the epilogue (a fused HardSwish or Swish).
     var activation: OutputActivation? = nil
+    /// Slot of the per-channel means of the (activated) output: a GlobalAveragePool of it fused in
+    /// (squeeze-and-excitation's squeeze).
+    var channelMeans: Int? = nil
     var workspaceBytes: Int { f32DWConvWorkspaceBytes(geometry) }
     var parallelUnits: Int { geometry.outChannels }
     var workEstimate: Int { batch * geometry.outChannels * geometry.kernelArea * geometry.outPlane }
     func run(_ b: Buffers) { run(b, units: 0..<geometry.outChannels) }
+    /// Channels in chunks of about 64 KiB of output, each convolved, activated and averaged
+    /// while it is still in cache.
     func run(_ b: Buffers, units: Range<Int>) {
         let g = geometry
+        let chunk = max(1, 16_384 / max(1, g.outPlane))
         withBase(weights) { w in
             withOptionalPointer(bias) { bias in
-                for n in 0..<batch {
-                    f32DWConv(g, input: b[input] + n * g.inChannels * g.inPlane, weights: w, bias: bias, bounds: bounds,
-                              output: b[output] + n * g.outChannels * g.outPlane, outputChannels: units,
-                              workspace: b.workspace)
+                var first = units.lowerBound
+                while first < units.upperBound {
+                    let part = first..<min(first + chunk, units.upperBound)
+                    for n in 0..<batch {
+                        f32DWConv(g, input: b[input] + n * g.inChannels * g.inPlane, weights: w, bias: bias, bounds: bounds,
+                                  output: b[output] + n * g.outChannels * g.outPlane, outputChannels: part,
+                                  workspace: b.workspace)
+                    }
+                    activateInPlace(b, activation, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
+                                     channelRange: part, positions: 0..<g.outPlane)
+                    if let channelMeans {
+                        for n in 0..<batch {
+                            f32GAP(channels: part, plane: g.outPlane, input: b[output] + n * g.outChannels * g.outPlane,
+                                   output: b[channelMeans] + n * g.outChannels)
+                        }
+                    }
+                    first = part.upperBound
                 }
             }
         }
-        activateInPlace(b, activation, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
-                         channelRange: units, positions: 0..<g.outPlane)
     }
-    var detail: String { geometry.summary + (activation.map { " +" + $0.rawValue } ?? "") }
+    var detail: String {
+        geometry.summary + (activation.map { " +" + $0.rawValue } ?? "") + (channelMeans == nil ? "" : " +means")
+    }
 }
 
 /// Direct sparse convolution from CSR or bitmask weights, f32 or int8 values.

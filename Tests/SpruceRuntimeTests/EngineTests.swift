@@ -192,9 +192,10 @@ func convNeXtModel(sparsity: Double, seed: UInt64) -> Model {
     #expect(steps.filter { $0.kernel.hasPrefix("LayerNormStep") }.map(\.node) == ["norm", "ds_norm", "hw_norm"])
 }
 
-/// EfficientNet's block as torch writes it: conv → Sigmoid → Mul by the conv's output (Swish, fused
-/// into the conv step), then squeeze-and-excitation (GAP → conv → Swish → conv → Sigmoid → Mul of
-/// the feature map by the per-channel gate: a Sigmoid of another value, not fused), and a Sigmoid
+/// EfficientNet's block as torch writes it: conv and depthwise conv, each → Sigmoid → Mul by its
+/// output (Swish, fused into the conv steps), then squeeze-and-excitation (GAP, fused into the
+/// depthwise step as its channel means → conv → Swish → conv → Sigmoid → Mul of the feature map
+/// by the per-channel gate: a Sigmoid of another value, not fused), and a Sigmoid
 /// read twice (not fused either); last a Swish of a value another node reads too (a Sigmoid step
 /// computing the Swish, the conv left alone).
 func swishModel(sparsity: Double, seed: UInt64) -> Model {
@@ -206,6 +207,7 @@ func swishModel(sparsity: Double, seed: UInt64) -> Model {
         g.initializers[name] = prune ? pruned(t, sparsity) : t
     }
     weight("w1", [16, 4, 3, 3]); weight("b1", [16], prune: false)
+    weight("wd", [16, 1, 3, 3], prune: false); weight("bd", [16], prune: false)
     weight("ws", [4, 16, 1, 1]); weight("bs", [4], prune: false)
     weight("we", [16, 4, 1, 1]); weight("be", [16], prune: false)
     weight("wl", [16, 16, 1, 1])
@@ -213,7 +215,11 @@ func swishModel(sparsity: Double, seed: UInt64) -> Model {
         Node(name: "conv", op: .conv(ConvAttributes(kernelShape: [3, 3], pads: [1, 1, 1, 1])), inputs: ["x", "w1", "b1"],
              outputs: ["c"]),
         Node(name: "act_sigmoid", op: .sigmoid, inputs: ["c"], outputs: ["cs"]),
-        Node(name: "act", op: .mul, inputs: ["c", "cs"], outputs: ["a"]),
+        Node(name: "act", op: .mul, inputs: ["c", "cs"], outputs: ["a0"]),
+        Node(name: "dw", op: .conv(ConvAttributes(kernelShape: [3, 3], pads: [1, 1, 1, 1], groups: 16)),
+             inputs: ["a0", "wd", "bd"], outputs: ["d"]),
+        Node(name: "dw_sigmoid", op: .sigmoid, inputs: ["d"], outputs: ["ds"]),
+        Node(name: "dw_act", op: .mul, inputs: ["ds", "d"], outputs: ["a"]),
         Node(name: "squeeze", op: .globalAveragePool, inputs: ["a"], outputs: ["p"]),
         Node(name: "reduce", op: .conv(ConvAttributes(kernelShape: [1, 1])), inputs: ["p", "ws", "bs"], outputs: ["r"]),
         Node(name: "reduce_sigmoid", op: .sigmoid, inputs: ["r"], outputs: ["rs"]),
@@ -281,10 +287,11 @@ func engineFusesSwishOnly(sparsity: Double) throws {
     let engine = try Engine(bytes: try ArtifactWriter().encode(swishModel(sparsity: sparsity, seed: 4)))
     let steps = engine.profileSteps(runs: 1)
     let nodes = steps.map(\.node)
-    for fused in ["act", "act_sigmoid", "reduce_act", "reduce_sigmoid", "last_act"] {
+    for fused in ["act", "act_sigmoid", "dw_act", "dw_sigmoid", "squeeze", "reduce_act", "reduce_sigmoid", "last_act"] {
         #expect(!nodes.contains(fused), "\(fused) was planned: \(nodes)")
     }
     #expect(steps.filter { $0.kernel.hasSuffix("+swish") }.map(\.node) == ["conv", "reduce"])
+    #expect(steps.filter { $0.kernel.hasSuffix("+swish +means") }.map(\.node) == ["dw"])
     #expect(steps.filter { $0.kernel == "SpecialFunctionStep swish" }.map(\.node) == ["last_sigmoid"])
     #expect(steps.filter { $0.kernel == "SpecialFunctionStep sigmoid" }.map(\.node) == ["gate", "twice"])
     #expect(nodes.contains("scale") && nodes.contains("square") && nodes.contains("sum"))
