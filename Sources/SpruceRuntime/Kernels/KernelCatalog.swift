@@ -5,14 +5,14 @@
 //
 // | family                 | file                     | notes |
 // |------------------------|--------------------------|-------|
-// | f32-gemm               | F32Gemm.swift            | 6×16 register tile, A packed at plan time, B packed per KC×16 block |
-// | f32-conv-dense         | F32ConvDense.swift       | im2col + gemm per group; 1×1/s1/p0 reads the input as B directly |
-// | f32-dwconv             | F32DWConv.swift          | 3×3 unrolled fast path, general fallback; phase planes, no bounds checks |
+// | f32-gemm               | F32Gemm.swift            | 6×16 register tile, A packed at plan time, B packed per KC×16 block (from a matrix, or from plane runs by row offsets); strips of ≤ 4 columns column-wise, same sums in the same order |
+// | f32-conv-dense         | F32ConvDense.swift       | implicit im2col (phase planes, B packed from their runs, wide output compacted) where K ≥ 64 and wide rows waste ≤ 25 %, else im2col + gemm per group; 1×1/s1/p0 reads the input as B directly |
+// | f32-dwconv             | F32DWConv.swift          | zero-bordered planes for 3×3/5×5 s1/s2; eight channels per vector on outputs narrower than 8; 3×3 unrolled on phase planes; general fallback |
 // | f32(-qc8w)-spmm-csr    | F32SpmmCSR.swift         | Y[M×N] = W·X, SIMD over N (spatial), 32 outputs per register block |
 // | f32(-qc8w)-spmm-bitmask| F32SpmmBitmask.swift     | same, columns from mask bits (tzcnt), values used as stored |
 // | f32(-qc8w)-spconv-csr  | F32SpconvCSR.swift       | direct k×k: one contiguous phase-plane run per non-zero, no im2col |
 // | f32(-qc8w)-spconv-bitmask | F32SpconvBitmask.swift | same, mask-driven |
-// | f32-maxpool / avgpool / gap / add / mul / concat / clip / hardsigmoid+hardswish / softmax / gemm-dense | one file each | |
+// | f32-maxpool / avgpool / gap / add / mul / concat / clip / hardsigmoid+hardswish / softmax / gemm-dense | one file each | max pools of stride 1 that keep the size: two flat separable passes |
 // | f32-gemm-rows          | F32Gemm.swift            | a dense f32 Linear over many rows (tokens): the rows are the GEMM's A, packed 96 at a time; B [K × N] is the weight; bias per column after |
 // | f32-sigmoid / swish      | F32Sigmoid.swift         | exp on eight lanes (n·ln 2 split off, degree-6 polynomial, 2^n in the exponent bits); the plan fuses Sigmoid → Mul by its input into one Swish step |
 // | f32-layernorm          | F32LayerNorm.swift       | rows of the trailing axes: sum, squared deviations, normalize + scale + bias; SIMD over the row |
@@ -46,7 +46,8 @@
 //   memory-bound and ran no slower in the plain build.
 // - Threads (Engine, WorkerPool.swift): a step is split only when it has ≥ 150k multiply-adds.
 //   Sparse and depthwise convs split by output channel; im2col convs with ≥ 8 output rows split by
-//   output rows (each thread builds only its rows' im2col), other dense convs by channel in
+//   output rows (each thread builds only its rows' im2col, or the phase planes whole for an
+//   implicit one), other dense convs by channel in
 //   multiples of the GEMM panel height. Every output element is computed by the same code in the
 //   same order whatever the split, so thread counts give bit-identical outputs.
 // - Sparse or dense per layer (ConvCostModel.swift): at plan time each sparse-stored conv is
