@@ -57,6 +57,10 @@
 // - Channel pitch: phase planes (and pointwise inputs otherwise read in place) whose channel size
 //   is a multiple of 2 KiB get one spare cache line per channel; without it the runs of successive
 //   channels share a few L1 sets and sparse 1×1 convs on 32×32 / 64×64 maps ran 4-5× slower.
+// - Conv steps absorb what follows them when only they feed it (Plan.swift, `fusing…`): a
+//   residual Add and a ReLU/Clip after it (one pass over the output), a HardSwish or a Swish
+//   (Sigmoid + Mul) applied in place, and for depthwise steps a GlobalAveragePool as per-channel
+//   means, computed chunk by chunk while the chunk is in cache (squeeze-and-excitation).
 // - A zero Pad of H/W that only feeds convs is merged into their pads at plan time.
 // - A constant [N] Add right after a Gemm or MatMul without bias becomes that step's bias (a Linear
 //   layer exported as MatMul + Add is one step).
