@@ -292,9 +292,9 @@ struct PlanBuilder {
         case .relu, .clip:
             let bounds = if case .clip(let lo, let hi) = node.op { ActivationBounds(lower: lo, upper: hi) }
                 else { ActivationBounds(lower: 0, upper: .infinity) }
+            if fusingResidualClamp(node, bounds: bounds) { break }
             // A BatchNormalization lowering could not fold (ResNet v2's pre-activation after an Add)
             // whose only reader is this activation: clamp in the affine step, one pass instead of two.
-            if try fusingResidualClamp(node, bounds: bounds) { break }
             if let affine = steps.last as? ChannelAffineStep, affine.bounds == .identity,
                readers[node.inputs[0]] == 1, let slot = slotOf[node.inputs[0]], slot == affine.output {
                 var fused = affine
@@ -482,7 +482,7 @@ struct PlanBuilder {
 
     /// A ReLU or Clip of the Add just fused into the conv step before it (ResNet v1's conv → BN →
     /// Add → ReLU), which nothing else reads: the step clamps the sum as it adds it.
-    mutating func fusingResidualClamp(_ node: Node, bounds: ActivationBounds) throws(RuntimeError) -> Bool {
+    mutating func fusingResidualClamp(_ node: Node, bounds: ActivationBounds) -> Bool {
         guard let x = node.inputs.first, let out = node.outputs.first, readers[x] == 1, let slot = slotOf[x] else { return false }
         if var step = steps.last as? ConvDenseStep, step.output == slot, step.residual != nil, step.residualBounds == .identity {
             step.residualBounds = bounds

@@ -190,10 +190,9 @@ struct ConvDenseStep: PlanStep {
         let channels = splitsRows ? 0..<g.outChannels : units
         let positions = splitsRows ? units.lowerBound * g.outWidth..<units.upperBound * g.outWidth : 0..<g.outPlane
         addResidual(b, residual: residual, bounds: residualBounds, output: output, batch: batch, channels: g.outChannels,
-                    plane: g.outPlane,
-                    channelRange: channels, positions: positions)
+                    plane: g.outPlane, channelRange: channels, positions: positions)
         activateInPlace(b, activation, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
-                         channelRange: channels, positions: positions)
+                        channelRange: channels, positions: positions)
     }
     private func convolve(_ b: Buffers, units: Range<Int>) {
         let g = geometry
@@ -255,7 +254,7 @@ struct DWConvStep: PlanStep {
                                   workspace: b.workspace)
                     }
                     activateInPlace(b, activation, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
-                                     channelRange: part, positions: 0..<g.outPlane)
+                                    channelRange: part, positions: 0..<g.outPlane)
                     if let channelMeans {
                         for n in 0..<batch {
                             f32GAP(channels: part, plane: g.outPlane, input: b[output] + n * g.outChannels * g.outPlane,
@@ -346,10 +345,9 @@ struct SparseConvStep: PlanStep {
         let channels = splitsColumns ? 0..<g.outChannels : units
         let positions = splitsColumns ? units.lowerBound * 64..<min(g.outPlane, units.upperBound * 64) : 0..<g.outPlane
         addResidual(b, residual: residual, bounds: residualBounds, output: output, batch: batch, channels: g.outChannels,
-                    plane: g.outPlane,
-                    channelRange: channels, positions: positions)
+                    plane: g.outPlane, channelRange: channels, positions: positions)
         activateInPlace(b, activation, output: output, batch: batch, channels: g.outChannels, plane: g.outPlane,
-                         channelRange: channels, positions: positions)
+                        channelRange: channels, positions: positions)
     }
 
     private func convolve(_ b: Buffers, units: Range<Int>) {

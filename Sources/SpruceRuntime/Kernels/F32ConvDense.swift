@@ -1,6 +1,7 @@
 // f32-conv-dense: general 2-D convolution (groups, strides, pads, dilations) from dense weights,
-// as im2col + f32-gemm per group (1×1 stride-1 unpadded convolutions skip im2col), with bias and
-// activation fused into the GEMM epilogue. Weights are packed once by the plan.
+// as im2col + f32-gemm per group (1×1 stride-1 unpadded convolutions skip im2col; most others
+// skip the matrix too, the GEMM packing B straight from phase planes), with bias and activation
+// fused into the GEMM epilogue. Weights are packed once by the plan.
 // Not for depthwise convolutions (see f32-dwconv) nor for sparse weights (f32-spconv-*).
 
 import SpruceCore

@@ -15,8 +15,9 @@ public func f32DWConvWorkspaceBytes(_ g: ConvGeometry) -> Int {
         + alignedBytes(layout.wideLength(g) * 4)
 }
 
-/// Floats of the plane buffer: one channel's phase planes, or its zero-bordered plane with one
-/// spare column per row (the padded paths' row pitch), whichever is larger.
+/// Floats of the plane buffer: one channel's phase planes, its zero-bordered plane with one spare
+/// column per row (the padded paths' row pitch), or the eight-channel plane, tap weights and
+/// output pixels of `dwconvChannelLanes`, whichever is largest.
 private func planeFloats(_ g: ConvGeometry, _ layout: PhaseLayout) -> Int {
     let bordered = (g.inHeight + g.padTop + g.padBottom) * (g.inWidth + g.padLeft + g.padRight + 1)
     let lanes = usesChannelLanes(g) ? 8 * (bordered + g.kernelArea + g.outPlane) : 0
