@@ -78,11 +78,13 @@ AVX2_FMA void spruce_f32_gemm_6xn_avx2_fma(long k, long n, const float *a, const
     }
 }
 
-AVX2_FMA void spruce_f32_gemm_6x16_avx2_fma(long k, const float *a, const float *b, float *c, long ldc,
+AVX2_FMA void spruce_f32_gemm_6x16_avx2_fma(long k, const float *a, const float *b, float *c, long ldc, long rows,
                                             const float *bias, int first, int last, float lower, float upper) {
     __m256 acc[6][2];
     for (int r = 0; r < 6; r++) {
-        if (!first) {
+        if (r >= rows) {
+            acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+        } else if (!first) {
             acc[r][0] = _mm256_loadu_ps(c + r * ldc);
             acc[r][1] = _mm256_loadu_ps(c + r * ldc + 8);
         } else {
@@ -100,7 +102,7 @@ AVX2_FMA void spruce_f32_gemm_6x16_avx2_fma(long k, const float *a, const float 
         b += 16;
     }
     const __m256 lo = _mm256_set1_ps(lower), hi = _mm256_set1_ps(upper);
-    for (int r = 0; r < 6; r++) {
+    for (int r = 0; r < rows && r < 6; r++) {
         if (last) {
             acc[r][0] = clamp8(acc[r][0], lo, hi);
             acc[r][1] = clamp8(acc[r][1], lo, hi);

@@ -17,19 +17,24 @@ struct ISADispatchTests {
         let a = rng.floats(k * 6), b = rng.floats(k * 16), bias = rng.floats(6)
         let ldc = 21
         let start = rng.floats(6 * ldc)
-        for (first, last, withBias) in [(true, true, true), (true, false, false), (false, true, true), (false, false, false)] {
-            let bounds = last ? ActivationBounds(lower: -0.4, upper: 0.6) : .identity
-            var swift = start, c = start
-            bias.withUnsafeBufferPointer { bp in
-                let biasPointer = withBias ? bp.baseAddress : nil
-                f32GemmMicroKernel6x16(kLen: k, a: a, b: b, c: &swift, ldc: ldc, bias: biasPointer, first: first,
-                                       last: last, bounds: bounds)
-                spruce_f32_gemm_6x16_avx2_fma(k, a, b, &c, ldc, biasPointer, first ? 1 : 0, last ? 1 : 0,
-                                              bounds.lower, bounds.upper)
+        for rows in [6, 2] {
+            for (first, last, withBias) in [(true, true, true), (true, false, false), (false, true, true), (false, false, false)] {
+                let bounds = last ? ActivationBounds(lower: -0.4, upper: 0.6) : .identity
+                var swift = start, c = start
+                bias.withUnsafeBufferPointer { bp in
+                    let biasPointer = withBias ? bp.baseAddress : nil
+                    f32GemmMicroKernel6x16(kLen: k, a: a, b: b, c: &swift, ldc: ldc, rows: rows, bias: biasPointer,
+                                           first: first, last: last, bounds: bounds)
+                    spruce_f32_gemm_6x16_avx2_fma(k, a, b, &c, ldc, rows, biasPointer, first ? 1 : 0, last ? 1 : 0,
+                                                  bounds.lower, bounds.upper)
+                }
+                expectClose(c, swift, "gemm tile k \(k) rows \(rows) first \(first) last \(last) bias \(withBias)")
+                // Columns 16..<21 of each row, and rows past `rows`, are outside the tile.
+                for r in 0..<6 {
+                    let outside = r < rows ? (r * ldc + 16)..<(r * ldc + ldc) : (r * ldc)..<(r * ldc + ldc)
+                    #expect(c[outside] == start[outside] && swift[outside] == start[outside])
+                }
             }
-            expectClose(c, swift, "gemm tile k \(k) first \(first) last \(last) bias \(withBias)")
-            // Columns 16..<21 of each row are outside the tile.
-            for r in 0..<6 { #expect(c[(r * ldc + 16)..<(r * ldc + ldc)] == start[(r * ldc + 16)..<(r * ldc + ldc)]) }
         }
     }
 

@@ -18,9 +18,10 @@
 int spruce_kernels_isa(void);
 
 /// The 6x16 GEMM register tile (twin: f32GemmMicroKernel6x16). a: k x 6 packed, b: k x 16 packed;
-/// c: 6 rows of 16 at row stride ldc. first: start from bias (or zero) instead of c; last: clamp
-/// to [lower, upper] before storing.
-void spruce_f32_gemm_6x16_avx2_fma(long k, const float *a, const float *b, float *c, long ldc,
+/// c: 6 rows of 16 at row stride ldc, of which only the first `rows` are read (with their bias)
+/// and stored. first: start from bias (or zero) instead of c; last: clamp to [lower, upper] before
+/// storing.
+void spruce_f32_gemm_6x16_avx2_fma(long k, const float *a, const float *b, float *c, long ldc, long rows,
                                    const float *bias, int first, int last, float lower, float upper);
 
 /// Columns 0..<n (n <= 4) of the 6x16 tile (twin: f32GemmMicroKernel6xColumns): a and b as for the

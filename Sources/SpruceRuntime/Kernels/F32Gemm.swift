@@ -102,8 +102,9 @@ public func f32Gemm(m: Int, n: Int, k: Int, packedA: UnsafePointer<Float>,
                     let j0 = jc + sIndex * nr
                     let nValid = min(nr, n - j0)
                     let strip = bPack + sIndex * kLen * nr
-                    if lo == r0 && hi == r0 + mr && nValid == nr {
-                        f32GemmTile(kLen: kLen, a: aBlock, b: strip, c: c + r0 * ldc + j0, ldc: ldc,
+                    if lo == r0 && nValid == nr {
+                        // Whole strip; rows past the last (an edge panel's) are computed, not stored.
+                        f32GemmTile(kLen: kLen, a: aBlock, b: strip, c: c + r0 * ldc + j0, ldc: ldc, rows: hi - r0,
                                     bias: bias.map { $0 + r0 }, first: first, last: last, bounds: bounds)
                         continue
                     }
@@ -123,7 +124,7 @@ public func f32Gemm(m: Int, n: Int, k: Int, packedA: UnsafePointer<Float>,
                         }
                         tileBias[r] = (bias != nil && r0 + r < m) ? bias![r0 + r] : 0
                     }
-                    f32GemmTile(kLen: kLen, a: aBlock, b: strip, c: tile, ldc: nr,
+                    f32GemmTile(kLen: kLen, a: aBlock, b: strip, c: tile, ldc: nr, rows: mr,
                                 bias: bias == nil ? nil : UnsafePointer(tileBias),
                                 first: first, last: last, bounds: bounds)
                     for row in lo..<hi {
@@ -140,32 +141,30 @@ public func f32Gemm(m: Int, n: Int, k: Int, packedA: UnsafePointer<Float>,
 }
 
 /// The 6×16 register tile: twelve SIMD8 accumulators, one broadcast of A and two vectors of B per k.
+/// Rows `rows..<6` of C (past an edge panel's last) are neither read (nor their bias) nor stored.
 /// Called through `f32GemmTile` (ISADispatch.swift), which may run its C version instead.
 @inline(never)
 func f32GemmMicroKernel6x16(kLen: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                            c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?,
+                            c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, bias: UnsafePointer<Float>?,
                             first: Bool, last: Bool, bounds: ActivationBounds) {
-    var c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51: SIMD8<Float>
+    var c00 = SIMD8<Float>.zero, c01 = SIMD8<Float>.zero, c10 = SIMD8<Float>.zero, c11 = SIMD8<Float>.zero
+    var c20 = SIMD8<Float>.zero, c21 = SIMD8<Float>.zero, c30 = SIMD8<Float>.zero, c31 = SIMD8<Float>.zero
+    var c40 = SIMD8<Float>.zero, c41 = SIMD8<Float>.zero, c50 = SIMD8<Float>.zero, c51 = SIMD8<Float>.zero
     let c0 = c, c1 = c + ldc, c2 = c + 2 * ldc, c3 = c + 3 * ldc, c4 = c + 4 * ldc, c5 = c + 5 * ldc
-    if first {
-        if let bias {
-            c00 = SIMD8(repeating: bias[0]); c01 = c00
-            c10 = SIMD8(repeating: bias[1]); c11 = c10
-            c20 = SIMD8(repeating: bias[2]); c21 = c20
-            c30 = SIMD8(repeating: bias[3]); c31 = c30
-            c40 = SIMD8(repeating: bias[4]); c41 = c40
-            c50 = SIMD8(repeating: bias[5]); c51 = c50
-        } else {
-            c00 = .zero; c01 = .zero; c10 = .zero; c11 = .zero; c20 = .zero; c21 = .zero
-            c30 = .zero; c31 = .zero; c40 = .zero; c41 = .zero; c50 = .zero; c51 = .zero
-        }
-    } else {
+    if !first {
         c00 = load8(c0); c01 = load8(c0 + 8)
-        c10 = load8(c1); c11 = load8(c1 + 8)
-        c20 = load8(c2); c21 = load8(c2 + 8)
-        c30 = load8(c3); c31 = load8(c3 + 8)
-        c40 = load8(c4); c41 = load8(c4 + 8)
-        c50 = load8(c5); c51 = load8(c5 + 8)
+        if rows > 1 { c10 = load8(c1); c11 = load8(c1 + 8) }
+        if rows > 2 { c20 = load8(c2); c21 = load8(c2 + 8) }
+        if rows > 3 { c30 = load8(c3); c31 = load8(c3 + 8) }
+        if rows > 4 { c40 = load8(c4); c41 = load8(c4 + 8) }
+        if rows > 5 { c50 = load8(c5); c51 = load8(c5 + 8) }
+    } else if let bias {
+        c00 = SIMD8(repeating: bias[0]); c01 = c00
+        if rows > 1 { c10 = SIMD8(repeating: bias[1]); c11 = c10 }
+        if rows > 2 { c20 = SIMD8(repeating: bias[2]); c21 = c20 }
+        if rows > 3 { c30 = SIMD8(repeating: bias[3]); c31 = c30 }
+        if rows > 4 { c40 = SIMD8(repeating: bias[4]); c41 = c40 }
+        if rows > 5 { c50 = SIMD8(repeating: bias[5]); c51 = c50 }
     }
     var ap = a
     var bp = b
@@ -196,11 +195,11 @@ func f32GemmMicroKernel6x16(kLen: Int, a: UnsafePointer<Float>, b: UnsafePointer
         c50 = clamp8(c50, lo, hi); c51 = clamp8(c51, lo, hi)
     }
     store8(c00, c0); store8(c01, c0 + 8)
-    store8(c10, c1); store8(c11, c1 + 8)
-    store8(c20, c2); store8(c21, c2 + 8)
-    store8(c30, c3); store8(c31, c3 + 8)
-    store8(c40, c4); store8(c41, c4 + 8)
-    store8(c50, c5); store8(c51, c5 + 8)
+    if rows > 1 { store8(c10, c1); store8(c11, c1 + 8) }
+    if rows > 2 { store8(c20, c2); store8(c21, c2 + 8) }
+    if rows > 3 { store8(c30, c3); store8(c31, c3 + 8) }
+    if rows > 4 { store8(c40, c4); store8(c41, c4 + 8) }
+    if rows > 5 { store8(c50, c5); store8(c51, c5 + 8) }
 }
 
 /// Widest strip `f32Gemm` computes column by column (`f32GemmMicroKernel6xColumns`) rather than

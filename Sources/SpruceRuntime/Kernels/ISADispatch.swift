@@ -18,14 +18,15 @@ let avx2FMAKernels = false
 /// `f32GemmMicroKernel6x16`, or its C version.
 @inline(__always)
 func f32GemmTile(kLen: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
-                 bias: UnsafePointer<Float>?, first: Bool, last: Bool, bounds: ActivationBounds) {
+                 rows: Int, bias: UnsafePointer<Float>?, first: Bool, last: Bool, bounds: ActivationBounds) {
     #if arch(x86_64) && !SPRUCE_FMA
     if avx2FMAKernels {
-        spruce_f32_gemm_6x16_avx2_fma(kLen, a, b, c, ldc, bias, first ? 1 : 0, last ? 1 : 0, bounds.lower, bounds.upper)
+        spruce_f32_gemm_6x16_avx2_fma(kLen, a, b, c, ldc, rows, bias, first ? 1 : 0, last ? 1 : 0, bounds.lower, bounds.upper)
         return
     }
     #endif
-    f32GemmMicroKernel6x16(kLen: kLen, a: a, b: b, c: c, ldc: ldc, bias: bias, first: first, last: last, bounds: bounds)
+    f32GemmMicroKernel6x16(kLen: kLen, a: a, b: b, c: c, ldc: ldc, rows: rows, bias: bias, first: first, last: last,
+                           bounds: bounds)
 }
 
 /// `f32GemmMicroKernel6xColumns`, or its C version.
