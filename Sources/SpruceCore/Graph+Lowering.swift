@@ -1,6 +1,6 @@
 // Inference lowering: removes Identity/Dropout, cancels Transposes (Graph+Transposes.swift),
-// folds BatchNormalization into the preceding
-// Conv, fuses a following Relu/Clip into the Conv, and drops initializers nobody reads.
+// fuses Keras's hard_swish/hard_sigmoid arithmetic into one node, folds BatchNormalization into
+// the preceding Conv, fuses a following Relu/Clip into the Conv, and drops initializers nobody reads.
 // Folding scales whole output rows of the weight, so pruned (exactly zero) weights stay zero.
 // It does not quantize, prune or reorder nodes; outputs are unchanged up to float rounding.
 

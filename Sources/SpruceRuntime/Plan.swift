@@ -473,8 +473,6 @@ struct PlanBuilder {
               var step = steps.last as? DWConvStep, step.output == slot, step.channelMeans == nil else { return false }
         let means = write(out)
         slots[means].firstDef = steps.count - 1
-        slots[means].lastUse = max(slots[means].lastUse, steps.count - 1)
-        slots[slot].lastUse = max(slots[slot].lastUse, steps.count - 1)
         step.channelMeans = means
         steps[steps.count - 1] = step
         return true

@@ -33,3 +33,13 @@ public func multiplyAdd(_ acc: SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float
     return acc + a * b
     #endif
 }
+
+/// The same for narrower vectors (SIMD4, SIMD2), fused under the same condition.
+@inlinable @inline(__always)
+public func multiplyAdd<V: SIMD>(_ acc: V, _ a: V, _ b: V) -> V where V.Scalar == Float {
+    #if arch(arm64) || SPRUCE_FMA
+    return acc.addingProduct(a, b)
+    #else
+    return acc + a * b
+    #endif
+}

@@ -69,8 +69,8 @@ def main():
     print("| artifact | bytes | sparse weights' non-zeros | positions stored | bound: layer counts | bound: row counts "
           "| stored / row bound | bits per non-zero: positions, values |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for path in args.artifacts:
-        info, t = measure(args.spruce, path)
+    measured = [(path, *measure(args.spruce, path)) for path in args.artifacts]
+    for path, info, t in measured:
         if t["nonzeros"] == 0:
             print(f"| {os.path.basename(path)} | {info['bytes']:,} | 0 | | | | | |")
             continue
@@ -80,8 +80,7 @@ def main():
     print()
     print("| artifact | positions | sparse weights' values | int8 scales | dense weights (depthwise, first conv, classifier) | other tensors (biases) | manifest and padding |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for path in args.artifacts:
-        info, t = measure(args.spruce, path)
+    for path, info, t in measured:
         p = t["parts"]
         rest = info["bytes"] - sum(p.values())
         print(f"| {os.path.basename(path)} | {p['positions']:,} | {p['weight_values']:,} | {p['scales']:,} | {p['dense_weights']:,} "

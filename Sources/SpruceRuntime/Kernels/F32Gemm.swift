@@ -217,13 +217,6 @@ let f32GemmNarrowColumns = 4
 func f32GemmMicroKernel6xColumns(kLen: Int, columns: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                                  c: UnsafeMutablePointer<Float>, ldc: Int, rows: Range<Int>, bias: UnsafePointer<Float>?,
                                  first: Bool, last: Bool, bounds: ActivationBounds) {
-    @inline(__always) func fused<V: SIMD>(_ acc: V, _ x: V, _ y: V) -> V where V.Scalar == Float {
-        #if arch(arm64) || SPRUCE_FMA
-        return acc.addingProduct(x, y)
-        #else
-        return acc + x * y
-        #endif
-    }
     /// Column j's starting sums, rows 0–3 and 4–5.
     func start(_ j: Int) -> (SIMD4<Float>, SIMD2<Float>) {
         var v = SIMD8<Float>.zero
@@ -235,10 +228,10 @@ func f32GemmMicroKernel6xColumns(kLen: Int, columns: Int, a: UnsafePointer<Float
     for _ in 0..<kLen {
         let a4 = ap.loadUnaligned(as: SIMD4<Float>.self), a2 = ap.loadUnaligned(fromByteOffset: 16, as: SIMD2<Float>.self)
         let bv = bp.loadUnaligned(as: SIMD4<Float>.self)
-        t0 = fused(t0, a4, SIMD4(repeating: bv[0])); u0 = fused(u0, a2, SIMD2(repeating: bv[0]))
-        t1 = fused(t1, a4, SIMD4(repeating: bv[1])); u1 = fused(u1, a2, SIMD2(repeating: bv[1]))
-        t2 = fused(t2, a4, SIMD4(repeating: bv[2])); u2 = fused(u2, a2, SIMD2(repeating: bv[2]))
-        t3 = fused(t3, a4, SIMD4(repeating: bv[3])); u3 = fused(u3, a2, SIMD2(repeating: bv[3]))
+        t0 = multiplyAdd(t0, a4, SIMD4(repeating: bv[0])); u0 = multiplyAdd(u0, a2, SIMD2(repeating: bv[0]))
+        t1 = multiplyAdd(t1, a4, SIMD4(repeating: bv[1])); u1 = multiplyAdd(u1, a2, SIMD2(repeating: bv[1]))
+        t2 = multiplyAdd(t2, a4, SIMD4(repeating: bv[2])); u2 = multiplyAdd(u2, a2, SIMD2(repeating: bv[2]))
+        t3 = multiplyAdd(t3, a4, SIMD4(repeating: bv[3])); u3 = multiplyAdd(u3, a2, SIMD2(repeating: bv[3]))
         ap += 24
         bp += 64
     }

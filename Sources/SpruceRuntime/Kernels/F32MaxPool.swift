@@ -97,7 +97,7 @@ func maxPoolSameStride1(_ g: PoolGeometry, input: UnsafePointer<Float>, output: 
                         channels: Range<Int>) {
     let h = g.inHeight, w = g.inWidth, n = h * w
     let kh = g.kernelHeight, kw = g.kernelWidth, pt = g.padTop, pl = g.padLeft
-    /// dst[i] = max over taps t of src[i + offsets[t]] for i in range (every read inside src).
+    /// dst[i] = max over t < count of src[i + first + t·step] for i in range (every read inside src).
     @inline(__always) func flatMax(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ range: Range<Int>,
                                    first: Int, count: Int, step: Int) {
         var i = range.lowerBound
@@ -122,12 +122,15 @@ func maxPoolSameStride1(_ g: PoolGeometry, input: UnsafePointer<Float>, output: 
             // column whose window leaves its row, with its valid taps.
             let lo = pl, hi = n - (kw - 1 - pl)
             if hi > lo { flatMax(plane, rowMax, lo..<hi, first: -pl, count: kw, step: 1) }
+            func edge(_ y: Int, _ x: Int) {
+                var best = -Float.infinity
+                for kx in max(0, pl - x)..<min(kw, w - x + pl) { best = max(best, plane[y * w + x - pl + kx]) }
+                rowMax[y * w + x] = best
+            }
+            let left = min(pl, w), right = max(left, w - (kw - 1 - pl))
             for y in 0..<h {
-                for x in 0..<w where x < pl || x + kw - 1 - pl >= w || y * w + x < lo || y * w + x >= hi {
-                    var best = -Float.infinity
-                    for kx in max(0, pl - x)..<min(kw, w - x + pl) { best = max(best, plane[y * w + x - pl + kx]) }
-                    rowMax[y * w + x] = best
-                }
+                for x in 0..<left { edge(y, x) }
+                for x in right..<w { edge(y, x) }
             }
             // Column max: interior rows with all kh taps in one flat run, pad rows with the taps
             // that fall inside.
