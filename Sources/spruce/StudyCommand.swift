@@ -20,7 +20,9 @@ struct StudyCommand: ParsableCommand {
             artifact is evaluated on the runtime on the test split and timed at batch 1.
 
             Each finished step is written atomically (OUT/cells/<model>-<S>.json for a cell) and \
-            skipped when the same command runs again, so an interrupted study resumes. \
+            skipped when the same command runs again, so an interrupted study resumes; a \
+            training step stopped mid-way continues from its last finished epoch (a checkpoint \
+            per epoch in OUT/<model>/*.checkpoint, removed when the step is done). \
             OUT/results.json holds every number and OUT/report.html shows them (no network needed); \
             --report-only rewrites both from what is finished so far.
 

@@ -135,6 +135,38 @@ final class LogLines: @unchecked Sendable {
         #expect(!FileManager.default.fileExists(atPath: empty))
     }
 
+    @Test("a study stopped mid-training continues from the last finished epoch")
+    func interruptedTrainingResumes() throws {
+        let dir = NSTemporaryDirectory() + "spruce-study-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var options = Self.options(dir)
+        options.epochs = 2
+        options.sparsities = [0.5]
+        let stop = CancellationFlag()
+        let first = LogLines()
+        #expect(throws: StageError.cancelled) {
+            try StudyRunner(options: options).run(log: { line in
+                first.append(line)
+                if line.contains("train epoch 1/2") { stop.cancel() }  // as Ctrl-C after the first epoch
+            }, cancellation: stop)
+        }
+        let checkpoints = dir + "/mobilenetv2/lr-0.001.checkpoint"
+        #expect(FileManager.default.fileExists(atPath: checkpoints))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/mobilenetv2/lr-0.001.json"))
+
+        let second = LogLines()
+        let results = try StudyRunner(options: options).run(log: second.append)
+        #expect(second.all.contains { $0.contains("note: train: resuming from the checkpoint at epoch 2 of 2") })
+        #expect(!second.all.contains { $0.contains("train epoch 1/2") })
+        #expect(second.all.contains { $0.contains("train epoch 2/2") })
+        let trial = try #require(results.training.first?.trials.first)
+        #expect(trial.epochs == 2 && trial.seconds > 0)
+        // Finished steps leave no checkpoints behind.
+        #expect(!FileManager.default.fileExists(atPath: checkpoints))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/mobilenetv2/mobilenetv2-0.50.checkpoint"))
+        #expect(results.cells.count == 1)
+    }
+
     @Test("bad options fail before anything is written", arguments: [
         ("sparsity", StudyOptions(data: fixtureImages, models: ["mobilenetv2"], sparsities: [1.0], output: "")),
         ("model", StudyOptions(data: fixtureImages, models: ["vgg16"], sparsities: [0.5], output: "")),

@@ -35,6 +35,9 @@ public struct TrainStage: Stage {
 enum Tuning {
     /// BatchNorm running-average momentum of the pipeline's training stages.
     static let batchNormMomentum: Float = 0.99
+    /// Metric of a resumed stage: seconds of the epochs trained before its checkpoint (included
+    /// in the report's seconds, not in the wall time of this process).
+    static let earlierSecondsMetric = "earlier_seconds"
 
     static func run(stage: String, epochs: Int, learningRate: Double, decay: RateDecay, optimizer: OptimizerName, pending: PendingPruning?,
                     state: inout PipelineState, context: StageContext) throws -> StageReport {
@@ -61,6 +64,7 @@ enum Tuning {
         // MobileNet v2 momentum (0.999, in the zoo's metadata) lags by hundreds of steps, and with
         // it a MobileNet v2 lost 0.28 test AUC at 450 KB (docs/RESULTS.md).
         config.batchNormMomentum = Self.batchNormMomentum
+        var earlierSeconds = 0.0  // a resumed run's epochs from before the checkpoint
         let ((model, masks, auc, lastLoss, note), seconds) = try timed {
             () throws -> (Model, [String: [Bool]], Double?, Double?, String?) in
             var session: TrainingSession?
@@ -80,11 +84,16 @@ enum Tuning {
                         let graph = session?.model.graph ?? start.model.graph
                         context.events(.epoch(stage: stage, epoch: record.epoch, of: epochs, loss: record.trainLoss,
                                               validationAUC: record.validationAUC, sparsity: Self.sparsity(graph)))
+                    case .started(let first, let total, _, _, _) where first > 0:
+                        context.events(.note("\(stage): resuming from the checkpoint at epoch \(first + 1) of \(total)"))
                     case .started, .validating: break
                     }
                 }, shouldStop: { context.cancellation.isCancelled })
             } catch TrainerError.interrupted { throw StageError.cancelled }
             let lastLoss = result.report.epochs.last?.trainLoss
+            if let resumedAt = result.report.resumedAtEpoch {
+                earlierSeconds = result.report.epochs.prefix(resumedAt - 1).reduce(0) { $0 + $1.seconds }
+            }
             if let plan, !plan.isFinal(afterStep: result.report.steps - 1) {
                 // The schedule had not reached its final sparsity: apply it without further training.
                 let masks = plan.masks(fraction: 1, graph: result.finalModel.graph)
@@ -105,12 +114,13 @@ enum Tuning {
         var metrics: [String: Double] = [:]
         if let auc { metrics["validation_auc"] = auc }
         if let lastLoss { metrics["loss"] = lastLoss }
+        if earlierSeconds > 0 { metrics[Self.earlierSecondsMetric] = earlierSeconds }
         var summary = "\(epochs) epoch\(epochs == 1 ? "" : "s") at learning rate \(learningRate)"
         if decay == .cosine { summary += " with cosine decay" }
         if optimizer != .adam { summary += " (\(optimizer.rawValue))" }
         if pending != nil { summary += ", pruning on the schedule" }
         if let note { summary += "; \(note)" }
-        return StageReport(stage: stage, summary: summary, seconds: seconds, model: model, metrics: metrics)
+        return StageReport(stage: stage, summary: summary, seconds: seconds + earlierSeconds, model: model, metrics: metrics)
     }
 
     /// Fraction of zeros over the conv/Gemm weights.

@@ -106,10 +106,17 @@ public struct StudyRunner: Sendable {
         if communicator.isRoot { try FileIO.writeAtomically(bytes, to: path) }
     }
 
-    /// A stage context for this study's job.
-    private func context(_ events: @escaping @Sendable (PipelineEvent) -> Void, _ cancellation: CancellationFlag) -> StageContext {
+    /// A stage context for this study's job. Training keeps a checkpoint per epoch in
+    /// `checkpoints` and continues from it, so a step interrupted mid-way loses at most an epoch.
+    private func context(_ events: @escaping @Sendable (PipelineEvent) -> Void, _ cancellation: CancellationFlag,
+                         checkpoints: String) -> StageContext {
         StageContext(seed: options.seed, events: events, cancellation: cancellation, communicator: communicator,
-                     syncBatchNorm: syncBatchNorm)
+                            syncBatchNorm: syncBatchNorm, checkpointDirectory: checkpoints, resume: true)
+    }
+
+    /// Removes a finished step's checkpoint folder once its results are written (rank 0 writes both).
+    private func removeCheckpoints(_ checkpoints: String) {
+        if communicator.isRoot { try? FileManager.default.removeItem(atPath: checkpoints) }
     }
 
     /// The cell file of `model` at `sparsity`: `cells/<model>-<sparsity>.json`.
@@ -302,12 +309,13 @@ public struct StudyRunner: Sendable {
             parameters = network.graph.parameterCount
             log("\(model) dense lr \(lr): training \(options.epochs) epoch\(options.epochs == 1 ? "" : "s"), \(parameters) parameters")
             let pipeline = try Pipeline(stages: [TrainStage(epochs: options.epochs, learningRate: lr)])
-            let context = context(Self.events(prefix: "  \(model) lr \(lr)", log: log), cancellation)
+            let context = context(Self.events(prefix: "  \(model) lr \(lr)", log: log), cancellation, checkpoints: stem + ".checkpoint")
             let (state, reports) = try pipeline.run(PipelineState(model: network, sourceName: model, data: data), context: context)
             let trial = LearningRateTrial(learningRate: lr, validationAUC: state.validationAUC,
                                           seconds: reports.reduce(0) { $0 + $1.seconds }, epochs: options.epochs)
             try write(try ONNXExporter.encode(state.model), to: stem + ".onnx")
             try write(try Self.json(trial), to: stem + ".json")
+            removeCheckpoints(stem + ".checkpoint")
             log("\(model) dense lr \(lr): validation AUC \(Self.f4(trial.validationAUC)) (train \(Self.secs(trial.seconds)))")
             trials.append(trial)
         }
@@ -377,7 +385,8 @@ public struct StudyRunner: Sendable {
         // Wall time from each stage's start event to its end event: a StageReport's own seconds
         // leave out work around its core (pack's validation on the runtime, for one).
         let clock = StageClock()
-        let context = context(Self.events(prefix: "  \(label)", log: log, clock: clock), cancellation)
+        let checkpoints = path(model, "\(model)-\(Self.sparsityLabel(sparsity)).checkpoint")
+        let context = context(Self.events(prefix: "  \(label)", log: log, clock: clock), cancellation, checkpoints: checkpoints)
         let (state, reports) = try pipeline.run(PipelineState(model: trained, sourceName: "\(model) (study)", data: data), context: context)
         // Evaluation and timing are rank 0's alone (other ranks would only disturb the timing).
         guard communicator.isRoot else { return nil }
@@ -404,6 +413,7 @@ public struct StudyRunner: Sendable {
             latencyMedianMs: bench.medianMs, latencyP90Ms: bench.p90Ms, engine: engine, stageSeconds: stageSeconds,
             artifact: artifactName, denseLearningRate: learningRate)
         try FileIO.writeAtomically(try Self.json(cell), to: cellFile)
+        removeCheckpoints(checkpoints)
         let times = Self.stageOrder.compactMap { s in stageSeconds[s].map { "\(s) \(Self.secs($0))" } }.joined(separator: ", ")
         log("\(label): test AUC \(Self.f4(report.auc)), \(bytes.count) bytes, \(packed.nonzeroParameters) non-zero parameters, "
             + String(format: "%.2f ms", bench.medianMs) + " batch-1; " + times)
@@ -517,7 +527,8 @@ public struct StudyRunner: Sendable {
     }
 }
 
-/// Wall seconds per stage, from the pipeline's start and finish events (any thread).
+/// Wall seconds per stage, from the pipeline's start and finish events (any thread), with the
+/// epochs a resumed training stage did before its checkpoint.
 final class StageClock: @unchecked Sendable {
     // @unchecked: every access to the dictionaries holds `lock`.
     private let lock = NSLock()
@@ -534,7 +545,7 @@ final class StageClock: @unchecked Sendable {
         case .stageStarted(_, _, let name): started[name] = now
         case .stageFinished(let report):
             guard let t = started[report.stage] else { return nil }
-            let wall = Double(now - t) / 1e9
+            let wall = Double(now - t) / 1e9 + (report.metrics[Tuning.earlierSecondsMetric] ?? 0)
             measured[report.stage, default: 0] += wall
             return wall
         default: break
