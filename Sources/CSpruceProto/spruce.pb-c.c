@@ -1318,7 +1318,7 @@ const ProtobufCMessageDescriptor spruce__section__descriptor =
   (ProtobufCMessageInit) spruce__section__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor spruce__tensor_info__field_descriptors[12] =
+static const ProtobufCFieldDescriptor spruce__tensor_info__field_descriptors[13] =
 {
   {
     "name",
@@ -1464,6 +1464,18 @@ static const ProtobufCFieldDescriptor spruce__tensor_info__field_descriptors[12]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "scale_type",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Spruce__TensorInfo, scale_type),
+    &spruce__scale_type__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned spruce__tensor_info__field_indices_by_name[] = {
   6,   /* field[6] = column_index_format */
@@ -1473,6 +1485,7 @@ static const unsigned spruce__tensor_info__field_indices_by_name[] = {
   0,   /* field[0] = name */
   5,   /* field[5] = row_pointer_format */
   9,   /* field[9] = row_pointers */
+  12,   /* field[12] = scale_type */
   8,   /* field[8] = scales */
   1,   /* field[1] = shape */
   4,   /* field[4] = stored_values */
@@ -1482,7 +1495,7 @@ static const unsigned spruce__tensor_info__field_indices_by_name[] = {
 static const ProtobufCIntRange spruce__tensor_info__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor spruce__tensor_info__descriptor =
 {
@@ -1492,7 +1505,7 @@ const ProtobufCMessageDescriptor spruce__tensor_info__descriptor =
   "Spruce__TensorInfo",
   "spruce",
   sizeof(Spruce__TensorInfo),
-  12,
+  13,
   spruce__tensor_info__field_descriptors,
   spruce__tensor_info__field_indices_by_name,
   1,  spruce__tensor_info__number_ranges,
@@ -2959,17 +2972,19 @@ const ProtobufCEnumDescriptor spruce__encoding__descriptor =
   spruce__encoding__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue spruce__value_type__enum_values_by_number[3] =
+static const ProtobufCEnumValue spruce__value_type__enum_values_by_number[4] =
 {
   { "VALUE_TYPE_UNSPECIFIED", "SPRUCE__VALUE_TYPE__VALUE_TYPE_UNSPECIFIED", 0 },
   { "VALUE_TYPE_F32", "SPRUCE__VALUE_TYPE__VALUE_TYPE_F32", 1 },
   { "VALUE_TYPE_I8", "SPRUCE__VALUE_TYPE__VALUE_TYPE_I8", 2 },
+  { "VALUE_TYPE_F16", "SPRUCE__VALUE_TYPE__VALUE_TYPE_F16", 3 },
 };
 static const ProtobufCIntRange spruce__value_type__value_ranges[] = {
-{0, 0},{0, 3}
+{0, 0},{0, 4}
 };
-static const ProtobufCEnumValueIndex spruce__value_type__enum_values_by_name[3] =
+static const ProtobufCEnumValueIndex spruce__value_type__enum_values_by_name[4] =
 {
+  { "VALUE_TYPE_F16", 3 },
   { "VALUE_TYPE_F32", 1 },
   { "VALUE_TYPE_I8", 2 },
   { "VALUE_TYPE_UNSPECIFIED", 0 },
@@ -2981,12 +2996,40 @@ const ProtobufCEnumDescriptor spruce__value_type__descriptor =
   "ValueType",
   "Spruce__ValueType",
   "spruce",
-  3,
+  4,
   spruce__value_type__enum_values_by_number,
-  3,
+  4,
   spruce__value_type__enum_values_by_name,
   1,
   spruce__value_type__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue spruce__scale_type__enum_values_by_number[2] =
+{
+  { "SCALE_TYPE_F32", "SPRUCE__SCALE_TYPE__SCALE_TYPE_F32", 0 },
+  { "SCALE_TYPE_F16", "SPRUCE__SCALE_TYPE__SCALE_TYPE_F16", 1 },
+};
+static const ProtobufCIntRange spruce__scale_type__value_ranges[] = {
+{0, 0},{0, 2}
+};
+static const ProtobufCEnumValueIndex spruce__scale_type__enum_values_by_name[2] =
+{
+  { "SCALE_TYPE_F16", 1 },
+  { "SCALE_TYPE_F32", 0 },
+};
+const ProtobufCEnumDescriptor spruce__scale_type__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "spruce.ScaleType",
+  "ScaleType",
+  "Spruce__ScaleType",
+  "spruce",
+  2,
+  spruce__scale_type__enum_values_by_number,
+  2,
+  spruce__scale_type__enum_values_by_name,
+  1,
+  spruce__scale_type__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCEnumValue spruce__index_format__enum_values_by_number[7] =

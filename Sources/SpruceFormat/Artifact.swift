@@ -86,6 +86,20 @@ public struct ArtifactTensor: Sendable, Equatable {
     public var encoding: WeightEncoding
     /// The sections holding its parts, in file order.
     public var sections: [SectionSummary]
+    /// f32 values stored as binary16 (format 2).
+    public var halfValues = false
+    /// int8 row scales stored as binary16 (format 2).
+    public var halfScales = false
+
+    /// The stored element type: `f32`, `f16`, `int8`, or `int8/f16` (int8 values, binary16 scales).
+    public var storedType: String {
+        switch (storage.valueType, halfValues, halfScales) {
+        case (.int8, _, true): "int8/f16"
+        case (.int8, _, false): "int8"
+        case (_, true, _): "f16"
+        default: "f32"
+        }
+    }
 
     /// Bytes this tensor occupies in the file (stored sizes, padding excluded).
     public var storedBytes: Int { sections.reduce(0) { $0 + $1.storedBytes } }

@@ -10,10 +10,11 @@ import SpruceCore
 /// let artifact = try ArtifactReader.load(path: "model.spruce")
 /// ```
 public enum ArtifactReader {
-    /// The major format version this reader reads (files of any minor version of it).
-    public static let majorVersionRead = Int(Layout.majorVersion)
-    /// The newest minor version known here (the one the writer writes).
-    public static let minorVersionWritten = Int(Layout.minorVersion)
+    /// The newest major format version this reader reads (files of any minor version of it and
+    /// of every older major version: 1.x and 2.x).
+    public static let majorVersionRead = Layout.majorVersionsRead.upperBound
+    /// The newest minor version of `majorVersionRead` known here.
+    public static let minorVersionWritten = Int(Layout.version2.minor)
 
     /// Reader limits and switches.
     public struct Options: Sendable {
@@ -63,7 +64,8 @@ private struct Decoder {
 
     func artifact() throws(FormatError) -> Artifact {
         let (major, minor, manifestLength) = try header()
-        let manifest = try ManifestCoding.decode(UnsafeRawBufferPointer(rebasing: file[Layout.headerSize..<Layout.headerSize + manifestLength]))
+        let manifest = try ManifestCoding.decode(UnsafeRawBufferPointer(rebasing: file[Layout.headerSize..<Layout.headerSize + manifestLength]),
+                                                 major: major)
         try checkLayout(manifest.sections, manifestEnd: Layout.headerSize + manifestLength)
 
         var metadata: [String: String] = [:]
@@ -94,7 +96,7 @@ private struct Decoder {
         }
         let major = Int(readLE(file, 4, as: UInt16.self))
         let minor = Int(readLE(file, 6, as: UInt16.self))
-        guard major == Int(Layout.majorVersion) else { throw .unsupportedVersion(major: major, minor: minor) }
+        guard Layout.majorVersionsRead.contains(major) else { throw .unsupportedVersion(major: major, minor: minor) }
         let flags = readLE(file, 8, as: UInt32.self)
         if flags != 0 { throw .reservedBitsSet(detail: "flags are 0x\(String(flags, radix: 16)), none are defined") }
         if file[40..<60].contains(where: { $0 != 0 }) { throw .reservedBitsSet(detail: "reserved header bytes 40..<60 are not zero") }
@@ -185,6 +187,9 @@ private struct Decoder {
             } else if r.rowPointerFormat != nil || r.columnIndexFormat != nil {
                 throw .invalidTensorHeader(tensor: r.name, detail: "index formats are set but the encoding is not CSR")
             }
+            if r.halfScales && r.valueType != .int8 {
+                throw .invalidTensorHeader(tensor: r.name, detail: "binary16 scales are set but the values are not int8")
+            }
             // R16: in-memory indices are Int32.
             if (r.encoding != .dense || r.valueType == .int8) && count > Int64(Int32.max) {
                 throw .limitExceeded(detail: "tensor '\(r.name)' has \(count) elements, more than this reader's 32-bit indices address")
@@ -214,8 +219,8 @@ private struct Decoder {
                 let n = Int64(r.storedValues)
                 let expected: Int64
                 switch part {
-                case .values: expected = n * Int64(r.valueType.byteWidth)
-                case .scales: expected = rows * 4
+                case .values: expected = n * Int64(r.halfValues ? 2 : r.valueType.byteWidth)
+                case .scales: expected = rows * (r.halfScales ? 2 : 4)
                 case .rowPointers: expected = (rows + 1) * Int64(r.rowPointerFormat?.byteWidth ?? 0)
                 case .columnIndices: expected = n * Int64(r.columnIndexFormat?.byteWidth ?? 0)
                 case .mask: expected = rows * ((cols + 7) / 8)
@@ -275,7 +280,9 @@ private struct Decoder {
         summaries.sort { $0.index < $1.index }
         let int8 = t.record.valueType == .int8
         let values = raw[.values] ?? []
-        let scales: [Float] = int8 ? try decodeScales(raw[.scales] ?? [], tensor: name) : []
+        let scales: [Float] = int8 ? try decodeScales(raw[.scales] ?? [], half: t.record.halfScales, tensor: name) : []
+        let half = t.record.halfValues
+        func floats() -> [Float] { values.withUnsafeBytes { half ? ByteCoding.halfFloats($0) : ByteCoding.floats($0) } }
         let int8Values: [Int8] = int8 ? try decodeInt8(values, tensor: name) : []
 
         let storage: StoredTensor
@@ -287,7 +294,7 @@ private struct Decoder {
                 let starts = (0...t.rows).map { Int32(truncatingIfNeeded: $0 * t.cols) }
                 storage = .denseInt8(shape: t.shape, Int8Rows(rowStarts: starts, values: int8Values, scales: scales))
             } else {
-                storage = .dense(Tensor(shape: t.shape, data: values.withUnsafeBytes { ByteCoding.floats($0) }))
+                storage = .dense(Tensor(shape: t.shape, data: floats()))
             }
         case .csr:
             guard let pointerFormat = t.record.rowPointerFormat, let columnFormat = t.record.columnIndexFormat else {
@@ -303,7 +310,7 @@ private struct Decoder {
             } else {
                 storage = .csr(shape: t.shape, CSRMatrix(
                     rows: t.rows, cols: t.cols, rowPointers: pointers, columnIndices: columns,
-                    values: values.withUnsafeBytes { ByteCoding.floats($0) }))
+                    values: floats()))
             }
         case .bitmask:
             encoding = .bitmask
@@ -315,14 +322,15 @@ private struct Decoder {
                     rows: t.rows, cols: t.cols, mask: mask, values: Int8Rows(rowStarts: starts, values: int8Values, scales: scales)))
             } else {
                 storage = .bitmask(shape: t.shape, BitmaskMatrix(
-                    rows: t.rows, cols: t.cols, mask: mask, values: values.withUnsafeBytes { ByteCoding.floats($0) }))
+                    rows: t.rows, cols: t.cols, mask: mask, values: floats()))
             }
         }
-        return ArtifactTensor(name: name, storage: storage, encoding: encoding, sections: summaries)
+        return ArtifactTensor(name: name, storage: storage, encoding: encoding, sections: summaries,
+                              halfValues: t.record.halfValues, halfScales: t.record.halfScales)
     }
 
-    private func decodeScales(_ bytes: [UInt8], tensor: String) throws(FormatError) -> [Float] {
-        let scales = bytes.withUnsafeBytes { ByteCoding.floats($0) }
+    private func decodeScales(_ bytes: [UInt8], half: Bool, tensor: String) throws(FormatError) -> [Float] {
+        let scales = bytes.withUnsafeBytes { half ? ByteCoding.halfFloats($0) : ByteCoding.floats($0) }
         if let bad = scales.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
             throw .invalidQuantization(tensor: tensor, detail: "scale of row \(bad) is \(scales[bad]); scales must be finite and ≥ 0")
         }

@@ -21,6 +21,13 @@ public struct ArtifactWriter: Sendable {
     public var chooseEncodings: Bool
     /// With `int8`, quantize the first conv too (by default it stays float32, see `float32Weights`).
     public var quantizeFirstConv: Bool
+    /// With `int8`, store in binary16 (format 2.0) the int8 row scales and every float tensor
+    /// whose values are all binary16 values, after rounding the biases of conv and Gemm layers to
+    /// the nearest binary16 value (a relative change of at most 2^-11, far below the weights' int8
+    /// rounding; docs/RESULTS.md measures it). A float32 artifact is written as before (1.1).
+    public var halfPrecision = true
+    /// Whether this write stores binary16 parts (`halfPrecision` with int8 weights).
+    private var halfParts = false
 
     /// A writer with the given options.
     public init(int8: Bool = false, zstdLevel: Int = 6, chooseEncodings: Bool = true, quantizeFirstConv: Bool = false) {
@@ -42,6 +49,21 @@ public struct ArtifactWriter: Sendable {
     /// of the int8 output change, for about 2.6 KB of float32 at width 1.0.
     public static func float32Weights(in graph: Graph) -> Set<String> {
         Set(graph.prunableLayers().filter { $0.roles.contains(.firstConv) }.map(\.tensor))
+    }
+
+    /// Names of the bias initializers (input 2) of the conv and Gemm layers whose weights are
+    /// `weightNames`.
+    public static func biasNames(in graph: Graph) -> Set<String> {
+        let nodes = Set(graph.prunableLayers().map(\.node))
+        return Set(graph.nodes.filter { nodes.contains($0.name) && $0.inputs.count > 2 && !$0.inputs[2].isEmpty }
+            .map { $0.inputs[2] }).filter { graph.initializers[$0] != nil }
+    }
+
+    /// `values` rounded to the nearest binary16 values, or as they are when one is not finite or
+    /// beyond binary16's range.
+    static func roundedToHalf(_ values: [Float]) -> [Float] {
+        guard values.allSatisfy({ $0.isFinite && abs($0) <= Float(Float16.greatestFiniteMagnitude) }) else { return values }
+        return values.map { Float(Float16($0)) }
     }
 
     /// Writes `model` to `path` atomically: the destination is replaced only when the whole file is on disk.
@@ -95,16 +117,20 @@ public struct ArtifactWriter: Sendable {
         manifest.inputs = model.graph.inputs
         manifest.outputs = model.graph.outputs
 
+        var writer = self
+        writer.halfParts = halfPrecision && (plan.map(\.hasInt8) ?? int8)
+        let biases = writer.halfParts ? Self.biasNames(in: model.graph).subtracting(weights) : []
         var payloads: [[UInt8]] = []
         for name in model.graph.initializers.keys.sorted() {
-            guard let tensor = model.graph.initializers[name] else { continue }
+            guard var tensor = model.graph.initializers[name] else { continue }
+            if biases.contains(name) { tensor.data = Self.roundedToHalf(tensor.data) }
             let isWeight = weights.contains(name)
             var planned: TensorStorage?
             if let plan, isWeight {
                 guard let storage = plan.weights[name] else { throw .cannotEncode(name: name, detail: "the encoding plan has no entry for this weight") }
                 planned = storage
             }
-            let (entry, parts) = try storeTensor(name: name, tensor: tensor, isWeight: isWeight,
+            let (entry, parts) = try writer.storeTensor(name: name, tensor: tensor, isWeight: isWeight,
                                                  quantize: planned.map { $0.valueType == .int8 } ?? (int8 && !float32.contains(name)),
                                                  planned: planned?.encoding)
             var record = entry
@@ -134,8 +160,9 @@ public struct ArtifactWriter: Sendable {
 
         var header = ByteWriter()
         header.bytes = Layout.magic
-        header.append(Layout.majorVersion)
-        header.append(Layout.minorVersion)
+        let version = manifest.tensors.contains { $0.halfValues || $0.halfScales } ? Layout.version2 : Layout.version1
+        header.append(version.major)
+        header.append(version.minor)
         header.append(UInt32(0))  // flags
         header.append(CRC32C.checksum(manifestBytes))
         header.append(UInt64(Layout.headerSize))
@@ -212,7 +239,21 @@ public struct ArtifactWriter: Sendable {
         var record = TensorRecord(name: name, shape: tensor.shape.map { Int64($0) }, encoding: .dense, valueType: .f32,
                                   storedValues: UInt64(tensor.count), rowPointerFormat: nil, columnIndexFormat: nil,
                                   parts: [:])
-        guard isWeight else { return (record, [(.values, ByteCoding.bytes(of: tensor.data))]) }
+        // Float values and scales that are all exactly binary16 values are stored as binary16.
+        func floatValues(_ v: [Float]) -> [UInt8] {
+            guard halfParts, let half = ByteCoding.halfBytes(of: v) else { return ByteCoding.bytes(of: v) }
+            record.halfValues = true
+            return half
+        }
+        func scales(_ v: [Float]) -> [UInt8] {
+            guard halfParts, let half = ByteCoding.halfBytes(of: v) else { return ByteCoding.bytes(of: v) }
+            record.halfScales = true
+            return half
+        }
+        guard isWeight else {
+            let values = floatValues(tensor.data)
+            return (record, [(.values, values)])
+        }
 
         let valueType: WeightValueType = quantize ? .int8 : .f32
         if quantize, tensor.data.contains(where: { !$0.isFinite }) {
@@ -229,11 +270,11 @@ public struct ArtifactWriter: Sendable {
         switch encoding {
         case .dense:
             if valueType == .f32 {
-                parts.append((.values, ByteCoding.bytes(of: tensor.data)))
+                parts.append((.values, floatValues(tensor.data)))
             } else {
                 let q = Int8Rows(quantizingDense: tensor.data, rows: rows, cols: cols)
                 parts.append((.values, ByteCoding.bytes(of: q.values)))
-                parts.append((.scales, ByteCoding.bytes(of: q.scales)))
+                parts.append((.scales, scales(q.scales)))
             }
         case .csr(let pointerFormat, let columnFormat):
             let m = CSRMatrix(dense: tensor.data, rows: rows, cols: cols)
@@ -245,11 +286,11 @@ public struct ArtifactWriter: Sendable {
             let columns = columnFormat.isDelta ? Self.deltas(of: m) : m.columnIndices
             parts.append((.columnIndices, ByteCoding.pack(columns, width: columnFormat.byteWidth)))
             if valueType == .f32 {
-                parts.append((.values, ByteCoding.bytes(of: m.values)))
+                parts.append((.values, floatValues(m.values)))
             } else {
                 let q = Int8Rows(quantizing: m.values, rowStarts: m.rowPointers)
                 parts.append((.values, ByteCoding.bytes(of: q.values)))
-                parts.append((.scales, ByteCoding.bytes(of: q.scales)))
+                parts.append((.scales, scales(q.scales)))
             }
         case .bitmask:
             let m = BitmaskMatrix(dense: tensor.data, rows: rows, cols: cols)
@@ -257,11 +298,11 @@ public struct ArtifactWriter: Sendable {
             record.storedValues = UInt64(m.storedCount)
             parts.append((.mask, m.mask))
             if valueType == .f32 {
-                parts.append((.values, ByteCoding.bytes(of: m.values)))
+                parts.append((.values, floatValues(m.values)))
             } else {
                 let q = Int8Rows(quantizing: m.values, rowStarts: m.rowOffsets)
                 parts.append((.values, ByteCoding.bytes(of: q.values)))
-                parts.append((.scales, ByteCoding.bytes(of: q.scales)))
+                parts.append((.scales, scales(q.scales)))
             }
         }
         return (record, parts)

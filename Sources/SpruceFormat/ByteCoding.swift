@@ -50,6 +50,25 @@ enum ByteCoding {
         }
     }
 
+    /// Float32 values from raw binary16 bytes (count = bytes / 2, checked by the caller); exact.
+    static func halfFloats(_ raw: UnsafeRawBufferPointer) -> [Float] {
+        (0..<raw.count / 2).map { Float(Float16(bitPattern: readLE(raw, 2 * $0, as: UInt16.self))) }
+    }
+
+    /// Raw binary16 bytes of `values`, or nil unless every value is exactly a binary16 value
+    /// (so that reading them back gives the same floats).
+    static func halfBytes(of values: [Float]) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: values.count * 2)
+        for (i, v) in values.enumerated() {
+            let h = Float16(v)
+            guard Float(h) == v else { return nil }
+            let bits = h.bitPattern.littleEndian
+            out[2 * i] = UInt8(truncatingIfNeeded: bits)
+            out[2 * i + 1] = UInt8(truncatingIfNeeded: bits >> 8)
+        }
+        return out
+    }
+
     /// Int8 values from raw bytes.
     static func int8s(_ raw: UnsafeRawBufferPointer) -> [Int8] {
         [Int8](unsafeUninitializedCapacity: raw.count) { buffer, count in

@@ -20,6 +20,10 @@ struct TensorRecord: Sendable, Equatable {
     var columnIndexFormat: IndexFormat?
     /// Section index of each part present.
     var parts: [TensorPart: UInt32]
+    /// f32 values stored as binary16 (`VALUE_TYPE_F16`, since 2.0).
+    var halfValues = false
+    /// int8 row scales stored as binary16 (`SCALE_TYPE_F16`, since 2.0).
+    var halfScales = false
 }
 
 /// One entry of the section table.
@@ -45,8 +49,12 @@ struct ManifestContents: Sendable {
 /// Fixed facts of the file layout (formats/SPEC.md, "Byte layout").
 enum Layout {
     static let magic: [UInt8] = [0x53, 0x50, 0x52, 0x43]  // "SPRC"
-    static let majorVersion: UInt16 = 1
-    static let minorVersion: UInt16 = 1
+    /// The version a file without binary16 parts is written as (readable by every 1.x reader).
+    static let version1: (major: UInt16, minor: UInt16) = (1, 1)
+    /// The version a file with binary16 values or scales is written as.
+    static let version2: (major: UInt16, minor: UInt16) = (2, 0)
+    /// Major versions this reader reads (any minor version of each).
+    static let majorVersionsRead: ClosedRange<Int> = 1...2
     static let headerSize = 64
     static let alignment = 64
     /// Bytes the header checksum covers.

@@ -77,7 +77,8 @@ enum ManifestCoding {
             ti.n_shape = t.shape.count
             ti.shape = arena.array(t.shape)
             ti.encoding = .init(rawValue: numericCast(t.encoding.rawValue))
-            ti.value_type = .init(rawValue: t.valueType == .f32 ? 1 : 2)
+            ti.value_type = .init(rawValue: t.valueType == .int8 ? 2 : t.halfValues ? 3 : 1)
+            ti.scale_type = .init(rawValue: t.halfScales ? 1 : 0)
             ti.stored_values = t.storedValues
             ti.row_pointer_format = .init(rawValue: numericCast(t.rowPointerFormat.map(code) ?? 0))
             ti.column_index_format = .init(rawValue: numericCast(t.columnIndexFormat.map(code) ?? 0))
@@ -376,7 +377,8 @@ enum ManifestCoding {
 
     // MARK: - Unpacking
 
-    static func decode(_ bytes: UnsafeRawBufferPointer) throws(FormatError) -> ManifestContents {
+    /// The manifest of a file of major version `major` (binary16 parts exist from 2 on).
+    static func decode(_ bytes: UnsafeRawBufferPointer, major: Int) throws(FormatError) -> ManifestContents {
         var dummy: UInt8 = 0
         let unpacked: UnsafeMutablePointer<Spruce__Manifest>? = withUnsafeMutablePointer(to: &dummy) { fallback in
             let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(fallback)
@@ -384,7 +386,7 @@ enum ManifestCoding {
         }
         guard let m = unpacked else { throw .manifestMalformed(length: bytes.count) }
         defer { spruce__manifest__free_unpacked(m, nil) }
-        return try decodeManifest(m.pointee)
+        return try decodeManifest(m.pointee, major: major)
     }
 
     private static func string(_ p: UnsafeMutablePointer<CChar>?, field: @autoclosure () -> String) throws(FormatError) -> String {
@@ -402,7 +404,7 @@ enum ManifestCoding {
         list(p, n).map { Int($0) }
     }
 
-    private static func decodeManifest(_ m: Spruce__Manifest) throws(FormatError) -> ManifestContents {
+    private static func decodeManifest(_ m: Spruce__Manifest, major: Int) throws(FormatError) -> ManifestContents {
         var c = ManifestContents()
         c.producer = try string(m.producer, field: "producer")
         for e in list(m.metadata, m.n_metadata) {
@@ -427,7 +429,7 @@ enum ManifestCoding {
         }
         for t in list(m.tensors, m.n_tensors) {
             guard let t else { throw .manifestMalformed(length: 0) }
-            c.tensors.append(try decodeTensor(t.pointee))
+            c.tensors.append(try decodeTensor(t.pointee, major: major))
         }
         for (i, s) in list(m.sections, m.n_sections).enumerated() {
             guard let s = s?.pointee else { throw .manifestMalformed(length: 0) }
@@ -455,17 +457,23 @@ enum ManifestCoding {
         return ValueInfo(name: name, shape: shape)
     }
 
-    private static func decodeTensor(_ t: Spruce__TensorInfo) throws(FormatError) -> TensorRecord {
+    private static func decodeTensor(_ t: Spruce__TensorInfo, major: Int) throws(FormatError) -> TensorRecord {
         let name = try string(t.name, field: "a tensor name")
         if name.isEmpty { throw .invalidString(field: "a tensor name") }
         guard let encoding = ManifestEncoding(rawValue: Int(t.encoding.rawValue)) else {
             throw .invalidEnum(field: "encoding of tensor '\(name)'", value: Int(t.encoding.rawValue))
         }
         let valueType: WeightValueType
+        let half = major >= 2
         switch Int(t.value_type.rawValue) {
         case 1: valueType = .f32
         case 2: valueType = .int8
+        case 3 where half: valueType = .f32
         default: throw .invalidEnum(field: "value type of tensor '\(name)'", value: Int(t.value_type.rawValue))
+        }
+        let scaleType = Int(t.scale_type.rawValue)
+        guard scaleType == 0 || (scaleType == 1 && half) else {
+            throw .invalidEnum(field: "scale type of tensor '\(name)'", value: scaleType)
         }
         var parts: [TensorPart: UInt32] = [:]
         if let r = t.values { parts[.values] = r.pointee.index }
@@ -478,7 +486,7 @@ enum ManifestCoding {
             storedValues: t.stored_values,
             rowPointerFormat: try indexFormat(Int(t.row_pointer_format.rawValue), field: "row pointer format of tensor '\(name)'"),
             columnIndexFormat: try indexFormat(Int(t.column_index_format.rawValue), field: "column index format of tensor '\(name)'"),
-            parts: parts)
+            parts: parts, halfValues: t.value_type.rawValue == 3, halfScales: scaleType == 1)
     }
 
     private static func decodeNode(_ n: Spruce__Node) throws(FormatError) -> Node {

@@ -18,7 +18,7 @@ public struct ArtifactSummary: Sendable, Equatable, Encodable {
         public var encoding: String
         /// CSR index formats, e.g. `u16/δu8` (row pointers / column indices); empty otherwise.
         public var indexFormats: String
-        /// `f32` or `int8`.
+        /// `f32`, `f16`, `int8` or `int8/f16` (int8 values with binary16 scales).
         public var valueType: String
         /// Whether it is a conv or Gemm weight (counted in the top-level sparsity).
         public var isWeight: Bool
@@ -123,7 +123,7 @@ public struct ArtifactSummary: Sendable, Equatable, Encodable {
             return TensorRow(
                 name: t.name, operator: reader?.op.onnxName ?? "", node: reader?.name ?? "", shape: t.storage.shape,
                 encoding: Self.name(of: t.encoding), indexFormats: Self.indexFormats(of: t.encoding),
-                valueType: t.storage.valueType == .int8 ? "int8" : "f32", isWeight: weights.contains(t.name),
+                valueType: t.storedType, isWeight: weights.contains(t.name),
                 elements: elements, nonzeros: nonzeros,
                 sparsity: elements == 0 ? 0 : 1 - Double(nonzeros) / Double(elements),
                 valueBytes: t.rawBytes(of: .values), indexBytes: indexParts.reduce(0) { $0 + t.rawBytes(of: $1) },

@@ -107,7 +107,7 @@ struct PackCommand: ParsableCommand {
         }
         var lines = ["packed \(r.source) -> \(r.destination)"]
         lines.append("  tensors:  \(s.tensors.count) (\(weights.count) conv/gemm weights: \(byEncoding.joined(separator: ", "))), "
-                     + "values \(weights.contains { $0.valueType == "int8" } ? "int8" : "float32")")
+                     + "values \(weights.contains { $0.valueType.hasPrefix("int8") } ? "int8" : "float32")")
         var sparsityLine = "  sparsity: \(Format.percent(s.sparsity)) of \(Format.count(s.weightElements)) conv/gemm weights"
         if let p = r.pruning {
             sparsityLine += " (requested \(Format.percent(p.requested))"

@@ -1,5 +1,6 @@
-// Writes a few valid artifacts (dense, bitmask, CSR; f32 and int8) as libFuzzer seeds, each
-// prefixed with the mode byte ReaderFuzz.swift reads. Built and run by Tests/Fuzz/build.sh only.
+// Writes a few valid artifacts (dense, bitmask, CSR; f32 as format 1.1, int8 as 2.0 with binary16
+// scales and biases) as libFuzzer seeds, each prefixed with the mode byte ReaderFuzz.swift reads.
+// Built and run by Tests/Fuzz/build.sh only.
 
 import _SpruceSupport
 import SpruceCore

@@ -66,10 +66,10 @@ import Testing
 
     @Test func newerMajorVersionIsRefused() throws {
         var bytes = try ArtifactWriter().encode(smallModel(sparsity: 0))
-        setLE(&bytes, at: 4, UInt16(2))
+        setLE(&bytes, at: 4, UInt16(3))
         setLE(&bytes, at: 6, UInt16(0))
         resealHeader(&bytes)
-        #expect(throws: FormatError.unsupportedVersion(major: 2, minor: 0)) { try ArtifactReader.decode(bytes) }
+        #expect(throws: FormatError.unsupportedVersion(major: 3, minor: 0)) { try ArtifactReader.decode(bytes) }
         setLE(&bytes, at: 4, UInt16(1))
         setLE(&bytes, at: 6, UInt16(7))  // a newer minor version is accepted
         resealHeader(&bytes)
@@ -129,10 +129,14 @@ import Testing
     }
 
     /// Re-packs a valid artifact (w1 stored as CSR) after `edit` changes its manifest or section payloads, resealing every checksum.
-    static func tampered(_ edit: (inout ManifestContents, inout [[UInt8]]) -> Void) throws -> [UInt8] {
-        let bytes = try ArtifactWriter().encode(smallModel(sparsity: 0.98))
+    /// `int8`: the artifact is written with int8 weights (format 2.0: binary16 scales and biases);
+    /// `major`: the version the resealed header declares (default: the writer's).
+    static func tampered(int8: Bool = false, major: UInt16? = nil,
+                         _ edit: (inout ManifestContents, inout [[UInt8]]) -> Void) throws -> [UInt8] {
+        let bytes = try ArtifactWriter(int8: int8).encode(smallModel(sparsity: 0.98))
+        let (writtenMajor, writtenMinor) = bytes.withUnsafeBytes { (readLE($0, 4, as: UInt16.self), readLE($0, 6, as: UInt16.self)) }
         let manifestLength = bytes.withUnsafeBytes { Int(readLE($0, 24, as: UInt64.self)) }
-        var manifest = try bytes.withUnsafeBytes { try ManifestCoding.decode(UnsafeRawBufferPointer(rebasing: $0[64..<64 + manifestLength])) }
+        var manifest = try bytes.withUnsafeBytes { try ManifestCoding.decode(UnsafeRawBufferPointer(rebasing: $0[64..<64 + manifestLength]), major: 2) }
         var payloads = manifest.sections.map { Array(bytes[Int($0.offset)..<Int($0.offset + $0.storedSize)]) }
         edit(&manifest, &payloads)
         for i in manifest.sections.indices {
@@ -149,7 +153,8 @@ import Testing
         let m = try ManifestCoding.encode(manifest)
         var out = [UInt8](repeating: 0, count: 64)
         out.replaceSubrange(0..<4, with: Layout.magic)
-        setLE(&out, at: 4, UInt16(1))
+        setLE(&out, at: 4, major ?? writtenMajor)
+        setLE(&out, at: 6, writtenMinor)
         setLE(&out, at: 12, CRC32C.checksum(m))
         setLE(&out, at: 16, UInt64(64))
         setLE(&out, at: 24, UInt64(m.count))
@@ -234,6 +239,49 @@ import Testing
         #expect { try ArtifactReader.decode(bytes) } throws: { error in
             guard case FormatError.invalidRowPointers(let tensor, _) = error else { return false }
             return tensor == "w1"
+        }
+    }
+
+    @Test("format 2.0: binary16 parts are checked like the others, and a 1.x file may not use them")
+    func halfPartsAreChecked() throws {
+        // Untouched: int8 weights with binary16 scales, binary16 biases, in a 2.0 file.
+        let model = smallModel(sparsity: 0.98)
+        let valid = try ArtifactReader.decode(Self.tampered(int8: true) { _, _ in })
+        #expect(valid.majorVersion == 2 && valid.minorVersion == 0)
+        #expect(valid.tensor(named: "w2")?.halfScales == true && valid.tensor(named: "b2")?.halfValues == true)
+        #expect(valid.tensor(named: "b2")?.storage.denseTensor().data == model.graph.initializers["b2"]?.data.map { Float(Float16($0)) })
+        // The same manifest under a 1.x header: the binary16 value type is undefined there (R10).
+        #expect { try ArtifactReader.decode(Self.tampered(int8: true, major: 1) { _, _ in }) } throws: { error in
+            guard case FormatError.invalidEnum(let field, let value) = error else { return false }
+            return field.hasPrefix("value type of tensor") && value == 3
+        }
+        // A binary16 scale that is NaN (R25), and binary16 scales on a float tensor (R21).
+        let nanScale = try Self.tampered(int8: true) { m, p in
+            let i = Self.sectionIndex(m, "w2", .scales)
+            p[i] = [UInt8](repeating: 0xFF, count: Int(m.sections[i].rawSize))  // 0xFFFF is a binary16 NaN
+            m.sections[i].codec = .raw
+        }
+        #expect { try ArtifactReader.decode(nanScale) } throws: { error in
+            guard case FormatError.invalidQuantization(let tensor, _) = error else { return false }
+            return tensor == "w2"
+        }
+        let floatWithHalfScales = try Self.tampered(int8: true) { m, _ in
+            let k = m.tensors.firstIndex { $0.name == "b3" }!
+            m.tensors[k].halfScales = true
+        }
+        #expect { try ArtifactReader.decode(floatWithHalfScales) } throws: { error in
+            guard case FormatError.invalidTensorHeader(let tensor, _) = error else { return false }
+            return tensor == "b3"
+        }
+        // A binary16 values section of the float32 size (R20).
+        let wrongSize = try Self.tampered(int8: true) { m, p in
+            let i = Self.sectionIndex(m, "b3", .values)
+            p[i] = [UInt8](repeating: 0, count: 40)
+            m.sections[i].codec = .raw
+            m.sections[i].rawSize = 40
+        }
+        #expect(throws: FormatError.partSizeMismatch(tensor: "b3", part: "values", expected: 20, actual: 40)) {
+            try ArtifactReader.decode(wrongSize)
         }
     }
 

@@ -49,7 +49,7 @@ import Testing
         let back = q.dequantized()
         for r in 0..<rows {
             let row = dense[r * cols..<(r + 1) * cols]
-            #expect(q.scales[r] == row.map(abs).max()! / 127)
+            expectHalfScale(q.scales[r], maxAbs: row.map(abs).max()!)
             for c in 0..<cols {
                 let i = r * cols + c
                 if dense[i] == 0 { #expect(back[i] == 0) }
@@ -70,7 +70,7 @@ import Testing
         for r in 0..<6 {
             let range = Int(csr.rowPointers[r])..<Int(csr.rowPointers[r + 1])
             let maxAbs = csr.values[range].map(abs).max() ?? 0
-            #expect(q.values.scales[r] == maxAbs / 127)
+            expectHalfScale(q.values.scales[r], maxAbs: maxAbs)
             // The largest stored value of each row maps to ±127 exactly.
             if maxAbs > 0 { #expect(q.values.values[range].map { abs(Int($0)) }.max() == 127) }
         }
@@ -79,9 +79,34 @@ import Testing
         #expect(bm.dequantized().dense() == back.dense())
     }
 
+    /// A row scale follows the writer's rule: a binary16 value not below maxAbs / 127 and within
+    /// binary16's rounding step (2^-10 relative) of it, for rows in binary16's normal range.
+    func expectHalfScale(_ scale: Float, maxAbs: Float, sourceLocation: SourceLocation = #_sourceLocation) {
+        let exact = maxAbs / 127
+        #expect(Float(Float16(scale)) == scale, "scale \(scale) is not a binary16 value", sourceLocation: sourceLocation)
+        #expect(scale >= exact && scale <= exact * (1 + 1.0 / 1024), "scale \(scale) for max \(maxAbs)", sourceLocation: sourceLocation)
+    }
+
+    @Test("scales outside binary16's normal range stay maxAbs / 127; inside, binary16's rounding step is all it adds", arguments: [
+        Float(1e-5), 1e-3, 0.5, 3, 100, 1e8,
+    ])
+    func scaleRule(maxAbs: Float) {
+        let scale = Int8Rows.scale(maxAbs: maxAbs)
+        let exact = maxAbs / 127
+        if exact < Float(Float16.leastNormalMagnitude) || exact > 65504 {
+            #expect(scale == exact)  // a binary16 step would add more than 2^-10 (or overflow)
+        } else {
+            expectHalfScale(scale, maxAbs: maxAbs)
+        }
+        // Whatever the scale, the largest value quantizes to ±127 without clamping.
+        #expect(Int8Rows.quantize(maxAbs, scale: scale) == 127 && Int8Rows.quantize(-maxAbs, scale: scale) == -127)
+        #expect(Int8Rows.scale(maxAbs: 0) == 0)
+    }
+
     @Test func allZeroRowQuantizesToZeroScale() {
         let q = Int8Rows(quantizingDense: [0, 0, 0, 0.5, -2, 0], rows: 2, cols: 3)
-        #expect(q.scales == [0, 2 / 127])
+        #expect(q.scales[0] == 0)
+        expectHalfScale(q.scales[1], maxAbs: 2)
         #expect(q.dequantized()[0..<3] == [0, 0, 0])
         #expect(q.values[3...] == [32, -127, 0])
     }

@@ -80,7 +80,7 @@ func smallModel(sparsity: Double, seed: UInt64 = 1) -> Model {
 func paddingRanges(of bytes: [UInt8]) throws -> [Range<Int>] {
     let manifestLength = bytes.withUnsafeBytes { Int(readLE($0, 24, as: UInt64.self)) }
     let manifest = try bytes.withUnsafeBytes { raw in
-        try ManifestCoding.decode(UnsafeRawBufferPointer(rebasing: raw[64..<64 + manifestLength]))
+        try ManifestCoding.decode(UnsafeRawBufferPointer(rebasing: raw[64..<64 + manifestLength]), major: 2)
     }
     var ranges: [Range<Int>] = []
     var end = 64 + manifestLength

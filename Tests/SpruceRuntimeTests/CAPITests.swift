@@ -100,8 +100,8 @@ func cAPIMetadataAndMisuse() throws {
     #expect(String(cString: spruce_last_error()).contains("absent"))
     #expect(String(cString: spruce_version()) == SpruceVersion.current)
     var minor: Int32 = -1
-    #expect(spruce_format_version(&minor) == 1 && minor == 1)
-    #expect(spruce_format_version(nil) == 1)
+    #expect(spruce_format_version(&minor) == 2 && minor == 0)
+    #expect(spruce_format_version(nil) == 2)
 
     // Misuse: NULL models, NULL arguments, indices out of range, sizes that do not fit.
     #expect(spruce_metadata_count(nil) == -1)

@@ -176,7 +176,7 @@ func fileSize(_ path: String) throws -> Int {
         let fields = ["name", "operator", "node", "shape", "encoding", "index_formats", "value_type", "is_weight", "elements",
                       "nonzeros", "sparsity", "value_bytes", "index_bytes", "scale_bytes", "value_bytes_stored",
                       "index_bytes_stored", "scale_bytes_stored", "bits_per_nonzero", "stored_bytes"]
-        var storedTotal = 0
+        var storedTotal = 0, halfScaled = 0
         for (row, t) in zip(tensors, artifact.tensors) {
             #expect(Set(row.keys) == Set(fields), "\(row.keys.sorted())")
             #expect(row["name"] as? String == t.name)
@@ -187,7 +187,13 @@ func fileSize(_ path: String) throws -> Int {
             #expect(row["elements"] as? Int == values.count)
             #expect(row["is_weight"] as? Bool == weights.contains(t.name))
             let quantized = weights.contains(t.name) && int8 && !ArtifactWriter.float32Weights(in: dense).contains(t.name)
-            #expect(row["value_type"] as? String == (quantized ? "int8" : "f32"))
+            // With int8 the file is format 2.0: binary16 row scales, and binary16 floats wherever
+            // every value is one (biases are rounded to binary16 first).
+            let half = int8 && t.halfValues
+            #expect(row["value_type"] as? String == (quantized ? (t.halfScales ? "int8/f16" : "int8") : half ? "f16" : "f32"))
+            if quantized { halfScaled += t.halfScales ? 1 : 0 }
+            if int8 && ArtifactWriter.biasNames(in: dense).contains(t.name) { #expect(half) }
+            if !int8 { #expect(!t.halfValues && !t.halfScales) }
             let stored = try #require(row["stored_bytes"] as? Int)
             #expect(stored == t.storedBytes)
             storedTotal += stored
@@ -205,6 +211,7 @@ func fileSize(_ path: String) throws -> Int {
             }
         }
         #expect(json["stored_bytes"] as? Int == storedTotal)
+        if int8 { #expect(halfScaled > 0) }  // rows of tiny weights keep float32 scales, most do not
         // At 90 % the chooser must have left dense storage for every weight of some size (for a
         // few hundred bytes, 64-byte section alignment can make the two dense parts the smallest).
         if sparsity >= 0.9 {
@@ -220,7 +227,7 @@ func fileSize(_ path: String) throws -> Int {
         #expect(result.status == 0, "\(result.stderr)")
         let summary = ArtifactSummary(artifact: try ArtifactReader.load(path: path))
         let lines = result.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.first == "artifact: \(path) (format 1.1)")
+        #expect(lines.first == "artifact: \(path) (format 2.0)")  // int8: binary16 scales and biases
         #expect(lines.contains { $0.hasPrefix("  name") && $0.contains("encoding") && $0.contains("bits/nz") && $0.hasSuffix("stored") })
         let total = String(format: "%.2f", summary.sparsity * 100)
         #expect(lines.contains("total: \(summary.elements) elements; sparsity \(total)% of \(summary.weightElements) conv/gemm weights"))

@@ -55,7 +55,7 @@ private let pythonWithNumPy: Bool = {
         #expect(py.stdout.contains("inputs [('input', (1, 64, 64, 3))]"), "\(py.stdout)")
         #expect(py.stdout.contains("outputs [('prob', (1, 1))]"))
         #expect(py.stdout.contains("sparsity 0.9000"))
-        #expect(py.stdout.contains("version \(SpruceVersion.current) (1, 1)"))
+        #expect(py.stdout.contains("version \(SpruceVersion.current) (2, 0)"))
         #expect(py.stdout.contains("preprocess (2, 64, 64, 3) True"), "\(py.stdout)")
         #expect(py.stdout.contains("error ") && py.stdout.contains("m.spruce.missing"))
 

@@ -78,11 +78,29 @@ typedef enum _Spruce__ValueType {
    */
   SPRUCE__VALUE_TYPE__VALUE_TYPE_F32 = 1,
   /*
-   * two's complement int8 in [-127, 127], one f32 scale per row
+   * two's complement int8 in [-127, 127], one scale per row (scale_type)
    */
-  SPRUCE__VALUE_TYPE__VALUE_TYPE_I8 = 2
+  SPRUCE__VALUE_TYPE__VALUE_TYPE_I8 = 2,
+  /*
+   * since 2.0: IEEE-754 binary16, little-endian, read as binary32
+   */
+  SPRUCE__VALUE_TYPE__VALUE_TYPE_F16 = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPRUCE__VALUE_TYPE)
 } Spruce__ValueType;
+/*
+ * Since 2.0. The element type of an I8 tensor's per-row scales; 0 is binary32 (the only one of 1.x).
+ */
+typedef enum _Spruce__ScaleType {
+  /*
+   * IEEE-754 binary32, little-endian
+   */
+  SPRUCE__SCALE_TYPE__SCALE_TYPE_F32 = 0,
+  /*
+   * IEEE-754 binary16, little-endian
+   */
+  SPRUCE__SCALE_TYPE__SCALE_TYPE_F16 = 1
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPRUCE__SCALE_TYPE)
+} Spruce__ScaleType;
 typedef enum _Spruce__IndexFormat {
   SPRUCE__INDEX_FORMAT__INDEX_FORMAT_UNSPECIFIED = 0,
   SPRUCE__INDEX_FORMAT__INDEX_FORMAT_U8 = 1,
@@ -283,7 +301,7 @@ struct  Spruce__TensorInfo
    */
   Spruce__SectionRef *values;
   /*
-   * I8 only: one f32 per row
+   * I8 only: one scale per row
    */
   Spruce__SectionRef *scales;
   /*
@@ -298,10 +316,14 @@ struct  Spruce__TensorInfo
    * BITMASK only: rows * ceil(cols / 8) bytes
    */
   Spruce__SectionRef *mask;
+  /*
+   * since 2.0; I8 only (F32 for every other value type)
+   */
+  Spruce__ScaleType scale_type;
 };
 #define SPRUCE__TENSOR_INFO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&spruce__tensor_info__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, SPRUCE__ENCODING__ENCODING_UNSPECIFIED, SPRUCE__VALUE_TYPE__VALUE_TYPE_UNSPECIFIED, 0, SPRUCE__INDEX_FORMAT__INDEX_FORMAT_UNSPECIFIED, SPRUCE__INDEX_FORMAT__INDEX_FORMAT_UNSPECIFIED, NULL, NULL, NULL, NULL, NULL }
+    , (char *)protobuf_c_empty_string, 0,NULL, SPRUCE__ENCODING__ENCODING_UNSPECIFIED, SPRUCE__VALUE_TYPE__VALUE_TYPE_UNSPECIFIED, 0, SPRUCE__INDEX_FORMAT__INDEX_FORMAT_UNSPECIFIED, SPRUCE__INDEX_FORMAT__INDEX_FORMAT_UNSPECIFIED, NULL, NULL, NULL, NULL, NULL, SPRUCE__SCALE_TYPE__SCALE_TYPE_F32 }
 
 
 /*
@@ -1180,6 +1202,7 @@ typedef void (*Spruce__Node_Closure)
 extern const ProtobufCEnumDescriptor    spruce__codec__descriptor;
 extern const ProtobufCEnumDescriptor    spruce__encoding__descriptor;
 extern const ProtobufCEnumDescriptor    spruce__value_type__descriptor;
+extern const ProtobufCEnumDescriptor    spruce__scale_type__descriptor;
 extern const ProtobufCEnumDescriptor    spruce__index_format__descriptor;
 extern const ProtobufCEnumDescriptor    spruce__op_type__descriptor;
 extern const ProtobufCEnumDescriptor    spruce__auto_pad__descriptor;

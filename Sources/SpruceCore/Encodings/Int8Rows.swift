@@ -1,5 +1,5 @@
 // Symmetric per-row int8 quantization of stored values: scale = max|v| / 127 over the values a
-// row stores, q = round(v / scale). Zeros (stored or not) stay exactly zero; the error of any
+// row stores (rounded up to binary16, see `scale(maxAbs:)`), q = round(v / scale). Zeros (stored or not) stay exactly zero; the error of any
 // stored value is at most scale / 2. It is a container and the quantizer, not a kernel.
 
 /// Int8 values grouped in rows, with one float32 scale per row.
@@ -49,9 +49,19 @@ public struct Int8Rows: Sendable, Equatable, Hashable {
         self.init(quantizing: values, rowStarts: starts)
     }
 
-    /// The scale for a row whose largest magnitude is `maxAbs` (0 for an all-zero row).
+    /// The scale for a row whose largest magnitude is `maxAbs` (0 for an all-zero row): the
+    /// smallest binary16 value not below maxAbs / 127 when that is at most 2^-10 above it (so the
+    /// artifact can store the scale in two bytes, and the largest value still quantizes to ±127),
+    /// otherwise maxAbs / 127 itself (rows too small or too large for binary16's normal range).
     @inlinable
-    public static func scale(maxAbs: Float) -> Float { maxAbs / 127 }
+    public static func scale(maxAbs: Float) -> Float {
+        let exact = maxAbs / 127
+        guard exact > 0, exact.isFinite else { return exact }
+        var half = Float16(exact)
+        if Float(half) < exact { half = half.nextUp }
+        let rounded = Float(half)
+        return rounded.isFinite && rounded <= exact * (1 + 1.0 / 1024) ? rounded : exact
+    }
 
     /// One value quantized with `scale` > 0, rounding half away from zero, clamped to [-127, 127].
     @inlinable

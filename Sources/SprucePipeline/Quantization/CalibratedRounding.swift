@@ -1,6 +1,6 @@
 // Calibrated int8 rounding for `spruce pack --int8 --calibrate`: the GPTQ method (Frantar et al.,
 // "GPTQ: Accurate Post-Training Quantization for Generative Pre-trained Transformers", 2022).
-// The format does not change: every row keeps the scale max|w| / 127 over its stored values, and
+// The format does not change: every row keeps the scale of max|w| over its stored values, and
 // zeros stay zero. What changes is which way each weight rounds. Round-to-nearest treats the
 // weights of a row as independent; GPTQ rounds them one input column at a time and moves the
 // not-yet-rounded weights of the row to cancel the error just made, weighted by how the layer's
@@ -133,9 +133,10 @@ public struct CalibratedRounding: Sendable {
         var row = [Double](repeating: 0, count: k)
         for r in 0..<rows {
             let original = weights[(r * k)..<((r + 1) * k)]
-            // The row's largest magnitude fixes its scale. That weight is stored as itself (q = ±127),
-            // whatever corrections reached it, and its error is passed on like any other: so the
-            // writer, recomputing max|w| / 127, gets the same scale and the same q.
+            // The row's largest magnitude fixes its scale. That weight becomes ±127 steps, whatever
+            // corrections reached it (the scale rounds up to binary16, so it moves by at most 2^-10 of
+            // itself), and its error is passed on like any other: every weight is q · scale, so the
+            // writer, recomputing the scale from max|w| = 127 · scale, gets the same scale and q.
             var maxAbs: Float = 0, top = -1
             for (j, v) in original.enumerated() where abs(v) > maxAbs { maxAbs = abs(v); top = j }
             guard maxAbs > 0, maxAbs.isFinite else { continue }
@@ -144,7 +145,7 @@ public struct CalibratedRounding: Sendable {
             for j in 0..<k {
                 let value = original[original.startIndex + j]
                 if value == 0 { continue }  // pruned weights stay zero and take no corrections
-                let rounded = j == top ? value : Float(Int8Rows.quantize(Float(row[j]), scale: scale)) * scale
+                let rounded = Float(j == top ? (value < 0 ? -127 : 127) : Int8Rows.quantize(Float(row[j]), scale: scale)) * scale
                 out[r * k + j] = rounded
                 guard let u = factor else { continue }
                 let err = (row[j] - Double(rounded)) / u[j * k + j]

@@ -88,9 +88,9 @@ int spruce_preprocess(const spruce_model *model, const uint8_t *rgb, int height,
 /** This runtime's version, "major.minor.patch" (static storage). */
 const char *spruce_version(void);
 
-/** The artifact format: returns the major version this runtime reads (files of any minor
- *  version of it load) and stores in *minor, when `minor` is not NULL, the newest minor version
- *  it knows. */
+/** The artifact format: returns the newest major version this runtime reads (files of any
+ *  minor version of it, and of every older major version, load) and stores in *minor, when
+ *  `minor` is not NULL, the newest minor version of it that it knows. */
 int spruce_format_version(int *minor);
 
 /** The message of the last failure on the calling thread ("" when none). Valid until the next
