@@ -1318,7 +1318,7 @@ const ProtobufCMessageDescriptor spruce__section__descriptor =
   (ProtobufCMessageInit) spruce__section__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor spruce__tensor_info__field_descriptors[13] =
+static const ProtobufCFieldDescriptor spruce__tensor_info__field_descriptors[14] =
 {
   {
     "name",
@@ -1476,6 +1476,18 @@ static const ProtobufCFieldDescriptor spruce__tensor_info__field_descriptors[13]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "value_bits",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Spruce__TensorInfo, value_bits),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned spruce__tensor_info__field_indices_by_name[] = {
   6,   /* field[6] = column_index_format */
@@ -1489,13 +1501,14 @@ static const unsigned spruce__tensor_info__field_indices_by_name[] = {
   8,   /* field[8] = scales */
   1,   /* field[1] = shape */
   4,   /* field[4] = stored_values */
+  13,   /* field[13] = value_bits */
   3,   /* field[3] = value_type */
   7,   /* field[7] = values */
 };
 static const ProtobufCIntRange spruce__tensor_info__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 13 }
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor spruce__tensor_info__descriptor =
 {
@@ -1505,7 +1518,7 @@ const ProtobufCMessageDescriptor spruce__tensor_info__descriptor =
   "Spruce__TensorInfo",
   "spruce",
   sizeof(Spruce__TensorInfo),
-  13,
+  14,
   spruce__tensor_info__field_descriptors,
   spruce__tensor_info__field_indices_by_name,
   1,  spruce__tensor_info__number_ranges,
@@ -2972,21 +2985,23 @@ const ProtobufCEnumDescriptor spruce__encoding__descriptor =
   spruce__encoding__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue spruce__value_type__enum_values_by_number[4] =
+static const ProtobufCEnumValue spruce__value_type__enum_values_by_number[5] =
 {
   { "VALUE_TYPE_UNSPECIFIED", "SPRUCE__VALUE_TYPE__VALUE_TYPE_UNSPECIFIED", 0 },
   { "VALUE_TYPE_F32", "SPRUCE__VALUE_TYPE__VALUE_TYPE_F32", 1 },
   { "VALUE_TYPE_I8", "SPRUCE__VALUE_TYPE__VALUE_TYPE_I8", 2 },
   { "VALUE_TYPE_F16", "SPRUCE__VALUE_TYPE__VALUE_TYPE_F16", 3 },
+  { "VALUE_TYPE_PACKED", "SPRUCE__VALUE_TYPE__VALUE_TYPE_PACKED", 4 },
 };
 static const ProtobufCIntRange spruce__value_type__value_ranges[] = {
-{0, 0},{0, 4}
+{0, 0},{0, 5}
 };
-static const ProtobufCEnumValueIndex spruce__value_type__enum_values_by_name[4] =
+static const ProtobufCEnumValueIndex spruce__value_type__enum_values_by_name[5] =
 {
   { "VALUE_TYPE_F16", 3 },
   { "VALUE_TYPE_F32", 1 },
   { "VALUE_TYPE_I8", 2 },
+  { "VALUE_TYPE_PACKED", 4 },
   { "VALUE_TYPE_UNSPECIFIED", 0 },
 };
 const ProtobufCEnumDescriptor spruce__value_type__descriptor =
@@ -2996,9 +3011,9 @@ const ProtobufCEnumDescriptor spruce__value_type__descriptor =
   "ValueType",
   "Spruce__ValueType",
   "spruce",
-  4,
+  5,
   spruce__value_type__enum_values_by_number,
-  4,
+  5,
   spruce__value_type__enum_values_by_name,
   1,
   spruce__value_type__value_ranges,

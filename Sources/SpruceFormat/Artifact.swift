@@ -91,14 +91,21 @@ public struct ArtifactTensor: Sendable, Equatable {
     /// int8 row scales stored as binary16 (format 2).
     public var halfScales = false
 
-    /// The stored element type: `f32`, `f16`, `int8`, or `int8/f16` (int8 values, binary16 scales).
-    public var storedType: String {
-        switch (storage.valueType, halfValues, halfScales) {
-        case (.int8, _, true): "int8/f16"
-        case (.int8, _, false): "int8"
-        case (_, true, _): "f16"
-        default: "f32"
+    /// Bits per stored int8 value (8, or 2…7 packed); 0 for float tensors.
+    public var valueBits: Int {
+        switch storage {
+        case .denseInt8(_, let q): q.bits
+        case .csrInt8(_, let m): m.values.bits
+        case .bitmaskInt8(_, let m): m.values.bits
+        case .dense, .csr, .bitmask: 0
         }
+    }
+
+    /// The stored element type: `f32`, `f16`, `int8` … `int2` (quantized values), with `/f16`
+    /// when their row scales are binary16 (`int4/f16`).
+    public var storedType: String {
+        if storage.valueType == .int8 { return "int\(valueBits)" + (halfScales ? "/f16" : "") }
+        return halfValues ? "f16" : "f32"
     }
 
     /// Bytes this tensor occupies in the file (stored sizes, padding excluded).

@@ -219,7 +219,8 @@ private struct Decoder {
                 let n = Int64(r.storedValues)
                 let expected: Int64
                 switch part {
-                case .values: expected = n * Int64(r.halfValues ? 2 : r.valueType.byteWidth)
+                case .values:
+                    expected = r.valueBits < 8 ? (n * Int64(r.valueBits) + 7) / 8 : n * Int64(r.halfValues ? 2 : r.valueType.byteWidth)
                 case .scales: expected = rows * (r.halfScales ? 2 : 4)
                 case .rowPointers: expected = (rows + 1) * Int64(r.rowPointerFormat?.byteWidth ?? 0)
                 case .columnIndices: expected = n * Int64(r.columnIndexFormat?.byteWidth ?? 0)
@@ -283,7 +284,8 @@ private struct Decoder {
         let scales: [Float] = int8 ? try decodeScales(raw[.scales] ?? [], half: t.record.halfScales, tensor: name) : []
         let half = t.record.halfValues
         func floats() -> [Float] { values.withUnsafeBytes { half ? ByteCoding.halfFloats($0) : ByteCoding.floats($0) } }
-        let int8Values: [Int8] = int8 ? try decodeInt8(values, tensor: name) : []
+        let bits = t.record.valueBits
+        let int8Values: [Int8] = int8 ? try decodeInt8(values, count: t.storedValues, bits: bits, tensor: name) : []
 
         let storage: StoredTensor
         let encoding: WeightEncoding
@@ -292,7 +294,7 @@ private struct Decoder {
             encoding = .dense
             if int8 {
                 let starts = (0...t.rows).map { Int32(truncatingIfNeeded: $0 * t.cols) }
-                storage = .denseInt8(shape: t.shape, Int8Rows(rowStarts: starts, values: int8Values, scales: scales))
+                storage = .denseInt8(shape: t.shape, Int8Rows(rowStarts: starts, values: int8Values, scales: scales, bits: bits))
             } else {
                 storage = .dense(Tensor(shape: t.shape, data: floats()))
             }
@@ -306,7 +308,7 @@ private struct Decoder {
             if int8 {
                 storage = .csrInt8(shape: t.shape, CSRMatrixInt8(
                     rows: t.rows, cols: t.cols, rowPointers: pointers, columnIndices: columns,
-                    values: Int8Rows(rowStarts: pointers, values: int8Values, scales: scales)))
+                    values: Int8Rows(rowStarts: pointers, values: int8Values, scales: scales, bits: bits)))
             } else {
                 storage = .csr(shape: t.shape, CSRMatrix(
                     rows: t.rows, cols: t.cols, rowPointers: pointers, columnIndices: columns,
@@ -319,7 +321,7 @@ private struct Decoder {
             if int8 {
                 let starts = BitmaskMatrix.rowOffsets(mask: mask, rows: t.rows, bytesPerRow: BitmaskMatrix.bytesPerRow(cols: t.cols))
                 storage = .bitmaskInt8(shape: t.shape, BitmaskMatrixInt8(
-                    rows: t.rows, cols: t.cols, mask: mask, values: Int8Rows(rowStarts: starts, values: int8Values, scales: scales)))
+                    rows: t.rows, cols: t.cols, mask: mask, values: Int8Rows(rowStarts: starts, values: int8Values, scales: scales, bits: bits)))
             } else {
                 storage = .bitmask(shape: t.shape, BitmaskMatrix(
                     rows: t.rows, cols: t.cols, mask: mask, values: floats()))
@@ -337,10 +339,14 @@ private struct Decoder {
         return scales
     }
 
-    private func decodeInt8(_ bytes: [UInt8], tensor: String) throws(FormatError) -> [Int8] {
-        let values = bytes.withUnsafeBytes { ByteCoding.int8s($0) }
-        if let bad = values.firstIndex(of: Int8.min) {
-            throw .invalidQuantization(tensor: tensor, detail: "value \(bad) is -128; int8 values must be in [-127, 127]")
+    private func decodeInt8(_ bytes: [UInt8], count: Int, bits: Int, tensor: String) throws(FormatError) -> [Int8] {
+        let values = bytes.withUnsafeBytes { bits < 8 ? ByteCoding.unpackBits($0, count: count, bits: bits) : ByteCoding.int8s($0) }
+        let largest = Int8Rows.largestStep(bits: bits)
+        if let bad = values.firstIndex(where: { abs(Int($0)) > largest }) {
+            throw .invalidQuantization(tensor: tensor, detail: "value \(bad) is \(values[bad]); \(bits)-bit values must be in [-\(largest), \(largest)]")
+        }
+        if bits < 8, count * bits % 8 != 0, let last = bytes.last, last >> UInt8(count * bits % 8) != 0 {
+            throw .invalidQuantization(tensor: tensor, detail: "the packed values' last byte has bits set past value \(count - 1)")
         }
         return values
     }

@@ -26,6 +26,8 @@ public struct ArtifactWriter: Sendable {
     /// the nearest binary16 value (a relative change of at most 2^-11, far below the weights' int8
     /// rounding; docs/RESULTS.md measures it). A float32 artifact is written as before (1.1).
     public var halfPrecision = true
+    /// With `int8`, bits per quantized weight value: 8 (int8), or 2…7, packed (format 2.0).
+    public var valueBits = 8
     /// Whether this write stores binary16 parts (`halfPrecision` with int8 weights).
     private var halfParts = false
 
@@ -92,8 +94,9 @@ public struct ArtifactWriter: Sendable {
         let float32 = int8 && !quantizeFirstConv ? Self.float32Weights(in: graph) : []
         for name in Self.weightNames(in: graph).sorted() {
             guard let tensor = graph.initializers[name] else { continue }
-            let (record, _) = try storeTensor(name: name, tensor: tensor, isWeight: true,
-                                              quantize: int8 && !float32.contains(name), planned: nil)
+            let quantize = int8 && !float32.contains(name)
+            let (record, _) = try storeTensor(name: name, tensor: tensor, isWeight: true, quantize: quantize, bits: valueBits,
+                                              planned: nil)
             let encoding: WeightEncoding
             switch record.encoding {
             case .dense: encoding = .dense
@@ -102,7 +105,7 @@ public struct ArtifactWriter: Sendable {
                 guard let p = record.rowPointerFormat, let c = record.columnIndexFormat else { encoding = .dense; break }
                 encoding = .csr(rowPointers: p, columnIndices: c)
             }
-            plan.weights[name] = TensorStorage(encoding: encoding, valueType: record.valueType)
+            plan.weights[name] = TensorStorage(encoding: encoding, valueType: record.valueType, valueBits: quantize ? valueBits : 8)
         }
         return plan
     }
@@ -132,7 +135,7 @@ public struct ArtifactWriter: Sendable {
             }
             let (entry, parts) = try writer.storeTensor(name: name, tensor: tensor, isWeight: isWeight,
                                                  quantize: planned.map { $0.valueType == .int8 } ?? (int8 && !float32.contains(name)),
-                                                 planned: planned?.encoding)
+                                                 bits: planned?.valueBits ?? valueBits, planned: planned?.encoding)
             var record = entry
             for part in parts {
                 record.parts[part.part] = UInt32(manifest.sections.count)
@@ -160,7 +163,7 @@ public struct ArtifactWriter: Sendable {
 
         var header = ByteWriter()
         header.bytes = Layout.magic
-        let version = manifest.tensors.contains { $0.halfValues || $0.halfScales } ? Layout.version2 : Layout.version1
+        let version = manifest.tensors.contains { $0.halfValues || $0.halfScales || $0.valueBits < 8 } ? Layout.version2 : Layout.version1
         header.append(version.major)
         header.append(version.minor)
         header.append(UInt32(0))  // flags
@@ -202,7 +205,7 @@ public struct ArtifactWriter: Sendable {
     /// weight is stored as `planned` says or, without a plan, tried in every encoding on the
     /// shortlist and kept in the one with the fewest stored bytes (sections counted at their 64-byte
     /// aligned length); ties go to the earlier one.
-    private func storeTensor(name: String, tensor: Tensor, isWeight: Bool, quantize: Bool, planned: WeightEncoding?)
+    private func storeTensor(name: String, tensor: Tensor, isWeight: Bool, quantize: Bool, bits: Int, planned: WeightEncoding?)
         throws(FormatError) -> (TensorRecord, [StoredPart]) {
         let rows = tensor.shape.first ?? 1
         let cols = tensor.shape.count > 1 ? tensor.shape.dropFirst().reduce(1, *) : 1
@@ -218,7 +221,7 @@ public struct ArtifactWriter: Sendable {
         var best: (record: TensorRecord, parts: [StoredPart], bytes: Int)?
         for encoding in candidates {
             let (record, raw) = try encodeTensor(name: name, tensor: tensor, isWeight: isWeight, quantize: quantize,
-                                                 encoding: encoding)
+                                                 bits: bits, encoding: encoding)
             let parts = raw.map { store($0.0, $0.1) }
             let bytes = parts.reduce(0) { $0 + align($1.stored.count, to: Layout.alignment) }
             if best == nil || bytes < best?.bytes ?? 0 { best = (record, parts, bytes) }
@@ -228,7 +231,7 @@ public struct ArtifactWriter: Sendable {
     }
 
     /// The tensor-table entry (without section indices) and raw part bytes, in section order.
-    private func encodeTensor(name: String, tensor: Tensor, isWeight: Bool, quantize: Bool, encoding chosen: WeightEncoding)
+    private func encodeTensor(name: String, tensor: Tensor, isWeight: Bool, quantize: Bool, bits: Int, encoding chosen: WeightEncoding)
         throws(FormatError) -> (TensorRecord, [(TensorPart, [UInt8])]) {
         if name.isEmpty { throw .cannotEncode(name: name, detail: "tensor names must not be empty") }
         let rows = tensor.shape.first ?? 1
@@ -250,9 +253,17 @@ public struct ArtifactWriter: Sendable {
             record.halfScales = true
             return half
         }
+        func quantized(_ q: Int8Rows) -> [(TensorPart, [UInt8])] {
+            record.valueBits = q.bits
+            let values = q.bits < 8 ? ByteCoding.packBits(q.values, bits: q.bits) : ByteCoding.bytes(of: q.values)
+            return [(.values, values), (.scales, scales(q.scales))]
+        }
         guard isWeight else {
             let values = floatValues(tensor.data)
             return (record, [(.values, values)])
+        }
+        guard !quantize || Int8Rows.bitWidths.contains(bits) else {
+            throw .cannotEncode(name: name, detail: "values of \(bits) bits; 2 to 8 can be stored")
         }
 
         let valueType: WeightValueType = quantize ? .int8 : .f32
@@ -272,9 +283,7 @@ public struct ArtifactWriter: Sendable {
             if valueType == .f32 {
                 parts.append((.values, floatValues(tensor.data)))
             } else {
-                let q = Int8Rows(quantizingDense: tensor.data, rows: rows, cols: cols)
-                parts.append((.values, ByteCoding.bytes(of: q.values)))
-                parts.append((.scales, scales(q.scales)))
+                parts += quantized(Int8Rows(quantizingDense: tensor.data, rows: rows, cols: cols, bits: bits))
             }
         case .csr(let pointerFormat, let columnFormat):
             let m = CSRMatrix(dense: tensor.data, rows: rows, cols: cols)
@@ -288,9 +297,7 @@ public struct ArtifactWriter: Sendable {
             if valueType == .f32 {
                 parts.append((.values, floatValues(m.values)))
             } else {
-                let q = Int8Rows(quantizing: m.values, rowStarts: m.rowPointers)
-                parts.append((.values, ByteCoding.bytes(of: q.values)))
-                parts.append((.scales, scales(q.scales)))
+                parts += quantized(Int8Rows(quantizing: m.values, rowStarts: m.rowPointers, bits: bits))
             }
         case .bitmask:
             let m = BitmaskMatrix(dense: tensor.data, rows: rows, cols: cols)
@@ -300,9 +307,7 @@ public struct ArtifactWriter: Sendable {
             if valueType == .f32 {
                 parts.append((.values, floatValues(m.values)))
             } else {
-                let q = Int8Rows(quantizing: m.values, rowStarts: m.rowOffsets)
-                parts.append((.values, ByteCoding.bytes(of: q.values)))
-                parts.append((.scales, scales(q.scales)))
+                parts += quantized(Int8Rows(quantizing: m.values, rowStarts: m.rowOffsets, bits: bits))
             }
         }
         return (record, parts)

@@ -9,11 +9,14 @@ public struct TensorStorage: Sendable, Equatable, Hashable {
     public var encoding: WeightEncoding
     /// float32 or int8 values.
     public var valueType: WeightValueType
+    /// Bits of each int8 value: 8, or 2…7 (packed, format 2.0).
+    public var valueBits: Int
 
     /// A storage from its parts.
-    public init(encoding: WeightEncoding, valueType: WeightValueType) {
+    public init(encoding: WeightEncoding, valueType: WeightValueType, valueBits: Int = 8) {
         self.encoding = encoding
         self.valueType = valueType
+        self.valueBits = valueBits
     }
 
     /// `dense`, `csr` or `bitmask`.

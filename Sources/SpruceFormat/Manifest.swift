@@ -24,6 +24,8 @@ struct TensorRecord: Sendable, Equatable {
     var halfValues = false
     /// int8 row scales stored as binary16 (`SCALE_TYPE_F16`, since 2.0).
     var halfScales = false
+    /// Bits per stored int8 value: 8 for `VALUE_TYPE_I8`, 2…7 for `VALUE_TYPE_PACKED` (since 2.0).
+    var valueBits = 8
 }
 
 /// One entry of the section table.

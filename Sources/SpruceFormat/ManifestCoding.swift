@@ -77,7 +77,8 @@ enum ManifestCoding {
             ti.n_shape = t.shape.count
             ti.shape = arena.array(t.shape)
             ti.encoding = .init(rawValue: numericCast(t.encoding.rawValue))
-            ti.value_type = .init(rawValue: t.valueType == .int8 ? 2 : t.halfValues ? 3 : 1)
+            ti.value_type = .init(rawValue: t.valueType == .int8 ? (t.valueBits < 8 ? 4 : 2) : t.halfValues ? 3 : 1)
+            ti.value_bits = t.valueType == .int8 && t.valueBits < 8 ? UInt32(t.valueBits) : 0
             ti.scale_type = .init(rawValue: t.halfScales ? 1 : 0)
             ti.stored_values = t.storedValues
             ti.row_pointer_format = .init(rawValue: numericCast(t.rowPointerFormat.map(code) ?? 0))
@@ -469,7 +470,13 @@ enum ManifestCoding {
         case 1: valueType = .f32
         case 2: valueType = .int8
         case 3 where half: valueType = .f32
+        case 4 where half: valueType = .int8
         default: throw .invalidEnum(field: "value type of tensor '\(name)'", value: Int(t.value_type.rawValue))
+        }
+        let packed = t.value_type.rawValue == 4
+        guard packed ? (2...7).contains(t.value_bits) : t.value_bits == 0 else {
+            throw .invalidTensorHeader(tensor: name, detail: packed ? "packed values of \(t.value_bits) bits; 2 to 7 are defined"
+                                                                    : "value bits are set but the values are not packed")
         }
         let scaleType = Int(t.scale_type.rawValue)
         guard scaleType == 0 || (scaleType == 1 && half) else {
@@ -486,7 +493,8 @@ enum ManifestCoding {
             storedValues: t.stored_values,
             rowPointerFormat: try indexFormat(Int(t.row_pointer_format.rawValue), field: "row pointer format of tensor '\(name)'"),
             columnIndexFormat: try indexFormat(Int(t.column_index_format.rawValue), field: "column index format of tensor '\(name)'"),
-            parts: parts, halfValues: t.value_type.rawValue == 3, halfScales: scaleType == 1)
+            parts: parts, halfValues: t.value_type.rawValue == 3, halfScales: scaleType == 1,
+            valueBits: packed ? Int(t.value_bits) : 8)
     }
 
     private static func decodeNode(_ n: Spruce__Node) throws(FormatError) -> Node {

@@ -32,6 +32,8 @@ public struct PackOptions: Sendable, Equatable {
     public var int8: Bool
     /// zstd level for the sections.
     public var zstdLevel: Int
+    /// Bits per quantized value with `int8`: 8, or 2…7 packed (format 2.0).
+    public var valueBits = 8
     /// Images whose activations choose how int8 weights round (GPTQ, see `CalibratedRounding`);
     /// empty: round to nearest. Needs `int8`.
     public var calibrationImages: [String]

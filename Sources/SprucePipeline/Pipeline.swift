@@ -42,7 +42,7 @@ public struct Pipeline: Sendable {
             case .finetune(let epochs, let lr, let decay, let optimizer):
                 built.append(FineTuneStage(epochs: epochs, learningRate: lr, decay: decay, optimizer: optimizer))
             case .fold: built.append(FoldStage())
-            case .quantize(let int8, let images): built.append(QuantizeStage(int8: int8, calibrationImages: images))
+            case .quantize(let int8, let images, let bits): built.append(QuantizeStage(int8: int8, calibrationImages: images, bits: bits))
             case .encode: built.append(EncodeStage())
             case .pack(let level):
                 built.append(PackStage())
@@ -89,6 +89,7 @@ public struct Pipeline: Sendable {
     /// Runs every stage on `state`; events go to `context.events`.
     public func run(_ state: PipelineState = PipelineState(), context: StageContext) throws -> (PipelineState, [StageReport]) {
         var state = state
+        if let quantize = stages.lazy.compactMap({ $0 as? QuantizeStage }).first { state.valueBits = quantize.bits }
         var reports: [StageReport] = []
         for (i, stage) in stages.enumerated() {
             try context.cancellation.check()

@@ -94,6 +94,10 @@ struct CompressCommand: ParsableCommand {
     @Flag(help: "Store conv and Gemm weights as int8 (symmetric, one scale per output channel; the first conv stays float32).")
     var int8 = false
 
+    @Option(help: ArgumentHelp("Bits per quantized weight value: 8 (int8, what --int8 stores) or 2 to 7, packed (format 2.0); implies --int8.",
+                               valueName: "N"))
+    var bits: Int?
+
     @Option(help: ArgumentHelp("How the sparsity is shared: uniform, global or sensitivity.", valueName: "strategy"))
     var allocation: String = "global"
 
@@ -142,6 +146,9 @@ struct CompressCommand: ParsableCommand {
     func validate() throws {
         guard output.lowercased().hasSuffix(".spruce") else {
             throw ValidationError("--output must name a .spruce file, got '\(output)'")
+        }
+        if let bits, !(2...8).contains(bits) {
+            throw ValidationError("--bits must be between 2 and 8, got \(bits)")
         }
         if let model, ModelFile.loader(forPath: model) == nil {
             throw ValidationError(PipelineError.unsupportedModelFormat(path: model, supported: ModelFile.supportedExtensions).description)
@@ -201,16 +208,17 @@ struct CompressCommand: ParsableCommand {
             if let data { r.data = (r.data ?? DataOptions()); r.data?.directory = data }
             return r
         }
-        let options = CompressOptions(
+        var options = CompressOptions(
             model: .file(model ?? ""),
             data: data.map { DataOptions(directory: $0, split: splitFile, imageSize: imageSize, scaling: scaling, batchSize: batchSize,
                                                 labelColumn: labelColumn) },
             sparsity: sparsity, targetBytes: try targetSize.map { try ByteSize.parse($0) },
             schedule: ScheduleSpec.Kind(rawValue: schedule) ?? .polynomial, scheduleEnd: scheduleEnd, finetuneEpochs: finetuneEpochs,
-            learningRate: learningRate, learningRateDecay: learningRateDecay, optimizer: optimizer, int8: int8,
+            learningRate: learningRate, learningRateDecay: learningRateDecay, optimizer: optimizer, int8: int8 || bits != nil,
             pruning: PruningOptions(allocation: AllocationStrategy(name: allocation) ?? CompressOptions.defaultAllocation, exclude: try exclusions(),
                                     block: PruningBlock(rawValue: block) ?? .single),
             zstdLevel: zstdLevel, seed: seed)
+        options.valueBits = bits ?? 8
         return Recipe.compress(options)
     }
 

@@ -26,7 +26,9 @@ struct PackCommand: ParsableCommand {
 
             Each conv/Gemm weight is then stored dense, CSR or bitmask, whichever takes the fewest \
             bytes after zstd; --int8 stores the values of all but the first conv as int8 with one \
-            scale per output channel, each value rounded to the nearest step. With --calibrate, \
+            scale per output channel, each value rounded to the nearest step; --bits 2 to 7 store \
+            fewer steps (±1 … ±63 times the scale), packed that many bits to a value (format 2.0). \
+            With --calibrate, \
             the model first runs on the given images (a few dozen representative ones, not your \
             test images) and each layer's weights are rounded up or down so that its outputs on \
             them move least (GPTQ); the scales and the format stay the same. The file is written \
@@ -36,6 +38,7 @@ struct PackCommand: ParsableCommand {
               spruce pack model.onnx -o model.spruce
               spruce pack model.onnx -o model-90.spruce --sparsity 0.9 --int8
               spruce pack model.onnx -o m8.spruce --int8 --calibrate calib/
+              spruce pack model.onnx -o m4.spruce --sparsity 0.75 --bits 4 --calibrate calib/
             """)
 
     @OptionGroup var options: ModelOptions
@@ -45,6 +48,10 @@ struct PackCommand: ParsableCommand {
 
     @Flag(help: "Store conv and Gemm weights as int8 (symmetric, one scale per output channel; the first conv stays float32).")
     var int8 = false
+
+    @Option(help: ArgumentHelp("Bits per quantized weight value: 8 (int8, what --int8 stores) or 2 to 7, packed (format 2.0); implies --int8.",
+                               valueName: "N"))
+    var bits: Int?
 
     @Option(help: ArgumentHelp("Overall fraction of conv/Gemm weights to prune to zero, in [0, 1).", valueName: "S"))
     var sparsity: Double?
@@ -74,8 +81,11 @@ struct PackCommand: ParsableCommand {
         if let sparsity, !(sparsity >= 0 && sparsity < 1) {
             throw ValidationError("--sparsity must be in [0, 1), got \(sparsity)")
         }
-        if !calibrate.isEmpty && !int8 {
+        if !calibrate.isEmpty && !int8 && bits == nil {
             throw ValidationError("--calibrate chooses how int8 values round; add --int8")
+        }
+        if let bits, !(2...8).contains(bits) {
+            throw ValidationError("--bits must be between 2 and 8, got \(bits)")
         }
         if let scaling, InputNormalization(named: scaling) == nil {
             throw ValidationError("--scaling must be unit, symmetric or imagenet, got '\(scaling)'")
@@ -87,11 +97,13 @@ struct PackCommand: ParsableCommand {
 
     func run() throws {
         let images = try CalibrationImages.expand(calibrate)
-        let job = PackJob(options: PackOptions(sparsity: sparsity, pruneAll: pruneAll, uniform: uniform, int8: int8, zstdLevel: zstdLevel,
-                                               calibrationImages: images, scaling: scaling))
+        var packOptions = PackOptions(sparsity: sparsity, pruneAll: pruneAll, uniform: uniform, int8: int8 || bits != nil,
+                                      zstdLevel: zstdLevel, calibrationImages: images, scaling: scaling)
+        packOptions.valueBits = bits ?? 8
+        let job = PackJob(options: packOptions)
         let progress = ProgressBox(ProgressReporter(descriptor: 2))
         let report = try job.run(source: options.model, destination: output) { done, total, node in
-            progress.update(done: done, total: total, prefix: "rounding int8 on \(images.count) images", status: node)
+            progress.update(done: done, total: total, prefix: "rounding \(bits ?? 8)-bit values on \(images.count) images", status: node)
         }
         progress.clear()
         print(Self.text(report))
@@ -107,7 +119,7 @@ struct PackCommand: ParsableCommand {
         }
         var lines = ["packed \(r.source) -> \(r.destination)"]
         lines.append("  tensors:  \(s.tensors.count) (\(weights.count) conv/gemm weights: \(byEncoding.joined(separator: ", "))), "
-                     + "values \(weights.contains { $0.valueType.hasPrefix("int8") } ? "int8" : "float32")")
+                     + "values \(weights.first { $0.valueType.hasPrefix("int") }.map { String($0.valueType.prefix { $0 != "/" }) } ?? "float32")")
         var sparsityLine = "  sparsity: \(Format.percent(s.sparsity)) of \(Format.count(s.weightElements)) conv/gemm weights"
         if let p = r.pruning {
             sparsityLine += " (requested \(Format.percent(p.requested))"

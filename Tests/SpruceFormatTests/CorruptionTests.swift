@@ -131,9 +131,11 @@ import Testing
     /// Re-packs a valid artifact (w1 stored as CSR) after `edit` changes its manifest or section payloads, resealing every checksum.
     /// `int8`: the artifact is written with int8 weights (format 2.0: binary16 scales and biases);
     /// `major`: the version the resealed header declares (default: the writer's).
-    static func tampered(int8: Bool = false, major: UInt16? = nil,
+    static func tampered(int8: Bool = false, bits: Int = 8, major: UInt16? = nil,
                          _ edit: (inout ManifestContents, inout [[UInt8]]) -> Void) throws -> [UInt8] {
-        let bytes = try ArtifactWriter(int8: int8).encode(smallModel(sparsity: 0.98))
+        var writer = ArtifactWriter(int8: int8)
+        writer.valueBits = bits
+        let bytes = try writer.encode(smallModel(sparsity: 0.98))
         let (writtenMajor, writtenMinor) = bytes.withUnsafeBytes { (readLE($0, 4, as: UInt16.self), readLE($0, 6, as: UInt16.self)) }
         let manifestLength = bytes.withUnsafeBytes { Int(readLE($0, 24, as: UInt64.self)) }
         var manifest = try bytes.withUnsafeBytes { try ManifestCoding.decode(UnsafeRawBufferPointer(rebasing: $0[64..<64 + manifestLength]), major: 2) }
@@ -282,6 +284,49 @@ import Testing
         }
         #expect(throws: FormatError.partSizeMismatch(tensor: "b3", part: "values", expected: 20, actual: 40)) {
             try ArtifactReader.decode(wrongSize)
+        }
+    }
+
+    @Test("format 2.0: packed values out of their range, with stray padding bits or an undefined width are refused")
+    func packedValuesAreChecked() throws {
+        #expect(try ArtifactReader.decode(Self.tampered(int8: true, bits: 4) { _, _ in }).tensor(named: "w2")?.valueBits == 4)
+        // 4-bit fields 1000 are −8, outside ±7 (R25).
+        let outOfRange = try Self.tampered(int8: true, bits: 4) { m, p in
+            let i = Self.sectionIndex(m, "w2", .values)
+            p[i] = [UInt8](repeating: 0x88, count: Int(m.sections[i].rawSize))
+            m.sections[i].codec = .raw
+        }
+        #expect { try ArtifactReader.decode(outOfRange) } throws: { error in
+            guard case FormatError.invalidQuantization(let tensor, let detail) = error else { return false }
+            return tensor == "w2" && detail.contains("-8")
+        }
+        // A width of 1 bit is not defined (R21); packed values in a 1.x file are not either (R10).
+        let oneBit = try Self.tampered(int8: true, bits: 4) { m, _ in
+            m.tensors[m.tensors.firstIndex { $0.name == "w2" }!].valueBits = 1
+        }
+        #expect { try ArtifactReader.decode(oneBit) } throws: { error in
+            guard case FormatError.invalidTensorHeader(let tensor, _) = error else { return false }
+            return tensor == "w2"
+        }
+        #expect { try ArtifactReader.decode(Self.tampered(int8: true, bits: 4, major: 1) { _, _ in }) } throws: { error in
+            guard case FormatError.invalidEnum(let field, _) = error else { return false }
+            return field.hasPrefix("value type of tensor")
+        }
+        // Bits past the last 3-bit value must be zero (R25).
+        var target = ""
+        let padded = try Self.tampered(int8: true, bits: 3) { m, p in
+            guard let t = m.tensors.first(where: { $0.valueBits == 3 && Int($0.storedValues) * 3 % 8 != 0 }) else { return }
+            target = t.name
+            let i = Self.sectionIndex(m, t.name, .values)
+            var bytes = [UInt8](repeating: 0, count: Int(m.sections[i].rawSize))
+            bytes[bytes.count - 1] = 0x80
+            p[i] = bytes
+            m.sections[i].codec = .raw
+        }
+        #expect(!target.isEmpty, "no 3-bit tensor with padding bits")
+        #expect { try ArtifactReader.decode(padded) } throws: { error in
+            guard case FormatError.invalidQuantization(let tensor, let detail) = error else { return false }
+            return tensor == target && detail.contains("past value")
         }
     }
 

@@ -103,6 +103,27 @@ import Testing
         #expect(Int8Rows.scale(maxAbs: 0) == 0)
     }
 
+    @Test("b-bit rows: values within ±(2^(b−1) − 1), each within scale / 2, the largest at the edge", arguments: Array(2...8))
+    func narrowValuesStayWithinHalfAScale(bits: Int) {
+        var rng = SplitMix64(seed: UInt64(bits))
+        let dense = sparseValues(count: 6 * 50, sparsity: 0.5, rng: &rng)
+        let q = Int8Rows(quantizingDense: dense, rows: 6, cols: 50, bits: bits)
+        let largest = Int8Rows.largestStep(bits: bits)
+        #expect(q.bits == bits && largest == [1, 3, 7, 15, 31, 63, 127][bits - 2])
+        let back = q.dequantized()
+        for r in 0..<6 {
+            let row = (r * 50)..<((r + 1) * 50)
+            let maxAbs = dense[row].map(abs).max()!
+            #expect(q.scales[r] >= maxAbs / Float(largest) && q.scales[r] <= maxAbs / Float(largest) * (1 + 1.0 / 1024))
+            #expect(q.values[row].map { abs(Int($0)) }.max() == largest)
+            for i in row {
+                #expect(abs(Int(q.values[i])) <= largest)
+                #expect(abs(back[i] - dense[i]) <= q.scales[r] / 2 + abs(dense[i]) * 1e-6)
+                if dense[i] == 0 { #expect(back[i] == 0) }
+            }
+        }
+    }
+
     @Test func allZeroRowQuantizesToZeroScale() {
         let q = Int8Rows(quantizingDense: [0, 0, 0, 0.5, -2, 0], rows: 2, cols: 3)
         #expect(q.scales[0] == 0)

@@ -155,6 +155,35 @@ import Testing
         #expect(artifact.denseModel().graph.initializers["w1"] == model.graph.initializers["w1"])
     }
 
+    @Test("packed values: b bits each, LSB first, read back exactly; the file is 2.0", arguments: Array(2...7))
+    func packedValuesRoundTrip(bits: Int) throws {
+        let model = smallModel(sparsity: 0.9)
+        var writer = ArtifactWriter(int8: true, quantizeFirstConv: true)
+        writer.valueBits = bits
+        let artifact = try ArtifactReader.decode(writer.encode(model))
+        #expect(artifact.majorVersion == 2 && artifact.minorVersion == 0)
+        for name in ArtifactWriter.weightNames(in: model.graph) {
+            let t = try #require(artifact.tensor(named: name))
+            let original = try #require(model.graph.initializers[name])
+            let rows = original.shape[0], cols = original.count / rows
+            let expected = Int8Rows(quantizingDense: original.data, rows: rows, cols: cols, bits: bits)
+            #expect(t.valueBits == bits && t.storedType.hasPrefix("int\(bits)"))
+            #expect(t.storage.denseTensor().data == expected.dequantized(), "\(name)")
+            // Sparse encodings store the weights that were non-zero before rounding (some round to 0).
+            let stored = t.encoding == .dense ? rows * cols : original.data.filter { $0 != 0 }.count
+            #expect(t.rawBytes(of: .values) == (stored * bits + 7) / 8, "\(name)")
+        }
+        // The bit layout: value i in bits i·b ..< (i+1)·b, two's complement, low bits first.
+        // 1, −1, 3, −3 in 3 bits: 001, 111, 011, 101 → bits 101 011 111 001 (high to low) = 0x0AF9.
+        #expect(ByteCoding.packBits([1, -1, 3, -3], bits: 3) == [0xF9, 0x0A])
+        let values: [Int8] = [1, -1, 3, -3, 0, 2, -2]
+        for b in 3...7 {
+            let packed = ByteCoding.packBits(values, bits: b)
+            #expect(packed.count == (values.count * b + 7) / 8)
+            #expect(packed.withUnsafeBytes { ByteCoding.unpackBits($0, count: values.count, bits: b) } == values)
+        }
+    }
+
     @Test func manifestPartsAreReported() throws {
         let artifact = try ArtifactReader.decode(ArtifactWriter(int8: true, quantizeFirstConv: true).encode(smallModel(sparsity: 0.98)))
         guard let w1 = artifact.tensor(named: "w1") else { Issue.record("w1 missing"); return }

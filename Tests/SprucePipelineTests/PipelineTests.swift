@@ -110,7 +110,7 @@ import SpruceTrain
             .finetune(epochs: 1, learningRate: 3e-4, decay: .cosine),
             .fold,
             .prune(PruneSpec(sparsity: 0.3, options: .oneShot(pruneAll: false), int8: .never)),
-            .quantize(int8: true, calibrationImages: ["c/1.png", "c/2.png"]), .encode, .pack(zstdLevel: 9),
+            .quantize(int8: true, calibrationImages: ["c/1.png", "c/2.png"], bits: 4), .encode, .pack(zstdLevel: 9),
         ])
         let decoded = try Recipe.decode(try recipe.jsonBytes(), path: "r.json")
         #expect(decoded == recipe)
@@ -120,9 +120,15 @@ import SpruceTrain
         #expect(try Recipe.read(path: file) == recipe)
         #expect(try Recipe.decode(try Recipe.compress(CompressOptions(model: .file("m.onnx"), sparsity: 0.9)).jsonBytes(), path: "c")
                 == Recipe.compress(CompressOptions(model: .file("m.onnx"), sparsity: 0.9)))
-        let pack = Recipe.pack(.file("m.onnx"), options: PackOptions(sparsity: 0.9, pruneAll: true, int8: true, zstdLevel: 3))
+        var packOptions = PackOptions(sparsity: 0.9, pruneAll: true, int8: true, zstdLevel: 3)
+        packOptions.valueBits = 3
+        let pack = Recipe.pack(.file("m.onnx"), options: packOptions)
+        #expect(pack.stages.contains(.quantize(int8: true, bits: 3)))
         #expect(try Recipe.decode(try pack.jsonBytes(), path: "p") == pack)
         _ = try Pipeline(recipe: pack)
+        // A quantize stage saved without bits stores int8.
+        let old = try Recipe.decode(Array(#"{"version": 1, "seed": 0, "stages": [{"stage": "load", "model": {"file": "m.onnx"}}, {"stage": "quantize", "int8": true}, {"stage": "encode"}, {"stage": "pack"}]}"#.utf8), path: "o")
+        #expect(old.stages.contains(.quantize(int8: true, bits: 8)))
     }
 
     @Test("recipes saved with encode before quantize run in the current order")

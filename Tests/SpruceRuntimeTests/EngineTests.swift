@@ -411,6 +411,27 @@ func engineMatchesReferenceExecutor(_ t: EngineCase) throws {
     #expect(again == actual)
 }
 
+@Test("values packed below eight bits run on the int8 kernels and match the reference executor", arguments: [
+    (0.0, 4), (0.9, 4), (0.9, 2), (0.5, 6),
+])
+func packedValuesRun(sparsity: Double, bits: Int) throws {
+    var writer = ArtifactWriter(int8: true)
+    writer.valueBits = bits
+    let bytes = try writer.encode(residualModel(sparsity: sparsity, seed: 11))
+    let artifact = try ArtifactReader.decode(bytes)
+    #expect(artifact.majorVersion == 2)
+    #expect(artifact.tensors.contains { $0.valueBits == bits })
+    let engine = try Engine(bytes: bytes)
+    var rng = SplitMix64(seed: 5)
+    let input = randomTensor([2] + Array(engine.inputShapes[0].shape.dropFirst()), &rng)
+    let expected = try ReferenceExecutor(graph: artifact.denseModel().graph).run(["x": input])
+    let actual = try engine.run(["x": input])
+    for (name, e) in expected {
+        let a = try #require(actual[name])
+        expectClose(a.data, e.data, tolerance: 1e-3, "\(bits) bits at \(sparsity): output \(name)")
+    }
+}
+
 @Test func engineRejectsBadInputs() throws {
     let bytes = try ArtifactWriter().encode(residualModel(sparsity: 0, seed: 1))
     let engine = try Engine(bytes: bytes)

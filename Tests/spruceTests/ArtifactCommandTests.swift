@@ -220,6 +220,20 @@ func fileSize(_ path: String) throws -> Int {
         }
     }
 
+    @Test("pack --bits 4 stores 4-bit values (implying int8's quantization), shown by inspect")
+    func packFourBits() throws {
+        let (path, out) = try pack(["--sparsity", "0.75", "--bits", "4"])
+        #expect(out.contains("values int4"), "\(out)")
+        let artifact = try ArtifactReader.load(path: path)
+        #expect(artifact.majorVersion == 2)
+        let quantized = artifact.tensors.filter { $0.storage.valueType == .int8 }
+        #expect(!quantized.isEmpty && quantized.allSatisfy { $0.valueBits == 4 })
+        let result = try runSpruce(["inspect", path, "--json"])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let types = Set((json["tensors"] as? [[String: Any]] ?? []).compactMap { $0["value_type"] as? String })
+        #expect(types.contains("int4/f16") && !types.contains { $0.hasPrefix("int8") }, "\(types)")
+    }
+
     @Test("inspect prints the storage table and totals for an artifact")
     func inspectText() throws {
         let (path, _) = try pack(["--sparsity", "0.9", "--int8"])
@@ -374,6 +388,9 @@ enum BrokenArtifacts {
         FailureCase(name: "pack: zstd level out of range",
                     arguments: { w in ["pack", try ErrorTests.model(w), "-o", w.file("out.spruce"), "--zstd-level", "40"] },
                     fragment: { _ in "--zstd-level must be between 1 and 19" }),
+        FailureCase(name: "pack: --bits out of range",
+                    arguments: { w in ["pack", try ErrorTests.model(w), "-o", w.file("out.spruce"), "--bits", "9"] },
+                    fragment: { _ in "--bits must be between 2 and 8, got 9" }),
         FailureCase(name: "pack: nothing to prune",
                     arguments: { w in ["pack", Fixtures.onnx("relu.onnx"), "-o", w.file("out.spruce"), "--sparsity", "0.5"] },
                     fragment: { _ in "relu.onnx: the model has no conv or Gemm weights to prune" }),

@@ -84,7 +84,11 @@ typedef enum _Spruce__ValueType {
   /*
    * since 2.0: IEEE-754 binary16, little-endian, read as binary32
    */
-  SPRUCE__VALUE_TYPE__VALUE_TYPE_F16 = 3
+  SPRUCE__VALUE_TYPE__VALUE_TYPE_F16 = 3,
+  /*
+   * since 2.0: value_bits-bit two's complement in ±(2^(bits-1) - 1), packed
+   */
+  SPRUCE__VALUE_TYPE__VALUE_TYPE_PACKED = 4
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SPRUCE__VALUE_TYPE)
 } Spruce__ValueType;
 /*
@@ -317,13 +321,17 @@ struct  Spruce__TensorInfo
    */
   Spruce__SectionRef *mask;
   /*
-   * since 2.0; I8 only (F32 for every other value type)
+   * since 2.0; I8 and PACKED only (F32 for every other value type)
    */
   Spruce__ScaleType scale_type;
+  /*
+   * since 2.0; PACKED only: 2 to 7 (0 for every other value type)
+   */
+  uint32_t value_bits;
 };
 #define SPRUCE__TENSOR_INFO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&spruce__tensor_info__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, SPRUCE__ENCODING__ENCODING_UNSPECIFIED, SPRUCE__VALUE_TYPE__VALUE_TYPE_UNSPECIFIED, 0, SPRUCE__INDEX_FORMAT__INDEX_FORMAT_UNSPECIFIED, SPRUCE__INDEX_FORMAT__INDEX_FORMAT_UNSPECIFIED, NULL, NULL, NULL, NULL, NULL, SPRUCE__SCALE_TYPE__SCALE_TYPE_F32 }
+    , (char *)protobuf_c_empty_string, 0,NULL, SPRUCE__ENCODING__ENCODING_UNSPECIFIED, SPRUCE__VALUE_TYPE__VALUE_TYPE_UNSPECIFIED, 0, SPRUCE__INDEX_FORMAT__INDEX_FORMAT_UNSPECIFIED, SPRUCE__INDEX_FORMAT__INDEX_FORMAT_UNSPECIFIED, NULL, NULL, NULL, NULL, NULL, SPRUCE__SCALE_TYPE__SCALE_TYPE_F32, 0 }
 
 
 /*

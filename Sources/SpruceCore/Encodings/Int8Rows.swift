@@ -1,29 +1,43 @@
-// Symmetric per-row int8 quantization of stored values: scale = max|v| / 127 over the values a
-// row stores (rounded up to binary16, see `scale(maxAbs:)`), q = round(v / scale). Zeros (stored or not) stay exactly zero; the error of any
+// Symmetric per-row quantization of stored values to b-bit steps (b = 8: int8): scale =
+// max|v| / (2^(b−1) − 1) over the values a row stores (rounded up to binary16, see
+// `scale(maxAbs:bits:)`), q = round(v / scale). Zeros (stored or not) stay exactly zero; the error of any
 // stored value is at most scale / 2. It is a container and the quantizer, not a kernel.
 
-/// Int8 values grouped in rows, with one float32 scale per row.
+/// Int8 values grouped in rows, with one float32 scale per row. With `bits` below 8 the values
+/// use only the range of a `bits`-bit integer (the artifact packs them that narrow).
 public struct Int8Rows: Sendable, Equatable, Hashable {
     /// `rows + 1` offsets into `values`; row `r` is `rowStarts[r] ..< rowStarts[r+1]`.
     public var rowStarts: [Int32]
-    /// Quantized values in [-127, 127].
+    /// Quantized values in [-largestStep, largestStep].
     public var values: [Int8]
     /// One scale per row: an element is `Float(q) * scales[row]`.
     public var scales: [Float]
+    /// Bits per value, 2…8: values lie in ±(2^(bits−1) − 1).
+    public var bits: Int
 
     /// Number of rows.
     public var rows: Int { scales.count }
 
+    /// The largest value magnitude of `bits`-bit values: 127 for 8 bits, 7 for 4, 1 for 2.
+    @inlinable
+    public static func largestStep(bits: Int) -> Int { (1 << (bits - 1)) - 1 }
+
+    /// Bit widths a value may have.
+    public static let bitWidths = 2...8
+
     /// Wraps already-valid arrays (the artifact reader checks them first).
-    public init(rowStarts: [Int32], values: [Int8], scales: [Float]) {
+    public init(rowStarts: [Int32], values: [Int8], scales: [Float], bits: Int = 8) {
         self.rowStarts = rowStarts
         self.values = values
         self.scales = scales
+        self.bits = bits
     }
 
-    /// Quantizes `values`, row by row as `rowStarts` partitions them (`rowStarts.last == values.count`).
-    /// Non-finite inputs give non-finite scales; writers reject them before quantizing.
-    public init(quantizing values: [Float], rowStarts: [Int32]) {
+    /// Quantizes `values` to `bits`-bit steps, row by row as `rowStarts` partitions them
+    /// (`rowStarts.last == values.count`). Non-finite inputs give non-finite scales; writers
+    /// reject them before quantizing.
+    public init(quantizing values: [Float], rowStarts: [Int32], bits: Int = 8) {
+        precondition(Self.bitWidths.contains(bits), "Int8Rows: \(bits) bits")
         let rows = max(rowStarts.count - 1, 0)
         var scales = [Float](repeating: 0, count: rows)
         var quantized = [Int8](repeating: 0, count: values.count)
@@ -33,29 +47,30 @@ public struct Int8Rows: Sendable, Equatable, Hashable {
                     let range = Int(rowStarts[r])..<Int(rowStarts[r + 1])
                     var maxAbs: Float = 0
                     for i in range { maxAbs = max(maxAbs, abs(v[i])) }
-                    let scale = Self.scale(maxAbs: maxAbs)
+                    let scale = Self.scale(maxAbs: maxAbs, bits: bits)
                     scales[r] = scale
                     guard scale > 0 else { continue }
-                    for i in range { q[i] = Self.quantize(v[i], scale: scale) }
+                    for i in range { q[i] = Self.quantize(v[i], scale: scale, bits: bits) }
                 }
             }
         }
-        self.init(rowStarts: rowStarts, values: quantized, scales: scales)
+        self.init(rowStarts: rowStarts, values: quantized, scales: scales, bits: bits)
     }
 
     /// Quantizes a dense row-major matrix, one scale per row.
-    public init(quantizingDense values: [Float], rows: Int, cols: Int) {
+    public init(quantizingDense values: [Float], rows: Int, cols: Int, bits: Int = 8) {
         let starts = (0...rows).map { Int32(truncatingIfNeeded: $0 * cols) }
-        self.init(quantizing: values, rowStarts: starts)
+        self.init(quantizing: values, rowStarts: starts, bits: bits)
     }
 
-    /// The scale for a row whose largest magnitude is `maxAbs` (0 for an all-zero row): the
-    /// smallest binary16 value not below maxAbs / 127 when that is at most 2^-10 above it (so the
-    /// artifact can store the scale in two bytes, and the largest value still quantizes to ±127),
-    /// otherwise maxAbs / 127 itself (rows too small or too large for binary16's normal range).
+    /// The scale for a row whose largest magnitude is `maxAbs` (0 for an all-zero row), with
+    /// L = `largestStep(bits)`: the smallest binary16 value not below maxAbs / L when that is at
+    /// most 2^-10 above it (so the artifact can store the scale in two bytes, and the largest value
+    /// still quantizes to ±L), otherwise maxAbs / L itself (rows too small or too large for
+    /// binary16's normal range).
     @inlinable
-    public static func scale(maxAbs: Float) -> Float {
-        let exact = maxAbs / 127
+    public static func scale(maxAbs: Float, bits: Int = 8) -> Float {
+        let exact = maxAbs / Float(largestStep(bits: bits))
         guard exact > 0, exact.isFinite else { return exact }
         var half = Float16(exact)
         if Float(half) < exact { half = half.nextUp }
@@ -63,12 +78,14 @@ public struct Int8Rows: Sendable, Equatable, Hashable {
         return rounded.isFinite && rounded <= exact * (1 + 1.0 / 1024) ? rounded : exact
     }
 
-    /// One value quantized with `scale` > 0, rounding half away from zero, clamped to [-127, 127].
+    /// One value quantized with `scale` > 0, rounding half away from zero, clamped to
+    /// ±`largestStep(bits)`.
     @inlinable
-    public static func quantize(_ value: Float, scale: Float) -> Int8 {
+    public static func quantize(_ value: Float, scale: Float, bits: Int = 8) -> Int8 {
         let r = (value / scale).rounded(.toNearestOrAwayFromZero)
         guard !r.isNaN else { return 0 }
-        return Int8(max(-127, min(127, r)))
+        let l = Float(largestStep(bits: bits))
+        return Int8(max(-l, min(l, r)))
     }
 
     /// The float values back, `Float(q) * scale` of the row.
@@ -108,11 +125,11 @@ public struct CSRMatrixInt8: Sendable, Equatable, Hashable {
         self.values = values
     }
 
-    /// Quantizes the stored values of `matrix` per row.
-    public init(quantizing matrix: CSRMatrix) {
+    /// Quantizes the stored values of `matrix` per row to `bits`-bit steps.
+    public init(quantizing matrix: CSRMatrix, bits: Int = 8) {
         self.init(rows: matrix.rows, cols: matrix.cols, rowPointers: matrix.rowPointers,
                   columnIndices: matrix.columnIndices,
-                  values: Int8Rows(quantizing: matrix.values, rowStarts: matrix.rowPointers))
+                  values: Int8Rows(quantizing: matrix.values, rowStarts: matrix.rowPointers, bits: bits))
     }
 
     /// The float CSR matrix with dequantized values.
@@ -141,10 +158,10 @@ public struct BitmaskMatrixInt8: Sendable, Equatable, Hashable {
         self.values = values
     }
 
-    /// Quantizes the stored values of `matrix` per row.
-    public init(quantizing matrix: BitmaskMatrix) {
+    /// Quantizes the stored values of `matrix` per row to `bits`-bit steps.
+    public init(quantizing matrix: BitmaskMatrix, bits: Int = 8) {
         self.init(rows: matrix.rows, cols: matrix.cols, mask: matrix.mask,
-                  values: Int8Rows(quantizing: matrix.values, rowStarts: matrix.rowOffsets))
+                  values: Int8Rows(quantizing: matrix.values, rowStarts: matrix.rowOffsets, bits: bits))
     }
 
     /// The float bitmask matrix with dequantized values.

@@ -31,14 +31,18 @@ public struct CalibratedRounding: Sendable {
     /// Added to H's diagonal, as a fraction of its mean diagonal, so H is invertible even when
     /// some inputs never vary on the calibration images (GPTQ's "percdamp").
     public var dampening: Double
+    /// Bits per value (8: int8; 2…7 as `ArtifactWriter.valueBits`).
+    public var bits: Int
 
-    public init(dampening: Double = 0.01) {
+    public init(dampening: Double = 0.01, bits: Int = 8) {
         self.dampening = dampening
+        self.bits = bits
     }
 
     /// `graph` with each weight in `weights` (conv weights, and Gemm weights stored [outputs,
-    /// inputs]) replaced by its int8 values as floats, `q · scale` with |q| ≤ 127 and the
-    /// writer's per-row scale, so `ArtifactWriter(int8: true)` stores exactly these q. Other
+    /// inputs]) replaced by its quantized values as floats, `q · scale` with |q| ≤
+    /// `Int8Rows.largestStep(bits:)` and the writer's per-row scale, so `ArtifactWriter(int8: true)`
+    /// with the same `valueBits` stores exactly these q. Other
     /// weights are left as they are (the writer rounds them to nearest). `inputs` is the
     /// calibration batch; `progress(done, total, node)` follows each rounded layer.
     public func round(_ graph: Graph, weights: Set<String>, inputs: [String: Tensor],
@@ -140,12 +144,13 @@ public struct CalibratedRounding: Sendable {
             var maxAbs: Float = 0, top = -1
             for (j, v) in original.enumerated() where abs(v) > maxAbs { maxAbs = abs(v); top = j }
             guard maxAbs > 0, maxAbs.isFinite else { continue }
-            let scale = Int8Rows.scale(maxAbs: maxAbs)
+            let scale = Int8Rows.scale(maxAbs: maxAbs, bits: bits)
             for (j, v) in original.enumerated() { row[j] = Double(v) }
             for j in 0..<k {
                 let value = original[original.startIndex + j]
                 if value == 0 { continue }  // pruned weights stay zero and take no corrections
-                let rounded = Float(j == top ? (value < 0 ? -127 : 127) : Int8Rows.quantize(Float(row[j]), scale: scale)) * scale
+                let largest = Int8Rows.largestStep(bits: bits)
+                let rounded = Float(j == top ? (value < 0 ? -largest : largest) : Int(Int8Rows.quantize(Float(row[j]), scale: scale, bits: bits))) * scale
                 out[r * k + j] = rounded
                 guard let u = factor else { continue }
                 let err = (row[j] - Double(rounded)) / u[j * k + j]

@@ -23,6 +23,8 @@ public struct CompressOptions: Sendable, Equatable {
     public var optimizer: OptimizerName
     /// Force int8 (otherwise int8 only when a byte budget needs it).
     public var int8: Bool
+    /// Bits per quantized value: 8 (int8), or 2…7 packed (format 2.0).
+    public var valueBits = 8
     public var pruning: PruningOptions
     public var zstdLevel: Int
     public var seed: UInt64
@@ -64,7 +66,7 @@ extension Recipe {
                                        int8: options.int8 ? .always : .auto)))
         if hasData { stages.append(.finetune(epochs: options.finetuneEpochs, learningRate: options.learningRate,
                                                 decay: options.learningRateDecay, optimizer: options.optimizer)) }
-        stages += [.fold, .quantize(int8: options.int8), .encode, .pack(zstdLevel: options.zstdLevel)]
+        stages += [.fold, .quantize(int8: options.int8, bits: options.valueBits), .encode, .pack(zstdLevel: options.zstdLevel)]
         return Recipe(seed: options.seed, data: hasData ? options.data : nil, stages: stages)
     }
 
@@ -75,7 +77,7 @@ extension Recipe {
         if let s = options.sparsity, s > 0 {
             stages.append(.prune(PruneSpec(sparsity: s, options: .oneShot(pruneAll: options.pruneAll, uniform: options.uniform), int8: .never)))
         }
-        stages += [.quantize(int8: options.int8, calibrationImages: options.calibrationImages), .encode,
+        stages += [.quantize(int8: options.int8, calibrationImages: options.calibrationImages, bits: options.valueBits), .encode,
                    .pack(zstdLevel: options.zstdLevel)]
         return Recipe(data: options.scaling.map { DataOptions(scaling: $0) }, stages: stages)
     }

@@ -41,16 +41,23 @@ public struct QuantizeStage: Stage {
     public var int8: Bool
     /// Images (.jpg/.png, or .npy) whose activations choose how each int8 weight rounds; empty: nearest.
     public var calibrationImages: [String]
+    /// Bits per quantized value: 8 (int8), or 2…7, stored packed (format 2.0).
+    public var bits: Int
 
     /// A quantize stage.
-    public init(int8: Bool, calibrationImages: [String] = []) {
+    public init(int8: Bool, calibrationImages: [String] = [], bits: Int = 8) {
         self.int8 = int8
         self.calibrationImages = calibrationImages
+        self.bits = bits
     }
 
     public func run(_ state: inout PipelineState, context: StageContext) throws -> StageReport {
+        guard Int8Rows.bitWidths.contains(bits) else {
+            throw StageError.invalidParameter(stage: name, reason: "values of \(bits) bits; 2 to 8 can be stored")
+        }
         let byBudget = state.int8 && !int8
         state.int8 = state.int8 || int8
+        state.valueBits = bits
         if !calibrationImages.isEmpty && !state.int8 {
             throw StageError.invalidParameter(stage: name, reason: "calibration images choose how int8 values round; they need int8")
         }
@@ -64,7 +71,7 @@ public struct QuantizeStage: Stage {
             }
             let weights = ArtifactWriter.weightNames(in: graph).subtracting(ArtifactWriter.float32Weights(in: graph))
             do {
-                return try CalibratedRounding().round(graph, weights: weights, inputs: inputs.feeds) { done, total, node in
+                return try CalibratedRounding(bits: bits).round(graph, weights: weights, inputs: inputs.feeds) { done, total, node in
                     context.events(.progress(stage: name, done: done, total: total, detail: node))
                 }
             } catch {
@@ -74,7 +81,7 @@ public struct QuantizeStage: Stage {
         state.model.graph = graph
         state.calibrationImages = calibrationImages.count
         var summary = state.int8
-            ? "int8 values, one float32 scale per row\(byBudget ? " (needed for the target size)" : "")"
+            ? "\(bits)-bit values, one scale per row\(byBudget ? " (needed for the target size)" : "")"
             : "float32 kept"
         if !calibrationImages.isEmpty { summary += ", GPTQ-rounded on \(calibrationImages.count) calibration images" }
         return StageReport(stage: name, summary: summary, seconds: seconds, model: state.model)

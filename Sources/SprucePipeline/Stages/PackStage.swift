@@ -44,7 +44,7 @@ enum ArtifactContents {
         m.metadata["source_file"] = state.sourceName
         m.metadata["packed_by"] = "spruce \(SpruceVersion.current)"
         m.metadata["values"] = !state.int8 ? "float32"
-            : "int8 (conv/gemm weights but the first conv, per-row symmetric"
+            : "\(state.valueBits == 8 ? "int8" : "\(state.valueBits)-bit") (conv/gemm weights but the first conv, per-row symmetric"
             + (state.calibrationImages == 0 ? ")" : ", GPTQ-rounded on \(state.calibrationImages) calibration images)")
         m.metadata["sparsity"] = String(format: "%.4f", Tuning.sparsity(state.model.graph))
         m.metadata["pruning"] = state.pruningDescription
@@ -52,9 +52,16 @@ enum ArtifactContents {
         return m
     }
 
+    /// The writer for the state's value type and width.
+    static func writer(_ state: PipelineState, zstdLevel: Int) -> ArtifactWriter {
+        var writer = ArtifactWriter(int8: state.int8, zstdLevel: zstdLevel)
+        writer.valueBits = state.valueBits
+        return writer
+    }
+
     /// The storage the writer chooses for every conv/Gemm weight of the state's model.
     static func plan(_ state: PipelineState, zstdLevel: Int) throws -> EncodingPlan {
-        do { return try ArtifactWriter(int8: state.int8, zstdLevel: zstdLevel).plan(for: state.model.graph) } catch {
+        do { return try writer(state, zstdLevel: zstdLevel).plan(for: state.model.graph) } catch {
             throw StageError.failed(stage: "encode", reason: "\(state.sourceName): \(error)")
         }
     }
@@ -68,7 +75,7 @@ enum ArtifactContents {
 
     /// The artifact bytes with the storage the writer chooses (what `plan` then `bytes` give).
     static func bytes(_ state: PipelineState, zstdLevel: Int) throws -> [UInt8] {
-        do { return try ArtifactWriter(int8: state.int8, zstdLevel: zstdLevel).encode(model(state)) } catch {
+        do { return try writer(state, zstdLevel: zstdLevel).encode(model(state)) } catch {
             throw StageError.failed(stage: "pack", reason: "\(state.sourceName): \(error)")
         }
     }
