@@ -40,6 +40,12 @@ public struct ArtifactSummary: Sendable, Equatable, Encodable {
         public var storedBytes: Int
         /// `8 · storedBytes / nonzeros` (0 when nothing is non-zero).
         public var bitsPerNonzero: Double
+        /// Values the tensor stores (every element when dense).
+        public var storedValues: Int
+        /// `8 · valueBytesStored / storedValues`: what one value costs after zstd.
+        public var bitsPerValue: Double
+        /// `8 · indexBytesStored / storedValues`: what naming one stored value's position costs (0 when dense).
+        public var bitsPerPosition: Double
 
         enum CodingKeys: String, CodingKey {
             case name, `operator`, node, shape, encoding, valueType = "value_type", indexFormats = "index_formats"
@@ -47,6 +53,7 @@ public struct ArtifactSummary: Sendable, Equatable, Encodable {
             case valueBytes = "value_bytes", indexBytes = "index_bytes", scaleBytes = "scale_bytes"
             case valueBytesStored = "value_bytes_stored", indexBytesStored = "index_bytes_stored"
             case scaleBytesStored = "scale_bytes_stored", storedBytes = "stored_bytes", bitsPerNonzero = "bits_per_nonzero"
+            case storedValues = "stored_values", bitsPerValue = "bits_per_value", bitsPerPosition = "bits_per_position"
         }
     }
 
@@ -120,6 +127,8 @@ public struct ArtifactSummary: Sendable, Equatable, Encodable {
             }
             let indexParts: [TensorPart] = [.rowPointers, .columnIndices, .mask]
             let reader = readers[t.name]
+            let storedValues = Self.storedValues(t.storage)
+            func bits(_ bytes: Int) -> Double { storedValues == 0 ? 0 : 8 * Double(bytes) / Double(storedValues) }
             return TensorRow(
                 name: t.name, operator: reader?.op.onnxName ?? "", node: reader?.name ?? "", shape: t.storage.shape,
                 encoding: Self.name(of: t.encoding), indexFormats: Self.indexFormats(of: t.encoding),
@@ -130,7 +139,8 @@ public struct ArtifactSummary: Sendable, Equatable, Encodable {
                 scaleBytes: t.rawBytes(of: .scales), valueBytesStored: stored([.values]),
                 indexBytesStored: stored(indexParts), scaleBytesStored: stored([.scales]),
                 storedBytes: t.storedBytes,
-                bitsPerNonzero: nonzeros == 0 ? 0 : 8 * Double(t.storedBytes) / Double(nonzeros))
+                bitsPerNonzero: nonzeros == 0 ? 0 : 8 * Double(t.storedBytes) / Double(nonzeros),
+                storedValues: storedValues, bitsPerValue: bits(stored([.values])), bitsPerPosition: bits(stored(indexParts)))
         }
         let weightRows = tensors.filter(\.isWeight)
         weightElements = weightRows.reduce(0) { $0 + $1.elements }
@@ -163,6 +173,18 @@ public struct ArtifactSummary: Sendable, Equatable, Encodable {
     }
 
     /// Elements that decode to a non-zero value, counted on the stored form.
+    /// Values a stored tensor holds: every element when dense, the stored ones otherwise.
+    static func storedValues(_ s: StoredTensor) -> Int {
+        switch s {
+        case .dense(let t): t.count
+        case .denseInt8(_, let q): q.values.count
+        case .csr(_, let m): m.values.count
+        case .csrInt8(_, let m): m.values.values.count
+        case .bitmask(_, let m): m.values.count
+        case .bitmaskInt8(_, let m): m.values.values.count
+        }
+    }
+
     static func nonzeros(_ s: StoredTensor) -> Int {
         func count(_ v: [Float]) -> Int { v.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
         func count(_ q: Int8Rows) -> Int {

@@ -18,14 +18,17 @@ struct InspectCommand: ParsableCommand {
             (each {name, shape, elements, zeros, sparsity}); dynamic dimensions are null.
 
             For a .spruce artifact the report is about storage: per tensor the node reading it, \
-            shape, encoding (dense, csr with its index widths, bitmask), value type, non-zeros, \
-            sparsity, bytes of values / indices / scales (raw/stored), bits per non-zero and \
+            shape, encoding (dense, csr with its index widths, bitmask), value type (f32, f16, \
+            int8 … int2, with /f16 when the row scales are binary16), non-zeros, \
+            sparsity, bytes of values / indices / scales (raw/stored), bits per stored value and \
+            per stored position (after zstd), bits per non-zero and \
             stored bytes; then totals against the same tensors as dense float32. Its JSON has at \
             the top level sparsity (zeros over all conv and Gemm weights), bytes (file size), \
             dense_bytes, ratio (dense_bytes / bytes) and tensors, one object per tensor with the \
             table's fields (name, operator, node, shape, encoding, index_formats, value_type, \
             is_weight, elements, nonzeros, sparsity, value_bytes, index_bytes, scale_bytes, \
-            value_bytes_stored, index_bytes_stored, scale_bytes_stored, bits_per_nonzero, \
+            value_bytes_stored, index_bytes_stored, scale_bytes_stored, stored_values, \
+            bits_per_value, bits_per_position, bits_per_nonzero, \
             stored_bytes), besides format_version, producer, metadata, inputs, outputs, nodes, \
             weight_elements, elements and the byte totals.
 
@@ -91,15 +94,16 @@ struct InspectCommand: ParsableCommand {
                          inputs: s.inputs, outputs: s.outputs)
         out.append("tensors (\(s.tensors.count); bytes as raw/stored):")
         let columns = ["name", "operator", "shape", "encoding", "type", "nonzeros", "sparsity",
-                       "values", "indices", "scales", "bits/nz", "stored"]
+                       "values", "indices", "scales", "b/value", "b/pos", "bits/nz", "stored"]
         let rows = s.tensors.map { t in
             [t.name, t.operator.isEmpty ? "-" : t.operator, formatShape(t.shape),
              t.indexFormats.isEmpty ? t.encoding : "\(t.encoding) \(t.indexFormats)", t.valueType,
              "\(t.nonzeros)", percent(t.sparsity),
              "\(t.valueBytes)/\(t.valueBytesStored)", "\(t.indexBytes)/\(t.indexBytesStored)",
-             "\(t.scaleBytes)/\(t.scaleBytesStored)", String(format: "%.2f", t.bitsPerNonzero), "\(t.storedBytes)"]
+             "\(t.scaleBytes)/\(t.scaleBytesStored)", String(format: "%.2f", t.bitsPerValue),
+             String(format: "%.2f", t.bitsPerPosition), String(format: "%.2f", t.bitsPerNonzero), "\(t.storedBytes)"]
         }
-        out += table([columns] + rows, indent: 2, rightAligned: Set(5...11))
+        out += table([columns] + rows, indent: 2, rightAligned: Set(5...13))
         out.append("total: \(s.elements) elements; sparsity \(percent(s.sparsity)) of \(s.weightElements) conv/gemm weights")
         out.append("bytes: values \(s.valueBytes), indices \(s.indexBytes), scales \(s.scaleBytes) raw; "
                    + "tensors \(s.storedBytes) stored; file \(s.bytes)")

@@ -1,6 +1,6 @@
-// Writes a few valid artifacts (dense, bitmask, CSR; f32 as format 1.1, int8 as 2.0 with binary16
-// scales and biases) as libFuzzer seeds, each prefixed with the mode byte ReaderFuzz.swift reads.
-// Built and run by Tests/Fuzz/build.sh only.
+// Writes a few valid artifacts (dense, bitmask, CSR; f32 as format 1.1; int8 and packed 4- and
+// 3-bit values as 2.0, with binary16 scales and biases) as libFuzzer seeds, each prefixed with
+// the mode byte ReaderFuzz.swift reads. Built and run by Tests/Fuzz/build.sh only.
 
 import _SpruceSupport
 import SpruceCore
@@ -34,10 +34,12 @@ struct MakeSeeds {
                                "w2": tensor([2, 4], sparse: true), "b2": tensor([2], sparse: false)],
                 inputs: [ValueInfo(name: "x", shape: [nil, 32, 6, 6])], outputs: [ValueInfo(name: "p", shape: [nil, 2])])
             let model = Model(graph: graph, metadata: ["seed": "\(s)"], producer: "fuzz-seeds")
-            for int8 in [false, true] {
-                let bytes = try ArtifactWriter(int8: int8, quantizeFirstConv: true).encode(model)
+            for (label, bits) in [("f32", 0), ("i8", 8), ("i4", 4), ("i3", 3)] {
+                var writer = ArtifactWriter(int8: bits > 0, quantizeFirstConv: true)
+                writer.valueBits = max(bits, 2)
+                let bytes = try writer.encode(model)
                 for mode: UInt8 in [0, 1] {
-                    let path = "\(directory)/seed-\(s)-\(int8 ? "i8" : "f32")-\(mode)"
+                    let path = "\(directory)/seed-\(s)-\(label)-\(mode)"
                     guard let f = fopen(path, "wb") else { throw FormatError.ioFailed(path: path, detail: "cannot create") }
                     let all = [mode] + bytes
                     _ = all.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }

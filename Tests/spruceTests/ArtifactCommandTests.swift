@@ -175,7 +175,8 @@ func fileSize(_ path: String) throws -> Int {
         #expect(tensors.count == artifact.tensors.count)
         let fields = ["name", "operator", "node", "shape", "encoding", "index_formats", "value_type", "is_weight", "elements",
                       "nonzeros", "sparsity", "value_bytes", "index_bytes", "scale_bytes", "value_bytes_stored",
-                      "index_bytes_stored", "scale_bytes_stored", "bits_per_nonzero", "stored_bytes"]
+                      "index_bytes_stored", "scale_bytes_stored", "bits_per_nonzero", "stored_bytes", "stored_values",
+                      "bits_per_value", "bits_per_position"]
         var storedTotal = 0, halfScaled = 0
         for (row, t) in zip(tensors, artifact.tensors) {
             #expect(Set(row.keys) == Set(fields), "\(row.keys.sorted())")
@@ -200,6 +201,12 @@ func fileSize(_ path: String) throws -> Int {
             #expect(row["value_bytes"] as? Int == t.rawBytes(of: .values))
             #expect(row["scale_bytes"] as? Int == t.rawBytes(of: .scales))
             #expect((row["scale_bytes"] as? Int ?? 0 > 0) == (t.storage.valueType == .int8))
+            let storedValues = try #require(row["stored_values"] as? Int)
+            #expect(storedValues == (row["encoding"] as? String == "dense" ? values.count : values.filter { $0 != 0 }.count)
+                    || int8)  // int8 rounding can turn a stored value into a zero
+            let valueStored = try #require(row["value_bytes_stored"] as? Int), indexStored = try #require(row["index_bytes_stored"] as? Int)
+            #expect(abs((row["bits_per_value"] as? Double ?? -1) - 8 * Double(valueStored) / Double(max(1, storedValues))) < 1e-9)
+            #expect(abs((row["bits_per_position"] as? Double ?? -1) - 8 * Double(indexStored) / Double(max(1, storedValues))) < 1e-9)
             let bits = try #require(row["bits_per_nonzero"] as? Double)
             #expect(nonzeros == 0 ? bits == 0 : abs(bits - 8 * Double(stored) / Double(nonzeros)) < 1e-9)
             let reader = dense.nodes.first { $0.inputs.contains(t.name) }

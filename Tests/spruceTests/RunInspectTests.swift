@@ -64,7 +64,7 @@ import SpruceTrain
     @Test("each subcommand's help has its usage and an example", arguments: [
         ("run", "USAGE: spruce run <model> <input> ... [--output <out.npy>] [--batch] [--threads <N>]", "spruce run model.onnx input.npy --output logits.npy"),
         ("inspect", "USAGE: spruce inspect <model> [--json]", "spruce inspect model.onnx --json"),
-        ("pack", "USAGE: spruce pack <model> --output <model.spruce> [--int8] [--sparsity <S>] [--prune-all] [--uniform] [--calibrate <image-or-folder> ...] [--zstd-level <N>]",
+        ("pack", "USAGE: spruce pack <model> --output <model.spruce> [--int8] [--bits <N>] [--sparsity <S>] [--prune-all] [--uniform] [--calibrate <image-or-folder> ...] [--zstd-level <N>]",
          "spruce pack model.onnx -o model-90.spruce --sparsity 0.9 --int8"),
         ("export", "USAGE: spruce export <model.spruce> --output <model.onnx> [--sparse-initializers]",
          "spruce export model.spruce -o model.onnx"),

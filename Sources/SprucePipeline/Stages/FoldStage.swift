@@ -81,7 +81,7 @@ public struct QuantizeStage: Stage {
         state.model.graph = graph
         state.calibrationImages = calibrationImages.count
         var summary = state.int8
-            ? "\(bits)-bit values, one scale per row\(byBudget ? " (needed for the target size)" : "")"
+            ? "\(bits == 8 ? "int8" : "\(bits)-bit") values, one scale per row\(byBudget ? " (needed for the target size)" : "")"
             : "float32 kept"
         if !calibrationImages.isEmpty { summary += ", GPTQ-rounded on \(calibrationImages.count) calibration images" }
         return StageReport(stage: name, summary: summary, seconds: seconds, model: state.model)
