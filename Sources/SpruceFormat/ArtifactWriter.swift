@@ -1,7 +1,8 @@
 // Model → .spruce bytes: encodes each conv/Gemm weight in the encoding with the fewest stored bytes
-// (optionally int8), or as an EncodingPlan decided earlier says; stores other tensors dense f32,
-// zstd-compresses each section when that helps, and lays out header, manifest and 64-byte aligned
-// sections with their CRC-32C checksums.
+// (optionally int8, or 2–7-bit values packed), or as an EncodingPlan decided earlier says; stores
+// other tensors dense (binary16 in int8 artifacts where exact, biases rounded to it), zstd-compresses
+// each section when that helps, and lays out header (1.1, or 2.0 when a binary16 or packed part is
+// used), manifest and 64-byte aligned sections with their CRC-32C checksums.
 // It does not lower or prune the graph: stages before it do.
 
 import SpruceCore

@@ -31,6 +31,8 @@ public struct TargetSizeSearch: Sendable {
     public var options: PruningOptions
     /// Whether int8 may or must be used.
     public var int8: Int8Policy
+    /// Bits per quantized value when int8 is used: 8, or 2…7 packed.
+    public var valueBits = 8
     /// zstd level of the writer.
     public var zstdLevel: Int
     /// Sparsity resolution of the bisection.
@@ -70,6 +72,7 @@ public struct TargetSizeSearch: Sendable {
             var state = PipelineState(model: Model(graph: lowered.applyingMasks(masks), metadata: model.metadata,
                                                    producer: model.producer), sourceName: sourceName)
             state.int8 = int8
+            state.valueBits = valueBits
             state.pruningDescription = describe(s)
             return try ArtifactContents.bytes(state, zstdLevel: zstdLevel).count
         }
@@ -100,13 +103,14 @@ public struct TargetSizeSearch: Sendable {
         }
         let useInt8 = int8 != .never
         let smallest = try size(maxSparsity, useInt8)
+        let values = useInt8 ? (valueBits == 8 ? "int8" : "\(valueBits)-bit values") : "float32"
         let excluded = options.exclude.map(\.rawValue).sorted()
         var how: String
         switch options.allocation {
         case .global(let minimumDensity):
-            how = "\(useInt8 ? "int8" : "float32"), \(percent(maxSparsity)) of the pruned layers' weights with every layer keeping at least \(percent(max(minimumDensity, 1 - options.maxLayerSparsity)))"
+            how = "\(values), \(percent(maxSparsity)) of the pruned layers' weights with every layer keeping at least \(percent(max(minimumDensity, 1 - options.maxLayerSparsity)))"
         case .uniform, .sensitivity:
-            how = "\(useInt8 ? "int8" : "float32"), \(percent(maxSparsity)) of every pruned layer"
+            how = "\(values), \(percent(maxSparsity)) of every pruned layer"
         }
         if !excluded.isEmpty { how += ", \(excluded.joined(separator: "/")) left dense" }
         throw StageError.budgetUnreachable(budget: budget, smallest: smallest, how: how)

@@ -78,6 +78,35 @@ import SpruceTrain
         }
     }
 
+    @Test("a byte budget is searched with the values' bit width: 4-bit values fit with less pruning, and the size found is the size written")
+    func budgetSearchTakesTheBitWidth() throws {
+        let model = try tinyMobileNet()
+        let options = PruningOptions(allocation: .global(minimumDensity: 0.05))
+        let budget = try TargetSizeSearch(budget: 10_000_000, options: options, int8: .always).run(model: model, sourceName: "tiny").bytes * 6 / 10
+        let int8 = try TargetSizeSearch(budget: budget, options: options, int8: .always).run(model: model, sourceName: "tiny")
+        var fourBits = TargetSizeSearch(budget: budget, options: options, int8: .always)
+        fourBits.valueBits = 4
+        let four = try fourBits.run(model: model, sourceName: "tiny")
+        #expect(four.bytes <= budget && int8.bytes <= budget)
+        #expect(four.sparsity < int8.sparsity, "4 bits \(four.sparsity), int8 \(int8.sparsity)")
+        // Through compress's pipeline: the recipe's width reaches the search, and the file fits.
+        var compress = CompressOptions(model: .file("tiny"), targetBytes: budget, int8: true)
+        compress.valueBits = 4
+        var pipeline = try Pipeline(recipe: Recipe.compress(compress))
+        pipeline.stages.removeAll { $0.name == "load" }
+        let (state, reports) = try pipeline.run(PipelineState(model: model, sourceName: "tiny"), context: StageContext())
+        // The search's sparsity (in the prune summary) is the 4-bit one, not int8's (the pruning
+        // description in the metadata may move it by the search's resolution).
+        let summary = try #require(reports.first { $0.stage == "prune" }?.summary)
+        #expect(summary.contains("with 4-bit values"), "\(summary)")
+        let found = try #require(summary.firstMatch(of: /sparsity ([0-9.]+)%/).flatMap { Double($0.1) }) / 100
+        #expect(abs(found - four.sparsity) < 0.005 && found < int8.sparsity - 0.01, "\(found) vs \(four.sparsity), int8 \(int8.sparsity)")
+        let bytes = try #require(state.artifact)
+        #expect(bytes.count <= budget)
+        let artifact = try ArtifactReader.decode(bytes)
+        #expect(artifact.tensors.contains { $0.valueBits == 4 } && !artifact.tensors.contains { $0.valueBits == 8 })
+    }
+
     @Test("an impossible budget names the smallest reachable size")
     func impossibleBudget() throws {
         let model = try tinyMobileNet()

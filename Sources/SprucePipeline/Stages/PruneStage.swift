@@ -69,7 +69,8 @@ public struct PruneStage: Stage, Equatable {
             }
             let target: Double
             if let targetBytes {
-                let search = TargetSizeSearch(budget: targetBytes, options: options, int8: int8, zstdLevel: context.zstdLevel)
+                var search = TargetSizeSearch(budget: targetBytes, options: options, int8: int8, zstdLevel: context.zstdLevel)
+                search.valueBits = state.valueBits
                 let result = try search.run(model: start.model, sourceName: start.sourceName, sensitivity: table,
                                             describe: { describe($0, gradual: gradual) }, events: context.events)
                 target = result.sparsity
@@ -78,7 +79,7 @@ public struct PruneStage: Stage, Equatable {
                 details["target_bytes"] = "\(targetBytes)"
                 details["search_bytes"] = "\(result.bytes)"
                 details["search_int8"] = "\(result.int8)"
-                summary = "target \(ByteSize.format(targetBytes)): sparsity \(percent(target))\(result.int8 ? " with int8" : "") packs to \(ByteSize.format(result.bytes)) before fine-tuning; "
+                summary = "target \(ByteSize.format(targetBytes)): sparsity \(percent(target))\(result.int8 ? (state.valueBits == 8 ? " with int8" : " with \(state.valueBits)-bit values") : "") packs to \(ByteSize.format(result.bytes)) before fine-tuning; "
             } else {
                 target = sparsity ?? 0
             }
