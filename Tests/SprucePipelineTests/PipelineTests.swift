@@ -92,9 +92,8 @@ import SpruceTrain
         // Through compress's pipeline: the recipe's width reaches the search, and the file fits.
         var compress = CompressOptions(model: .file("tiny"), targetBytes: budget, int8: true)
         compress.valueBits = 4
-        var pipeline = try Pipeline(recipe: Recipe.compress(compress))
-        pipeline.stages.removeAll { $0.name == "load" }
-        let (state, reports) = try pipeline.run(PipelineState(model: model, sourceName: "tiny"), context: StageContext())
+        compress.model = .zoo(name: "mobilenetv2", size: 32, width: 0.35, seed: 1)  // tinyMobileNet(), through the load stage
+        let (state, reports) = try Pipeline(recipe: Recipe.compress(compress)).run(context: StageContext())
         // The search's sparsity (in the prune summary) is the 4-bit one, not int8's (the pruning
         // description in the metadata may move it by the search's resolution).
         let summary = try #require(reports.first { $0.stage == "prune" }?.summary)

@@ -68,7 +68,9 @@ public struct LoadStage: Stage {
             }
         }
         let model = data?.directory != nil ? try Self.dynamicBatch(read, name: source.displayName) : read
-        state = PipelineState(model: model, sourceName: source.displayName)
+        var loaded = PipelineState(model: model, sourceName: source.displayName)
+        loaded.valueBits = state.valueBits  // the recipe's width, set before the first stage
+        state = loaded
         state.inputNormalization = data.flatMap { InputNormalization(named: $0.scaling) }
         var summary = "\(source.displayName): \(model.graph.nodes.count) nodes"
         var details: [String: String] = [:]
