@@ -27,6 +27,18 @@ public enum StoredTensor: Sendable, Equatable {
         }
     }
 
+    /// Values the encoding stores (every element for dense encodings).
+    public var storedValues: Int {
+        switch self {
+        case .dense(let t): t.data.count
+        case .denseInt8(_, let q): q.values.count
+        case .csr(_, let m): m.values.count
+        case .csrInt8(_, let m): m.values.values.count
+        case .bitmask(_, let m): m.values.count
+        case .bitmaskInt8(_, let m): m.values.values.count
+        }
+    }
+
     /// Element type of the stored values.
     public var valueType: WeightValueType {
         switch self {

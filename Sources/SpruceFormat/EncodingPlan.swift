@@ -44,4 +44,6 @@ public struct EncodingPlan: Sendable, Equatable {
 
     /// Whether any weight is stored as int8.
     public var hasInt8: Bool { weights.values.contains { $0.valueType == .int8 } }
+    /// The bits of its int8 weights' values (8 when there are none).
+    public var valueBits: Int { weights.values.first { $0.valueType == .int8 }?.valueBits ?? 8 }
 }

@@ -127,7 +127,7 @@ public struct ArtifactSummary: Sendable, Equatable, Encodable {
             }
             let indexParts: [TensorPart] = [.rowPointers, .columnIndices, .mask]
             let reader = readers[t.name]
-            let storedValues = Self.storedValues(t.storage)
+            let storedValues = t.storage.storedValues
             func bits(_ bytes: Int) -> Double { storedValues == 0 ? 0 : 8 * Double(bytes) / Double(storedValues) }
             return TensorRow(
                 name: t.name, operator: reader?.op.onnxName ?? "", node: reader?.name ?? "", shape: t.storage.shape,
@@ -173,18 +173,6 @@ public struct ArtifactSummary: Sendable, Equatable, Encodable {
     }
 
     /// Elements that decode to a non-zero value, counted on the stored form.
-    /// Values a stored tensor holds: every element when dense, the stored ones otherwise.
-    static func storedValues(_ s: StoredTensor) -> Int {
-        switch s {
-        case .dense(let t): t.count
-        case .denseInt8(_, let q): q.values.count
-        case .csr(_, let m): m.values.count
-        case .csrInt8(_, let m): m.values.values.count
-        case .bitmask(_, let m): m.values.count
-        case .bitmaskInt8(_, let m): m.values.values.count
-        }
-    }
-
     static func nonzeros(_ s: StoredTensor) -> Int {
         func count(_ v: [Float]) -> Int { v.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
         func count(_ q: Int8Rows) -> Int {

@@ -18,11 +18,15 @@ public struct Pipeline: Sendable {
     public var stages: [any Stage]
     /// zstd level of the artifact's sections; every stage that measures or writes bytes uses it.
     public var zstdLevel: Int
+    /// Bits per quantized weight value, its quantize stage's (8 without one): a byte budget is
+    /// searched, and the artifact written, with it.
+    public var valueBits: Int
 
     /// A pipeline of `stages` (order checked by `validate`).
     public init(stages: [any Stage], zstdLevel: Int = 6) throws {
         self.stages = stages
         self.zstdLevel = zstdLevel
+        valueBits = stages.lazy.compactMap { ($0 as? QuantizeStage)?.bits }.first ?? 8
         try Self.validate(stages)
         guard (1...19).contains(zstdLevel) else {
             throw StageError.invalidParameter(stage: "pack", reason: "zstd level \(zstdLevel) must be between 1 and 19")
@@ -89,12 +93,12 @@ public struct Pipeline: Sendable {
     /// Runs every stage on `state`; events go to `context.events`.
     public func run(_ state: PipelineState = PipelineState(), context: StageContext) throws -> (PipelineState, [StageReport]) {
         var state = state
-        if let quantize = stages.lazy.compactMap({ $0 as? QuantizeStage }).first { state.valueBits = quantize.bits }
         var reports: [StageReport] = []
         for (i, stage) in stages.enumerated() {
             try context.cancellation.check()
             var ctx = context
             ctx.zstdLevel = zstdLevel
+            ctx.valueBits = valueBits
             ctx.stageIndex = i
             context.events(.stageStarted(index: i, count: stages.count, name: stage.name))
             let report = try stage.run(&state, context: ctx)

@@ -28,9 +28,6 @@ public struct PipelineState: Sendable {
     public var folded: Bool
     /// Store conv/Gemm weights as int8 (set by `quantize`, or by a target-size search).
     public var int8: Bool
-    /// Bits of each quantized weight value: 8, or 2…7 (the recipe's `quantize` stage sets it
-    /// before any stage runs, so byte-budget searches measure with it).
-    public var valueBits = 8
     /// Images whose activations chose how int8 weights round (GPTQ, by `quantize`); 0: to nearest.
     public var calibrationImages: Int
     /// How image pixels become the model's input (set by `load` from the recipe's data options;
@@ -133,6 +130,9 @@ public struct StageContext: Sendable {
     /// zstd level of the artifact's sections (the pipeline sets the pack stage's); size searches
     /// and the encoding choice measure with it.
     public var zstdLevel: Int
+    /// Bits per quantized weight value, 8 or 2…7 (the pipeline sets its quantize stage's): size
+    /// searches and the writer use it.
+    public var valueBits = 8
     /// The ranks training stages run data parallel over (`SingleProcess` outside mpirun).
     public var communicator: any Communicator
     /// With several ranks, BatchNormalization normalises with the global batch's statistics.

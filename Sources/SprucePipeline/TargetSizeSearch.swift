@@ -72,9 +72,8 @@ public struct TargetSizeSearch: Sendable {
             var state = PipelineState(model: Model(graph: lowered.applyingMasks(masks), metadata: model.metadata,
                                                    producer: model.producer), sourceName: sourceName)
             state.int8 = int8
-            state.valueBits = valueBits
             state.pruningDescription = describe(s)
-            return try ArtifactContents.bytes(state, zstdLevel: zstdLevel).count
+            return try ArtifactContents.bytes(state, zstdLevel: zstdLevel, valueBits: valueBits).count
         }
         /// Least sparsity in [0, maxSparsity] that fits with `int8`, or nil.
         func search(_ int8: Bool) throws -> (Double, Int)? {
@@ -132,7 +131,7 @@ public struct TargetSizeSearch: Sendable {
             let raised = current.mapValues { min(options.maxLayerSparsity, max($0, $0 + delta)) }
             var t = state
             t.model.graph = base.applyingMasks(allocator.masks(for: base, sparsities: raised))
-            return (t.model.graph, try ArtifactContents.bytes(t, zstdLevel: zstdLevel).count)
+            return (t.model.graph, try ArtifactContents.bytes(t, zstdLevel: zstdLevel, valueBits: valueBits).count)
         }
         var lo = 0.0, hi = options.maxLayerSparsity
         var best = try trial(hi)

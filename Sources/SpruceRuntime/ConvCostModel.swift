@@ -71,17 +71,3 @@ enum ConvCostModel {
         denseNs(g) < sparseNs(g, nonZeros: nonZeros)
     }
 }
-
-extension StoredTensor {
-    /// Values the encoding stores (every element for dense encodings).
-    var storedNonZeros: Int {
-        switch self {
-        case .dense(let t): t.data.count
-        case .denseInt8(_, let q): q.values.count
-        case .csr(_, let m): m.values.count
-        case .csrInt8(_, let m): m.values.values.count
-        case .bitmask(_, let m): m.values.count
-        case .bitmaskInt8(_, let m): m.values.values.count
-        }
-    }
-}

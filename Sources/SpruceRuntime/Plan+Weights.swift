@@ -29,7 +29,7 @@ extension PlanBuilder {
         let x = try read(xName, node: node)
         let rows = g.outChannels, cols = g.reduction
         let depthwise = g.groups == g.inChannels && g.inChannelsPerGroup == 1
-        let nonZeros = stored.storedNonZeros
+        let nonZeros = stored.storedValues
         let sparse: Bool
         switch (stored, kernelChoice) {
         case (.dense, _), (.denseInt8, _): sparse = false

@@ -57,7 +57,6 @@ public struct QuantizeStage: Stage {
         }
         let byBudget = state.int8 && !int8
         state.int8 = state.int8 || int8
-        state.valueBits = bits
         if !calibrationImages.isEmpty && !state.int8 {
             throw StageError.invalidParameter(stage: name, reason: "calibration images choose how int8 values round; they need int8")
         }
@@ -102,13 +101,14 @@ public struct EncodeStage: Stage {
         let start = state
         let ((plan, graph, bytes), seconds) = try timed { () throws -> (EncodingPlan, Graph, Int) in
             var s = start
-            var plan = try ArtifactContents.plan(s, zstdLevel: context.zstdLevel)
+            var plan = try ArtifactContents.plan(s, zstdLevel: context.zstdLevel, valueBits: context.valueBits)
             var bytes = try ArtifactContents.bytes(s, plan: plan).count
             if let budget = s.targetBytes, bytes > budget {
-                let search = TargetSizeSearch(budget: budget, options: s.pruningOptions ?? PruningOptions(), zstdLevel: context.zstdLevel)
+                var search = TargetSizeSearch(budget: budget, options: s.pruningOptions ?? PruningOptions(), zstdLevel: context.zstdLevel)
+                search.valueBits = context.valueBits
                 let fitted = try search.fit(s, cancellation: context.cancellation)
                 s.model.graph = fitted.graph
-                plan = try ArtifactContents.plan(s, zstdLevel: context.zstdLevel)
+                plan = try ArtifactContents.plan(s, zstdLevel: context.zstdLevel, valueBits: context.valueBits)
                 note = "fine-tuning moved the size to \(ByteSize.format(bytes)); pruned up to \(String(format: "%.2f", fitted.delta * 100)) more points of each pruned layer (no further fine-tuning) to fit"
                 bytes = try ArtifactContents.bytes(s, plan: plan).count
             }

@@ -68,9 +68,7 @@ public struct LoadStage: Stage {
             }
         }
         let model = data?.directory != nil ? try Self.dynamicBatch(read, name: source.displayName) : read
-        var loaded = PipelineState(model: model, sourceName: source.displayName)
-        loaded.valueBits = state.valueBits  // the recipe's width, set before the first stage
-        state = loaded
+        state = PipelineState(model: model, sourceName: source.displayName)
         state.inputNormalization = data.flatMap { InputNormalization(named: $0.scaling) }
         var summary = "\(source.displayName): \(model.graph.nodes.count) nodes"
         var details: [String: String] = [:]

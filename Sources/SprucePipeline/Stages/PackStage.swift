@@ -38,13 +38,14 @@ public struct PackStage: Stage {
 /// The pack stage writes them and the size searches measure them, so a size found is the size written
 /// (`ArtifactWriter.encode(model)` chooses as `plan(for:)` does, so both give the same bytes).
 enum ArtifactContents {
-    /// The state's model with its metadata; fixed-width numbers keep sizes predictable for the budget search.
-    static func model(_ state: PipelineState) -> Model {
+    /// The state's model with its metadata (`valueBits`: the width its int8 weights will be
+    /// stored at); fixed-width numbers keep sizes predictable for the budget search.
+    static func model(_ state: PipelineState, valueBits: Int) -> Model {
         var m = state.model
         m.metadata["source_file"] = state.sourceName
         m.metadata["packed_by"] = "spruce \(SpruceVersion.current)"
         m.metadata["values"] = !state.int8 ? "float32"
-            : "\(state.valueBits == 8 ? "int8" : "\(state.valueBits)-bit") (conv/gemm weights but the first conv, per-row symmetric"
+            : "\(valueBits == 8 ? "int8" : "\(valueBits)-bit") (conv/gemm weights but the first conv, per-row symmetric"
             + (state.calibrationImages == 0 ? ")" : ", GPTQ-rounded on \(state.calibrationImages) calibration images)")
         m.metadata["sparsity"] = String(format: "%.4f", Tuning.sparsity(state.model.graph))
         m.metadata["pruning"] = state.pruningDescription
@@ -52,30 +53,30 @@ enum ArtifactContents {
         return m
     }
 
-    /// The writer for the state's value type and width.
-    static func writer(_ state: PipelineState, zstdLevel: Int) -> ArtifactWriter {
+    /// The writer for the state's value type and `valueBits`.
+    static func writer(_ state: PipelineState, zstdLevel: Int, valueBits: Int) -> ArtifactWriter {
         var writer = ArtifactWriter(int8: state.int8, zstdLevel: zstdLevel)
-        writer.valueBits = state.valueBits
+        writer.valueBits = valueBits
         return writer
     }
 
     /// The storage the writer chooses for every conv/Gemm weight of the state's model.
-    static func plan(_ state: PipelineState, zstdLevel: Int) throws -> EncodingPlan {
-        do { return try writer(state, zstdLevel: zstdLevel).plan(for: state.model.graph) } catch {
+    static func plan(_ state: PipelineState, zstdLevel: Int, valueBits: Int) throws -> EncodingPlan {
+        do { return try writer(state, zstdLevel: zstdLevel, valueBits: valueBits).plan(for: state.model.graph) } catch {
             throw StageError.failed(stage: "encode", reason: "\(state.sourceName): \(error)")
         }
     }
 
     /// The artifact bytes written as `plan` says.
     static func bytes(_ state: PipelineState, plan: EncodingPlan) throws -> [UInt8] {
-        do { return try ArtifactWriter().encode(model(state), plan: plan) } catch {
+        do { return try ArtifactWriter().encode(model(state, valueBits: plan.valueBits), plan: plan) } catch {
             throw StageError.failed(stage: "pack", reason: "\(state.sourceName): \(error)")
         }
     }
 
     /// The artifact bytes with the storage the writer chooses (what `plan` then `bytes` give).
-    static func bytes(_ state: PipelineState, zstdLevel: Int) throws -> [UInt8] {
-        do { return try writer(state, zstdLevel: zstdLevel).encode(model(state)) } catch {
+    static func bytes(_ state: PipelineState, zstdLevel: Int, valueBits: Int) throws -> [UInt8] {
+        do { return try writer(state, zstdLevel: zstdLevel, valueBits: valueBits).encode(model(state, valueBits: valueBits)) } catch {
             throw StageError.failed(stage: "pack", reason: "\(state.sourceName): \(error)")
         }
     }

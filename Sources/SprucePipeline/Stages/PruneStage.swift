@@ -70,7 +70,7 @@ public struct PruneStage: Stage, Equatable {
             let target: Double
             if let targetBytes {
                 var search = TargetSizeSearch(budget: targetBytes, options: options, int8: int8, zstdLevel: context.zstdLevel)
-                search.valueBits = state.valueBits
+                search.valueBits = context.valueBits
                 let result = try search.run(model: start.model, sourceName: start.sourceName, sensitivity: table,
                                             describe: { describe($0, gradual: gradual) }, events: context.events)
                 target = result.sparsity
@@ -79,7 +79,7 @@ public struct PruneStage: Stage, Equatable {
                 details["target_bytes"] = "\(targetBytes)"
                 details["search_bytes"] = "\(result.bytes)"
                 details["search_int8"] = "\(result.int8)"
-                summary = "target \(ByteSize.format(targetBytes)): sparsity \(percent(target))\(result.int8 ? (state.valueBits == 8 ? " with int8" : " with \(state.valueBits)-bit values") : "") packs to \(ByteSize.format(result.bytes)) before fine-tuning; "
+                summary = "target \(ByteSize.format(targetBytes)): sparsity \(percent(target))\(result.int8 ? (context.valueBits == 8 ? " with int8" : " with \(context.valueBits)-bit values") : "") packs to \(ByteSize.format(result.bytes)) before fine-tuning; "
             } else {
                 target = sparsity ?? 0
             }
