@@ -256,7 +256,7 @@ public struct ArtifactWriter: Sendable {
         }
         func quantized(_ q: Int8Rows) -> [(TensorPart, [UInt8])] {
             record.valueBits = q.bits
-            let values = q.bits < 8 ? ByteCoding.packBits(q.values, bits: q.bits) : ByteCoding.bytes(of: q.values)
+            let values = q.bits < 8 ? Int8Rows.packBits(q.values, bits: q.bits) : ByteCoding.bytes(of: q.values)
             return [(.values, values), (.scales, scales(q.scales))]
         }
         guard isWeight else {

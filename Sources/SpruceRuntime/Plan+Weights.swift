@@ -1,7 +1,8 @@
 // Planning the weight-bearing nodes (Conv, Gemm, MatMul): checks each stored weight against its
 // node, then converts it once into kernel form: packed f32 panels for dense convolutions, 32-bit
-// CSR indices, 64-bit-per-word masks, int8 values with row scales. Sparse weights stay sparse;
-// only dense int8 tensors (stored dense because that was smallest) are dequantized here.
+// CSR indices, 64-bit-per-word masks, int8 values with row scales, and 2–7-bit values packed as
+// stored for the sparse row kernels (the vecmat kernels get them widened to int8). Sparse weights
+// stay sparse; only dense int8 tensors (stored dense because that was smallest) are dequantized here.
 import SpruceCore
 import SpruceFormat
 
@@ -125,7 +126,8 @@ extension PlanBuilder {
                                     weights: .denseInt8(q.values + [0], scales: q.scales.map { $0 * alpha } + [0]),
                                     bias: bias, input: x, output: write(out), rows: rows))
         default:
-            let (index, values) = try sparseForm(stored, rows: k, cols: n, node: node, tensor: wName, scale: alpha)
+            let (index, values) = try sparseForm(stored, rows: k, cols: n, node: node, tensor: wName, scale: alpha,
+                                                 packedValues: false)
             steps.append(VecMatStep(node: node.name, depth: k, outputs: n, weights: .sparse(index, values),
                                     bias: bias, input: x, output: write(out), rows: rows))
         }
@@ -143,9 +145,10 @@ extension PlanBuilder {
     }
 
     /// Kernel form of a sparse stored matrix [rows × cols], checked element by element.
-    /// `scale` multiplies f32 values or int8 row scales (Gemm's alpha).
+    /// `scale` multiplies f32 values or int8 row scales (Gemm's alpha). Values narrower than 8
+    /// bits stay packed when `packedValues`, else they are widened to int8.
     func sparseForm(_ stored: StoredTensor, rows: Int, cols: Int, node: Node, tensor: String,
-                    scale: Float) throws(RuntimeError) -> (SparseIndexStore, SparseValueStore) {
+                    scale: Float, packedValues: Bool = true) throws(RuntimeError) -> (SparseIndexStore, SparseValueStore) {
         func mismatch(_ detail: String) -> RuntimeError { .weightMismatch(node: node.name, tensor: tensor, detail: detail) }
         func csrIndex(_ m: Int, _ c: Int, _ rp: [Int32], _ ci: [Int32], _ nnz: Int) throws(RuntimeError) -> SparseIndexStore {
             guard m == rows, c == cols else { throw mismatch("CSR \(m)x\(c), node needs \(rows)x\(cols)") }
@@ -180,7 +183,9 @@ extension PlanBuilder {
         }
         func int8Values(_ q: Int8Rows, _ nnz: Int) throws(RuntimeError) -> SparseValueStore {
             guard q.values.count == nnz, q.scales.count == rows else { throw mismatch("int8 values or scales do not match") }
-            return .int8(q.values + [0], scales: q.scales.map { $0 * scale } + [0])
+            let scales = q.scales.map { $0 * scale } + [0]
+            if packedValues && q.bits < 8 { return .packed(Int8Rows.packBits(q.values, bits: q.bits) + [0], bits: q.bits, scales: scales) }
+            return .int8(q.values + [0], scales: scales)
         }
         switch stored {
         case .csr(_, let m):

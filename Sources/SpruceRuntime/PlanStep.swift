@@ -156,6 +156,46 @@ enum SparseIndexStore: Sendable {
 enum SparseValueStore: Sendable {
     case f32([Float])
     case int8([Int8], scales: [Float])
+    /// 2–7-bit values as the artifact packs them, plus one zero byte (`SparseValues.packed`). Only
+    /// the row kernels (`SparseConvStep`, `SparseGemmStep`) take them; the plan widens them to
+    /// int8 for the others.
+    case packed([UInt8], bits: Int, scales: [Float])
+}
+
+extension SparseIndexStore {
+    /// Calls `body` with the index as the row kernels read it (`wordsPerRow` for bitmask rows).
+    @inline(__always)
+    func withKernelForm(wordsPerRow: Int, _ body: (SparseIndexing) -> Void) {
+        switch self {
+        case .csr(let rp, let ci):
+            withBase(rp) { rp in withBase(ci) { ci in body(.csr(rowPointers: rp, columnIndices: ci)) } }
+        case .bitmask(let words, let offsets):
+            withBase(words) { mw in withBase(offsets) { ro in
+                body(.bitmask(words: mw, wordsPerRow: wordsPerRow, rowValueOffsets: ro))
+            } }
+        }
+    }
+}
+
+extension SparseValueStore {
+    /// Calls `body` with the values as the row kernels read them.
+    @inline(__always)
+    func withKernelForm(_ body: (SparseValues) -> Void) {
+        switch self {
+        case .f32(let v): withBase(v) { body(.f32($0)) }
+        case .int8(let q, let s): withBase(q) { q in withBase(s) { body(.qc8w(q, scales: $0)) } }
+        case .packed(let p, let bits, let s): withBase(p) { p in withBase(s) { body(.packed(p, bits: bits, scales: $0)) } }
+        }
+    }
+
+    /// "f32", "int8" or "int4" (packed) for profiles.
+    var summary: String {
+        switch self {
+        case .f32: "f32"
+        case .int8: "int8"
+        case .packed(_, let bits, _): "int\(bits)"
+        }
+    }
 }
 
 /// Dense convolution (im2col + GEMM) over packed f32 weights.
@@ -304,7 +344,7 @@ struct SparseConvStep: PlanStep {
     var workEstimate: Int { batch * nonZeros * geometry.outPlane }
     var detail: String {
         let density = Double(nonZeros) / Double(max(1, geometry.outChannels * geometry.reduction))
-        return geometry.summary + " density \(Int((density * 100).rounded()))%" + residualDetail(residual, residualBounds)
+        return geometry.summary + " density \(Int((density * 100).rounded()))% \(values.summary)" + residualDetail(residual, residualBounds)
             + (activation.map { " +" + $0.rawValue } ?? "")
     }
 
@@ -376,24 +416,8 @@ struct SparseConvStep: PlanStep {
     /// Calls `body` with the weights as the row kernels read them.
     @inline(__always)
     private func withKernelForm(_ body: (SparseIndexing, SparseValues) -> Void) {
-        let wordsPerRow = (geometry.reduction + 63) / 64
-        switch (index, values) {
-        case (.csr(let rp, let ci), .f32(let v)):
-            withBase(rp) { rp in withBase(ci) { ci in withBase(v) { v in
-                body(.csr(rowPointers: rp, columnIndices: ci), .f32(v))
-            } } }
-        case (.csr(let rp, let ci), .int8(let q, let s)):
-            withBase(rp) { rp in withBase(ci) { ci in withBase(q) { q in withBase(s) { s in
-                body(.csr(rowPointers: rp, columnIndices: ci), .qc8w(q, scales: s))
-            } } } }
-        case (.bitmask(let words, let offsets), .f32(let v)):
-            withBase(words) { mw in withBase(offsets) { ro in withBase(v) { v in
-                body(.bitmask(words: mw, wordsPerRow: wordsPerRow, rowValueOffsets: ro), .f32(v))
-            } } }
-        case (.bitmask(let words, let offsets), .int8(let q, let s)):
-            withBase(words) { mw in withBase(offsets) { ro in withBase(q) { q in withBase(s) { s in
-                body(.bitmask(words: mw, wordsPerRow: wordsPerRow, rowValueOffsets: ro), .qc8w(q, scales: s))
-            } } } }
+        index.withKernelForm(wordsPerRow: (geometry.reduction + 63) / 64) { indexing in
+            values.withKernelForm { body(indexing, $0) }
         }
     }
 }
@@ -427,34 +451,18 @@ struct SparseGemmStep: PlanStep {
     var bias: [Float]?
     let input: Int, output: Int
     var rows = 1
-    var workspaceBytes: Int { f32SpmmCSRWorkspaceBytes(k: depth) }
+    var workspaceBytes: Int { sparseSpmmWorkspaceBytes(k: depth) }
     func run(_ b: Buffers) {
         for r in 0..<rows { run(b, x: b[input] + r * depth, y: b[output] + r * outputs) }
     }
     private func run(_ b: Buffers, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>) {
         let m = outputs, k = depth, ws = b.workspace
         withOptionalPointer(bias) { bias in
-            switch (index, values) {
-            case (.csr(let rp, let ci), .f32(let v)):
-                withBase(rp) { rp in withBase(ci) { ci in withBase(v) { v in
-                    f32SpmmCSR(m: m, k: k, n: 1, rowPointers: rp, columnIndices: ci, values: v, x: x, bias: bias,
-                               bounds: .identity, y: y, outputChannels: 0..<m, workspace: ws)
-                } } }
-            case (.csr(let rp, let ci), .int8(let q, let s)):
-                withBase(rp) { rp in withBase(ci) { ci in withBase(q) { q in withBase(s) { s in
-                    f32QC8WSpmmCSR(m: m, k: k, n: 1, rowPointers: rp, columnIndices: ci, values: q, scales: s, x: x,
-                                   bias: bias, bounds: .identity, y: y, outputChannels: 0..<m, workspace: ws)
-                } } } }
-            case (.bitmask(let words, let offsets), .f32(let v)):
-                withBase(words) { mw in withBase(offsets) { ro in withBase(v) { v in
-                    f32SpmmBitmask(m: m, k: k, n: 1, maskWords: mw, rowValueOffsets: ro, values: v, x: x, bias: bias,
-                                   bounds: .identity, y: y, outputChannels: 0..<m, workspace: ws)
-                } } }
-            case (.bitmask(let words, let offsets), .int8(let q, let s)):
-                withBase(words) { mw in withBase(offsets) { ro in withBase(q) { q in withBase(s) { s in
-                    f32QC8WSpmmBitmask(m: m, k: k, n: 1, maskWords: mw, rowValueOffsets: ro, values: q, scales: s,
-                                       x: x, bias: bias, bounds: .identity, y: y, outputChannels: 0..<m, workspace: ws)
-                } } } }
+            index.withKernelForm(wordsPerRow: (k + 63) / 64) { indexing in
+                values.withKernelForm { values in
+                    sparseSpmm(indexing, values, m: m, k: k, n: 1, x: x, bias: bias, bounds: .identity, y: y,
+                               rows: 0..<m, workspace: ws)
+                }
             }
         }
     }
@@ -486,6 +494,8 @@ struct DenseGemmStep: PlanStep {
                     f32QC8WGemmDense(k: k, weights: q, scales: s, x: x, bias: bias, bounds: .identity, y: y,
                                      outputs: 0..<outputs)
                 } }
+            case .packed:
+                preconditionFailure("\(node): dense rows are planned as f32 or int8, never packed")
             }
         }
     }
@@ -570,6 +580,8 @@ struct VecMatStep: PlanStep {
                     f32VecMatRows(MaskRowsQC8W(n: n, maskWords: mw, rowValueOffsets: ro, values: q, scales: s), k: k, n: n,
                                   rows: range, x: x, bias: bias, y: y, workspace: ws)
                 } } } }
+            case .sparse(_, .packed):
+                preconditionFailure("\(node): the plan widens packed values to int8 for vecmat kernels")
             case .denseInt8(let q, let s):
                 withBase(q) { q in withBase(s) { s in
                     f32VecMatRows(DenseRowsQC8W(n: n, values: q, scales: s), k: k, n: n, rows: range, x: x, bias: bias, y: y,
@@ -599,6 +611,8 @@ struct VecMatStep: PlanStep {
                     f32QC8WVecMatBitmask(k: k, n: n, maskWords: mw, rowValueOffsets: ro, values: q, scales: s,
                                          x: x, bias: bias, y: y)
                 } } } }
+            case .sparse(_, .packed):
+                preconditionFailure("\(node): the plan widens packed values to int8 for vecmat kernels")
             case .denseInt8(let q, let s):
                 withBase(q) { q in withBase(s) { s in
                     f32QC8WVecMatDense(k: k, n: n, weights: q, scales: s, x: x, bias: bias, y: y)

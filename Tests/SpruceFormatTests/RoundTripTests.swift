@@ -175,10 +175,10 @@ import Testing
         }
         // The bit layout: value i in bits i·b ..< (i+1)·b, two's complement, low bits first.
         // 1, −1, 3, −3 in 3 bits: 001, 111, 011, 101 → bits 101 011 111 001 (high to low) = 0x0AF9.
-        #expect(ByteCoding.packBits([1, -1, 3, -3], bits: 3) == [0xF9, 0x0A])
+        #expect(Int8Rows.packBits([1, -1, 3, -3], bits: 3) == [0xF9, 0x0A])
         let values: [Int8] = [1, -1, 3, -3, 0, 2, -2]
         for b in 3...7 {
-            let packed = ByteCoding.packBits(values, bits: b)
+            let packed = Int8Rows.packBits(values, bits: b)
             #expect(packed.count == (values.count * b + 7) / 8)
             #expect(packed.withUnsafeBytes { ByteCoding.unpackBits($0, count: values.count, bits: b) } == values)
         }

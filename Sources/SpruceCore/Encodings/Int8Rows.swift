@@ -57,6 +57,23 @@ public struct Int8Rows: Sendable, Equatable, Hashable {
         self.init(rowStarts: rowStarts, values: quantized, scales: scales, bits: bits)
     }
 
+    /// `values` as `bits`-bit two's complement fields (2…7; each must fit), value i in bits
+    /// i·bits ..< (i+1)·bits of the little-endian bit stream (bit 0 is byte 0's least
+    /// significant); the last byte's unused high bits are zero.
+    public static func packBits(_ values: [Int8], bits: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: (values.count * bits + 7) / 8)
+        let mask = UInt32(1) << UInt32(bits) - 1
+        var bit = 0
+        for v in values {
+            let field = UInt32(bitPattern: Int32(v)) & mask
+            let byte = bit >> 3, shift = bit & 7
+            out[byte] |= UInt8(truncatingIfNeeded: field << UInt32(shift))
+            if shift + bits > 8 { out[byte + 1] |= UInt8(truncatingIfNeeded: field >> UInt32(8 - shift)) }
+            bit += bits
+        }
+        return out
+    }
+
     /// Quantizes a dense row-major matrix, one scale per row.
     public init(quantizingDense values: [Float], rows: Int, cols: Int, bits: Int = 8) {
         let starts = (0...rows).map { Int32(truncatingIfNeeded: $0 * cols) }

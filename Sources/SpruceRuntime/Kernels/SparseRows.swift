@@ -1,7 +1,8 @@
-// The shared engine of the sparse kernels (f32-spmm-*, f32-spconv-*, CSR and bitmask, f32 and
-// qc8w): each stored non-zero of a row (column index through a run-offset table, weight read in
-// its stored f32 or int8 form) adds its weighted source run to up to 64 outputs held in SIMD
-// registers. Weights are never densified: a row costs O(non-zeros) (plus K/64 mask words for bitmask rows).
+// The shared engine of the sparse kernels (f32-spmm-*, f32-spconv-*, CSR and bitmask, f32, qc8w
+// and qcNw): each stored non-zero of a row (column index through a run-offset table, weight read
+// in its stored f32 or int8 form, or unpacked from 2–7-bit fields once per row) adds its weighted
+// source run to up to 64 outputs held in SIMD registers. Weights are never densified: a row costs
+// O(non-zeros) (plus K/64 mask words for bitmask rows).
 // Not public API; the family files wrap it in named kernels.
 
 import _SpruceSupport
@@ -32,15 +33,33 @@ func buildBitmaskByteTable(_ table: UnsafeMutablePointer<UInt64>) {
     }
 }
 
-/// Workspace bytes of the row decode: the bitmask byte table and room for one row's column
-/// indices (K plus 8 of slack for the table's whole-vector stores).
-func sparseDecodeBytes(k: Int) -> Int { 256 * 8 + alignedBytes((max(1, k) + 8) * 4) }
+/// Workspace bytes of the row decode: the bitmask byte table, room for one row's column indices
+/// (K plus 8 of slack for the table's whole-vector stores) and for one row's unpacked values.
+func sparseDecodeBytes(k: Int) -> Int { 256 * 8 + 2 * alignedBytes((max(1, k) + 8) * 4) }
 
 /// Stored values of the non-zeros, in row order.
 enum SparseValues {
     case f32(UnsafePointer<Float>)
     /// int8 values; row m's sum is multiplied by `scales[m]` after accumulation.
     case qc8w(UnsafePointer<Int8>, scales: UnsafePointer<Float>)
+    /// `bits`-bit values (2…7) packed as the artifact stores them (`Int8Rows.packBits`), with one
+    /// readable byte after the last field; scaled per row like qc8w. Each row's values are unpacked
+    /// into the decode workspace once per call, then used like f32 values.
+    case packed(UnsafePointer<UInt8>, bits: Int, scales: UnsafePointer<Float>)
+}
+
+/// Values `first ..< first + count` of a packed stream (see `SparseValues.packed`), as floats.
+@inline(__always)
+func unpackValues(_ p: UnsafePointer<UInt8>, bits: Int, first: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
+    let mask = UInt32(1) &<< UInt32(bits) &- 1, sign = UInt32(1) &<< UInt32(bits &- 1)
+    var bit = first &* bits
+    for t in 0..<count {
+        let byte = bit &>> 3
+        let word = UInt32(p[byte]) | UInt32(p[byte &+ 1]) &<< 8
+        let field = (word &>> UInt32(bit & 7)) & mask
+        out[t] = Float(Int32(bitPattern: field ^ sign) &- Int32(bitPattern: sign))
+        bit &+= bits
+    }
 }
 
 /// A stored weight value the row kernels read directly: f32 as is, int8 converted per use (the
@@ -325,21 +344,35 @@ func sparseSpmmWorkspaceBytes(k: Int) -> Int {
 }
 
 /// Rows `rows` of Y (row m at `y + m · pitch`, `length` outputs): every non-zero of row m adds
-/// its weight times the run at `base(group of m) + table[column]`. Weights stay in stored form.
+/// its weight times the run at `base(group of m) + table[column]`. Weights stay in stored form
+/// (packed values are unpacked a row at a time). `decode`: `sparseDecodeBytes(k:)`.
 @inline(__always)
-func sparseRows<W: SparseWeight>(_ indexing: SparseIndexing, weights: UnsafePointer<W>, scales: UnsafePointer<Float>?,
-                                 rows: Range<Int>, table: UnsafePointer<Int32>, decode: UnsafeMutableRawPointer,
-                                 base: (Int) -> UnsafePointer<Float>, length: Int, bias: UnsafePointer<Float>?,
-                                 bounds: ActivationBounds, dst: (Int) -> UnsafeMutablePointer<Float>, after: (Int) -> Void,
-                                 byteTableReady: Bool = false) {
+func sparseRows(_ indexing: SparseIndexing, _ values: SparseValues, k: Int, rows: Range<Int>,
+                table: UnsafePointer<Int32>, decode: UnsafeMutableRawPointer,
+                base: (Int) -> UnsafePointer<Float>, length: Int, bias: UnsafePointer<Float>?,
+                bounds: ActivationBounds, dst: (Int) -> UnsafeMutablePointer<Float>, after: (Int) -> Void,
+                byteTableReady: Bool = false) {
     let byteTable = decode.bindMemory(to: UInt64.self, capacity: 256)
-    let columnScratch = (decode + 256 * 8).bindMemory(to: UInt32.self, capacity: 1)
+    let scratchBytes = alignedBytes((max(1, k) + 8) * 4)
+    let columnScratch = (decode + 256 * 8).bindMemory(to: UInt32.self, capacity: max(1, k) + 8)
+    let valueScratch = (decode + 256 * 8 + scratchBytes).bindMemory(to: Float.self, capacity: max(1, k) + 8)
     if case .bitmask = indexing, !byteTableReady { buildBitmaskByteTable(byteTable) }
-    for m in rows {
-        let (count, columns, start) = sparseRowColumns(m, indexing, scratch: columnScratch, byteTable: byteTable)
-        let row = SparseRunRow(count: count, columns: columns, table: table, weights: weights + start, base: base(m))
-        sparseRow(row, length: length, dst: dst(m), scale: scales?[m] ?? 1, bias: bias?[m] ?? 0, bounds: bounds)
-        after(m)
+    @inline(__always) func each<W: SparseWeight>(scales: UnsafePointer<Float>?, _ weights: (_ start: Int, _ count: Int) -> UnsafePointer<W>) {
+        for m in rows {
+            let (count, columns, start) = sparseRowColumns(m, indexing, scratch: columnScratch, byteTable: byteTable)
+            let row = SparseRunRow(count: count, columns: columns, table: table, weights: weights(start, count), base: base(m))
+            sparseRow(row, length: length, dst: dst(m), scale: scales?[m] ?? 1, bias: bias?[m] ?? 0, bounds: bounds)
+            after(m)
+        }
+    }
+    switch values {
+    case .f32(let v): each(scales: nil) { start, _ in v + start }
+    case .qc8w(let q, let scales): each(scales: scales) { start, _ in q + start }
+    case .packed(let p, let bits, let scales):
+        each(scales: scales) { start, count in
+            unpackValues(p, bits: bits, first: start, count: count, into: valueScratch)
+            return UnsafePointer(valueScratch)
+        }
     }
 }
 
@@ -388,14 +421,8 @@ func sparseSpmm(_ indexing: SparseIndexing, _ values: SparseValues, m: Int, k: I
     let table = workspace.bindMemory(to: Int32.self, capacity: max(1, k))
     let decode = workspace + alignedBytes(max(1, k) * 4)
     for c in 0..<k { table[c] = Int32(truncatingIfNeeded: c &* n) }
-    switch values {
-    case .f32(let v):
-        sparseRows(indexing, weights: v, scales: nil, rows: rows, table: table, decode: decode,
-                   base: { _ in x }, length: n, bias: bias, bounds: bounds, dst: { y + $0 * n }, after: { _ in })
-    case .qc8w(let q, let scales):
-        sparseRows(indexing, weights: q, scales: scales, rows: rows, table: table, decode: decode,
-                   base: { _ in x }, length: n, bias: bias, bounds: bounds, dst: { y + $0 * n }, after: { _ in })
-    }
+    sparseRows(indexing, values, k: k, rows: rows, table: table, decode: decode,
+               base: { _ in x }, length: n, bias: bias, bounds: bounds, dst: { y + $0 * n }, after: { _ in })
 }
 
 /// Bytes of the input transform `sparseSpconvPrepare` writes for all input channels of `g`: the
@@ -477,14 +504,8 @@ func sparseSpconvRows(_ g: ConvGeometry, _ indexing: SparseIndexing, _ values: S
         for column in 0..<k { table[column] = Int32(truncatingIfNeeded: column * n) }
         @inline(__always) func gatheredBase(_ m: Int) -> UnsafePointer<Float> { gathered + (m / mg) * k * n }
         @inline(__always) func out(_ m: Int) -> UnsafeMutablePointer<Float> { output + m * n }
-        switch values {
-        case .f32(let v):
-            sparseRows(indexing, weights: v, scales: nil, rows: range, table: table, decode: decode,
-                       base: gatheredBase, length: n, bias: bias, bounds: bounds, dst: out, after: { _ in })
-        case .qc8w(let q, let scales):
-            sparseRows(indexing, weights: q, scales: scales, rows: range, table: table, decode: decode,
-                       base: gatheredBase, length: n, bias: bias, bounds: bounds, dst: out, after: { _ in })
-        }
+        sparseRows(indexing, values, k: k, rows: range, table: table, decode: decode,
+                   base: gatheredBase, length: n, bias: bias, bounds: bounds, dst: out, after: { _ in })
         return
     }
     // Column (c, ky, kx) → offset of its run within a group's phase planes: one table load per
@@ -506,14 +527,8 @@ func sparseSpconvRows(_ g: ConvGeometry, _ indexing: SparseIndexing, _ values: S
     @inline(__always) func after(_ m: Int) {
         if !direct { copyRows(wide, pitch: layout.width, rows: g.outHeight, width: g.outWidth, into: output + m * g.outPlane, pitch: g.outWidth) }
     }
-    switch values {
-    case .f32(let v):
-        sparseRows(indexing, weights: v, scales: nil, rows: range, table: table, decode: decode,
-                   base: base, length: length, bias: bias, bounds: bounds, dst: dst, after: after)
-    case .qc8w(let q, let scales):
-        sparseRows(indexing, weights: q, scales: scales, rows: range, table: table, decode: decode,
-                   base: base, length: length, bias: bias, bounds: bounds, dst: dst, after: after)
-    }
+    sparseRows(indexing, values, k: k, rows: range, table: table, decode: decode,
+               base: base, length: length, bias: bias, bounds: bounds, dst: dst, after: after)
 }
 
 /// Whether `sparsePointwiseColumns` can compute `g`: 1×1, stride 1, no padding, one group, and
@@ -557,16 +572,9 @@ func sparsePointwiseColumns(_ g: ConvGeometry, _ indexing: SparseIndexing, _ val
             }
         }
         let first = lo == columns.lowerBound, start = lo
-        switch values {
-        case .f32(let v):
-            sparseRows(indexing, weights: v, scales: nil, rows: 0..<m, table: table, decode: decode,
-                       base: { _ in planes + start }, length: width, bias: bias, bounds: bounds,
-                       dst: { output + $0 * plane + start }, after: { _ in }, byteTableReady: !first)
-        case .qc8w(let q, let scales):
-            sparseRows(indexing, weights: q, scales: scales, rows: 0..<m, table: table, decode: decode,
-                       base: { _ in planes + start }, length: width, bias: bias, bounds: bounds,
-                       dst: { output + $0 * plane + start }, after: { _ in }, byteTableReady: !first)
-        }
+        sparseRows(indexing, values, k: k, rows: 0..<m, table: table, decode: decode,
+                   base: { _ in planes + start }, length: width, bias: bias, bounds: bounds,
+                   dst: { output + $0 * plane + start }, after: { _ in }, byteTableReady: !first)
         lo += width
     }
 }
@@ -617,6 +625,10 @@ func forEachNonZeroReference(_ m: Int, _ indexing: SparseIndexing, _ values: Spa
         switch values {
         case .f32(let v): body(col, v[t])
         case .qc8w(let q, _): body(col, Float(q[t]))
+        case .packed(let p, let bits, _):
+            var w: Float = 0
+            unpackValues(p, bits: bits, first: t, count: 1, into: &w)
+            body(col, w)
         }
     }
 }
@@ -624,8 +636,10 @@ func forEachNonZeroReference(_ m: Int, _ indexing: SparseIndexing, _ values: Spa
 /// Reference: the row scale (1 for float values).
 @inline(__always)
 func rowScaleReference(_ m: Int, _ values: SparseValues) -> Float {
-    if case .qc8w(_, let scales) = values { return scales[m] }
-    return 1
+    switch values {
+    case .f32: 1
+    case .qc8w(_, let scales), .packed(_, _, let scales): scales[m]
+    }
 }
 
 /// Reference twin of `sparseSpmm`: y[m, j] = clamp(scale_m · Σ w · x[col, j] + bias_m).
