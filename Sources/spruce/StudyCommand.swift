@@ -17,7 +17,9 @@ struct StudyCommand: ParsableCommand {
             training runs at every --lr and the best by validation AUC is kept (OUT/<model>/trained.onnx). \
             For each sparsity the compress recipe runs on it: magnitude pruning on a polynomial \
             schedule during fine-tuning, fold, int8, pack (OUT/<model>/<model>-<S>.spruce); the \
-            artifact is evaluated on the runtime on the test split and timed at batch 1.
+            artifact is evaluated on the runtime on the test split and timed at batch 1. The same \
+            fine-tuned model is also packed with the --bits value widths \
+            (OUT/<model>/<model>-<S>-int<b>.spruce) and evaluated, for the size-vs-AUC charts.
 
             Each finished step is written atomically (OUT/cells/<model>-<S>.json for a cell) and \
             skipped when the same command runs again, so an interrupted study resumes; a \
@@ -75,7 +77,24 @@ struct StudyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How a sparsity is shared between layers: uniform (every pruned layer the same, as tfmot and the study did) or global (one magnitude threshold, each layer keeping ≥ 5 %).", valueName: "uniform|global"))
     var allocation: String = "uniform"
 
+    @Option(help: ArgumentHelp("Value widths (2 to 7 bits, comma-separated; 'none' for none) at which each cell's fine-tuned model is also packed (format 2.0, nearest rounding) and evaluated, for the report's size-vs-AUC charts; the cell itself stays int8.", valueName: "list"))
+    var bits: String = "6,4,3"
+
+    /// The parsed --bits list.
+    func extraBits() throws -> [Int] {
+        if bits.trimmingCharacters(in: .whitespaces) == "none" { return [] }
+        let widths = try bits.split(separator: ",").map { item in
+            guard let b = Int(item.trimmingCharacters(in: .whitespaces)), (2...7).contains(b) else {
+                throw ValidationError("--bits: '\(item)' is not a width from 2 to 7")
+            }
+            return b
+        }
+        guard Set(widths).count == widths.count else { throw ValidationError("--bits lists a width twice") }
+        return widths
+    }
+
     func validate() throws {
+        _ = try extraBits()
         _ = try numbers(models: false)
         guard size >= 1 else { throw ValidationError("--size must be positive, got \(size)") }
         guard width > 0 else { throw ValidationError("--width must be positive, got \(width)") }
@@ -123,7 +142,8 @@ struct StudyCommand: ParsableCommand {
         let options = StudyOptions(
             data: data, models: names, sparsities: s, output: output, size: size, width: width, epochs: epochs,
             finetuneEpochs: finetuneEpochs, learningRates: rates, finetuneLearningRate: finetuneLr, seed: seed,
-            batchSize: batch, latencyRuns: latencyRuns, allocation: AllocationStrategy(name: allocation) ?? .uniform)
+            batchSize: batch, latencyRuns: latencyRuns, allocation: AllocationStrategy(name: allocation) ?? .uniform,
+            extraValueBits: try extraBits())
         let communicator = try Distributed.communicator()
         let progress = ProgressBox(.forRank(isRoot: communicator.isRoot))
         let stop = StopRequest()

@@ -3,6 +3,7 @@
 // and a rerun that recomputes nothing. It checks the machinery, not the accuracy of such a model.
 import Foundation
 import Testing
+import SpruceFormat
 @testable import SprucePipeline
 
 /// Lines a study logs, collected from any thread.
@@ -17,7 +18,7 @@ final class LogLines: @unchecked Sendable {
 @Suite(.serialized) struct StudyRunnerTests {
     static func options(_ dir: String) -> StudyOptions {
         StudyOptions(data: fixtureImages, models: ["mobilenetv2"], sparsities: [0, 0.5], output: dir, size: 32, width: 0.35,
-                     epochs: 1, finetuneEpochs: 1, learningRates: [1e-3], seed: 0, latencyRuns: 3)
+                     epochs: 1, finetuneEpochs: 1, learningRates: [1e-3], seed: 0, latencyRuns: 3, extraValueBits: [4])
     }
 
     static func modified(_ path: String) throws -> Date {
@@ -34,6 +35,7 @@ final class LogLines: @unchecked Sendable {
 
         for file in ["split.csv", "results.json", "report.html", "mobilenetv2/trained.onnx", "mobilenetv2/trained.json",
                      "mobilenetv2/mobilenetv2-0.00.spruce", "mobilenetv2/mobilenetv2-0.50.spruce",
+                     "mobilenetv2/mobilenetv2-0.50-int4.spruce",
                      "cells/mobilenetv2-0.00.json", "cells/mobilenetv2-0.50.json"] {
             #expect(FileManager.default.fileExists(atPath: dir + "/" + file), "\(file)")
         }
@@ -41,6 +43,13 @@ final class LogLines: @unchecked Sendable {
         #expect(results.cells[1].nonzeroParameters < results.cells[0].nonzeroParameters)
         #expect(results.cells[1].measuredSparsity > 0.2)
         #expect(results.cells.allSatisfy { $0.engine.hasPrefix("runtime") && $0.test.images == results.setup.testImages })
+        // Each cell's model packed again with 4-bit values: a smaller 2.0 file, evaluated.
+        for cell in results.cells {
+            let point = try #require(cell.widths?.first)
+            #expect(cell.widths?.count == 1 && point.bits == 4 && point.artifactBytes < cell.artifactBytes && point.testAUC != nil)
+            let packed = try ArtifactReader.decode(try FileIO.read(dir + "/" + cell.artifact.replacingOccurrences(of: ".spruce", with: "-int4.spruce")))
+            #expect(packed.majorVersion == 2 && packed.tensors.contains { $0.valueBits == 4 })
+        }
 
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/results.json"))) as? [String: Any])
         #expect(Set(json.keys) == ["spruceVersion", "generated", "setup", "training", "cells", "seconds"])
@@ -59,8 +68,9 @@ final class LogLines: @unchecked Sendable {
         #expect(training["chosenLearningRate"] as? Double == 1e-3)
 
         let html = try String(contentsOfFile: dir + "/report.html", encoding: .utf8)
-        #expect(html.components(separatedBy: "<svg").count - 1 == 5)
+        #expect(html.components(separatedBy: "<svg").count - 1 == 6)
         #expect(html.contains("ROC, mobilenetv2") && html.contains("Test AUC vs non-zero parameters"))
+        #expect(html.contains("Test AUC vs artifact size, mobilenetv2") && html.contains("Narrower values"))
 
         // Rerun: nothing is retrained or recomputed; the step files are untouched.
         let kept = ["cells/mobilenetv2-0.00.json", "cells/mobilenetv2-0.50.json", "mobilenetv2/trained.onnx",
@@ -171,6 +181,7 @@ final class LogLines: @unchecked Sendable {
         ("sparsity", StudyOptions(data: fixtureImages, models: ["mobilenetv2"], sparsities: [1.0], output: "")),
         ("model", StudyOptions(data: fixtureImages, models: ["vgg16"], sparsities: [0.5], output: "")),
         ("lr", StudyOptions(data: fixtureImages, models: ["mobilenetv2"], sparsities: [0.5], output: "", learningRates: [])),
+        ("bits", StudyOptions(data: fixtureImages, models: ["mobilenetv2"], sparsities: [0.5], output: "", extraValueBits: [8])),
     ])
     func badOptions(name: String, options: StudyOptions) throws {
         let dir = NSTemporaryDirectory() + "spruce-study-bad-\(name)-\(getpid())"

@@ -21,10 +21,11 @@ public enum StudyReport {
         h += setup(r)
         h += summary(r)
         h += "<h2>Figures</h2>\n<div class=\"figs\">\n"
-        for chart in charts(r) { h += "<figure>\(chart.render())</figure>\n" }
+        for chart in charts(r) + sizeCharts(r) { h += "<figure>\(chart.render())</figure>\n" }
         h += "</div>\n<h2>ROC curves on the test split</h2>\n<div class=\"figs\">\n"
         for chart in rocCharts(r) { h += "<figure>\(chart.render())</figure>\n" }
         h += "</div>\n"
+        h += widths(r)
         h += confusion(r)
         h += diagnoses(r)
         h += training(r)
@@ -114,6 +115,43 @@ public enum StudyReport {
             SVGChart(title: "Runtime latency vs sparsity (batch 1, 1 thread)", x: pctAxis, y: SVGAxis(label: "median latency (ms)"),
                      series: per { ($0.sparsity * 100, $0.latencyMedianMs) }),
         ]
+    }
+
+    /// Per model with narrower value widths: test AUC against artifact bytes, one series per
+    /// width (int8 from the cells themselves), its points the sparsities.
+    public static func sizeCharts(_ r: StudyResults) -> [SVGChart] {
+        r.setup.models.compactMap { m in
+            let cells = r.cells.filter { $0.model == m }
+            let bits = Set(cells.flatMap { ($0.widths ?? []).map(\.bits) }).sorted(by: >)
+            guard !bits.isEmpty else { return nil }
+            let int8 = SVGSeries(name: "int8", points: cells.map { (Double($0.artifactBytes), $0.test.auc ?? .nan) })
+            let narrow = bits.map { b in
+                SVGSeries(name: "\(b)-bit", points: cells.compactMap { c in
+                    c.widths?.first { $0.bits == b }.map { (Double($0.artifactBytes), $0.testAUC ?? .nan) }
+                })
+            }
+            return SVGChart(title: "Test AUC vs artifact size, \(m) (points: sparsities)",
+                            x: SVGAxis(label: "artifact bytes (log scale)", log: true, format: SVGAxis.metric),
+                            y: SVGAxis(label: "test AUC"), series: [int8] + narrow)
+        }
+    }
+
+    /// The cells' fine-tuned models packed with narrower values.
+    static func widths(_ r: StudyResults) -> String {
+        let rows = r.cells.flatMap { c in (c.widths ?? []).map { (c, $0) } }
+        guard !rows.isEmpty else { return "" }
+        var h = """
+            <h2>Narrower values (format 2.0)</h2>
+            <p>Each cell's fine-tuned model packed again with b-bit values (per-row scales, nearest rounding, no further training) and evaluated on the runtime on the test split; Δ is against the cell's int8 artifact.</p>
+            <table><thead><tr><th class="l">model</th><th>sparsity</th><th>bits</th><th>artifact bytes</th><th>vs int8 bytes</th><th>test AUC</th><th>Δ AUC vs int8</th></tr></thead><tbody>
+
+            """
+        for (c, w) in rows {
+            let delta = w.testAUC.flatMap { a in c.test.auc.map { String(format: "%+.4f", a - $0) } } ?? "n/a"
+            h += "<tr><td class=\"l\">\(esc(c.model))</td><td>\(label(c.sparsity))</td><td>\(w.bits)</td><td>\(w.artifactBytes)</td>"
+            h += "<td>\(String(format: "%.2f×", Double(c.artifactBytes) / Double(max(1, w.artifactBytes))))</td><td>\(f(w.testAUC))</td><td>\(delta)</td></tr>\n"
+        }
+        return h + "</tbody></table>\n"
     }
 
     /// One ROC chart per model, one curve per sparsity.

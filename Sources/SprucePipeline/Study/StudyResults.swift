@@ -90,6 +90,16 @@ public struct StudyCell: Sendable, Equatable, Codable {
     /// Learning rate of the dense model the cell was pruned from (nil in cells written before it
     /// was recorded). A rerun whose kept dense model differs recomputes the cell.
     public var denseLearningRate: Double?
+    /// The same fine-tuned model packed with narrower values (`--bits`), nil when none were asked.
+    public var widths: [ValueWidthPoint]? = nil
+}
+
+/// A cell's fine-tuned model packed with `bits`-bit values (format 2.0, nearest rounding) and
+/// evaluated on the runtime on the test split.
+public struct ValueWidthPoint: Sendable, Equatable, Codable {
+    public var bits: Int
+    public var artifactBytes: Int
+    public var testAUC: Double?
 }
 
 /// Everything one study run wrote.

@@ -34,12 +34,15 @@ public struct StudyOptions: Sendable, Equatable {
     public var zstdLevel: Int
     /// How each cell's sparsity is shared between layers (uniform: tfmot's way, as the study did).
     public var allocation: AllocationStrategy
+    /// Value widths below 8 each cell's fine-tuned model is also packed at (format 2.0, nearest
+    /// rounding) and evaluated: the points of the report's size-vs-AUC chart besides int8.
+    public var extraValueBits: [Int]
 
     /// Options with the study's defaults (96×96, 10 epochs, 5 fine-tuning epochs, Adam 1e-3/1e-4, uniform).
     public init(data: String, models: [String], sparsities: [Double], output: String, size: Int = 96, width: Double = 1,
                 epochs: Int = 10, finetuneEpochs: Int = 5, learningRates: [Double] = [1e-3, 1e-4],
                 finetuneLearningRate: Double = 1e-4, seed: UInt64 = 0, batchSize: Int = 16, latencyRuns: Int = 50,
-                zstdLevel: Int = 6, allocation: AllocationStrategy = .uniform) {
+                zstdLevel: Int = 6, allocation: AllocationStrategy = .uniform, extraValueBits: [Int] = []) {
         self.data = data
         self.models = models
         self.sparsities = sparsities
@@ -55,6 +58,7 @@ public struct StudyOptions: Sendable, Equatable {
         self.latencyRuns = latencyRuns
         self.zstdLevel = zstdLevel
         self.allocation = allocation
+        self.extraValueBits = extraValueBits
     }
 }
 
@@ -227,6 +231,9 @@ public struct StudyRunner: Sendable {
         }
         guard !options.learningRates.isEmpty, options.learningRates.allSatisfy({ $0 > 0 && $0.isFinite }) else {
             throw StudyError.invalidOption("learning rates must be positive")
+        }
+        for b in options.extraValueBits where !(2...7).contains(b) {
+            throw StudyError.invalidOption("value width \(b) must be 2 to 7 bits (the cells themselves are int8)")
         }
         guard options.epochs >= 1 else { throw StudyError.invalidOption("epochs must be at least 1") }
         guard options.finetuneEpochs >= 1 else { throw StudyError.invalidOption("fine-tuning epochs must be at least 1") }
@@ -405,13 +412,24 @@ public struct StudyRunner: Sendable {
             try LatencyBenchmark.run(path: artifactPath, threads: 1, runs: options.latencyRuns, warmup: warmup)
         }
         stageSeconds["latency"] = benchSeconds
+        var widths: [ValueWidthPoint] = []
+        let (_, widthSeconds) = try timed {
+            for bits in options.extraValueBits.sorted(by: >) {
+                let narrow = try ArtifactContents.bytes(state, zstdLevel: options.zstdLevel, valueBits: bits)
+                try FileIO.writeAtomically(narrow, to: path(model, "\(model)-\(Self.sparsityLabel(sparsity))-int\(bits).spruce"))
+                let (narrowReport, _, _) = try evaluate(bytes: narrow, test: test, cancellation: cancellation)
+                widths.append(ValueWidthPoint(bits: bits, artifactBytes: narrow.count, testAUC: narrowReport.auc))
+                log("  \(label): \(bits)-bit values: test AUC \(Self.f4(narrowReport.auc)), \(narrow.count) bytes")
+            }
+        }
+        if !widths.isEmpty { stageSeconds["widths"] = widthSeconds }
         let cell = StudyCell(
             model: model, sparsity: sparsity,
             measuredSparsity: packed.weights == 0 ? 0 : 1 - Double(packed.nonzeroWeights) / Double(packed.weights),
             validationAUC: packed.validationAUC ?? state.validationAUC, test: report, roc: roc, artifactBytes: bytes.count,
             parameters: packed.parameters, nonzeroParameters: packed.nonzeroParameters,
             latencyMedianMs: bench.medianMs, latencyP90Ms: bench.p90Ms, engine: engine, stageSeconds: stageSeconds,
-            artifact: artifactName, denseLearningRate: learningRate)
+            artifact: artifactName, denseLearningRate: learningRate, widths: widths.isEmpty ? nil : widths)
         try FileIO.writeAtomically(try Self.json(cell), to: cellFile)
         removeCheckpoints(checkpoints)
         let times = Self.stageOrder.compactMap { s in stageSeconds[s].map { "\(s) \(Self.secs($0))" } }.joined(separator: ", ")
@@ -430,7 +448,7 @@ public struct StudyRunner: Sendable {
     }
 
     /// The order stages are listed in.
-    public static let stageOrder = ["prune", "finetune", "fold", "quantize", "encode", "pack", "evaluate", "latency"]
+    public static let stageOrder = ["prune", "finetune", "fold", "quantize", "encode", "pack", "evaluate", "latency", "widths"]
 
     /// Test AUC of a training-form model on the trainer's inference path.
     static func floatTestAUC(_ model: Model, test: BatchLoader, cancellation: CancellationFlag) throws -> Double? {

@@ -8,10 +8,10 @@
 // | f32-gemm               | F32Gemm.swift            | 6×16 register tile, A packed at plan time, B packed per KC×16 block (from a matrix, or from plane runs by row offsets); strips of ≤ 4 columns column-wise, same sums in the same order |
 // | f32-conv-dense         | F32ConvDense.swift       | implicit im2col (phase planes, B packed from their runs, wide output compacted) where K ≥ 64 and wide rows waste ≤ 25 %, else im2col + gemm per group; 1×1/s1/p0 reads the input as B directly |
 // | f32-dwconv             | F32DWConv.swift          | zero-bordered planes for 3×3/5×5 s1/s2; eight channels per vector on outputs narrower than 8; 3×3 unrolled on phase planes; general fallback |
-// | f32(-qc8w)-spmm-csr    | F32SpmmCSR.swift         | Y[M×N] = W·X, SIMD over N (spatial), 32 outputs per register block |
-// | f32(-qc8w)-spmm-bitmask| F32SpmmBitmask.swift     | same, columns from mask bits (tzcnt), values used as stored |
-// | f32(-qc8w)-spconv-csr  | F32SpconvCSR.swift       | direct k×k: one contiguous phase-plane run per non-zero, no im2col |
-// | f32(-qc8w)-spconv-bitmask | F32SpconvBitmask.swift | same, mask-driven |
+// | f32(-qc8w/qcNw)-spmm-csr    | F32SpmmCSR.swift         | Y[M×N] = W·X, SIMD over N (spatial), 32 outputs per register block |
+// | f32(-qc8w/qcNw)-spmm-bitmask| F32SpmmBitmask.swift     | same, columns from mask bits (tzcnt), values used as stored |
+// | f32(-qc8w/qcNw)-spconv-csr  | F32SpconvCSR.swift       | direct k×k: one contiguous phase-plane run per non-zero, no im2col |
+// | f32(-qc8w/qcNw)-spconv-bitmask | F32SpconvBitmask.swift | same, mask-driven |
 // | f32-maxpool / avgpool / gap / add / mul / concat / clip / hardsigmoid+hardswish / softmax / gemm-dense | one file each | max pools of stride 1 that keep the size: two flat separable passes |
 // | f32-gemm-rows          | F32Gemm.swift            | a dense f32 Linear over many rows (tokens): the rows are the GEMM's A, packed 96 at a time; B [K × N] is the weight; bias per column after |
 // | f32-sigmoid / swish      | F32Sigmoid.swift         | exp on eight lanes (n·ln 2 split off, degree-6 polynomial, 2^n in the exponent bits); the plan fuses Sigmoid → Mul by its input into one Swish step |
@@ -33,6 +33,10 @@
 //   into that form if the file packs them differently (still one bit per weight).
 // - qc8w: int8 values are converted to f32 per row (O(non-zeros)), accumulated in f32 against f32
 //   activations, and the row sum is multiplied by the row scale once, before bias and activation.
+// - qcNw (2–7-bit values, format 2.0): the sparse row kernels keep them packed as the file stores
+//   them and unpack a row's values into the decode workspace (f32) once per row and call, then run
+//   the f32 row; the cost is O(non-zeros) per call against O(non-zeros × outputs) of multiply-adds.
+//   The vecmat kernels (Linear weights [K × N]) and dense rows get them widened to int8 at load.
 // - Phase planes (PhasePlanes.swift): the padded input split by stride phase, so every kernel tap
 //   of a strided, dilated, padded convolution reads one contiguous run; outputs are computed on a
 //   "wide" grid of pitch Wq and compacted.
