@@ -21,12 +21,15 @@ public struct Pipeline: Sendable {
     /// Bits per quantized weight value, its quantize stage's (8 without one): a byte budget is
     /// searched, and the artifact written, with it.
     public var valueBits: Int
+    /// Whether its quantize stage is quantization-aware (the fine-tuning trains through the rounding).
+    public var quantizationAware: Bool
 
     /// A pipeline of `stages` (order checked by `validate`).
     public init(stages: [any Stage], zstdLevel: Int = 6) throws {
         self.stages = stages
         self.zstdLevel = zstdLevel
         valueBits = stages.lazy.compactMap { ($0 as? QuantizeStage)?.bits }.first ?? 8
+        quantizationAware = stages.contains { ($0 as? QuantizeStage)?.quantizationAware == true }
         try Self.validate(stages)
         guard (1...19).contains(zstdLevel) else {
             throw StageError.invalidParameter(stage: "pack", reason: "zstd level \(zstdLevel) must be between 1 and 19")
@@ -46,7 +49,8 @@ public struct Pipeline: Sendable {
             case .finetune(let epochs, let lr, let decay, let optimizer):
                 built.append(FineTuneStage(epochs: epochs, learningRate: lr, decay: decay, optimizer: optimizer))
             case .fold: built.append(FoldStage())
-            case .quantize(let int8, let images, let bits): built.append(QuantizeStage(int8: int8, calibrationImages: images, bits: bits))
+            case .quantize(let int8, let images, let bits, let aware):
+                built.append(QuantizeStage(int8: int8, calibrationImages: images, bits: bits, quantizationAware: aware))
             case .encode: built.append(EncodeStage())
             case .pack(let level):
                 built.append(PackStage())
@@ -83,6 +87,9 @@ public struct Pipeline: Sendable {
             case "quantize", "encode", "pack":
                 guard let fold, i > fold else { throw fail(n, "must come after fold") }
                 if n == "quantize" && before(i, "encode") { throw fail(n, "must come before encode (the value type decides the storage)") }
+                if (stage as? QuantizeStage)?.quantizationAware == true && !before(i, "finetune") {
+                    throw fail(n, "quantization-aware rounding needs a finetune stage before it")
+                }
                 if n == "pack" && !before(i, "encode") { throw fail(n, "writes the encode stage's plan; put encode before pack") }
             default: break
             }
@@ -99,6 +106,7 @@ public struct Pipeline: Sendable {
             var ctx = context
             ctx.zstdLevel = zstdLevel
             ctx.valueBits = valueBits
+            ctx.quantizationAware = quantizationAware
             ctx.stageIndex = i
             context.events(.stageStarted(index: i, count: stages.count, name: stage.name))
             let report = try stage.run(&state, context: ctx)

@@ -133,6 +133,9 @@ public struct StageContext: Sendable {
     /// Bits per quantized weight value, 8 or 2…7 (the pipeline sets its quantize stage's): size
     /// searches and the writer use it.
     public var valueBits = 8
+    /// Whether the quantize stage asks the fine-tuning to train through its rounding (the
+    /// pipeline sets it from `QuantizeStage.quantizationAware`).
+    public var quantizationAware = false
     /// The ranks training stages run data parallel over (`SingleProcess` outside mpirun).
     public var communicator: any Communicator
     /// With several ranks, BatchNormalization normalises with the global batch's statistics.

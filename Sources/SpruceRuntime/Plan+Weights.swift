@@ -184,7 +184,8 @@ extension PlanBuilder {
         func int8Values(_ q: Int8Rows, _ nnz: Int) throws(RuntimeError) -> SparseValueStore {
             guard q.values.count == nnz, q.scales.count == rows else { throw mismatch("int8 values or scales do not match") }
             let scales = q.scales.map { $0 * scale } + [0]
-            if packedValues && q.bits < 8 { return .packed(Int8Rows.packBits(q.values, bits: q.bits) + [0], bits: q.bits, scales: scales) }
+            if packedValues && q.bits < 8 { return .packed(Int8Rows.packBits(q.values, bits: q.bits) + [UInt8](repeating: 0, count: packedValueSlack),
+                                                             bits: q.bits, scales: scales) }
             return .int8(q.values + [0], scales: scales)
         }
         switch stored {

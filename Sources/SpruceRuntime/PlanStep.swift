@@ -156,7 +156,7 @@ enum SparseIndexStore: Sendable {
 enum SparseValueStore: Sendable {
     case f32([Float])
     case int8([Int8], scales: [Float])
-    /// 2–7-bit values as the artifact packs them, plus one zero byte (`SparseValues.packed`). Only
+    /// 2–7-bit values as the artifact packs them, plus `packedValueSlack` zero bytes. Only
     /// the row kernels (`SparseConvStep`, `SparseGemmStep`) take them; the plan widens them to
     /// int8 for the others.
     case packed([UInt8], bits: Int, scales: [Float])

@@ -98,6 +98,9 @@ struct CompressCommand: ParsableCommand {
                                valueName: "N"))
     var bits: Int?
 
+    @Flag(help: "Quantization-aware fine-tuning: once the pruning schedule reaches its target, the fine-tuning's forward passes use the weights rounded as the artifact stores them (--bits, or int8), and the gradient trains the float weights through that rounding. Implies --int8; needs --data.")
+    var qat = false
+
     @Option(help: ArgumentHelp("How the sparsity is shared: uniform, global or sensitivity.", valueName: "strategy"))
     var allocation: String = "global"
 
@@ -149,6 +152,12 @@ struct CompressCommand: ParsableCommand {
         }
         if let bits, !(2...8).contains(bits) {
             throw ValidationError("--bits must be between 2 and 8, got \(bits)")
+        }
+        if qat && recipe != nil {
+            throw ValidationError("--qat: a recipe sets it in its quantize stage (\"quantizationAware\": true)")
+        }
+        if qat && data == nil {
+            throw ValidationError("--qat fine-tunes through the rounding; it needs --data")
         }
         if let model, ModelFile.loader(forPath: model) == nil {
             throw ValidationError(PipelineError.unsupportedModelFormat(path: model, supported: ModelFile.supportedExtensions).description)
@@ -214,11 +223,12 @@ struct CompressCommand: ParsableCommand {
                                                 labelColumn: labelColumn) },
             sparsity: sparsity, targetBytes: try targetSize.map { try ByteSize.parse($0) },
             schedule: ScheduleSpec.Kind(rawValue: schedule) ?? .polynomial, scheduleEnd: scheduleEnd, finetuneEpochs: finetuneEpochs,
-            learningRate: learningRate, learningRateDecay: learningRateDecay, optimizer: optimizer, int8: int8 || bits != nil,
+            learningRate: learningRate, learningRateDecay: learningRateDecay, optimizer: optimizer, int8: int8 || bits != nil || qat,
             pruning: PruningOptions(allocation: AllocationStrategy(name: allocation) ?? CompressOptions.defaultAllocation, exclude: try exclusions(),
                                     block: PruningBlock(rawValue: block) ?? .single),
             zstdLevel: zstdLevel, seed: seed)
         options.valueBits = bits ?? 8
+        options.quantizationAware = qat
         return Recipe.compress(options)
     }
 

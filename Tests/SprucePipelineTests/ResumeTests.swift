@@ -4,6 +4,7 @@
 import Foundation
 import Testing
 import SpruceCore
+import SpruceFormat
 @testable import SpruceTrain
 @testable import SprucePipeline
 
@@ -58,6 +59,34 @@ import SpruceCore
             Issue.record("expected a checkpoint mismatch")
         } catch let TrainerError.checkpointMismatch(path, _) {
             #expect(path.hasPrefix(folder))
+        }
+    }
+
+    @Test("quantization-aware fine-tuning rounds the quantized weights once the masks are final, and packs at that width")
+    func quantizationAwareFinetuning() throws {
+        var options = CompressOptions(
+            model: .zoo(name: "mobilenetv2", size: 32, width: 0.35, seed: 1),
+            data: DataOptions(directory: fixtureImages, batchSize: 4), sparsity: 0.8, finetuneEpochs: 2,
+            learningRate: 1e-3, int8: true, pruning: PruningOptions(allocation: .global(minimumDensity: 0.05)))
+        options.valueBits = 3
+        options.quantizationAware = true
+        let recipe = Recipe.compress(options)
+        #expect(recipe.stages.contains(.quantize(int8: true, bits: 3, quantizationAware: true)))
+        #expect(try Recipe.decode(try recipe.jsonBytes(), path: "r") == recipe)
+        let (state, reports) = try Pipeline(recipe: recipe).run(context: StageContext(seed: 2))
+        let finetune = try #require(reports.first { $0.stage == "finetune" }?.summary)
+        let from = try #require(finetune.firstMatch(of: /through the 3-bit rounding from step ([0-9]+)/).flatMap { Int($0.1) })
+        #expect(from > 1, "rounding starts when the schedule ends, not at the first step: \(finetune)")
+        #expect(reports.first { $0.stage == "quantize" }?.summary.contains("rounded as fine-tuning saw them") == true)
+        let artifact = try ArtifactReader.decode(try #require(state.artifact))
+        #expect(artifact.tensors.contains { $0.valueBits == 3 })
+
+        // It needs fine-tuning before it, int8, and no calibration images.
+        #expect(throws: StageError.self) { try Pipeline(stages: [FoldStage(), QuantizeStage(int8: true, quantizationAware: true)]) }
+        var s = PipelineState(model: state.model)
+        #expect(throws: StageError.self) { try QuantizeStage(int8: false, quantizationAware: true).run(&s, context: StageContext()) }
+        #expect(throws: StageError.self) {
+            try QuantizeStage(int8: true, calibrationImages: ["a.png"], quantizationAware: true).run(&s, context: StageContext())
         }
     }
 }

@@ -5,7 +5,7 @@ import SpruceCore
 import Testing
 
 /// Row-quantized `dense` to `bits`-bit steps: the stored non-zeros' values, widened (plus one pad)
-/// and packed (plus the zero byte the kernels may read), and the row scales.
+/// and packed (plus the slack the kernels may read), and the row scales.
 private func packedRows(_ dense: [Float], rows: Int, cols: Int, bits: Int)
     -> (wide: [Int8], packed: [UInt8], scales: [Float]) {
     let top = Float(Int8Rows.largestStep(bits: bits))
@@ -16,7 +16,7 @@ private func packedRows(_ dense: [Float], rows: Int, cols: Int, bits: Int)
         scales.append(s)
         for v in row where v != 0 { wide.append(Int8(max(-top, min(top, (v / s).rounded())))) }
     }
-    return (wide + [0], Int8Rows.packBits(wide, bits: bits) + [0], scales)
+    return (wide + [0], Int8Rows.packBits(wide, bits: bits) + [UInt8](repeating: 0, count: packedValueSlack), scales)
 }
 
 @Test(arguments: [2, 3, 4, 5, 7])
@@ -24,9 +24,10 @@ func unpackedValuesMatchThePackedStream(_ bits: Int) {
     var rng = SplitMix64(seed: UInt64(bits))
     let top = Int8Rows.largestStep(bits: bits)
     let values = (0..<203).map { _ in Int8(Int(rng.next() % UInt64(2 * top + 1)) - top) }
-    let packed = Int8Rows.packBits(values, bits: bits) + [0]
+    let packed = Int8Rows.packBits(values, bits: bits) + [UInt8](repeating: 0, count: packedValueSlack)
     var out = [Float](repeating: .nan, count: 37)
     packed.withUnsafeBufferPointer { p in
+        // Vector groups and scalar tails, from byte-aligned and unaligned starts, up to the last value.
         for first in [0, 1, 5, 166] {
             out.withUnsafeMutableBufferPointer { unpackValues(p.baseAddress!, bits: bits, first: first, count: 37, into: $0.baseAddress!) }
             #expect(out == values[first..<(first + 37)].map { Float($0) }, "\(bits) bits from \(first)")

@@ -255,6 +255,46 @@ enum TestNetworks {
         #expect(throws: TrainingError.self) { try session.setMasks(["fc.w": [true]]) }
     }
 
+    /// Quantization-aware training: forward passes see each weight rounded per row as the
+    /// artifact stores it, and the update applies the gradient at the rounded weights to the float
+    /// ones (straight-through), so one step moves the float weights exactly as a session started
+    /// from the rounded weights moves those.
+    @Test func roundedWeightsTrainStraightThrough() throws {
+        let graph = TestNetworks.mobileLike(seed: 31)
+        var r = TrainTestRNG(seed: 32)
+        let names = ["expand.w", "project.w", "res.w", "fc.w", "dw.w"]
+        var roundedGraph = graph
+        for name in names {
+            let w = try #require(graph.initializers[name])
+            let q = Int8Rows(quantizingDense: w.data, rows: w.shape[0], cols: w.count / w.shape[0], bits: 3)
+            roundedGraph.initializers[name] = Tensor(shape: w.shape, data: q.dequantized())
+        }
+        let widths = Dictionary(uniqueKeysWithValues: names.map { ($0, 3) })
+        let aware = try TrainingSession(model: Model(graph: graph), optimizer: .adam(learningRate: 0.01), seed: 3)
+        try aware.setRoundedWeights(widths)
+        #expect(aware.roundedWeights == widths)
+        let plain = try TrainingSession(model: Model(graph: roundedGraph), optimizer: .adam(learningRate: 0.01), seed: 3)
+        let x = r.tensor([4, 3, 12, 12])
+        #expect(try aware.predict(x) == plain.predict(x))
+        try aware.step(inputs: x, labels: [1, 0, 1, 0])
+        try plain.step(inputs: x, labels: [1, 0, 1, 0])
+        for name in names {
+            let before = try #require(graph.initializers[name]).data, rounded = try #require(roundedGraph.initializers[name]).data
+            let after = try #require(aware.model.graph.initializers[name]).data
+            let reference = try #require(plain.model.graph.initializers[name]).data
+            var offGrid = 0
+            for i in before.indices {
+                #expect(abs((after[i] - before[i]) - (reference[i] - rounded[i])) <= 1e-6, "\(name)[\(i)]")
+                if after[i] != reference[i] { offGrid += 1 }
+            }
+            #expect(offGrid > 0, "\(name): the float weights, not the rounded ones, are kept")
+        }
+        #expect(throws: TrainingError.self) { try aware.setRoundedWeights(["nope": 4]) }
+        #expect(throws: TrainingError.self) { try aware.setRoundedWeights(["fc.w": 9]) }
+        try aware.setRoundedWeights([:])
+        #expect(try aware.predict(x) != plain.predict(x))
+    }
+
     /// Linear layers exported as MatMul with a constant [K, N] weight (here on [N, tokens, K]) are
     /// prunable layers like Gemm: their weights train, and their masks hold pruned weights at zero.
     @Test func matMulLinearWeightsTrainUnderMasks() throws {

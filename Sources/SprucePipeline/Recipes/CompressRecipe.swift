@@ -25,6 +25,8 @@ public struct CompressOptions: Sendable, Equatable {
     public var int8: Bool
     /// Bits per quantized value: 8 (int8), or 2…7 packed (format 2.0).
     public var valueBits = 8
+    /// Fine-tune through the rounding once the masks are final (needs int8 and data).
+    public var quantizationAware = false
     public var pruning: PruningOptions
     public var zstdLevel: Int
     public var seed: UInt64
@@ -66,7 +68,8 @@ extension Recipe {
                                        int8: options.int8 ? .always : .auto)))
         if hasData { stages.append(.finetune(epochs: options.finetuneEpochs, learningRate: options.learningRate,
                                                 decay: options.learningRateDecay, optimizer: options.optimizer)) }
-        stages += [.fold, .quantize(int8: options.int8, bits: options.valueBits), .encode, .pack(zstdLevel: options.zstdLevel)]
+        stages += [.fold, .quantize(int8: options.int8, bits: options.valueBits, quantizationAware: options.quantizationAware && hasData),
+                   .encode, .pack(zstdLevel: options.zstdLevel)]
         return Recipe(seed: options.seed, data: hasData ? options.data : nil, stages: stages)
     }
 

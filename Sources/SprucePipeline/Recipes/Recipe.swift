@@ -12,7 +12,7 @@ public enum StageSpec: Sendable, Equatable, Codable {
     case prune(PruneSpec)
     case finetune(epochs: Int, learningRate: Double, decay: RateDecay = .cosine, optimizer: OptimizerName = .adam)
     case fold
-    case quantize(int8: Bool, calibrationImages: [String] = [], bits: Int = 8)
+    case quantize(int8: Bool, calibrationImages: [String] = [], bits: Int = 8, quantizationAware: Bool = false)
     case encode
     case pack(zstdLevel: Int)
 
@@ -31,7 +31,7 @@ public enum StageSpec: Sendable, Equatable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case stage, model, epochs, learningRate, decay, optimizer, int8, zstdLevel, calibrationImages, bits
+        case stage, model, epochs, learningRate, decay, optimizer, int8, zstdLevel, calibrationImages, bits, quantizationAware
         case sparsity, targetBytes, allocation, exclude, block, maxLayerSparsity, scope, excludeUpTo, schedule
     }
 
@@ -69,7 +69,8 @@ public enum StageSpec: Sendable, Equatable, Codable {
         case "quantize":
             self = .quantize(int8: try c.decodeIfPresent(Bool.self, forKey: .int8) ?? true,
                              calibrationImages: try c.decodeIfPresent([String].self, forKey: .calibrationImages) ?? [],
-                             bits: try c.decodeIfPresent(Int.self, forKey: .bits) ?? 8)
+                             bits: try c.decodeIfPresent(Int.self, forKey: .bits) ?? 8,
+                             quantizationAware: try c.decodeIfPresent(Bool.self, forKey: .quantizationAware) ?? false)
         case "pack": self = .pack(zstdLevel: try c.decodeIfPresent(Int.self, forKey: .zstdLevel) ?? 6)
         default:
             throw DecodingError.dataCorruptedError(
@@ -104,10 +105,11 @@ public enum StageSpec: Sendable, Equatable, Codable {
             try c.encodeIfPresent(p.schedule, forKey: .schedule)
             try c.encode(p.int8, forKey: .int8)
         case .fold, .encode: break
-        case .quantize(let int8, let images, let bits):
+        case .quantize(let int8, let images, let bits, let aware):
             try c.encode(int8, forKey: .int8)
             if !images.isEmpty { try c.encode(images, forKey: .calibrationImages) }
             if bits != 8 { try c.encode(bits, forKey: .bits) }
+            if aware { try c.encode(aware, forKey: .quantizationAware) }
         case .pack(let level): try c.encode(level, forKey: .zstdLevel)
         }
     }

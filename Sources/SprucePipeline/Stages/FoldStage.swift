@@ -43,17 +43,25 @@ public struct QuantizeStage: Stage {
     public var calibrationImages: [String]
     /// Bits per quantized value: 8 (int8), or 2…7, stored packed (format 2.0).
     public var bits: Int
+    /// Whether the fine-tuning before it trains through this rounding (quantization-aware: once
+    /// the masks are final, its forward passes use the weights rounded as they will be stored).
+    /// The rounding is then nearest, as trained: no calibration images.
+    public var quantizationAware: Bool
 
     /// A quantize stage.
-    public init(int8: Bool, calibrationImages: [String] = [], bits: Int = 8) {
+    public init(int8: Bool, calibrationImages: [String] = [], bits: Int = 8, quantizationAware: Bool = false) {
         self.int8 = int8
         self.calibrationImages = calibrationImages
         self.bits = bits
+        self.quantizationAware = quantizationAware
     }
 
     public func run(_ state: inout PipelineState, context: StageContext) throws -> StageReport {
         guard Int8Rows.bitWidths.contains(bits) else {
             throw StageError.invalidParameter(stage: name, reason: "values of \(bits) bits; 2 to 8 can be stored")
+        }
+        if quantizationAware && (!int8 || !calibrationImages.isEmpty) {
+            throw StageError.invalidParameter(stage: name, reason: "quantization-aware fine-tuning rounds to nearest int8 or narrower values; it needs int8 and no calibration images")
         }
         let byBudget = state.int8 && !int8
         state.int8 = state.int8 || int8
@@ -83,6 +91,7 @@ public struct QuantizeStage: Stage {
             ? "\(bits == 8 ? "int8" : "\(bits)-bit") values, one scale per row\(byBudget ? " (needed for the target size)" : "")"
             : "float32 kept"
         if !calibrationImages.isEmpty { summary += ", GPTQ-rounded on \(calibrationImages.count) calibration images" }
+        if quantizationAware { summary += ", rounded as fine-tuning saw them" }
         return StageReport(stage: name, summary: summary, seconds: seconds, model: state.model)
     }
 }

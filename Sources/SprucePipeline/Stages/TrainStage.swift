@@ -3,6 +3,7 @@
 // It refuses folded models (BatchNorm is gone, fused activations cannot be trained).
 import Foundation
 import SpruceCore
+import SpruceFormat
 import SpruceTrain
 
 /// Trains the model on the pipeline's data.
@@ -65,12 +66,20 @@ enum Tuning {
         // it a MobileNet v2 lost 0.28 test AUC at 450 KB (docs/RESULTS.md).
         config.batchNormMomentum = Self.batchNormMomentum
         var earlierSeconds = 0.0  // a resumed run's epochs from before the checkpoint
+        // Quantization-aware fine-tuning: the weights the artifact will quantize, at its width,
+        // trained through their rounding from the step the masks are final.
+        let rounded = context.quantizationAware ? Self.roundedWeights(start.model.graph, bits: context.valueBits) : [:]
+        var roundingFrom: Int?
         let ((model, masks, auc, lastLoss, note), seconds) = try timed {
             () throws -> (Model, [String: [Bool]], Double?, Double?, String?) in
             var session: TrainingSession?
             let hooks = TrainerHooks(beforeStep: { step, s in
                 session = s
                 try plan?.beforeStep(step, s)
+                if !rounded.isEmpty, s.roundedWeights.isEmpty, plan?.isFinal(afterStep: step) ?? true {
+                    try s.setRoundedWeights(rounded)
+                    roundingFrom = step
+                }
             }, mayKeep: { epoch in plan?.isFinal(afterStep: (epoch + 1) * batches - 1) ?? true })
             let trainer = Trainer(config, communicator: context.communicator, syncBatchNorm: context.syncBatchNorm)
             let result: TrainingResult
@@ -119,8 +128,18 @@ enum Tuning {
         if decay == .cosine { summary += " with cosine decay" }
         if optimizer != .adam { summary += " (\(optimizer.rawValue))" }
         if pending != nil { summary += ", pruning on the schedule" }
+        if let roundingFrom {
+            summary += ", through the \(context.valueBits == 8 ? "int8" : "\(context.valueBits)-bit") rounding from step \(roundingFrom + 1)"
+        }
         if let note { summary += "; \(note)" }
         return StageReport(stage: stage, summary: summary, seconds: seconds + earlierSeconds, model: model, metrics: metrics)
+    }
+
+    /// The weights the artifact writer quantizes (conv, Gemm and MatMul-Linear weights but the
+    /// first conv), each at `bits`.
+    static func roundedWeights(_ graph: Graph, bits: Int) -> [String: Int] {
+        let names = ArtifactWriter.weightNames(in: graph).subtracting(ArtifactWriter.float32Weights(in: graph))
+        return Dictionary(uniqueKeysWithValues: names.map { ($0, bits) })
     }
 
     /// Fraction of zeros over the conv/Gemm weights.

@@ -42,22 +42,39 @@ enum SparseValues {
     case f32(UnsafePointer<Float>)
     /// int8 values; row m's sum is multiplied by `scales[m]` after accumulation.
     case qc8w(UnsafePointer<Int8>, scales: UnsafePointer<Float>)
-    /// `bits`-bit values (2…7) packed as the artifact stores them (`Int8Rows.packBits`), with one
-    /// readable byte after the last field; scaled per row like qc8w. Each row's values are unpacked
-    /// into the decode workspace once per call, then used like f32 values.
+    /// `bits`-bit values (2…7) packed as the artifact stores them (`Int8Rows.packBits`), with
+    /// `packedValueSlack` readable bytes after the last field; scaled per row like qc8w. Each row's
+    /// values are unpacked into the decode workspace once per call, then used like f32 values.
     case packed(UnsafePointer<UInt8>, bits: Int, scales: UnsafePointer<Float>)
 }
 
-/// Values `first ..< first + count` of a packed stream (see `SparseValues.packed`), as floats.
+/// Readable bytes a packed value stream needs after its last field (`unpackValues` reads eight
+/// bytes at a time).
+let packedValueSlack = 8
+
+/// Values `first ..< first + count` of a packed stream (see `SparseValues.packed`), as floats:
+/// eight at a time from one unaligned 64-bit load (8 fields of at most 7 bits, shifted by at most
+/// 7, fit in 64 bits), split by per-lane shifts and sign-extended in SIMD lanes.
 @inline(__always)
 func unpackValues(_ p: UnsafePointer<UInt8>, bits: Int, first: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
-    let mask = UInt32(1) &<< UInt32(bits) &- 1, sign = UInt32(1) &<< UInt32(bits &- 1)
-    var bit = first &* bits
-    for t in 0..<count {
-        let byte = bit &>> 3
-        let word = UInt32(p[byte]) | UInt32(p[byte &+ 1]) &<< 8
-        let field = (word &>> UInt32(bit & 7)) & mask
-        out[t] = Float(Int32(bitPattern: field ^ sign) &- Int32(bitPattern: sign))
+    let raw = UnsafeRawPointer(p)
+    let mask = UInt64(1) &<< UInt64(bits) &- 1
+    let sign = Int32(1) &<< Int32(bits &- 1)
+    let lanes = SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7) &* UInt64(bits)
+    var bit = first &* bits, t = 0
+    while t &+ 8 <= count {
+        let word = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: bit &>> 3, as: UInt64.self)) &>> UInt64(bit & 7)
+        let fields = SIMD8<Int32>(truncatingIfNeeded: (SIMD8(repeating: word) &>> lanes) & SIMD8(repeating: mask))
+        let values = (fields ^ SIMD8(repeating: sign)) &- SIMD8(repeating: sign)
+        UnsafeMutableRawPointer(out + t).storeBytes(of: SIMD8<Float>(values), as: SIMD8<Float>.self)
+        t &+= 8
+        bit &+= 8 &* bits
+    }
+    while t < count {
+        let word = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: bit &>> 3, as: UInt64.self)) &>> UInt64(bit & 7)
+        let field = Int32(truncatingIfNeeded: word & mask)
+        out[t] = Float((field ^ sign) &- sign)
+        t &+= 1
         bit &+= bits
     }
 }

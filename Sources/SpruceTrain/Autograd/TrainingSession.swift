@@ -41,6 +41,7 @@ public final class TrainingSession {
     private let outputName: String
     private let source: Model
     private var maskBuffers: [Int: [Bool]] = [:]
+    private var roundingBits: [Int: Int] = [:]
 
     /// A session over `model`. `lossKind` nil picks it from the head (Sigmoid → binary,
     /// Softmax → softmax, a raw output of width 1 → binary, wider → softmax).
@@ -132,18 +133,80 @@ public final class TrainingSession {
         }
     }
 
+    /// Quantization-aware training: by parameter name, the value width (2…8 bits) the weight will
+    /// be stored at, rounded per row (dimension 0) as the artifact writer rounds it (`Int8Rows`:
+    /// symmetric, the row's largest magnitude on the top step). While set, every forward pass,
+    /// training and inference, sees the rounded weights, and each update applies the gradient they
+    /// received to the float weights (straight-through: the rounding counts as the identity). The
+    /// float weights are what `model` returns and checkpoints keep.
+    public var roundedWeights: [String: Int] {
+        var out: [String: Int] = [:]
+        for (i, bits) in roundingBits { out[executor.parameterNames[i]] = bits }
+        return out
+    }
+
+    /// Replaces `roundedWeights`; each name must be a parameter of rank ≥ 2 and each width 2…8.
+    public func setRoundedWeights(_ widths: [String: Int]) throws {
+        var next: [Int: Int] = [:]
+        for (name, bits) in widths {
+            guard let i = executor.parameterIndex[name] else {
+                throw TrainingError.badParameterState(name: name, detail: "rounded width names no parameter")
+            }
+            guard Int8Rows.bitWidths.contains(bits), executor.parameters[i].shape.count >= 2 else {
+                throw TrainingError.badParameterState(
+                    name: name, detail: "cannot round a rank-\(executor.parameters[i].shape.count) parameter to \(bits) bits")
+            }
+            next[i] = bits
+        }
+        roundingBits = next
+    }
+
+    /// `body` with the rounded copies of the `roundedWeights` parameters in place of the float ones,
+    /// which are put back afterwards (also when `body` throws).
+    private func withRoundedWeights<R>(_ body: () throws -> R) rethrows -> R {
+        guard !roundingBits.isEmpty else { return try body() }
+        var floats: [(Int, Value)] = []
+        for (i, bits) in roundingBits {
+            let p = executor.parameters[i]
+            floats.append((i, p))
+            executor.parameters[i] = Self.rounded(p, bits: bits)
+        }
+        defer { for (i, p) in floats { executor.parameters[i] = p } }
+        return try body()
+    }
+
+    /// `p` rounded per row to `bits`-bit steps of the row's scale (`Int8Rows.scale`, `quantize`).
+    static func rounded(_ p: Value, bits: Int) -> Value {
+        let out = Value(shape: p.shape)
+        let rows = max(1, p.shape.first ?? 1), cols = p.count / rows
+        for r in 0..<rows {
+            let row = p.pointer + r * cols, dst = out.pointer + r * cols
+            var top: Float = 0
+            for j in 0..<cols { top = max(top, abs(row[j])) }
+            let scale = Int8Rows.scale(maxAbs: top, bits: bits)
+            guard scale > 0, scale.isFinite else {
+                dst.update(from: row, count: cols)
+                continue
+            }
+            for j in 0..<cols { dst[j] = Float(Int8Rows.quantize(row[j], scale: scale, bits: bits)) * scale }
+        }
+        return out
+    }
+
     /// One training step on a batch: forward in training mode, loss, backward, optimizer update.
     /// Returns the batch loss before the update.
     @discardableResult
     public func step(inputs: Tensor, labels: [Float]) throws -> Float {
-        let pass = try executor.forward([inputName: inputs], mode: .training, keep: [logitName])
-        guard let id = executor.ids[logitName], let logits = pass.values[id] else {
-            throw TrainingError.noTrainableOutput(detail: "logit value '\(logitName)' was not computed")
+        let (loss, grads) = try withRoundedWeights { () throws -> (Float, [Value?]) in
+            let pass = try executor.forward([inputName: inputs], mode: .training, keep: [logitName])
+            guard let id = executor.ids[logitName], let logits = pass.values[id] else {
+                throw TrainingError.noTrainableOutput(detail: "logit value '\(logitName)' was not computed")
+            }
+            let (loss, gradient) = try lossAndGradient(logits, labels: labels)
+            guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step) }
+            return (loss, try executor.backward(pass, seeds: [(id, Value(shape: logits.shape, buffer: FloatBuffer(gradient)))],
+                                                inputs: []))
         }
-        let (loss, gradient) = try lossAndGradient(logits, labels: labels)
-        guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step) }
-        let grads = try executor.backward(pass, seeds: [(id, Value(shape: logits.shape, buffer: FloatBuffer(gradient)))],
-                                          inputs: [])
         applyUpdate(grads)
         return loss
     }
@@ -157,15 +220,17 @@ public final class TrainingSession {
         var loss: Float = 0
         let weight = Float(labels.count) / Float(max(globalRows, 1))
         if let inputs, !labels.isEmpty {
-            let pass = try executor.forward([inputName: inputs], mode: .training, keep: [logitName])
-            guard let id = executor.ids[logitName], let logits = pass.values[id] else {
-                throw TrainingError.noTrainableOutput(detail: "logit value '\(logitName)' was not computed")
+            try withRoundedWeights {
+                let pass = try executor.forward([inputName: inputs], mode: .training, keep: [logitName])
+                guard let id = executor.ids[logitName], let logits = pass.values[id] else {
+                    throw TrainingError.noTrainableOutput(detail: "logit value '\(logitName)' was not computed")
+                }
+                let (l, gradient) = try lossAndGradient(logits, labels: labels)
+                guard l.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step) }
+                loss = l * weight
+                let seed = FloatBuffer(gradient.map { $0 * weight })
+                grads = try executor.backward(pass, seeds: [(id, Value(shape: logits.shape, buffer: seed))], inputs: [])
             }
-            let (l, gradient) = try lossAndGradient(logits, labels: labels)
-            guard l.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step) }
-            loss = l * weight
-            let seed = FloatBuffer(gradient.map { $0 * weight })
-            grads = try executor.backward(pass, seeds: [(id, Value(shape: logits.shape, buffer: seed))], inputs: [])
         }
         let mean = try sync.reduce(&grads, executor: executor, loss: loss)
         applyUpdate(grads)
@@ -174,7 +239,7 @@ public final class TrainingSession {
 
     /// The loss of a batch in inference mode (no update, no running-statistics change).
     public func loss(inputs: Tensor, labels: [Float]) throws -> Float {
-        let pass = try executor.forward([inputName: inputs], mode: .inference, keep: [logitName], differentiable: false)
+        let pass = try withRoundedWeights { try executor.forward([inputName: inputs], mode: .inference, keep: [logitName], differentiable: false) }
         guard let id = executor.ids[logitName], let logits = pass.values[id] else {
             throw TrainingError.noTrainableOutput(detail: "logit value '\(logitName)' was not computed")
         }
@@ -184,7 +249,9 @@ public final class TrainingSession {
     /// Inference-mode probabilities: [N] for a binary head (N·K for K sigmoid outputs),
     /// [N·classes] row-major for a softmax head.
     public func predict(_ inputs: Tensor) throws -> [Float] {
-        let pass = try executor.forward([inputName: inputs], mode: .inference, keep: [logitName], differentiable: false)
+        let pass = try withRoundedWeights {
+            try executor.forward([inputName: inputs], mode: .inference, keep: [logitName], differentiable: false)
+        }
         guard let id = executor.ids[outputIsProbability ? outputName : logitName], let out = pass.values[id] else {
             throw TrainingError.noTrainableOutput(detail: "output '\(outputName)' was not computed")
         }
