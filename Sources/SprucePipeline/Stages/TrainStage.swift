@@ -69,17 +69,14 @@ enum Tuning {
         // Quantization-aware fine-tuning: the weights the artifact will quantize, at its width,
         // trained through their rounding from the step the masks are final.
         let rounded = context.quantizationAware ? Self.roundedWeights(start.model.graph, bits: context.valueBits) : [:]
-        var roundingFrom: Int?
+        let roundingFrom = rounded.isEmpty ? nil : (0..<max(1, epochs * batches)).first { plan?.isFinal(afterStep: $0) ?? true }
         let ((model, masks, auc, lastLoss, note), seconds) = try timed {
             () throws -> (Model, [String: [Bool]], Double?, Double?, String?) in
             var session: TrainingSession?
             let hooks = TrainerHooks(beforeStep: { step, s in
                 session = s
                 try plan?.beforeStep(step, s)
-                if !rounded.isEmpty, s.roundedWeights.isEmpty, plan?.isFinal(afterStep: step) ?? true {
-                    try s.setRoundedWeights(rounded)
-                    roundingFrom = step
-                }
+                if let roundingFrom, step >= roundingFrom, s.roundedWeights.isEmpty { try s.setRoundedWeights(rounded) }
             }, mayKeep: { epoch in plan?.isFinal(afterStep: (epoch + 1) * batches - 1) ?? true })
             let trainer = Trainer(config, communicator: context.communicator, syncBatchNorm: context.syncBatchNorm)
             let result: TrainingResult
