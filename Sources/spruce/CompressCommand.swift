@@ -53,6 +53,8 @@ struct CompressCommand: ParsableCommand {
             Examples:
               spruce compress model.onnx --data images/ --sparsity 0.9 --int8 -o model.spruce
               spruce compress model.onnx --data images/ --target-size 300KB -o model.spruce
+              spruce compress model.onnx --data images/ --target-size 260KB --bits 3 --qat -o m3.spruce
+              spruce compress model.onnx --data images/ --sparsity 0.75 --bits 4 --calibrate calib/ -o m4.spruce
               spruce compress model.onnx --sparsity 0.5 -o quick.spruce --save-recipe quick.json
               spruce compress --recipe quick.json -o again.spruce
             """)
@@ -97,6 +99,11 @@ struct CompressCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Bits per quantized weight value: 8 (int8, what --int8 stores) or 2 to 7, packed (format 2.0); implies --int8.",
                                valueName: "N"))
     var bits: Int?
+
+    @Option(parsing: .upToNextOption,
+            help: ArgumentHelp("Images (.jpg/.png files or folders of them, a few dozen representative ones) on which each layer's int8 or --bits values are rounded up or down so its outputs move least (GPTQ), instead of to nearest; implies --int8.",
+                               valueName: "image-or-folder"))
+    var calibrate: [String] = []
 
     @Flag(help: "Quantization-aware fine-tuning: once the pruning schedule reaches its target, the fine-tuning's forward passes use the weights rounded as the artifact stores them (--bits, or int8), and the gradient trains the float weights through that rounding. Implies --int8; needs --data.")
     var qat = false
@@ -153,8 +160,11 @@ struct CompressCommand: ParsableCommand {
         if let bits, !(2...8).contains(bits) {
             throw ValidationError("--bits must be between 2 and 8, got \(bits)")
         }
-        if qat && recipe != nil {
-            throw ValidationError("--qat: a recipe sets it in its quantize stage (\"quantizationAware\": true)")
+        if qat && !calibrate.isEmpty {
+            throw ValidationError("--qat trains through nearest rounding; do not combine it with --calibrate")
+        }
+        if (qat || !calibrate.isEmpty) && recipe != nil {
+            throw ValidationError("\(qat ? "--qat" : "--calibrate"): a recipe sets it in its quantize stage (\"quantizationAware\", \"calibrationImages\")")
         }
         if qat && data == nil {
             throw ValidationError("--qat fine-tunes through the rounding; it needs --data")
@@ -223,12 +233,13 @@ struct CompressCommand: ParsableCommand {
                                                 labelColumn: labelColumn) },
             sparsity: sparsity, targetBytes: try targetSize.map { try ByteSize.parse($0) },
             schedule: ScheduleSpec.Kind(rawValue: schedule) ?? .polynomial, scheduleEnd: scheduleEnd, finetuneEpochs: finetuneEpochs,
-            learningRate: learningRate, learningRateDecay: learningRateDecay, optimizer: optimizer, int8: int8 || bits != nil || qat,
+            learningRate: learningRate, learningRateDecay: learningRateDecay, optimizer: optimizer, int8: int8 || bits != nil || qat || !calibrate.isEmpty,
             pruning: PruningOptions(allocation: AllocationStrategy(name: allocation) ?? CompressOptions.defaultAllocation, exclude: try exclusions(),
                                     block: PruningBlock(rawValue: block) ?? .single),
             zstdLevel: zstdLevel, seed: seed)
         options.valueBits = bits ?? 8
         options.quantizationAware = qat
+        options.calibrationImages = try CalibrationImages.expand(calibrate)
         return Recipe.compress(options)
     }
 

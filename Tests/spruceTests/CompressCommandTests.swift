@@ -69,6 +69,18 @@ import SprucePipeline
         #expect(FileManager.default.contents(atPath: a) == FileManager.default.contents(atPath: b))
     }
 
+    @Test("--calibrate rounds compress's values by GPTQ on the images, at the --bits width, and says so in the metadata")
+    func calibratedCompress() throws {
+        let ws = Workspace()
+        let model = try tinyModel(ws)
+        let out = ws.file("c.spruce")
+        let r = try runSpruce(["compress", model, "--sparsity", "0.5", "--bits", "4", "--calibrate", Fixtures.root + "/fixtures/calibration", "-o", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let artifact = try ArtifactReader.load(path: out)
+        #expect(artifact.metadata["values"]?.hasPrefix("4-bit") == true)
+        #expect(artifact.metadata["values"]?.hasSuffix("GPTQ-rounded on 64 calibration images)") == true, "\(artifact.metadata)")
+    }
+
     @Test("an impossible budget is one error line naming the smallest size, and nothing is written")
     func impossibleBudget() throws {
         let ws = Workspace()
@@ -88,6 +100,8 @@ import SprucePipeline
         (["--target-size", "big"], "--target-size: 'big' is not a size"),
         (["--sparsity", "0.5", "--schedule", "cosine"], "--schedule must be polynomial or constant"),
         (["--sparsity", "0.5", "--exclude", "head"], "--exclude: unknown layer kind 'head'"),
+        (["--sparsity", "0.5", "--qat"], "--qat fine-tunes through the rounding; it needs --data"),
+        (["--sparsity", "0.5", "--data", "d", "--qat", "--calibrate", "c"], "--qat trains through nearest rounding; do not combine it with --calibrate"),
     ])
     func flagErrors(arguments: [String], message: String) throws {
         let ws = Workspace()

@@ -27,6 +27,8 @@ public struct CompressOptions: Sendable, Equatable {
     public var valueBits = 8
     /// Fine-tune through the rounding once the masks are final (needs int8 and data).
     public var quantizationAware = false
+    /// Images the quantize stage rounds the values on (GPTQ); empty: nearest.
+    public var calibrationImages: [String] = []
     public var pruning: PruningOptions
     public var zstdLevel: Int
     public var seed: UInt64
@@ -68,7 +70,8 @@ extension Recipe {
                                        int8: options.int8 ? .always : .auto)))
         if hasData { stages.append(.finetune(epochs: options.finetuneEpochs, learningRate: options.learningRate,
                                                 decay: options.learningRateDecay, optimizer: options.optimizer)) }
-        stages += [.fold, .quantize(int8: options.int8, bits: options.valueBits, quantizationAware: options.quantizationAware && hasData),
+        stages += [.fold, .quantize(int8: options.int8, calibrationImages: options.calibrationImages, bits: options.valueBits,
+                                      quantizationAware: options.quantizationAware && hasData),
                    .encode, .pack(zstdLevel: options.zstdLevel)]
         return Recipe(seed: options.seed, data: hasData ? options.data : nil, stages: stages)
     }
