@@ -85,6 +85,15 @@ import SpruceTrain
         // The ROC polyline of the 50 % cell, from its curve points.
         let roc = StudyReport.rocCharts(results)[0].render()
         #expect(roc.contains("points=\"64.0,344.0 64.0,190.0 257.0,190.0 450.0,190.0 450.0,36.0\""))
+        #expect(!html.contains("Sizes against tfmot + TFLite"))
+
+        // With tfmot + TFLite's sizes measured: their table, with the ratios.
+        var withPeers = results
+        withPeers.peerSizes = [PeerSize(model: "mobilenetv2", size: 32, sparsity: 0.5, kernelZeros: 0.49, tfliteInt8GzipBytes: 300_000,
+                                        spruceInt8Bytes: 200_000, spruce4BitBytes: 120_000)]
+        let peers = StudyReport.html(withPeers)
+        #expect(peers.contains("<h2>Sizes against tfmot + TFLite"))
+        #expect(peers.contains("<td>300000</td><td>200000</td><td>1.50×</td><td>120000</td><td>2.50×</td>"))
     }
 
     /// Two cells of a made-up study with four test images.

@@ -26,6 +26,7 @@ public enum StudyReport {
         for chart in rocCharts(r) { h += "<figure>\(chart.render())</figure>\n" }
         h += "</div>\n"
         h += widths(r)
+        h += peers(r)
         h += confusion(r)
         h += diagnoses(r)
         h += training(r)
@@ -150,6 +151,23 @@ public enum StudyReport {
             let delta = w.testAUC.flatMap { a in c.test.auc.map { String(format: "%+.4f", a - $0) } } ?? "n/a"
             h += "<tr><td class=\"l\">\(esc(c.model))</td><td>\(label(c.sparsity))</td><td>\(w.bits)</td><td>\(w.artifactBytes)</td>"
             h += "<td>\(String(format: "%.2f×", Double(c.artifactBytes) / Double(max(1, w.artifactBytes))))</td><td>\(f(w.testAUC))</td><td>\(delta)</td></tr>\n"
+        }
+        return h + "</tbody></table>\n"
+    }
+
+    /// tfmot + TFLite's bytes against Spruce's on the same pruned weights.
+    static func peers(_ r: StudyResults) -> String {
+        guard let rows = r.peerSizes, !rows.isEmpty else { return "" }
+        var h = """
+            <h2>Sizes against tfmot + TFLite</h2>
+            <p>Each network as keras.applications builds it (random weights, this study's head), pruned by tfmot's <code>prune_low_magnitude</code> (every layer to the sparsity, one shot) and <code>strip_pruning</code>, then stored by TFLite with int8 weights and gzip -9 (the peer's best size), and by Spruce from the same weights (tf2onnx, <code>spruce pack --int8</code> / <code>--bits 4</code>): the same zeros and values, so the ratio is the formats'. Measured by <code>Tests/Benchmarks/tflite_size_bench.py</code>.</p>
+            <table><thead><tr><th class="l">model</th><th>sparsity</th><th>zeros of the kernels</th><th>TFLite int8 + gzip bytes</th><th>Spruce int8 bytes</th><th>TFLite ÷ Spruce</th><th>Spruce 4-bit bytes</th><th>TFLite ÷ Spruce 4-bit</th></tr></thead><tbody>
+
+            """
+        for p in rows {
+            h += "<tr><td class=\"l\">\(esc(p.model)) \(p.size)²</td><td>\(label(p.sparsity))</td><td>\(pct(p.kernelZeros * 100))</td>"
+            h += "<td>\(p.tfliteInt8GzipBytes)</td><td>\(p.spruceInt8Bytes)</td><td>\(String(format: "%.2f×", Double(p.tfliteInt8GzipBytes) / Double(max(1, p.spruceInt8Bytes))))</td>"
+            h += "<td>\(p.spruce4BitBytes)</td><td>\(String(format: "%.2f×", Double(p.tfliteInt8GzipBytes) / Double(max(1, p.spruce4BitBytes))))</td></tr>\n"
         }
         return h + "</tbody></table>\n"
     }

@@ -114,4 +114,19 @@ public struct StudyResults: Sendable, Equatable, Codable {
     public var cells: [StudyCell]
     /// Wall seconds of this invocation (cells skipped on a rerun cost nothing here).
     public var seconds: Double
+    /// tfmot + TFLite against Spruce on the same pruned weights (OUT/peer_sizes.json), if measured.
+    public var peerSizes: [PeerSize]? = nil
+}
+
+/// One model pruned by tfmot at one sparsity (random weights) and stored by TFLite (int8 weights,
+/// gzip -9) and by Spruce from the same weights (`Tests/Benchmarks/tflite_size_bench.py`).
+public struct PeerSize: Sendable, Equatable, Codable {
+    public var model: String
+    public var size: Int
+    public var sparsity: Double
+    /// Zeros among the conv and dense kernels after tfmot's pruning.
+    public var kernelZeros: Double
+    public var tfliteInt8GzipBytes: Int
+    public var spruceInt8Bytes: Int
+    public var spruce4BitBytes: Int
 }

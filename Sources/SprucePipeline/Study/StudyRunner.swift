@@ -212,10 +212,13 @@ public struct StudyRunner: Sendable {
             seed: options.seed, batchSize: options.batchSize, latencyRuns: options.latencyRuns,
             cores: ProcessInfo.processInfo.activeProcessorCount, build: Self.buildConfiguration,
             allocation: options.allocation.name)
+        // Written by Tests/Benchmarks/tflite_size_bench.py --study OUT, when it was run.
+        let peerFile = path("peer_sizes.json")
+        let peers: [PeerSize]? = FileManager.default.fileExists(atPath: peerFile) ? try Self.decode(peerFile) : nil
         let results = StudyResults(
             spruceVersion: SpruceVersion.current, generated: ISO8601DateFormatter().string(from: Date()), setup: setup,
             training: trainings, cells: cells,
-            seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+            seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, peerSizes: peers)
         try write(try Self.json(results), to: path("results.json"))
         try write(Array(StudyReport.html(results).utf8), to: path("report.html"))
         log("wrote \(path("results.json")) and \(path("report.html")) (\(ProgressReporter.duration(results.seconds)))")
