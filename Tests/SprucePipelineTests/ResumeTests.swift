@@ -78,6 +78,7 @@ import SpruceFormat
         let from = try #require(finetune.firstMatch(of: /through the 3-bit rounding from step ([0-9]+)/).flatMap { Int($0.1) })
         #expect(from > 1, "rounding starts when the schedule ends, not at the first step: \(finetune)")
         #expect(reports.first { $0.stage == "quantize" }?.summary.contains("rounded as fine-tuning saw them") == true)
+        #expect(reports.first { $0.stage == "encode" }?.summary.contains("(3-bit values, zstd 6)") == true)
         let artifact = try ArtifactReader.decode(try #require(state.artifact))
         #expect(artifact.tensors.contains { $0.valueBits == 3 })
 

@@ -128,7 +128,7 @@ public struct EncodeStage: Stage {
         if let note { context.events(.note("encode: \(note)")) }
         let counts = Dictionary(grouping: plan.weights.values, by: \.encodingName).mapValues(\.count)
         var summary = ["dense", "bitmask", "csr"].compactMap { e in counts[e].map { "\($0) \(e)" } }.joined(separator: ", ")
-            + " (\(plan.hasInt8 ? "int8" : "float32") values, zstd \(plan.zstdLevel))"
+            + " (\(!plan.hasInt8 ? "float32" : plan.valueBits == 8 ? "int8" : "\(plan.valueBits)-bit") values, zstd \(plan.zstdLevel))"
         if let note { summary += "; " + note }
         var details: [String: String] = [:]
         for (k, v) in plan.weights { details["encoding." + k] = "\(v.encodingName) \(v.valueType == .int8 ? "int8" : "float32")" }
