@@ -8,10 +8,10 @@ stored two ways: TFLite with int8 weights (`Optimize.DEFAULT`), gzipped at level
 best size — and, exported by tf2onnx, `spruce pack --int8` (and `--bits 4`) without further
 pruning. Both hold the same zeros and the same float weights, so the ratio is the formats'.
 
-With --study DIR the models, input size and sparsities are the study's (DIR/results.json), and
-the rows are written to DIR/peer_sizes.json, which `spruce study --report-only` shows.
+With --study DIR the rows are also written to DIR/peer_sizes.json, which the study report shows
+(`spruce study ... --report-only` rewrites it); give the study's models, size and sparsities.
 
-    .venv/bin/python Tests/Benchmarks/tflite_size_bench.py [--models mobilenetv2] [--size 96] [--study study/]
+    .venv/bin/python Tests/Benchmarks/tflite_size_bench.py --models inceptionv3 --size 75 [--study study/]
 """
 import argparse
 import gzip
@@ -66,14 +66,11 @@ def main():
     ap.add_argument("--models", default="mobilenetv2,inceptionv3,resnet50v2")
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--sparsities", default="0,0.25,0.5,0.75,0.9")
-    ap.add_argument("--study", help="a study folder: take its models, size and sparsities, write peer_sizes.json there")
+    ap.add_argument("--study", help="a study folder to write peer_sizes.json into")
     ap.add_argument("--spruce", default=os.path.join(ROOT, ".build/release/spruce"))
     args = ap.parse_args()
     models, size = args.models.split(","), args.size
     sparsities = [float(s) for s in args.sparsities.split(",")]
-    if args.study:
-        setup = json.load(open(os.path.join(args.study, "results.json")))["setup"]
-        models, size, sparsities = setup["models"], setup["size"], setup["sparsities"]
 
     import numpy as np
     import tensorflow as tf
