@@ -54,6 +54,11 @@ public struct ArtifactWriter: Sendable {
         Set(graph.prunableLayers().filter { $0.roles.contains(.firstConv) }.map(\.tensor))
     }
 
+    /// The weights an int8 (or narrower) write quantizes by default: `weightNames` but `float32Weights`.
+    public static func quantizedWeights(in graph: Graph) -> Set<String> {
+        weightNames(in: graph).subtracting(float32Weights(in: graph))
+    }
+
     /// Names of the bias initializers (input 2) of the conv and Gemm layers whose weights are
     /// `weightNames`.
     public static func biasNames(in graph: Graph) -> Set<String> {

@@ -12,7 +12,8 @@ private func packedRows(_ dense: [Float], rows: Int, cols: Int, bits: Int)
     var wide: [Int8] = [], scales: [Float] = []
     for r in 0..<rows {
         let row = dense[(r * cols)..<((r + 1) * cols)]
-        let s = (row.map(abs).max() ?? 0) > 0 ? row.map(abs).max()! / top : 1
+        let largest = row.map(abs).max() ?? 0
+        let s = largest > 0 ? largest / top : 1
         scales.append(s)
         for v in row where v != 0 { wide.append(Int8(max(-top, min(top, (v / s).rounded())))) }
     }

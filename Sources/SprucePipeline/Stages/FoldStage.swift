@@ -76,7 +76,7 @@ public struct QuantizeStage: Stage {
             do { inputs = try RunInputs.load(paths: calibrationImages, for: graph.inputs) } catch {
                 throw StageError.failed(stage: name, reason: "\(start.sourceName): calibrated int8 rounding: \(error)")
             }
-            let weights = ArtifactWriter.weightNames(in: graph).subtracting(ArtifactWriter.float32Weights(in: graph))
+            let weights = ArtifactWriter.quantizedWeights(in: graph)
             do {
                 return try CalibratedRounding(bits: bits).round(graph, weights: weights, inputs: inputs.feeds) { done, total, node in
                     context.events(.progress(stage: name, done: done, total: total, detail: node))

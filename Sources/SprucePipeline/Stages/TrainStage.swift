@@ -135,8 +135,7 @@ enum Tuning {
     /// The weights the artifact writer quantizes (conv, Gemm and MatMul-Linear weights but the
     /// first conv), each at `bits`.
     static func roundedWeights(_ graph: Graph, bits: Int) -> [String: Int] {
-        let names = ArtifactWriter.weightNames(in: graph).subtracting(ArtifactWriter.float32Weights(in: graph))
-        return Dictionary(uniqueKeysWithValues: names.map { ($0, bits) })
+        Dictionary(uniqueKeysWithValues: ArtifactWriter.quantizedWeights(in: graph).map { ($0, bits) })
     }
 
     /// Fraction of zeros over the conv/Gemm weights.
