@@ -12,6 +12,10 @@ struct StudyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "study",
         abstract: "Train, prune, quantize and evaluate models across sparsities; write results and an HTML report.",
+        usage: """
+            spruce study --data <dir> --models <list> --output <dir> [<options>]
+              spruce study --combine <list> --output <dir>
+            """,
         discussion: """
             One lesion-grouped 60/20/20 split is made (OUT/split.csv). For each model, dense \
             training runs at every --lr and the best by validation AUC is kept (OUT/<model>/trained.onnx). \
@@ -33,13 +37,17 @@ struct StudyCommand: ParsableCommand {
               spruce study --data ham --models resnet50v2 --sparsities 0,0.75,0.9 -o s
               spruce study --data fixtures/images --models mobilenetv2 --width 0.35 \\
                 --size 32 --epochs 1 --finetune-epochs 1 --sparsities 0,0.5 -o tiny
+              spruce study --combine study,study-inceptionv3,study-resnet152v2 -o all
             """)
 
     @Option(help: ArgumentHelp("Dataset folder (labels.csv + images).", valueName: "dir"))
-    var data: String
+    var data: String?
 
     @Option(help: ArgumentHelp("Zoo models, comma-separated: mobilenetv2, resnet50v2, inceptionv3, resnet152v2.", valueName: "list"))
-    var models: String
+    var models: String?
+
+    @Option(help: ArgumentHelp("Study folders, comma-separated, whose results join one page in -o (networks run at different sizes or epochs, in their own folders); trains and computes nothing, takes no --data or --models.", valueName: "list"))
+    var combine: String?
 
     @Option(help: ArgumentHelp("Target sparsities, comma-separated, each in [0, 1).", valueName: "list"))
     var sparsities: String = "0,0.25,0.5,0.75,0.9"
@@ -94,6 +102,14 @@ struct StudyCommand: ParsableCommand {
     }
 
     func validate() throws {
+        if combine != nil {
+            guard data == nil, models == nil else { throw ValidationError("--combine reads finished studies: give no --data or --models") }
+            guard !reportOnly else { throw ValidationError("--combine writes only a report already: drop --report-only") }
+            guard !combinedFolders.isEmpty else { throw ValidationError("--combine lists no folder") }
+            return
+        }
+        guard data != nil else { throw ValidationError("Missing expected argument '--data <dir>'") }
+        guard models != nil else { throw ValidationError("Missing expected argument '--models <list>'") }
         _ = try extraBits()
         _ = try numbers(models: false)
         guard size >= 1 else { throw ValidationError("--size must be positive, got \(size)") }
@@ -110,7 +126,7 @@ struct StudyCommand: ParsableCommand {
 
     /// The parsed lists: models, sparsities, learning rates.
     func numbers(models check: Bool) throws -> ([String], [Double], [Double]) {
-        let names = models.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        let names = (models ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
         guard !names.isEmpty else { throw ValidationError("--models lists no model") }
         guard Set(names).count == names.count else { throw ValidationError("--models lists a model twice") }
         func list(_ text: String, _ flag: String) throws -> [Double] {
@@ -137,10 +153,20 @@ struct StudyCommand: ParsableCommand {
     @Flag(help: "Train and compute nothing: write results.json and report.html from the dense models and cells finished so far (also while another run of the study is working on the folder).")
     var reportOnly = false
 
+    /// The --combine folders.
+    var combinedFolders: [String] {
+        (combine ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
     func run() throws {
+        if combine != nil {
+            let results = try StudyRunner.combine(folders: combinedFolders, output: output)
+            print("\(results.setup.models.count) models and \(results.cells.count) cells from \(combinedFolders.count) studies; results in \(output)/results.json, report in \(output)/report.html")
+            return
+        }
         let (names, s, rates) = try numbers(models: true)
         let options = StudyOptions(
-            data: data, models: names, sparsities: s, output: output, size: size, width: width, epochs: epochs,
+            data: data ?? "", models: names, sparsities: s, output: output, size: size, width: width, epochs: epochs,
             finetuneEpochs: finetuneEpochs, learningRates: rates, finetuneLearningRate: finetuneLr, seed: seed,
             batchSize: batch, latencyRuns: latencyRuns, allocation: AllocationStrategy(name: allocation) ?? .uniform,
             extraValueBits: try extraBits())

@@ -136,6 +136,31 @@ final class LogLines: @unchecked Sendable {
         #expect(!fourth.all.contains { $0.contains("decoding images") })  // the report needs no pixels
         let written: StudyResults = try StudyRunner.decode(dir + "/results.json")
         #expect(written.cells == reported.cells)
+
+        // --combine: this study and another (here its results renamed to a second network at another
+        // size) on one page, each keeping its setup; a model found in two studies is refused.
+        let otherDir = dir + "-other", allDir = dir + "-all"
+        defer { for d in [otherDir, allDir] { try? FileManager.default.removeItem(atPath: d) } }
+        var second152 = written
+        second152.setup.models = ["resnet152v2"]
+        second152.setup.size = 56
+        second152.training = second152.training.map { var t = $0; t.model = "resnet152v2"; return t }
+        second152.cells = second152.cells.map { var c = $0; c.model = "resnet152v2"; return c }
+        try FileManager.default.createDirectory(atPath: otherDir, withIntermediateDirectories: true)
+        try Data(try StudyRunner.json(second152)).write(to: URL(fileURLWithPath: otherDir + "/results.json"))
+        let combined = try StudyRunner.combine(folders: [dir, otherDir], output: allDir)
+        #expect(combined.setup.models == ["mobilenetv2", "resnet152v2"])
+        #expect(combined.cells.count == 2 * written.cells.count && combined.training.count == 2)
+        #expect(combined.setup(of: "resnet152v2").size == 56 && combined.setup(of: "mobilenetv2").size == 32)
+        let page = try String(contentsOfFile: allDir + "/report.html", encoding: .utf8)
+        #expect(page.contains("This page combines 2 studies") && page.contains("resized to 32×32, 56×56"))
+        #expect(page.contains("Beside the study") && page.contains("<td>0.905</td><td>50%</td><td>56²</td>"))
+        #expect(page.contains("ROC, mobilenetv2") && page.contains("ROC, resnet152v2"))
+        #expect(try StudyRunner.decode(allDir + "/results.json") as StudyResults == combined)
+        #expect(throws: StudyError.invalidOption("mobilenetv2 is in two of the combined studies; a model may come from one only")) {
+            try StudyRunner.combine(folders: [dir, allDir], output: allDir + "-again")
+        }
+        #expect(!FileManager.default.fileExists(atPath: allDir + "-again"))
         // A folder without a study is refused, and left without files.
         let empty = dir + "-empty"
         defer { try? FileManager.default.removeItem(atPath: empty) }

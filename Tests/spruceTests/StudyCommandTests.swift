@@ -8,7 +8,8 @@ import Testing
     func help() throws {
         let result = try runSpruce(["study", "--help"])
         #expect(result.status == 0)
-        #expect(result.stdout.contains("USAGE: spruce study [<options>] --data <dir> --models <list>"))
+        #expect(result.stdout.contains("USAGE: spruce study --data <dir> --models <list> --output <dir> [<options>]"))
+        #expect(result.stdout.contains("spruce study --combine <list> --output <dir>"))
         #expect(result.stdout.contains("skipped when the same command runs again"))
         #expect(result.stdout.contains("spruce study --data ham10000"))
     }
@@ -19,6 +20,7 @@ import Testing
         (["--lr", "0"], "--lr must list positive rates"),
         (["--epochs", "0"], "--epochs must be at least 1"),
         (["--models", "vgg16"], "vgg16"),
+        (["--combine", "a,b"], "--combine reads finished studies: give no --data or --models"),
     ])
     func badFlags(extra: [String], message: String) throws {
         let dir = NSTemporaryDirectory() + "spruce-study-cli-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -29,6 +31,21 @@ import Testing
         let result = try runSpruce(args)
         #expect(result.status != 0)
         #expect(result.stderr.hasPrefix("error: ") && result.stderr.contains(message))
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(!FileManager.default.fileExists(atPath: dir))
+    }
+
+    @Test("--combine without --data, a missing flag, and a folder without results each give one error line", arguments: [
+        (["--models", "mobilenetv2"], "Missing expected argument '--data <dir>'"),
+        (["--data", "fixtures/images"], "Missing expected argument '--models <list>'"),
+        (["--combine", ","], "--combine lists no folder"),
+        (["--combine", "/nonexistent-study"], "/nonexistent-study holds no results.json"),
+    ])
+    func combineErrors(extra: [String], message: String) throws {
+        let dir = NSTemporaryDirectory() + "spruce-study-cli-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let result = try runSpruce(["study", "-o", dir] + extra)
+        #expect(result.status != 0)
+        #expect(result.stderr.hasPrefix("error: ") && result.stderr.contains(message), "\(result.stderr)")
         #expect(result.stderr.split(separator: "\n").count == 1)
         #expect(!FileManager.default.fileExists(atPath: dir))
     }

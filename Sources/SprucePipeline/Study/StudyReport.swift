@@ -20,6 +20,7 @@ public enum StudyReport {
             """
         h += setup(r)
         h += summary(r)
+        h += againstStudy(r)
         h += "<h2>Figures</h2>\n<div class=\"figs\">\n"
         for chart in charts(r) + sizeCharts(r) { h += "<figure>\(chart.render())</figure>\n" }
         h += "</div>\n<h2>ROC curves on the test split</h2>\n<div class=\"figs\">\n"
@@ -55,10 +56,26 @@ public enum StudyReport {
     }
 
     static func setup(_ r: StudyResults) -> String {
-        let s = r.setup
+        let parts = r.parts ?? [r.setup]
+        var h = "<h2>Setup</h2>\n"
+        if parts.count > 1 {
+            h += "<p>This page combines \(parts.count) studies (<code>spruce study --combine</code>), each run with its own settings below.</p>\n"
+        }
+        for s in parts { h += setupTable(s) }
+        let sizes = parts.map { "\($0.size)×\($0.size)" }.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        return h + """
+            <p>How this differs from the study:</p>
+            <ul><li>no ImageNet pretraining: every model starts from random weights;</li>
+            <li>source images are 128×128 (downscaled HAM10000), resized to \(sizes.joined(separator: ", "));</li>
+            <li>the split is by lesion (<code>lesion_id</code>), so no lesion appears in two subsets;</li>
+            <li>beyond the study: int8 weights, the packed artifact's bytes and its latency on the runtime.</li></ul>
+
+            """
+    }
+
+    static func setupTable(_ s: StudySetup) -> String {
         let lrs = s.learningRates.map { "\($0)" }.joined(separator: ", ")
         return """
-            <h2>Setup</h2>
             <table><tbody>
             <tr><th class="l">data</th><td class="l"><code>\(esc(s.data))</code>: \(s.images) images</td></tr>
             <tr><th class="l">split</th><td class="l">\(s.trainImages) train / \(s.validationImages) validation / \(s.testImages) test (\(s.testPositives) malignant in test); \(esc(s.split))</td></tr>
@@ -67,11 +84,6 @@ public enum StudyReport {
             <tr><th class="l">compression</th><td class="l">magnitude pruning (\((s.allocation ?? "uniform") == "global" ? "one global threshold, each layer keeping ≥ 5 %" : "uniform per layer")) of the conv/dense layers (first conv, depthwise convs and classifier left dense) to \(esc(s.sparsities.sorted().map(label).joined(separator: ", "))) on a polynomial schedule during \(s.finetuneEpochs) fine-tuning epoch\(s.finetuneEpochs == 1 ? "" : "s") (Adam \(s.finetuneLearningRate)); BatchNorm folded; int8 weights; packed <code>.spruce</code></td></tr>
             <tr><th class="l">evaluation</th><td class="l">the packed artifact on the Spruce runtime (1 thread) on the test split; latency: median of \(s.latencyRuns) batch-1 runs on this machine (\(s.cores) cores), \(esc(s.build)) build\(s.build == "release" ? "" : " — <strong>latencies of a debug build are not representative of the runtime</strong>")</td></tr>
             </tbody></table>
-            <p>How this differs from the study:</p>
-            <ul><li>no ImageNet pretraining: every model starts from random weights;</li>
-            <li>source images are 128×128 (downscaled HAM10000), resized to \(s.size)×\(s.size);</li>
-            <li>the split is by lesion (<code>lesion_id</code>), so no lesion appears in two subsets;</li>
-            <li>beyond the study: int8 weights, the packed artifact's bytes and its latency on the runtime.</li></ul>
 
             """
     }
@@ -98,6 +110,38 @@ public enum StudyReport {
             }
         }
         return h + "</tbody></table>\n<p class=\"meta\">¹ zeros among all conv and dense weights, counting the layers left dense. Latency: median (90th percentile) of batch-1 runs on the runtime, one thread.</p>\n"
+    }
+
+    /// The study's own dense test AUCs (ImageNet weights, 224–299 px) and the sparsity at which
+    /// it reported each network best, where it said so.
+    static let published: [String: (auc: Double, best: String)] = [
+        "mobilenetv2": (0.885, "-"), "inceptionv3": (0.925, "-"),
+        "resnet50v2": (0.890, "25%"), "resnet152v2": (0.905, "50%"),
+    ]
+
+    /// Each network beside the study's figures: its dense AUC, then the int8 artifact's at every sparsity.
+    static func againstStudy(_ r: StudyResults) -> String {
+        let models = r.setup.models.filter { published[$0] != nil }
+        guard !models.isEmpty else { return "" }
+        let sparsities = Set(r.cells.map { $0.sparsity }).sorted()
+        var h = """
+            <h2>Beside the study</h2>
+            <p>The study's dense test AUC (ImageNet weights, 224–299 px input) and the sparsity it reported best; then Spruce's dense float model (random initialisation, the input below, lesion-grouped split) and its packed int8 artifacts, best in bold.</p>
+            <table><thead><tr><th class="l">model</th><th>study: dense AUC</th><th>study: best sparsity</th><th>Spruce input</th><th>Spruce dense AUC</th>
+            """
+        h += sparsities.map { "<th>\(label($0))</th>" }.joined() + "</tr></thead><tbody>\n"
+        for m in models {
+            let p = published[m]!
+            let cells = r.cells.filter { $0.model == m }
+            let best = cells.compactMap { $0.test.auc }.max()
+            h += "<tr><td class=\"l\">\(esc(m))</td><td>\(f(p.auc, 3))</td><td>\(p.best)</td><td>\(r.setup(of: m).size)²</td><td>\(f(dense(r, m)?.testAUC))</td>"
+            for s in sparsities {
+                let auc = cells.first { $0.sparsity == s }?.test.auc
+                h += auc == nil ? "<td>-</td>" : auc == best ? "<td><strong>\(f(auc))</strong></td>" : "<td>\(f(auc))</td>"
+            }
+            h += "</tr>\n"
+        }
+        return h + "</tbody></table>\n"
     }
 
     /// The study's two figures and the two it lacked.

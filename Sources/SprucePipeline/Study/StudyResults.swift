@@ -2,6 +2,7 @@
 // the dense training per learning rate, and per (model, sparsity) cell the test evaluation of the
 // packed artifact on the runtime, its bytes, non-zero parameters, latency and wall time per stage.
 // Plain Codable data; the runner fills it and the report renders it, nothing here computes.
+import SpruceCore
 import SpruceTrain
 
 /// The settings and data of a study run.
@@ -116,6 +117,32 @@ public struct StudyResults: Sendable, Equatable, Codable {
     public var seconds: Double
     /// tfmot + TFLite against Spruce on the same pruned weights (OUT/peer_sizes.json), if measured.
     public var peerSizes: [PeerSize]? = nil
+    /// The setups of the studies this page combines (`spruce study --combine`), each naming its
+    /// models; nil for one study, whose setup is `setup`.
+    public var parts: [StudySetup]? = nil
+
+    /// The setup `model` was trained and pruned with.
+    public func setup(of model: String) -> StudySetup {
+        parts?.first { $0.models.contains(model) } ?? setup
+    }
+
+    /// One page from several studies (run with different sizes or epochs, in different folders):
+    /// their models, dense trainings, cells and peer sizes in the order given. `setup` is the
+    /// first study's with every model listed; `parts` keeps each study's own.
+    public static func combining(_ studies: [StudyResults], generated: String, seconds: Double) throws -> StudyResults {
+        guard let first = studies.first else { throw StudyError.invalidOption("no study to combine") }
+        let parts = studies.flatMap { $0.parts ?? [$0.setup] }
+        let models = parts.flatMap(\.models)
+        if let twice = models.first(where: { m in models.filter { $0 == m }.count > 1 }) {
+            throw StudyError.invalidOption("\(twice) is in two of the combined studies; a model may come from one only")
+        }
+        var setup = first.setup
+        setup.models = models
+        let peers = studies.flatMap { $0.peerSizes ?? [] }
+        return StudyResults(spruceVersion: SpruceVersion.current, generated: generated, setup: setup,
+                            training: studies.flatMap(\.training), cells: studies.flatMap(\.cells), seconds: seconds,
+                            peerSizes: peers.isEmpty ? nil : peers, parts: parts)
+    }
 }
 
 /// One model pruned by tfmot at one sparsity (random weights) and stored by TFLite (int8 weights,

@@ -225,6 +225,26 @@ public struct StudyRunner: Sendable {
         return results
     }
 
+    /// Writes one results.json and report.html in `output` from the results.json of each study
+    /// folder in `folders` (`spruce study --combine`): networks run at different sizes or epochs,
+    /// in different folders, on one page. Reads only; the folders are left as they are.
+    public static func combine(folders: [String], output: String) throws -> StudyResults {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let studies: [StudyResults] = try folders.map { folder in
+            let file = (folder as NSString).appendingPathComponent("results.json")
+            guard FileManager.default.fileExists(atPath: file) else {
+                throw StudyError.invalidOption("\(folder) holds no results.json (run the study, or --report-only, there first)")
+            }
+            return try decode(file)
+        }
+        let results = try StudyResults.combining(studies, generated: ISO8601DateFormatter().string(from: Date()),
+                                                 seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        try FileIO.writeAtomically(try json(results), to: (output as NSString).appendingPathComponent("results.json"))
+        try FileIO.writeAtomically(Array(StudyReport.html(results).utf8), to: (output as NSString).appendingPathComponent("report.html"))
+        return results
+    }
+
     func validate() throws {
         guard !options.models.isEmpty else { throw StudyError.invalidOption("give at least one model") }
         for m in options.models { _ = try ZooModel(name: m) }
