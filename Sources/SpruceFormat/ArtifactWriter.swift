@@ -29,6 +29,8 @@ public struct ArtifactWriter: Sendable {
     public var halfPrecision = true
     /// With `int8`, bits per quantized weight value: 8 (int8), or 2…7, packed (format 2.0).
     public var valueBits = 8
+    /// With `int8`, widths for named weights in place of `valueBits` (mixed precision; 8 is int8).
+    public var valueBitsByTensor: [String: Int] = [:]
     /// Whether this write stores binary16 parts (`halfPrecision` with int8 weights).
     private var halfParts = false
 
@@ -101,7 +103,8 @@ public struct ArtifactWriter: Sendable {
         for name in Self.weightNames(in: graph).sorted() {
             guard let tensor = graph.initializers[name] else { continue }
             let quantize = int8 && !float32.contains(name)
-            let (record, _) = try storeTensor(name: name, tensor: tensor, isWeight: true, quantize: quantize, bits: valueBits,
+            let bits = valueBitsByTensor[name] ?? valueBits
+            let (record, _) = try storeTensor(name: name, tensor: tensor, isWeight: true, quantize: quantize, bits: bits,
                                               planned: nil)
             let encoding: WeightEncoding
             switch record.encoding {
@@ -111,7 +114,7 @@ public struct ArtifactWriter: Sendable {
                 guard let p = record.rowPointerFormat, let c = record.columnIndexFormat else { encoding = .dense; break }
                 encoding = .csr(rowPointers: p, columnIndices: c)
             }
-            plan.weights[name] = TensorStorage(encoding: encoding, valueType: record.valueType, valueBits: quantize ? valueBits : 8)
+            plan.weights[name] = TensorStorage(encoding: encoding, valueType: record.valueType, valueBits: quantize ? bits : 8)
         }
         return plan
     }
@@ -141,7 +144,7 @@ public struct ArtifactWriter: Sendable {
             }
             let (entry, parts) = try writer.storeTensor(name: name, tensor: tensor, isWeight: isWeight,
                                                  quantize: planned.map { $0.valueType == .int8 } ?? (int8 && !float32.contains(name)),
-                                                 bits: planned?.valueBits ?? valueBits, planned: planned?.encoding)
+                                                 bits: planned?.valueBits ?? valueBitsByTensor[name] ?? valueBits, planned: planned?.encoding)
             var record = entry
             for part in parts {
                 record.parts[part.part] = UInt32(manifest.sections.count)

@@ -44,6 +44,13 @@ public struct EncodingPlan: Sendable, Equatable {
 
     /// Whether any weight is stored as int8.
     public var hasInt8: Bool { weights.values.contains { $0.valueType == .int8 } }
-    /// The bits of its int8 weights' values (8 when there are none).
-    public var valueBits: Int { weights.values.first { $0.valueType == .int8 }?.valueBits ?? 8 }
+    /// The widths of its quantized weights' values, narrowest first (empty when there are none).
+    public var valueWidths: [Int] { Set(weights.values.filter { $0.valueType == .int8 }.map(\.valueBits)).sorted() }
+
+    /// How quantized weights of `widths` are named: float32 (none), int8, 4-bit, or 3–8-bit mixed.
+    public static func describe(widths: some Collection<Int>) -> String {
+        guard let lo = widths.min(), let hi = widths.max() else { return "float32" }
+        if lo == hi { return lo == 8 ? "int8" : "\(lo)-bit" }
+        return "\(lo)–\(hi)-bit mixed"
+    }
 }

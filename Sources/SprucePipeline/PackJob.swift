@@ -92,7 +92,7 @@ public struct PackJob: Sendable {
         var start = PipelineState(model: model, sourceName: (sourceName as NSString).lastPathComponent)
         start.inputNormalization = recipe.data.flatMap { InputNormalization(named: $0.scaling) }
         let state = try run(Pipeline(stages: stages, zstdLevel: options.zstdLevel), start, path: sourceName, progress: progress)
-        return (ArtifactContents.model(state, valueBits: options.valueBits), state.pruningReport)
+        return (ArtifactContents.model(state, values: EncodingPlan.describe(widths: [options.valueBits])), state.pruningReport)
     }
 
     /// Reads `source`, packs it and writes `destination` atomically.

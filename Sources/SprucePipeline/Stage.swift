@@ -28,6 +28,9 @@ public struct PipelineState: Sendable {
     public var folded: Bool
     /// Store conv/Gemm weights as int8 (set by `quantize`, or by a target-size search).
     public var int8: Bool
+    /// Value widths chosen per layer, by conv/Gemm node name (a mixed-precision target-size
+    /// search); layers not named take the context's `valueBits`.
+    public var valueWidths: [String: Int] = [:]
     /// Images whose activations chose how int8 weights round (GPTQ, by `quantize`); 0: to nearest.
     public var calibrationImages: Int
     /// How image pixels become the model's input (set by `load` from the recipe's data options;

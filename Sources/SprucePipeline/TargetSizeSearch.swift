@@ -54,26 +54,16 @@ public struct TargetSizeSearch: Sendable {
     /// The least sparsity (and int8 choice) that fits, or `StageError.budgetUnreachable`.
     /// `describe(sparsity)` is the pruning description `pack` will write (it is part of the size).
     public func run(model: Model, sourceName: String, sensitivity: SensitivityTable? = nil,
-                    describe: (Double) -> String = { _ in "none" },
+                    describe: @escaping (Double) -> String = { _ in "none" },
                     events: @Sendable (PipelineEvent) -> Void = { _ in }) throws -> TargetSizeResult {
-        let lowered: Graph
-        do { lowered = try model.graph.lowered() } catch {
-            throw StageError.failed(stage: "prune", reason: "\(sourceName): cannot lower for inference: \(error)")
-        }
-        let allocator = PruningAllocator(options: options)
-        let maxSparsity = allocator.reachableSparsity(graph: model.graph)
+        let sizer = try Sizer(search: self, model: model, sourceName: sourceName, sensitivity: sensitivity, describe: describe)
+        let maxSparsity = sizer.allocator.reachableSparsity(graph: model.graph)
         var evaluations = 0
         func size(_ s: Double, _ int8: Bool) throws -> Int {
             evaluations += 1
             events(.progress(stage: "prune", done: evaluations, total: 0,
                              detail: "size search: \(percent(s))\(int8 ? " int8" : "")"))
-            let perLayer = try allocator.allocate(target: s, graph: model.graph, sensitivity: sensitivity)
-            let masks = lowered.carrying(allocator.masks(for: model.graph, sparsities: perLayer), from: model.graph)
-            var state = PipelineState(model: Model(graph: lowered.applyingMasks(masks), metadata: model.metadata,
-                                                   producer: model.producer), sourceName: sourceName)
-            state.int8 = int8
-            state.pruningDescription = describe(s)
-            return try ArtifactContents.bytes(state, zstdLevel: zstdLevel, valueBits: valueBits).count
+            return try sizer.bytes(sparsity: s, int8: int8)
         }
         /// Least sparsity in [0, maxSparsity] that fits with `int8`, or nil.
         func search(_ int8: Bool) throws -> (Double, Int)? {
@@ -113,6 +103,43 @@ public struct TargetSizeSearch: Sendable {
         }
         if !excluded.isEmpty { how += ", \(excluded.joined(separator: "/")) left dense" }
         throw StageError.budgetUnreachable(budget: budget, smallest: smallest, how: how)
+    }
+
+    /// Exact packed sizes of one model pruned one-shot to a sparsity (allocated by the search's
+    /// options), lowered and encoded with the same writer and metadata as `pack`.
+    struct Sizer {
+        let search: TargetSizeSearch
+        let model: Model
+        let lowered: Graph
+        let sourceName: String
+        let allocator: PruningAllocator
+        let sensitivity: SensitivityTable?
+        let describe: (Double) -> String
+
+        init(search: TargetSizeSearch, model: Model, sourceName: String, sensitivity: SensitivityTable?,
+             describe: @escaping (Double) -> String) throws {
+            do { lowered = try model.graph.lowered() } catch {
+                throw StageError.failed(stage: "prune", reason: "\(sourceName): cannot lower for inference: \(error)")
+            }
+            (self.search, self.model, self.sourceName, self.sensitivity, self.describe) = (search, model, sourceName, sensitivity, describe)
+            allocator = PruningAllocator(options: search.options)
+        }
+
+        /// Keep-masks of the training-form weights at `sparsity`.
+        func masks(sparsity: Double) throws -> [String: [Bool]] {
+            allocator.masks(for: model.graph, sparsities: try allocator.allocate(target: sparsity, graph: model.graph, sensitivity: sensitivity))
+        }
+
+        /// Bytes at `sparsity`, with `widths` per layer node (mixed precision) over `search.valueBits`.
+        func bytes(sparsity: Double, int8: Bool, widths: [String: Int] = [:]) throws -> Int {
+            let masks = lowered.carrying(try masks(sparsity: sparsity), from: model.graph)
+            var state = PipelineState(model: Model(graph: lowered.applyingMasks(masks), metadata: model.metadata,
+                                                   producer: model.producer), sourceName: sourceName)
+            state.int8 = int8
+            state.valueWidths = widths
+            state.pruningDescription = describe(sparsity)
+            return try ArtifactContents.bytes(state, zstdLevel: search.zstdLevel, valueBits: search.valueBits).count
+        }
     }
 
     /// After fine-tuning: the folded `state` with every pruned layer raised to min(cap, its

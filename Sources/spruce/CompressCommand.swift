@@ -96,9 +96,13 @@ struct CompressCommand: ParsableCommand {
     @Flag(help: "Store conv and Gemm weights as int8 (symmetric, one scale per output channel; the first conv stays float32).")
     var int8 = false
 
-    @Option(help: ArgumentHelp("Bits per quantized weight value: 8 (int8, what --int8 stores) or 2 to 7, packed (format 2.0); implies --int8.",
-                               valueName: "N"))
-    var bits: Int?
+    @Option(help: ArgumentHelp("Bits per quantized weight value: 8 (int8, what --int8 stores) or 2 to 7, packed (format 2.0); or 'mixed': with --target-size and --data, each layer gets its own width from 2, 3, 4, 5, 6 and 8, chosen with the sparsity from measurements on the validation images. Implies --int8.",
+                               valueName: "N|mixed"))
+    var bits: String?
+
+    /// --bits as a width (8 for mixed: the writer's default, every layer then named).
+    var valueBits: Int? { bits.map { Int($0) ?? 8 } }
+    var mixedWidths: Bool { bits == "mixed" }
 
     @Option(parsing: .upToNextOption,
             help: ArgumentHelp("Images (.jpg/.png files or folders of them, a few dozen representative ones) on which each layer's int8 or --bits values are rounded up or down so its outputs move least (GPTQ), instead of to nearest; implies --int8.",
@@ -112,7 +116,7 @@ struct CompressCommand: ParsableCommand {
     /// Whether the fine-tuning trains through the rounding: --qat/--no-qat, else on for 2–7-bit
     /// values fine-tuned on data without calibration images.
     var quantizationAware: Bool {
-        qat ?? (data != nil && recipe == nil && calibrate.isEmpty && (bits ?? 8) < 8)
+        qat ?? (data != nil && recipe == nil && calibrate.isEmpty && ((valueBits ?? 8) < 8 || mixedWidths))
     }
 
     @Option(help: ArgumentHelp("How the sparsity is shared: uniform, global or sensitivity.", valueName: "strategy"))
@@ -164,8 +168,14 @@ struct CompressCommand: ParsableCommand {
         guard output.lowercased().hasSuffix(".spruce") else {
             throw ValidationError("--output must name a .spruce file, got '\(output)'")
         }
-        if let bits, !(2...8).contains(bits) {
-            throw ValidationError("--bits must be between 2 and 8, got \(bits)")
+        if let bits, !mixedWidths, !(2...8).contains(Int(bits) ?? 0) {
+            throw ValidationError("--bits must be between 2 and 8, or mixed, got '\(bits)'")
+        }
+        if mixedWidths && (targetSize == nil || data == nil) {
+            throw ValidationError("--bits mixed chooses each layer's width for --target-size from validation AUC; it needs --target-size and --data")
+        }
+        if mixedWidths && !calibrate.isEmpty {
+            throw ValidationError("--bits mixed fine-tunes through nearest rounding; do not combine it with --calibrate")
         }
         if qat == true && !calibrate.isEmpty {
             throw ValidationError("--qat trains through nearest rounding; do not combine it with --calibrate")
@@ -244,7 +254,8 @@ struct CompressCommand: ParsableCommand {
             pruning: PruningOptions(allocation: AllocationStrategy(name: allocation) ?? CompressOptions.defaultAllocation, exclude: try exclusions(),
                                     block: PruningBlock(rawValue: block) ?? .single),
             zstdLevel: zstdLevel, seed: seed)
-        options.valueBits = bits ?? 8
+        options.valueBits = valueBits ?? 8
+        options.mixedWidths = mixedWidths
         options.quantizationAware = quantizationAware
         options.calibrationImages = try CalibrationImages.expand(calibrate)
         return Recipe.compress(options)

@@ -27,6 +27,8 @@ public struct CompressOptions: Sendable, Equatable {
     public var valueBits = 8
     /// Fine-tune through the rounding once the masks are final (needs int8 and data).
     public var quantizationAware = false
+    /// With `targetBytes` and data: each quantized layer's value width chosen by the budget search.
+    public var mixedWidths = false
     /// Images the quantize stage rounds the values on (GPTQ); empty: nearest.
     public var calibrationImages: [String] = []
     public var pruning: PruningOptions
@@ -67,7 +69,7 @@ extension Recipe {
         var stages: [StageSpec] = [.load(options.model)]
         stages.append(.prune(PruneSpec(sparsity: options.sparsity, targetBytes: options.targetBytes, options: options.pruning,
                                        schedule: hasData ? ScheduleSpec(kind: options.schedule, endFraction: options.scheduleEnd) : nil,
-                                       int8: options.int8 ? .always : .auto)))
+                                       int8: options.int8 ? .always : .auto, mixedWidths: options.mixedWidths)))
         if hasData { stages.append(.finetune(epochs: options.finetuneEpochs, learningRate: options.learningRate,
                                                 decay: options.learningRateDecay, optimizer: options.optimizer)) }
         stages += [.fold, .quantize(int8: options.int8, calibrationImages: options.calibrationImages, bits: options.valueBits,

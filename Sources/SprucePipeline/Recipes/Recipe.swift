@@ -32,7 +32,7 @@ public enum StageSpec: Sendable, Equatable, Codable {
 
     private enum CodingKeys: String, CodingKey {
         case stage, model, epochs, learningRate, decay, optimizer, int8, zstdLevel, calibrationImages, bits, quantizationAware
-        case sparsity, targetBytes, allocation, exclude, block, maxLayerSparsity, scope, excludeUpTo, schedule
+        case sparsity, targetBytes, allocation, exclude, block, maxLayerSparsity, scope, excludeUpTo, schedule, mixedWidths
     }
 
     public init(from decoder: Decoder) throws {
@@ -63,7 +63,8 @@ public enum StageSpec: Sendable, Equatable, Codable {
                                     targetBytes: try c.decodeIfPresent(Int.self, forKey: .targetBytes),
                                     options: options,
                                     schedule: try c.decodeIfPresent(ScheduleSpec.self, forKey: .schedule),
-                                    int8: try c.decodeIfPresent(Int8Policy.self, forKey: .int8) ?? .auto))
+                                    int8: try c.decodeIfPresent(Int8Policy.self, forKey: .int8) ?? .auto,
+                                    mixedWidths: try c.decodeIfPresent(Bool.self, forKey: .mixedWidths) ?? false))
         case "fold": self = .fold
         case "encode": self = .encode
         case "quantize":
@@ -104,6 +105,7 @@ public enum StageSpec: Sendable, Equatable, Codable {
             if p.options.excludeUpTo < 1 { try c.encode(p.options.excludeUpTo, forKey: .excludeUpTo) }
             try c.encodeIfPresent(p.schedule, forKey: .schedule)
             try c.encode(p.int8, forKey: .int8)
+            if p.mixedWidths { try c.encode(true, forKey: .mixedWidths) }
         case .fold, .encode: break
         case .quantize(let int8, let images, let bits, let aware):
             try c.encode(int8, forKey: .int8)

@@ -88,7 +88,7 @@ public struct QuantizeStage: Stage {
         state.model.graph = graph
         state.calibrationImages = calibrationImages.count
         var summary = state.int8
-            ? "\(bits == 8 ? "int8" : "\(bits)-bit") values, one scale per row\(byBudget ? " (needed for the target size)" : "")"
+            ? "\(EncodingPlan.describe(widths: Set(ArtifactContents.widths(state, valueBits: bits).values))) values, one scale per row\(byBudget ? " (needed for the target size)" : "")"
             : "float32 kept"
         if !calibrationImages.isEmpty { summary += ", GPTQ-rounded on \(calibrationImages.count) calibration images" }
         if quantizationAware { summary += ", rounded as fine-tuning saw them" }
@@ -128,7 +128,7 @@ public struct EncodeStage: Stage {
         if let note { context.events(.note("encode: \(note)")) }
         let counts = Dictionary(grouping: plan.weights.values, by: \.encodingName).mapValues(\.count)
         var summary = ["dense", "bitmask", "csr"].compactMap { e in counts[e].map { "\($0) \(e)" } }.joined(separator: ", ")
-            + " (\(!plan.hasInt8 ? "float32" : plan.valueBits == 8 ? "int8" : "\(plan.valueBits)-bit") values, zstd \(plan.zstdLevel))"
+            + " (\(EncodingPlan.describe(widths: plan.valueWidths)) values, zstd \(plan.zstdLevel))"
         if let note { summary += "; " + note }
         var details: [String: String] = [:]
         for (k, v) in plan.weights { details["encoding." + k] = "\(v.encodingName) \(v.valueType == .int8 ? "int8" : "float32")" }

@@ -27,7 +27,7 @@ public struct PackStage: Stage {
             metrics["validation_auc"] = auc
             state.validationAUC = auc
         }
-        var summary = "\(ByteSize.format(bytes.count)) (\(state.int8 ? "int8" : "float32"), zstd \(plan.zstdLevel))"
+        var summary = "\(ByteSize.format(bytes.count)) (\(EncodingPlan.describe(widths: plan.valueWidths)), zstd \(plan.zstdLevel))"
         if let budget = state.targetBytes { summary += " within the \(ByteSize.format(budget)) budget" }
         return StageReport(stage: name, summary: summary, seconds: seconds, model: state.model, bytes: bytes.count,
                            metrics: metrics)
@@ -38,14 +38,14 @@ public struct PackStage: Stage {
 /// The pack stage writes them and the size searches measure them, so a size found is the size written
 /// (`ArtifactWriter.encode(model)` chooses as `plan(for:)` does, so both give the same bytes).
 enum ArtifactContents {
-    /// The state's model with its metadata (`valueBits`: the width its int8 weights will be
-    /// stored at); fixed-width numbers keep sizes predictable for the budget search.
-    static func model(_ state: PipelineState, valueBits: Int) -> Model {
+    /// The state's model with its metadata (`values`: how its int8 weights will be stored, as
+    /// `EncodingPlan.describe` names it); fixed-width numbers keep sizes predictable for the budget search.
+    static func model(_ state: PipelineState, values: String) -> Model {
         var m = state.model
         m.metadata["source_file"] = state.sourceName
         m.metadata["packed_by"] = "spruce \(SpruceVersion.current)"
         m.metadata["values"] = !state.int8 ? "float32"
-            : "\(valueBits == 8 ? "int8" : "\(valueBits)-bit") (conv/gemm weights but the first conv, per-row symmetric"
+            : "\(values) (conv/gemm weights but the first conv, per-row symmetric"
             + (state.calibrationImages == 0 ? ")" : ", GPTQ-rounded on \(state.calibrationImages) calibration images)")
         m.metadata["sparsity"] = String(format: "%.4f", Tuning.sparsity(state.model.graph))
         m.metadata["pruning"] = state.pruningDescription
@@ -53,10 +53,17 @@ enum ArtifactContents {
         return m
     }
 
-    /// The writer for the state's value type and `valueBits`.
+    /// Per quantized weight tensor of the state's model, its value width: `valueBits`, or the
+    /// width `state.valueWidths` chose for its layer (mixed precision).
+    static func widths(_ state: PipelineState, valueBits: Int) -> [String: Int] {
+        Tuning.roundedWeights(state.model.graph, bits: valueBits, byLayer: state.valueWidths)
+    }
+
+    /// The writer for the state's value type and widths.
     static func writer(_ state: PipelineState, zstdLevel: Int, valueBits: Int) -> ArtifactWriter {
         var writer = ArtifactWriter(int8: state.int8, zstdLevel: zstdLevel)
         writer.valueBits = valueBits
+        if !state.valueWidths.isEmpty { writer.valueBitsByTensor = widths(state, valueBits: valueBits) }
         return writer
     }
 
@@ -69,14 +76,15 @@ enum ArtifactContents {
 
     /// The artifact bytes written as `plan` says.
     static func bytes(_ state: PipelineState, plan: EncodingPlan) throws -> [UInt8] {
-        do { return try ArtifactWriter().encode(model(state, valueBits: plan.valueBits), plan: plan) } catch {
+        do { return try ArtifactWriter().encode(model(state, values: EncodingPlan.describe(widths: plan.valueWidths)), plan: plan) } catch {
             throw StageError.failed(stage: "pack", reason: "\(state.sourceName): \(error)")
         }
     }
 
     /// The artifact bytes with the storage the writer chooses (what `plan` then `bytes` give).
     static func bytes(_ state: PipelineState, zstdLevel: Int, valueBits: Int) throws -> [UInt8] {
-        do { return try writer(state, zstdLevel: zstdLevel, valueBits: valueBits).encode(model(state, valueBits: valueBits)) } catch {
+        let values = EncodingPlan.describe(widths: Set(widths(state, valueBits: valueBits).values))
+        do { return try writer(state, zstdLevel: zstdLevel, valueBits: valueBits).encode(model(state, values: values)) } catch {
             throw StageError.failed(stage: "pack", reason: "\(state.sourceName): \(error)")
         }
     }

@@ -4,6 +4,7 @@
 // (the pipeline checks there is one); otherwise they are applied at once (one-shot), before fold
 // on the training weights or after it on the inference weights (`spruce pack`).
 import SpruceCore
+import SpruceFormat
 import SpruceTrain
 
 /// Whether int8 may be used to reach a byte budget.
@@ -29,20 +30,32 @@ public struct PruneStage: Stage, Equatable {
     public var schedule: ScheduleSpec?
     /// int8 use when searching for a budget.
     public var int8: Int8Policy
+    /// With `targetBytes`: choose each quantized layer's value width too (mixed precision, from
+    /// measurements on the validation images; `MixedWidths.swift`), instead of one width for all.
+    public var mixedWidths: Bool
 
     /// A prune stage; give exactly one of `sparsity` and `targetBytes`.
     public init(sparsity: Double? = nil, targetBytes: Int? = nil, options: PruningOptions = PruningOptions(),
-                schedule: ScheduleSpec? = nil, int8: Int8Policy = .auto) {
+                schedule: ScheduleSpec? = nil, int8: Int8Policy = .auto, mixedWidths: Bool = false) {
         self.sparsity = sparsity
         self.targetBytes = targetBytes
         self.options = options
         self.schedule = schedule
         self.int8 = int8
+        self.mixedWidths = mixedWidths
     }
 
     public func run(_ state: inout PipelineState, context: StageContext) throws -> StageReport {
         guard (sparsity == nil) != (targetBytes == nil) else {
             throw StageError.invalidParameter(stage: name, reason: "give exactly one of sparsity and target size")
+        }
+        if mixedWidths {
+            guard targetBytes != nil, int8 != .never else {
+                throw StageError.invalidParameter(stage: name, reason: "mixed value widths are chosen for a target size, with int8 or narrower values")
+            }
+            guard state.data != nil else {
+                throw StageError.needsData(stage: name, reason: "mixed value widths are chosen from validation AUC")
+            }
         }
         let gradual = schedule != nil
         let start = state
@@ -68,7 +81,18 @@ public struct PruneStage: Stage, Equatable {
                     })
             }
             let target: Double
-            if let targetBytes {
+            if let targetBytes, mixedWidths, let data = start.data {
+                let result = try mixedSearch(start, data: data, targetBytes: targetBytes, sensitivity: table, gradual: gradual, context: context)
+                target = result.sparsity
+                state.int8 = true
+                state.valueWidths = result.widths
+                state.targetBytes = targetBytes
+                details["target_bytes"] = "\(targetBytes)"
+                details["search_bytes"] = "\(result.bytes)"
+                details["predicted_loss"] = String(format: "%.4f", result.pruningLoss + result.roundingLoss)
+                for (node, bits) in result.widths { details["width." + node] = "\(bits)" }
+                summary = "target \(ByteSize.format(targetBytes)): sparsity \(percent(target)) with values of \(result.widthCounts) packs to \(ByteSize.format(result.bytes)) before fine-tuning (predicted validation AUC loss \(String(format: "%.4f", result.pruningLoss)) from pruning + \(String(format: "%.4f", result.roundingLoss)) from rounding, the least of \(result.candidates.count) sparsities tried); "
+            } else if let targetBytes {
                 var search = TargetSizeSearch(budget: targetBytes, options: options, int8: int8, zstdLevel: context.zstdLevel)
                 search.valueBits = context.valueBits
                 let result = try search.run(model: start.model, sourceName: start.sourceName, sensitivity: table,
@@ -111,6 +135,29 @@ public struct PruneStage: Stage, Equatable {
             }
         }
         return StageReport(stage: name, summary: summary, seconds: seconds, model: state.model, metrics: metrics, details: details)
+    }
+
+    /// Mixed precision: each quantized layer's sensitivity to 2, 3 and 4-bit values, then the
+    /// sparsity and widths with the least predicted loss that fit `targetBytes`.
+    private func mixedSearch(_ start: PipelineState, data: PipelineData, targetBytes: Int, sensitivity: SensitivityTable?,
+                             gradual: Bool, context: StageContext) throws -> MixedWidthResult {
+        let graph = start.model.graph
+        let quantized = ArtifactWriter.quantizedWeights(in: graph)
+        let layers = graph.prunableLayers().filter { quantized.contains($0.tensor) }.map { (node: $0.node, tensor: $0.tensor) }
+        let widths = try WidthSensitivity.measure(
+            model: start.model, layers: layers,
+            score: { try Validation.auc(session: $0, data: data, cancellation: context.cancellation) ?? 0.5 },
+            progress: { done, total in
+                context.events(.progress(stage: name, done: done, total: total, detail: "value-width sensitivity of layer \(done)/\(total)"))
+            })
+        let search = TargetSizeSearch(budget: targetBytes, options: options, int8: .always, zstdLevel: context.zstdLevel)
+        return try search.runMixed(
+            model: start.model, sourceName: start.sourceName, widths: widths, sensitivity: sensitivity,
+            pruningLoss: { pruned in
+                var m = start.model
+                m.graph = pruned
+                return widths.baseline - (try Validation.auc(model: m, data: data, cancellation: context.cancellation) ?? 0.5)
+            }, describe: { describe($0, gradual: gradual) }, events: context.events)
     }
 
     /// The pruning as written into the artifact's metadata (fixed-width numbers).

@@ -68,7 +68,7 @@ enum Tuning {
         var earlierSeconds = 0.0  // a resumed run's epochs from before the checkpoint
         // Quantization-aware fine-tuning: the weights the artifact will quantize, at its width,
         // trained through their rounding from the step the masks are final.
-        let rounded = context.quantizationAware ? Self.roundedWeights(start.model.graph, bits: context.valueBits) : [:]
+        let rounded = context.quantizationAware ? Self.roundedWeights(start.model.graph, bits: context.valueBits, byLayer: start.valueWidths) : [:]
         let roundingFrom = rounded.isEmpty ? nil : (0..<max(1, epochs * batches)).first { plan?.isFinal(afterStep: $0) ?? true }
         let ((model, masks, auc, lastLoss, note), seconds) = try timed {
             () throws -> (Model, [String: [Bool]], Double?, Double?, String?) in
@@ -126,16 +126,21 @@ enum Tuning {
         if optimizer != .adam { summary += " (\(optimizer.rawValue))" }
         if pending != nil { summary += ", pruning on the schedule" }
         if let roundingFrom {
-            summary += ", through the \(context.valueBits == 8 ? "int8" : "\(context.valueBits)-bit") rounding from step \(roundingFrom + 1)"
+            summary += ", through the \(EncodingPlan.describe(widths: Set(rounded.values))) rounding from step \(roundingFrom + 1)"
         }
         if let note { summary += "; \(note)" }
         return StageReport(stage: stage, summary: summary, seconds: seconds + earlierSeconds, model: model, metrics: metrics)
     }
 
     /// The weights the artifact writer quantizes (conv, Gemm and MatMul-Linear weights but the
-    /// first conv), each at `bits`.
-    static func roundedWeights(_ graph: Graph, bits: Int) -> [String: Int] {
-        Dictionary(uniqueKeysWithValues: ArtifactWriter.quantizedWeights(in: graph).map { ($0, bits) })
+    /// first conv), each at `bits` or at the width `byLayer` gives its node (mixed precision).
+    static func roundedWeights(_ graph: Graph, bits: Int, byLayer: [String: Int] = [:]) -> [String: Int] {
+        let quantized = ArtifactWriter.quantizedWeights(in: graph)
+        var out: [String: Int] = [:]
+        for layer in graph.prunableLayers() where quantized.contains(layer.tensor) {
+            out[layer.tensor] = byLayer[layer.node] ?? bits
+        }
+        return out
     }
 
     /// Fraction of zeros over the conv/Gemm weights.

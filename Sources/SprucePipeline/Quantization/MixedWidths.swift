@@ -1,0 +1,197 @@
+// Mixed precision under a byte budget (`spruce compress --target-size … --bits mixed`): the
+// target-size search chooses each layer's sparsity (the allocation strategy at one overall
+// sparsity) and each quantized layer's value width. Measurements on the validation images predict
+// what a choice costs: the float model pruned one-shot at each candidate sparsity, and each
+// quantized layer alone rounded to 2, 3 and 4 bits (wider widths extrapolated: rounding noise power
+// falls 4× per bit). At each candidate sparsity a greedy allocation narrows, one step at a time, the
+// layer whose next narrower width costs the least predicted loss per byte it saves, until the exact
+// packed size fits; the candidate with the least predicted loss (pruning plus rounding) wins.
+import Foundation
+import SpruceCore
+import SpruceFormat
+import SpruceTrain
+
+/// Per-layer predicted validation-AUC loss of narrower values.
+public struct WidthSensitivity: Sendable, Equatable, Codable {
+    /// Validation AUC of the float model.
+    public var baseline: Double
+    /// Widths measured, increasing.
+    public var widths: [Int]
+    /// Per layer node: baseline − AUC with that layer alone rounded at each measured width.
+    public var losses: [String: [Double]]
+
+    /// The widths `measure` rounds each layer to.
+    public static let measured = [2, 3, 4]
+    /// The widths an allocation chooses from, narrowest first.
+    public static let candidates = [2, 3, 4, 5, 6, 8]
+
+    /// A table from its parts.
+    public init(baseline: Double, widths: [Int], losses: [String: [Double]]) {
+        self.baseline = baseline
+        self.widths = widths
+        self.losses = losses
+    }
+
+    /// Measures each layer of `layers` (conv/Gemm node and its weight tensor in `model`'s training
+    /// form): rounded alone, per row as the writer stores it, to each of `widths`; `score` is the
+    /// validation AUC of a session. `progress` is told each layer done.
+    public static func measure(model: Model, layers: [(node: String, tensor: String)], widths: [Int] = measured,
+                               score: (TrainingSession) throws -> Double,
+                               progress: (Int, Int) -> Void = { _, _ in }) throws -> WidthSensitivity {
+        let session = try TrainingSession(model: model)
+        let baseline = try score(session)
+        var losses: [String: [Double]] = [:]
+        for (k, layer) in layers.enumerated() {
+            losses[layer.node] = try widths.map { bits in
+                try session.setRoundedWeights([layer.tensor: bits])
+                return baseline - (try score(session))
+            }
+            progress(k + 1, layers.count)
+        }
+        return WidthSensitivity(baseline: baseline, widths: widths.sorted(), losses: losses)
+    }
+
+    /// Predicted loss of `node`'s values at `bits`: at least 0 and never less than at a wider
+    /// width (the largest loss measured at this width or a wider one); above the widest width
+    /// measured, its loss divided by 4 per extra bit; 0 at 8 bits and for a layer not measured.
+    public func loss(_ node: String, bits: Int) -> Double {
+        guard bits < 8, let row = losses[node], let top = widths.last else { return 0 }
+        if bits > top { return max(0, row.last ?? 0) * pow(0.25, Double(bits - top)) }
+        var worst = 0.0
+        for (b, l) in zip(widths, row) where b >= bits { worst = max(worst, l) }
+        return worst
+    }
+
+    /// Stored bytes of one value at `bits`, for estimates: packed values do not compress, int8
+    /// values take about 7 bits after zstd (docs/RESULTS.md).
+    static func bytesPerValue(_ bits: Int) -> Double { bits == 8 ? 7.0 / 8 : Double(bits) / 8 }
+
+    /// Widths from `candidates` per layer node of `values` (the values each layer stores: its
+    /// non-zeros) whose estimated bytes are at least `saving` below all int8: each step narrows
+    /// the layer whose next narrower width costs the least predicted loss per byte saved (ties:
+    /// the larger saving). nil when every layer at the narrowest width saves less.
+    public func allocate(values: [String: Int], saving: Double) -> [String: Int]? {
+        var width = values.mapValues { _ in 8 }
+        var saved = 0.0
+        let nodes = values.keys.sorted()
+        while saved < saving {
+            var best: (node: String, bits: Int, bytes: Double, cost: Double)?
+            for node in nodes {
+                guard let current = width[node], let next = Self.candidates.last(where: { $0 < current }) else { continue }
+                let bytes = Double(values[node] ?? 0) * (Self.bytesPerValue(current) - Self.bytesPerValue(next))
+                guard bytes > 0 else { continue }
+                let cost = (loss(node, bits: next) - loss(node, bits: current)) / bytes
+                if let b = best, cost > b.cost || (cost == b.cost && bytes <= b.bytes) { continue }
+                best = (node, next, bytes, cost)
+            }
+            guard let step = best else { return nil }
+            width[step.node] = step.bits
+            saved += step.bytes
+        }
+        return width
+    }
+
+    /// Predicted loss of a whole allocation.
+    public func loss(of widths: [String: Int]) -> Double {
+        widths.reduce(0) { $0 + loss($1.key, bits: $1.value) }
+    }
+}
+
+/// What a mixed-precision target-size search chose.
+public struct MixedWidthResult: Sendable {
+    /// Sparsity of the participating layers.
+    public var sparsity: Double
+    /// Value width per quantized layer node.
+    public var widths: [String: Int]
+    /// Exact artifact bytes at that point (before fine-tuning).
+    public var bytes: Int
+    /// Predicted validation-AUC loss of the one-shot pruning and of the rounding.
+    public var pruningLoss: Double, roundingLoss: Double
+    /// Every candidate tried: sparsity and predicted total loss (nil: no widths fit there).
+    public var candidates: [(sparsity: Double, loss: Double?)]
+
+    /// `3-bit ×20, 4-bit ×12, int8 ×3` (narrowest first).
+    public var widthCounts: String {
+        Dictionary(grouping: widths.values, by: { $0 }).sorted { $0.key < $1.key }
+            .map { "\($0.key == 8 ? "int8" : "\($0.key)-bit") ×\($0.value.count)" }.joined(separator: ", ")
+    }
+}
+
+extension TargetSizeSearch {
+    /// Candidate sparsities tried between the least that fits with 2-bit values everywhere and
+    /// the least that fits with int8 everywhere.
+    static let mixedCandidates = 6
+
+    /// The sparsity and per-layer widths with the least predicted loss whose packed artifact fits
+    /// the budget, or `StageError.budgetUnreachable`. `pruningLoss(graph)` scores the training-form
+    /// model pruned one-shot (baseline − validation AUC); `widths` predicts the rounding's loss.
+    func runMixed(model: Model, sourceName: String, widths: WidthSensitivity, sensitivity: SensitivityTable? = nil,
+                  pruningLoss: (Graph) throws -> Double, describe: @escaping (Double) -> String = { _ in "none" },
+                  events: @Sendable (PipelineEvent) -> Void = { _ in }) throws -> MixedWidthResult {
+        let sizer = try Sizer(search: self, model: model, sourceName: sourceName, sensitivity: sensitivity, describe: describe)
+        let graph = model.graph
+        let quantized = ArtifactWriter.quantizedWeights(in: graph)
+        let layers = graph.prunableLayers().filter { quantized.contains($0.tensor) }
+        let narrowest = Dictionary(uniqueKeysWithValues: layers.map { ($0.node, WidthSensitivity.candidates[0]) })
+        let maxSparsity = sizer.allocator.reachableSparsity(graph: graph)
+
+        /// Least sparsity (to `resolution`) at which `widths` fit, nil when not even at the most.
+        func least(_ widths: [String: Int]) throws -> Double? {
+            guard try sizer.bytes(sparsity: maxSparsity, int8: true, widths: widths) <= budget else { return nil }
+            if try sizer.bytes(sparsity: 0, int8: true, widths: widths) <= budget { return 0 }
+            var lo = 0.0, hi = maxSparsity
+            while hi - lo > resolution {
+                let mid = (lo + hi) / 2
+                if try sizer.bytes(sparsity: mid, int8: true, widths: widths) <= budget { hi = mid } else { lo = mid }
+            }
+            return hi
+        }
+        events(.progress(stage: "prune", done: 0, total: 0, detail: "mixed widths: the sparsity range"))
+        guard let low = try least(narrowest) else {
+            let smallest = try sizer.bytes(sparsity: maxSparsity, int8: true, widths: narrowest)
+            throw StageError.budgetUnreachable(budget: budget, smallest: smallest,
+                                               how: "2-bit values, \(percent(maxSparsity)) of the pruned layers' weights")
+        }
+        let high = try least([:]) ?? maxSparsity
+        let steps = high - low < resolution ? 1 : Self.mixedCandidates
+        let grid = (0..<steps).map { i in steps == 1 ? low : low + (high - low) * Double(i) / Double(steps - 1) }
+
+        var best: MixedWidthResult?
+        var tried: [(sparsity: Double, loss: Double?)] = []
+        for (i, s) in grid.enumerated() {
+            events(.progress(stage: "prune", done: i + 1, total: grid.count, detail: "mixed widths at sparsity \(percent(s))"))
+            let masks = try sizer.masks(sparsity: s)
+            let pruned = graph.applyingMasks(masks)
+            // Values each layer stores: its non-zeros.
+            var values: [String: Int] = [:]
+            for layer in layers {
+                values[layer.node] = StageReport.nonzeros(pruned.initializers[layer.tensor]?.data ?? [])
+            }
+            var chosen: [String: Int] = [:]
+            var bytes = try sizer.bytes(sparsity: s, int8: true)
+            var saving = Double(bytes - budget)
+            // The estimate of each width's bytes is close, not exact: narrow further until it fits.
+            // When the estimate runs out of layers to narrow, the narrowest widths everywhere.
+            for _ in 0..<8 where bytes > budget && chosen != narrowest {
+                let w = widths.allocate(values: values, saving: saving) ?? narrowest
+                chosen = w
+                bytes = try sizer.bytes(sparsity: s, int8: true, widths: w)
+                saving += Double(bytes - budget) * 1.25 + 64
+            }
+            guard bytes <= budget else { tried.append((s, nil)); continue }
+            let w = chosen.isEmpty ? narrowest.mapValues { _ in 8 } : chosen
+            let pruning = max(0, try pruningLoss(pruned))
+            let rounding = widths.loss(of: w)
+            tried.append((s, pruning + rounding))
+            if best == nil || pruning + rounding < best!.pruningLoss + best!.roundingLoss {
+                best = MixedWidthResult(sparsity: s, widths: w, bytes: bytes, pruningLoss: pruning, roundingLoss: rounding, candidates: [])
+            }
+        }
+        guard var result = best else {
+            throw StageError.budgetUnreachable(budget: budget, smallest: try sizer.bytes(sparsity: maxSparsity, int8: true, widths: narrowest),
+                                               how: "mixed widths from 2 bits at sparsities \(percent(low))–\(percent(high))")
+        }
+        result.candidates = tried
+        return result
+    }
+}
