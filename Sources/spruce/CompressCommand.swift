@@ -172,7 +172,7 @@ struct CompressCommand: ParsableCommand {
             throw ValidationError("--bits must be between 2 and 8, or mixed, got '\(bits)'")
         }
         if mixedWidths && (targetSize == nil || data == nil) {
-            throw ValidationError("--bits mixed chooses each layer's width for --target-size from validation AUC; it needs --target-size and --data")
+            throw ValidationError("--bits mixed chooses each layer's width for --target-size by measurements on the validation images; it needs --target-size and --data")
         }
         if mixedWidths && !calibrate.isEmpty {
             throw ValidationError("--bits mixed fine-tunes through nearest rounding; do not combine it with --calibrate")

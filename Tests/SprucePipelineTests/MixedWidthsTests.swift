@@ -10,7 +10,7 @@ import SpruceFormat
 @testable import SprucePipeline
 
 @Suite struct MixedWidthsTests {
-    let table = WidthSensitivity(baseline: 0.9, widths: [2, 3, 4], losses: ["a": [0.10, 0.02, 0.03], "b": [0.05, -0.01, 0]])
+    let table = WidthSensitivity(widths: [2, 3, 4], losses: ["a": [0.10, 0.02, 0.03], "b": [0.05, -0.01, 0]])
 
     @Test("a width's predicted loss is never below a wider one's nor below 0, and falls 4× per bit above 4")
     func predictedLoss() {
@@ -38,18 +38,17 @@ import SpruceFormat
         #expect(table.allocate(values: values, saving: 1251) == nil)
     }
 
-    @Test("each layer's loss is the score with it alone rounded per row as the writer stores it")
+    @Test("each layer's loss is the change of the outputs with it alone rounded per row as the writer stores it")
     func measurementMatchesWriterRounding() throws {
         let model = try ModelZoo.build(ZooModel(name: "mobilenetv2"), inputSize: 32, width: 0.35, seed: 3)
         var rng = SeededGenerator(seed: 5)
         let input = Tensor(shape: [2, 3, 32, 32], data: (0..<(2 * 32 * 32 * 3)).map { _ in Float.random(in: 0...1, using: &rng) })
-        let score: (TrainingSession) throws -> Double = { s in Double(try s.predict(input).reduce(0, +)) }
+        let outputs: (TrainingSession) throws -> [Float] = { try $0.predict(input) }
         let quantized = ArtifactWriter.quantizedWeights(in: model.graph)
         let layers = model.graph.prunableLayers().filter { quantized.contains($0.tensor) }.prefix(3).map { (node: $0.node, tensor: $0.tensor) }
-        let measured = try WidthSensitivity.measure(model: model, layers: Array(layers), widths: [2, 4], score: score)
+        let measured = try WidthSensitivity.measure(model: model, layers: Array(layers), widths: [2, 4], outputs: outputs)
         #expect(measured.widths == [2, 4] && measured.losses.count == 3)
-        let baseline = try score(try TrainingSession(model: model))
-        #expect(measured.baseline == baseline)
+        let reference = try outputs(try TrainingSession(model: model))
         for layer in layers {
             for (k, bits) in [2, 4].enumerated() {
                 // The writer's rule, applied to the weights of a copy of the model.
@@ -64,10 +63,11 @@ import SpruceFormat
                     for j in row { data[j] = Float(Int8Rows.quantize(data[j], scale: scale, bits: bits)) * scale }
                 }
                 copy.graph.initializers[layer.tensor] = Tensor(shape: w.shape, data: data)
-                let expected = baseline - (try score(try TrainingSession(model: copy)))
+                let rounded = try outputs(try TrainingSession(model: copy))
+                let expected = zip(reference, rounded).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) } / Double(reference.count)
                 let got = try #require(measured.losses[layer.node]?[k])
-                #expect(abs(got - expected) <= 1e-6 * max(1, abs(baseline)), "\(layer.node) at \(bits) bits: \(got) vs \(expected)")
-                #expect(expected != 0, "rounding to \(bits) bits changes the output")
+                #expect(abs(got - expected) <= 1e-6 * expected, "\(layer.node) at \(bits) bits: \(got) vs \(expected)")
+                #expect(expected > 0, "rounding to \(bits) bits changes the output")
             }
         }
     }

@@ -1,23 +1,24 @@
 // Mixed precision under a byte budget (`spruce compress --target-size … --bits mixed`): the
 // target-size search chooses each layer's sparsity (the allocation strategy at one overall
-// sparsity) and each quantized layer's value width. Measurements on the validation images predict
-// what a choice costs: the float model pruned one-shot at each candidate sparsity, and each
-// quantized layer alone rounded to 2, 3 and 4 bits (wider widths extrapolated: rounding noise power
-// falls 4× per bit). At each candidate sparsity a greedy allocation narrows, one step at a time, the
-// layer whose next narrower width costs the least predicted loss per byte it saves, until the exact
-// packed size fits; the candidate with the least predicted loss (pruning plus rounding) wins.
+// sparsity) and each quantized layer's value width. Measurements on validation images predict
+// what a choice costs, as the mean squared change of the model's outputs from the float model's:
+// the model pruned one-shot at each candidate sparsity, and each quantized layer alone rounded to
+// 2, 3 and 4 bits (wider widths extrapolated: rounding noise power falls 4× per bit). The changes
+// are taken to add up, as independent noise does. At each candidate sparsity a greedy allocation
+// narrows, one step at a time, the layer whose next narrower width adds the least predicted
+// change per byte it saves, until the exact packed size fits; the candidate with the least
+// predicted change (pruning plus rounding) wins.
 import Foundation
 import SpruceCore
 import SpruceFormat
 import SpruceTrain
 
-/// Per-layer predicted validation-AUC loss of narrower values.
+/// Per-layer predicted output change of narrower values.
 public struct WidthSensitivity: Sendable, Equatable, Codable {
-    /// Validation AUC of the float model.
-    public var baseline: Double
     /// Widths measured, increasing.
     public var widths: [Int]
-    /// Per layer node: baseline − AUC with that layer alone rounded at each measured width.
+    /// Per layer node: the mean squared change of the outputs with that layer alone rounded at
+    /// each measured width.
     public var losses: [String: [Double]]
 
     /// The widths `measure` rounds each layer to.
@@ -26,34 +27,40 @@ public struct WidthSensitivity: Sendable, Equatable, Codable {
     public static let candidates = [2, 3, 4, 5, 6, 8]
 
     /// A table from its parts.
-    public init(baseline: Double, widths: [Int], losses: [String: [Double]]) {
-        self.baseline = baseline
+    public init(widths: [Int], losses: [String: [Double]]) {
         self.widths = widths
         self.losses = losses
     }
 
+    /// Mean squared difference of two output vectors.
+    public static func change(_ a: [Float], _ b: [Float]) -> Double {
+        guard a.count == b.count, !a.isEmpty else { return .infinity }
+        return zip(a, b).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) } / Double(a.count)
+    }
+
     /// Measures each layer of `layers` (conv/Gemm node and its weight tensor in `model`'s training
-    /// form): rounded alone, per row as the writer stores it, to each of `widths`; `score` is the
-    /// validation AUC of a session. `progress` is told each layer done.
+    /// form): rounded alone, per row as the writer stores it, to each of `widths`; `outputs` runs a
+    /// session on the validation images. `progress` is told each layer done.
     public static func measure(model: Model, layers: [(node: String, tensor: String)], widths: [Int] = measured,
-                               score: (TrainingSession) throws -> Double,
+                               outputs: (TrainingSession) throws -> [Float],
                                progress: (Int, Int) -> Void = { _, _ in }) throws -> WidthSensitivity {
         let session = try TrainingSession(model: model)
-        let baseline = try score(session)
+        let reference = try outputs(session)
         var losses: [String: [Double]] = [:]
         for (k, layer) in layers.enumerated() {
             losses[layer.node] = try widths.map { bits in
                 try session.setRoundedWeights([layer.tensor: bits])
-                return baseline - (try score(session))
+                return change(reference, try outputs(session))
             }
             progress(k + 1, layers.count)
         }
-        return WidthSensitivity(baseline: baseline, widths: widths.sorted(), losses: losses)
+        return WidthSensitivity(widths: widths.sorted(), losses: losses)
     }
 
-    /// Predicted loss of `node`'s values at `bits`: at least 0 and never less than at a wider
-    /// width (the largest loss measured at this width or a wider one); above the widest width
-    /// measured, its loss divided by 4 per extra bit; 0 at 8 bits and for a layer not measured.
+    /// Predicted output change of `node`'s values at `bits`: never less than at a wider width (the
+    /// largest measured at this width or a wider one); above the widest width measured, its change
+    /// divided by 4 per extra bit; 0 at 8 bits (int8 rounding is the reference's, below the
+    /// measurement's resolution) and for a layer not measured.
     public func loss(_ node: String, bits: Int) -> Double {
         guard bits < 8, let row = losses[node], let top = widths.last else { return 0 }
         if bits > top { return max(0, row.last ?? 0) * pow(0.25, Double(bits - top)) }
@@ -68,7 +75,7 @@ public struct WidthSensitivity: Sendable, Equatable, Codable {
 
     /// Widths from `candidates` per layer node of `values` (the values each layer stores: its
     /// non-zeros) whose estimated bytes are at least `saving` below all int8: each step narrows
-    /// the layer whose next narrower width costs the least predicted loss per byte saved (ties:
+    /// the layer whose next narrower width adds the least predicted change per byte saved (ties:
     /// the larger saving). nil when every layer at the narrowest width saves less.
     public func allocate(values: [String: Int], saving: Double) -> [String: Int]? {
         var width = values.mapValues { _ in 8 }
@@ -91,7 +98,7 @@ public struct WidthSensitivity: Sendable, Equatable, Codable {
         return width
     }
 
-    /// Predicted loss of a whole allocation.
+    /// Predicted output change of a whole allocation.
     public func loss(of widths: [String: Int]) -> Double {
         widths.reduce(0) { $0 + loss($1.key, bits: $1.value) }
     }
@@ -105,9 +112,9 @@ public struct MixedWidthResult: Sendable {
     public var widths: [String: Int]
     /// Exact artifact bytes at that point (before fine-tuning).
     public var bytes: Int
-    /// Predicted validation-AUC loss of the one-shot pruning and of the rounding.
+    /// Predicted output change (mean squared) of the one-shot pruning and of the rounding.
     public var pruningLoss: Double, roundingLoss: Double
-    /// Every candidate tried: sparsity and predicted total loss (nil: no widths fit there).
+    /// Every candidate tried: sparsity and predicted total change (nil: no widths fit there).
     public var candidates: [(sparsity: Double, loss: Double?)]
 
     /// `3-bit ×20, 4-bit ×12, int8 ×3` (narrowest first).
@@ -122,9 +129,9 @@ extension TargetSizeSearch {
     /// the least that fits with int8 everywhere.
     static let mixedCandidates = 6
 
-    /// The sparsity and per-layer widths with the least predicted loss whose packed artifact fits
-    /// the budget, or `StageError.budgetUnreachable`. `pruningLoss(graph)` scores the training-form
-    /// model pruned one-shot (baseline − validation AUC); `widths` predicts the rounding's loss.
+    /// The sparsity and per-layer widths with the least predicted output change whose packed
+    /// artifact fits the budget, or `StageError.budgetUnreachable`. `pruningLoss(graph)` is the
+    /// change of the training-form model pruned one-shot; `widths` predicts the rounding's.
     func runMixed(model: Model, sourceName: String, widths: WidthSensitivity, sensitivity: SensitivityTable? = nil,
                   pruningLoss: (Graph) throws -> Double, describe: @escaping (Double) -> String = { _ in "none" },
                   events: @Sendable (PipelineEvent) -> Void = { _ in }) throws -> MixedWidthResult {

@@ -54,7 +54,7 @@ public struct PruneStage: Stage, Equatable {
                 throw StageError.invalidParameter(stage: name, reason: "mixed value widths are chosen for a target size, with int8 or narrower values")
             }
             guard state.data != nil else {
-                throw StageError.needsData(stage: name, reason: "mixed value widths are chosen from validation AUC")
+                throw StageError.needsData(stage: name, reason: "mixed value widths are chosen by measurements on the validation images")
             }
         }
         let gradual = schedule != nil
@@ -89,9 +89,9 @@ public struct PruneStage: Stage, Equatable {
                 state.targetBytes = targetBytes
                 details["target_bytes"] = "\(targetBytes)"
                 details["search_bytes"] = "\(result.bytes)"
-                details["predicted_loss"] = String(format: "%.4f", result.pruningLoss + result.roundingLoss)
+                details["predicted_change"] = String(format: "%.3g", result.pruningLoss + result.roundingLoss)
                 for (node, bits) in result.widths { details["width." + node] = "\(bits)" }
-                summary = "target \(ByteSize.format(targetBytes)): sparsity \(percent(target)) with values of \(result.widthCounts) packs to \(ByteSize.format(result.bytes)) before fine-tuning (predicted validation AUC loss \(String(format: "%.4f", result.pruningLoss)) from pruning + \(String(format: "%.4f", result.roundingLoss)) from rounding, the least of \(result.candidates.count) sparsities tried); "
+                summary = "target \(ByteSize.format(targetBytes)): sparsity \(percent(target)) with values of \(result.widthCounts) packs to \(ByteSize.format(result.bytes)) before fine-tuning (predicted mean squared change of the validation outputs \(String(format: "%.3g", result.pruningLoss)) from pruning + \(String(format: "%.3g", result.roundingLoss)) from rounding, the least of \(result.candidates.count) sparsities tried); "
             } else if let targetBytes {
                 var search = TargetSizeSearch(budget: targetBytes, options: options, int8: int8, zstdLevel: context.zstdLevel)
                 search.valueBits = context.valueBits
@@ -137,26 +137,42 @@ public struct PruneStage: Stage, Equatable {
         return StageReport(stage: name, summary: summary, seconds: seconds, model: state.model, metrics: metrics, details: details)
     }
 
+    /// Validation images the mixed-precision measurements run on (the first batches).
+    static let mixedWidthImages = 256
+
     /// Mixed precision: each quantized layer's sensitivity to 2, 3 and 4-bit values, then the
-    /// sparsity and widths with the least predicted loss that fit `targetBytes`.
+    /// sparsity and widths with the least predicted output change that fit `targetBytes`.
     private func mixedSearch(_ start: PipelineState, data: PipelineData, targetBytes: Int, sensitivity: SensitivityTable?,
                              gradual: Bool, context: StageContext) throws -> MixedWidthResult {
         let graph = start.model.graph
         let quantized = ArtifactWriter.quantizedWeights(in: graph)
         let layers = graph.prunableLayers().filter { quantized.contains($0.tensor) }.map { (node: $0.node, tensor: $0.tensor) }
+        var batches: [Tensor] = []
+        var images = 0
+        for k in 0..<data.validation.batchesPerEpoch where images < Self.mixedWidthImages {
+            let batch = data.validation.batch(k, epoch: 0)
+            batches.append(data.layout.arrange(batch.images))
+            images += batch.labels.count
+        }
+        let outputs: (TrainingSession) throws -> [Float] = { session in
+            try batches.flatMap { batch in
+                try context.cancellation.check()
+                return try session.predict(batch)
+            }
+        }
         let widths = try WidthSensitivity.measure(
-            model: start.model, layers: layers,
-            score: { try Validation.auc(session: $0, data: data, cancellation: context.cancellation) ?? 0.5 },
+            model: start.model, layers: layers, outputs: outputs,
             progress: { done, total in
                 context.events(.progress(stage: name, done: done, total: total, detail: "value-width sensitivity of layer \(done)/\(total)"))
             })
+        let reference = try outputs(try TrainingSession(model: start.model))
         let search = TargetSizeSearch(budget: targetBytes, options: options, int8: .always, zstdLevel: context.zstdLevel)
         return try search.runMixed(
             model: start.model, sourceName: start.sourceName, widths: widths, sensitivity: sensitivity,
             pruningLoss: { pruned in
                 var m = start.model
                 m.graph = pruned
-                return widths.baseline - (try Validation.auc(model: m, data: data, cancellation: context.cancellation) ?? 0.5)
+                return WidthSensitivity.change(reference, try outputs(try TrainingSession(model: m)))
             }, describe: { describe($0, gradual: gradual) }, events: context.events)
     }
 
