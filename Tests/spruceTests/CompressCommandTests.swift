@@ -94,6 +94,8 @@ import SprucePipeline
         #expect(try aware(["--data", "d", "--int8", "--qat"]) == true)
         #expect(try aware(["--bits", "3"]) == false)  // no data: nothing is fine-tuned
         #expect(try aware(["--data", "d", "--bits", "3", "--calibrate", Fixtures.root + "/fixtures/calibration"]) == false)
+        #expect(try aware(["--data", "d", "--bits", "mixed"]) == true)
+        #expect(try aware(["--data", "d", "--bits", "mixed", "--no-qat"]) == false)
     }
 
     @Test("an impossible budget is one error line naming the smallest size, and nothing is written")
@@ -117,6 +119,10 @@ import SprucePipeline
         (["--sparsity", "0.5", "--exclude", "head"], "--exclude: unknown layer kind 'head'"),
         (["--sparsity", "0.5", "--qat"], "--qat fine-tunes through the rounding; it needs --data"),
         (["--sparsity", "0.5", "--data", "d", "--qat", "--calibrate", "c"], "--qat trains through nearest rounding; do not combine it with --calibrate"),
+        (["--target-size", "1MB", "--bits", "9"], "--bits must be between 2 and 8, or mixed, got '9'"),
+        (["--sparsity", "0.5", "--data", "d", "--bits", "mixed"], "--bits mixed chooses each layer's width for --target-size"),
+        (["--target-size", "1MB", "--bits", "mixed"], "it needs --target-size and --data"),
+        (["--target-size", "1MB", "--data", "d", "--bits", "mixed", "--calibrate", "c"], "--bits mixed fine-tunes through nearest rounding"),
     ])
     func flagErrors(arguments: [String], message: String) throws {
         let ws = Workspace()
