@@ -1,4 +1,4 @@
-// Mixed precision under a byte budget: the predicted loss of a width (monotone, extrapolated above
+// Mixed precision under a byte budget: the predicted output change of a width (monotone, extrapolated above
 // the widths measured), the greedy allocation's order, the sensitivity measurement against the
 // writer's per-row rounding, and `compress --target-size --bits mixed` end to end on the fixtures:
 // the widths the search chose are the widths the artifact stores, and it fits.
@@ -10,27 +10,27 @@ import SpruceFormat
 @testable import SprucePipeline
 
 @Suite struct MixedWidthsTests {
-    let table = WidthSensitivity(widths: [2, 3, 4], losses: ["a": [0.10, 0.02, 0.03], "b": [0.05, -0.01, 0]])
+    let table = WidthSensitivity(widths: [2, 3, 4], changes: ["a": [0.10, 0.02, 0.03], "b": [0.05, -0.01, 0]])
 
-    @Test("a width's predicted loss is never below a wider one's nor below 0, and falls 4× per bit above 4")
+    @Test("a width's predicted change is never below a wider one's nor below 0, and falls 4× per bit above 4")
     func predictedLoss() {
-        #expect(table.loss("a", bits: 2) == 0.10)
-        #expect(table.loss("a", bits: 3) == 0.03)  // measured 0.02, but 4 bits lost 0.03
-        #expect(table.loss("a", bits: 4) == 0.03)
-        #expect(abs(table.loss("a", bits: 5) - 0.0075) < 1e-15)
-        #expect(abs(table.loss("a", bits: 6) - 0.001875) < 1e-15)
-        #expect(table.loss("a", bits: 8) == 0)
-        #expect(table.loss("b", bits: 3) == 0)  // a gain measured is no gain predicted
-        #expect(table.loss("b", bits: 2) == 0.05)
-        #expect(table.loss("unmeasured", bits: 2) == 0)
-        #expect(abs(table.loss(of: ["a": 5, "b": 2]) - 0.0575) < 1e-15)
+        #expect(table.predicted("a", bits: 2) == 0.10)
+        #expect(table.predicted("a", bits: 3) == 0.03)  // measured 0.02, but 4 bits lost 0.03
+        #expect(table.predicted("a", bits: 4) == 0.03)
+        #expect(abs(table.predicted("a", bits: 5) - 0.0075) < 1e-15)
+        #expect(abs(table.predicted("a", bits: 6) - 0.001875) < 1e-15)
+        #expect(table.predicted("a", bits: 8) == 0)
+        #expect(table.predicted("b", bits: 3) == 0)  // a gain measured is no gain predicted
+        #expect(table.predicted("b", bits: 2) == 0.05)
+        #expect(table.predicted("unmeasured", bits: 2) == 0)
+        #expect(abs(table.predicted(of: ["a": 5, "b": 2]) - 0.0575) < 1e-15)
     }
 
-    @Test("the allocation narrows where the predicted loss per byte saved is least, until the saving is reached")
+    @Test("the allocation narrows where the predicted change per byte saved is least, until the saving is reached")
     func greedyOrder() {
         let values = ["a": 1000, "b": 1000]
         #expect(table.allocate(values: values, saving: 0) == ["a": 8, "b": 8])
-        // b narrows to 3 bits at no predicted loss (500 bytes), then a to 6 and 5 bits (250 more).
+        // b narrows to 3 bits at no predicted change (500 bytes), then a to 6 and 5 bits (250 more).
         #expect(table.allocate(values: values, saving: 700) == ["a": 5, "b": 3])
         #expect(table.allocate(values: values, saving: 100) == ["a": 8, "b": 6])
         // Everything at 2 bits saves 2 × 1000 × (7/8 − 2/8) = 1250 bytes; more cannot be had.
@@ -38,7 +38,7 @@ import SpruceFormat
         #expect(table.allocate(values: values, saving: 1251) == nil)
     }
 
-    @Test("each layer's loss is the change of the outputs with it alone rounded per row as the writer stores it")
+    @Test("each layer's measured change is that of the outputs with it alone rounded per row as the writer stores it")
     func measurementMatchesWriterRounding() throws {
         let model = try ModelZoo.build(ZooModel(name: "mobilenetv2"), inputSize: 32, width: 0.35, seed: 3)
         var rng = SeededGenerator(seed: 5)
@@ -47,7 +47,7 @@ import SpruceFormat
         let quantized = ArtifactWriter.quantizedWeights(in: model.graph)
         let layers = model.graph.prunableLayers().filter { quantized.contains($0.tensor) }.prefix(3).map { (node: $0.node, tensor: $0.tensor) }
         let measured = try WidthSensitivity.measure(model: model, layers: Array(layers), widths: [2, 4], outputs: outputs)
-        #expect(measured.widths == [2, 4] && measured.losses.count == 3)
+        #expect(measured.widths == [2, 4] && measured.changes.count == 3)
         let reference = try outputs(try TrainingSession(model: model))
         for layer in layers {
             for (k, bits) in [2, 4].enumerated() {
@@ -65,7 +65,7 @@ import SpruceFormat
                 copy.graph.initializers[layer.tensor] = Tensor(shape: w.shape, data: data)
                 let rounded = try outputs(try TrainingSession(model: copy))
                 let expected = zip(reference, rounded).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) } / Double(reference.count)
-                let got = try #require(measured.losses[layer.node]?[k])
+                let got = try #require(measured.changes[layer.node]?[k])
                 #expect(abs(got - expected) <= 1e-6 * expected, "\(layer.node) at \(bits) bits: \(got) vs \(expected)")
                 #expect(expected > 0, "rounding to \(bits) bits changes the output")
             }

@@ -19,7 +19,7 @@ public struct WidthSensitivity: Sendable, Equatable, Codable {
     public var widths: [Int]
     /// Per layer node: the mean squared change of the outputs with that layer alone rounded at
     /// each measured width.
-    public var losses: [String: [Double]]
+    public var changes: [String: [Double]]
 
     /// The widths `measure` rounds each layer to.
     public static let measured = [2, 3, 4]
@@ -27,9 +27,9 @@ public struct WidthSensitivity: Sendable, Equatable, Codable {
     public static let candidates = [2, 3, 4, 5, 6, 8]
 
     /// A table from its parts.
-    public init(widths: [Int], losses: [String: [Double]]) {
+    public init(widths: [Int], changes: [String: [Double]]) {
         self.widths = widths
-        self.losses = losses
+        self.changes = changes
     }
 
     /// Mean squared difference of two output vectors.
@@ -46,23 +46,23 @@ public struct WidthSensitivity: Sendable, Equatable, Codable {
                                progress: (Int, Int) -> Void = { _, _ in }) throws -> WidthSensitivity {
         let session = try TrainingSession(model: model)
         let reference = try outputs(session)
-        var losses: [String: [Double]] = [:]
+        var changes: [String: [Double]] = [:]
         for (k, layer) in layers.enumerated() {
-            losses[layer.node] = try widths.map { bits in
+            changes[layer.node] = try widths.map { bits in
                 try session.setRoundedWeights([layer.tensor: bits])
                 return change(reference, try outputs(session))
             }
             progress(k + 1, layers.count)
         }
-        return WidthSensitivity(widths: widths.sorted(), losses: losses)
+        return WidthSensitivity(widths: widths.sorted(), changes: changes)
     }
 
     /// Predicted output change of `node`'s values at `bits`: never less than at a wider width (the
     /// largest measured at this width or a wider one); above the widest width measured, its change
     /// divided by 4 per extra bit; 0 at 8 bits (int8 rounding is the reference's, below the
     /// measurement's resolution) and for a layer not measured.
-    public func loss(_ node: String, bits: Int) -> Double {
-        guard bits < 8, let row = losses[node], let top = widths.last else { return 0 }
+    public func predicted(_ node: String, bits: Int) -> Double {
+        guard bits < 8, let row = changes[node], let top = widths.last else { return 0 }
         if bits > top { return max(0, row.last ?? 0) * pow(0.25, Double(bits - top)) }
         var worst = 0.0
         for (b, l) in zip(widths, row) where b >= bits { worst = max(worst, l) }
@@ -87,7 +87,7 @@ public struct WidthSensitivity: Sendable, Equatable, Codable {
                 guard let current = width[node], let next = Self.candidates.last(where: { $0 < current }) else { continue }
                 let bytes = Double(values[node] ?? 0) * (Self.bytesPerValue(current) - Self.bytesPerValue(next))
                 guard bytes > 0 else { continue }
-                let cost = (loss(node, bits: next) - loss(node, bits: current)) / bytes
+                let cost = (predicted(node, bits: next) - predicted(node, bits: current)) / bytes
                 if let b = best, cost > b.cost || (cost == b.cost && bytes <= b.bytes) { continue }
                 best = (node, next, bytes, cost)
             }
@@ -99,8 +99,8 @@ public struct WidthSensitivity: Sendable, Equatable, Codable {
     }
 
     /// Predicted output change of a whole allocation.
-    public func loss(of widths: [String: Int]) -> Double {
-        widths.reduce(0) { $0 + loss($1.key, bits: $1.value) }
+    public func predicted(of widths: [String: Int]) -> Double {
+        widths.reduce(0) { $0 + predicted($1.key, bits: $1.value) }
     }
 }
 
@@ -113,9 +113,9 @@ public struct MixedWidthResult: Sendable {
     /// Exact artifact bytes at that point (before fine-tuning).
     public var bytes: Int
     /// Predicted output change (mean squared) of the one-shot pruning and of the rounding.
-    public var pruningLoss: Double, roundingLoss: Double
+    public var pruningChange: Double, roundingChange: Double
     /// Every candidate tried: sparsity and predicted total change (nil: no widths fit there).
-    public var candidates: [(sparsity: Double, loss: Double?)]
+    public var candidates: [(sparsity: Double, change: Double?)]
 
     /// `3-bit ×20, 4-bit ×12, int8 ×3` (narrowest first).
     public var widthCounts: String {
@@ -130,10 +130,10 @@ extension TargetSizeSearch {
     static let mixedCandidates = 6
 
     /// The sparsity and per-layer widths with the least predicted output change whose packed
-    /// artifact fits the budget, or `StageError.budgetUnreachable`. `pruningLoss(graph)` is the
+    /// artifact fits the budget, or `StageError.budgetUnreachable`. `pruningChange(graph)` is the
     /// change of the training-form model pruned one-shot; `widths` predicts the rounding's.
     func runMixed(model: Model, sourceName: String, widths: WidthSensitivity, sensitivity: SensitivityTable? = nil,
-                  pruningLoss: (Graph) throws -> Double, describe: @escaping (Double) -> String = { _ in "none" },
+                  pruningChange: (Graph) throws -> Double, describe: @escaping (Double) -> String = { _ in "none" },
                   events: @Sendable (PipelineEvent) -> Void = { _ in }) throws -> MixedWidthResult {
         let sizer = try Sizer(search: self, model: model, sourceName: sourceName, sensitivity: sensitivity, describe: describe)
         let graph = model.graph
@@ -164,7 +164,7 @@ extension TargetSizeSearch {
         let grid = (0..<steps).map { i in steps == 1 ? low : low + (high - low) * Double(i) / Double(steps - 1) }
 
         var best: MixedWidthResult?
-        var tried: [(sparsity: Double, loss: Double?)] = []
+        var tried: [(sparsity: Double, change: Double?)] = []
         for (i, s) in grid.enumerated() {
             events(.progress(stage: "prune", done: i + 1, total: grid.count, detail: "mixed widths at sparsity \(percent(s))"))
             let masks = try sizer.masks(sparsity: s)
@@ -187,11 +187,11 @@ extension TargetSizeSearch {
             }
             guard bytes <= budget else { tried.append((s, nil)); continue }
             let w = chosen.isEmpty ? narrowest.mapValues { _ in 8 } : chosen
-            let pruning = max(0, try pruningLoss(pruned))
-            let rounding = widths.loss(of: w)
+            let pruning = max(0, try pruningChange(pruned))
+            let rounding = widths.predicted(of: w)
             tried.append((s, pruning + rounding))
-            if best == nil || pruning + rounding < best!.pruningLoss + best!.roundingLoss {
-                best = MixedWidthResult(sparsity: s, widths: w, bytes: bytes, pruningLoss: pruning, roundingLoss: rounding, candidates: [])
+            if best == nil || pruning + rounding < best!.pruningChange + best!.roundingChange {
+                best = MixedWidthResult(sparsity: s, widths: w, bytes: bytes, pruningChange: pruning, roundingChange: rounding, candidates: [])
             }
         }
         guard var result = best else {

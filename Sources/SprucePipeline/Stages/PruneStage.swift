@@ -89,9 +89,9 @@ public struct PruneStage: Stage, Equatable {
                 state.targetBytes = targetBytes
                 details["target_bytes"] = "\(targetBytes)"
                 details["search_bytes"] = "\(result.bytes)"
-                details["predicted_change"] = String(format: "%.3g", result.pruningLoss + result.roundingLoss)
+                details["predicted_change"] = String(format: "%.3g", result.pruningChange + result.roundingChange)
                 for (node, bits) in result.widths { details["width." + node] = "\(bits)" }
-                summary = "target \(ByteSize.format(targetBytes)): sparsity \(percent(target)) with values of \(result.widthCounts) packs to \(ByteSize.format(result.bytes)) before fine-tuning (predicted mean squared change of the validation outputs \(String(format: "%.3g", result.pruningLoss)) from pruning + \(String(format: "%.3g", result.roundingLoss)) from rounding, the least of \(result.candidates.count) sparsities tried); "
+                summary = "target \(ByteSize.format(targetBytes)): sparsity \(percent(target)) with values of \(result.widthCounts) packs to \(ByteSize.format(result.bytes)) before fine-tuning (predicted mean squared change of the validation outputs \(String(format: "%.3g", result.pruningChange)) from pruning + \(String(format: "%.3g", result.roundingChange)) from rounding, the least of \(result.candidates.count) sparsities tried); "
             } else if let targetBytes {
                 var search = TargetSizeSearch(budget: targetBytes, options: options, int8: int8, zstdLevel: context.zstdLevel)
                 search.valueBits = context.valueBits
@@ -169,7 +169,7 @@ public struct PruneStage: Stage, Equatable {
         let search = TargetSizeSearch(budget: targetBytes, options: options, int8: .always, zstdLevel: context.zstdLevel)
         return try search.runMixed(
             model: start.model, sourceName: start.sourceName, widths: widths, sensitivity: sensitivity,
-            pruningLoss: { pruned in
+            pruningChange: { pruned in
                 var m = start.model
                 m.graph = pruned
                 return WidthSensitivity.change(reference, try outputs(try TrainingSession(model: m)))
