@@ -94,6 +94,11 @@ import SpruceFormat
         let prune = try #require(reports.first { $0.stage == "prune" })
         #expect(prune.summary.contains("with values of") && prune.summary.contains("sparsities tried"), "\(prune.summary)")
         let chosen = prune.details.filter { $0.key.hasPrefix("width.") }
+        let candidates = prune.details.filter { $0.key.hasPrefix("candidate.") }
+        // The chosen candidate is the one whose pruned and rounded model changed the outputs least.
+        let measured = candidates.values.compactMap { Double($0) }
+        #expect((1...6).contains(candidates.count) && !measured.isEmpty)
+        #expect(Double(prune.details["output_change"] ?? "") == measured.min())
         #expect(chosen.count == all3.count)
         #expect(reports.first { $0.stage == "finetune" }?.summary.contains("rounding from step") == true)
 

@@ -1,13 +1,12 @@
 // Mixed precision under a byte budget (`spruce compress --target-size … --bits mixed`): the
 // target-size search chooses each layer's sparsity (the allocation strategy at one overall
-// sparsity) and each quantized layer's value width. Measurements on validation images predict
-// what a choice costs, as the mean squared change of the model's outputs from the float model's:
-// the model pruned one-shot at each candidate sparsity, and each quantized layer alone rounded to
-// 2, 3 and 4 bits (wider widths extrapolated: rounding noise power falls 4× per bit). The changes
-// are taken to add up, as independent noise does. At each candidate sparsity a greedy allocation
-// narrows, one step at a time, the layer whose next narrower width adds the least predicted
-// change per byte it saves, until the exact packed size fits; the candidate with the least
-// predicted change (pruning plus rounding) wins.
+// sparsity) and each quantized layer's value width, judged by the mean squared change of the
+// model's outputs on validation images from the float model's. Each quantized layer is measured
+// alone rounded to 2, 3 and 4 bits (wider widths extrapolated: rounding noise power falls 4× per
+// bit). At each of six candidate sparsities a greedy allocation narrows, one step at a time, the
+// layer whose next narrower width adds the least predicted change per byte it saves, until the
+// exact packed size fits; then the model pruned one-shot and rounded at those widths is measured
+// as a whole, and the candidate that changes the outputs least wins.
 import Foundation
 import SpruceCore
 import SpruceFormat
@@ -112,9 +111,11 @@ public struct MixedWidthResult: Sendable {
     public var widths: [String: Int]
     /// Exact artifact bytes at that point (before fine-tuning).
     public var bytes: Int
-    /// Predicted output change (mean squared) of the one-shot pruning and of the rounding.
-    public var pruningChange: Double, roundingChange: Double
-    /// Every candidate tried: sparsity and predicted total change (nil: no widths fit there).
+    /// Measured output change (mean squared) of the model pruned one-shot and rounded at `widths`.
+    public var change: Double
+    /// The rounding's part of it as the per-layer measurements predict it.
+    public var roundingChange: Double
+    /// Every candidate tried: sparsity and measured change (nil: no widths fit there).
     public var candidates: [(sparsity: Double, change: Double?)]
 
     /// `3-bit ×20, 4-bit ×12, int8 ×3` (narrowest first).
@@ -129,11 +130,12 @@ extension TargetSizeSearch {
     /// the least that fits with int8 everywhere.
     static let mixedCandidates = 6
 
-    /// The sparsity and per-layer widths with the least predicted output change whose packed
-    /// artifact fits the budget, or `StageError.budgetUnreachable`. `pruningChange(graph)` is the
-    /// change of the training-form model pruned one-shot; `widths` predicts the rounding's.
+    /// The sparsity and per-layer widths whose packed artifact fits the budget with the least
+    /// measured output change, or `StageError.budgetUnreachable`. `change(graph, widths)` measures
+    /// the training-form model pruned one-shot (`graph`) with its layers rounded to `widths` (by
+    /// node); `widths` predicts each layer's rounding to choose them.
     func runMixed(model: Model, sourceName: String, widths: WidthSensitivity, sensitivity: SensitivityTable? = nil,
-                  pruningChange: (Graph) throws -> Double, describe: @escaping (Double) -> String = { _ in "none" },
+                  change: (Graph, [String: Int]) throws -> Double, describe: @escaping (Double) -> String = { _ in "none" },
                   events: @Sendable (PipelineEvent) -> Void = { _ in }) throws -> MixedWidthResult {
         let sizer = try Sizer(search: self, model: model, sourceName: sourceName, sensitivity: sensitivity, describe: describe)
         let graph = model.graph
@@ -187,11 +189,11 @@ extension TargetSizeSearch {
             }
             guard bytes <= budget else { tried.append((s, nil)); continue }
             let w = chosen.isEmpty ? narrowest.mapValues { _ in 8 } : chosen
-            let pruning = max(0, try pruningChange(pruned))
-            let rounding = widths.predicted(of: w)
-            tried.append((s, pruning + rounding))
-            if best == nil || pruning + rounding < best!.pruningChange + best!.roundingChange {
-                best = MixedWidthResult(sparsity: s, widths: w, bytes: bytes, pruningChange: pruning, roundingChange: rounding, candidates: [])
+            let measured = try change(pruned, w)
+            tried.append((s, measured))
+            if best == nil || measured < best!.change {
+                best = MixedWidthResult(sparsity: s, widths: w, bytes: bytes, change: measured,
+                                        roundingChange: widths.predicted(of: w), candidates: [])
             }
         }
         guard var result = best else {

@@ -89,9 +89,12 @@ public struct PruneStage: Stage, Equatable {
                 state.targetBytes = targetBytes
                 details["target_bytes"] = "\(targetBytes)"
                 details["search_bytes"] = "\(result.bytes)"
-                details["predicted_change"] = String(format: "%.3g", result.pruningChange + result.roundingChange)
+                details["output_change"] = String(format: "%.4g", result.change)
                 for (node, bits) in result.widths { details["width." + node] = "\(bits)" }
-                summary = "target \(ByteSize.format(targetBytes)): sparsity \(percent(target)) with values of \(result.widthCounts) packs to \(ByteSize.format(result.bytes)) before fine-tuning (predicted mean squared change of the validation outputs \(String(format: "%.3g", result.pruningChange)) from pruning + \(String(format: "%.3g", result.roundingChange)) from rounding, the least of \(result.candidates.count) sparsities tried); "
+                for c in result.candidates {
+                    details["candidate." + String(format: "%.4f", c.sparsity)] = c.change.map { String(format: "%.4g", $0) } ?? "does not fit"
+                }
+                summary = "target \(ByteSize.format(targetBytes)): sparsity \(percent(target)) with values of \(result.widthCounts) packs to \(ByteSize.format(result.bytes)) before fine-tuning (mean squared change of the validation outputs, pruned one-shot and rounded: \(String(format: "%.3g", result.change)), the least of \(result.candidates.count) sparsities tried; the rounding's share predicted \(String(format: "%.3g", result.roundingChange))); "
             } else if let targetBytes {
                 var search = TargetSizeSearch(budget: targetBytes, options: options, int8: int8, zstdLevel: context.zstdLevel)
                 search.valueBits = context.valueBits
@@ -141,7 +144,7 @@ public struct PruneStage: Stage, Equatable {
     static let mixedWidthImages = 256
 
     /// Mixed precision: each quantized layer's sensitivity to 2, 3 and 4-bit values, then the
-    /// sparsity and widths with the least predicted output change that fit `targetBytes`.
+    /// sparsity and widths that fit `targetBytes` with the least measured output change.
     private func mixedSearch(_ start: PipelineState, data: PipelineData, targetBytes: Int, sensitivity: SensitivityTable?,
                              gradual: Bool, context: StageContext) throws -> MixedWidthResult {
         let graph = start.model.graph
@@ -169,10 +172,12 @@ public struct PruneStage: Stage, Equatable {
         let search = TargetSizeSearch(budget: targetBytes, options: options, int8: .always, zstdLevel: context.zstdLevel)
         return try search.runMixed(
             model: start.model, sourceName: start.sourceName, widths: widths, sensitivity: sensitivity,
-            pruningChange: { pruned in
+            change: { pruned, byLayer in
                 var m = start.model
                 m.graph = pruned
-                return WidthSensitivity.change(reference, try outputs(try TrainingSession(model: m)))
+                let session = try TrainingSession(model: m)
+                try session.setRoundedWeights(Tuning.roundedWeights(pruned, bits: 8, byLayer: byLayer))
+                return WidthSensitivity.change(reference, try outputs(session))
             }, describe: { describe($0, gradual: gradual) }, events: context.events)
     }
 
