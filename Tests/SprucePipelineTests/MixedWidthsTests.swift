@@ -36,6 +36,11 @@ import SpruceFormat
         // Everything at 2 bits saves 2 × 1000 × (7/8 − 2/8) = 1250 bytes; more cannot be had.
         #expect(table.allocate(values: values, saving: 1250) == ["a": 2, "b": 2])
         #expect(table.allocate(values: values, saving: 1251) == nil)
+        // A smaller saving stops earlier in the same order: never a narrower width anywhere.
+        let savings = stride(from: 0.0, through: 1250, by: 25).map { table.allocate(values: values, saving: $0)! }
+        for (wider, narrower) in zip(savings, savings.dropFirst()) {
+            #expect(wider.allSatisfy { $0.value >= narrower[$0.key]! })
+        }
     }
 
     @Test("each layer's measured change is that of the outputs with it alone rounded per row as the writer stores it")

@@ -176,19 +176,30 @@ extension TargetSizeSearch {
             for layer in layers {
                 values[layer.node] = StageReport.nonzeros(pruned.initializers[layer.tensor]?.data ?? [])
             }
-            var chosen: [String: Int] = [:]
-            var bytes = try sizer.bytes(sparsity: s, int8: true)
-            var saving = Double(bytes - budget)
-            // The estimate of each width's bytes is close, not exact: narrow further until it fits.
-            // When the estimate runs out of layers to narrow, the narrowest widths everywhere.
-            for _ in 0..<8 where bytes > budget && chosen != narrowest {
+            // The estimate of each width's bytes is close, not exact: ask for a larger saving until
+            // it fits (the narrowest widths everywhere when the estimate runs out of layers).
+            let allInt8 = try sizer.bytes(sparsity: s, int8: true)
+            var fit: (saving: Double, widths: [String: Int], bytes: Int)? = allInt8 <= budget ? (0, [:], allInt8) : nil
+            var short = 0.0  // a saving known not to fit
+            var saving = Double(allInt8 - budget)
+            for _ in 0..<8 where fit == nil {
                 let w = widths.allocate(values: values, saving: saving) ?? narrowest
-                chosen = w
-                bytes = try sizer.bytes(sparsity: s, int8: true, widths: w)
-                saving += Double(bytes - budget) * 1.25 + 64
+                let b = try sizer.bytes(sparsity: s, int8: true, widths: w)
+                if b <= budget { fit = (saving, w, b) } else if w == narrowest { break } else {
+                    short = saving
+                    saving += Double(b - budget) * 1.25 + 64
+                }
             }
-            guard bytes <= budget else { tried.append((s, nil)); continue }
-            let w = chosen.isEmpty ? narrowest.mapValues { _ in 8 } : chosen
+            guard var found = fit else { tried.append((s, nil)); continue }
+            // Spend what the overshoot left of the budget: a smaller saving narrows a shorter prefix
+            // of the same greedy order, so bisect between the saving that fails and the one that fits.
+            for _ in 0..<5 where found.saving - short > 64 {
+                let mid = (short + found.saving) / 2
+                let w = widths.allocate(values: values, saving: mid) ?? narrowest
+                let b = try sizer.bytes(sparsity: s, int8: true, widths: w)
+                if b <= budget { found = (mid, w, b) } else { short = mid }
+            }
+            let (w, bytes) = (found.widths.isEmpty ? narrowest.mapValues { _ in 8 } : found.widths, found.bytes)
             let measured = try change(pruned, w)
             tried.append((s, measured))
             if best == nil || measured < best!.change {
