@@ -161,6 +161,9 @@ final class LogLines: @unchecked Sendable {
             try StudyRunner.combine(folders: [dir, allDir], output: allDir + "-again")
         }
         #expect(!FileManager.default.fileExists(atPath: allDir + "-again"))
+        #expect(throws: StudyError.invalidOption("\(otherDir)/ is one of the combined studies; write the combined page to another folder")) {
+            try StudyRunner.combine(folders: [dir, otherDir], output: otherDir + "/")
+        }
         // A folder without a study is refused, and left without files.
         let empty = dir + "-empty"
         defer { try? FileManager.default.removeItem(atPath: empty) }

@@ -230,6 +230,10 @@ public struct StudyRunner: Sendable {
     /// in different folders, on one page. Reads only; the folders are left as they are.
     public static func combine(folders: [String], output: String) throws -> StudyResults {
         let started = DispatchTime.now().uptimeNanoseconds
+        let target = (output as NSString).standardizingPath
+        if folders.contains(where: { ($0 as NSString).standardizingPath == target }) {
+            throw StudyError.invalidOption("\(output) is one of the combined studies; write the combined page to another folder")
+        }
         let studies: [StudyResults] = try folders.map { folder in
             let file = (folder as NSString).appendingPathComponent("results.json")
             guard FileManager.default.fileExists(atPath: file) else {
