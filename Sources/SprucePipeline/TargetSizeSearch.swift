@@ -67,17 +67,7 @@ public struct TargetSizeSearch: Sendable {
         }
         /// Least sparsity in [0, maxSparsity] that fits with `int8`, or nil.
         func search(_ int8: Bool) throws -> (Double, Int)? {
-            let top = try size(maxSparsity, int8)
-            guard top <= budget else { return nil }
-            let zero = try size(0, int8)
-            if zero <= budget { return (0, zero) }
-            var lo = 0.0, hi = maxSparsity, hiBytes = top
-            while hi - lo > resolution {
-                let mid = (lo + hi) / 2
-                let b = try size(mid, int8)
-                if b <= budget { (hi, hiBytes) = (mid, b) } else { lo = mid }
-            }
-            return (hi, hiBytes)
+            try leastFitting(upTo: maxSparsity) { try size($0, int8) }
         }
         switch int8 {
         case .always:
@@ -103,6 +93,22 @@ public struct TargetSizeSearch: Sendable {
         }
         if !excluded.isEmpty { how += ", \(excluded.joined(separator: "/")) left dense" }
         throw StageError.budgetUnreachable(budget: budget, smallest: smallest, how: how)
+    }
+
+    /// The least sparsity in [0, `top`] (to `resolution`, by bisection) whose `bytes` fit the
+    /// budget, with those bytes; nil when not even `top` fits.
+    func leastFitting(upTo top: Double, _ bytes: (Double) throws -> Int) throws -> (sparsity: Double, bytes: Int)? {
+        let topBytes = try bytes(top)
+        guard topBytes <= budget else { return nil }
+        let zero = try bytes(0)
+        if zero <= budget { return (0, zero) }
+        var lo = 0.0, hi = top, hiBytes = topBytes
+        while hi - lo > resolution {
+            let mid = (lo + hi) / 2
+            let b = try bytes(mid)
+            if b <= budget { (hi, hiBytes) = (mid, b) } else { lo = mid }
+        }
+        return (hi, hiBytes)
     }
 
     /// Exact packed sizes of one model pruned one-shot to a sparsity (allocated by the search's

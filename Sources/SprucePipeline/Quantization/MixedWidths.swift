@@ -144,16 +144,9 @@ extension TargetSizeSearch {
         let narrowest = Dictionary(uniqueKeysWithValues: layers.map { ($0.node, WidthSensitivity.candidates[0]) })
         let maxSparsity = sizer.allocator.reachableSparsity(graph: graph)
 
-        /// Least sparsity (to `resolution`) at which `widths` fit, nil when not even at the most.
+        /// Least sparsity at which `widths` fit, nil when not even at the most.
         func least(_ widths: [String: Int]) throws -> Double? {
-            guard try sizer.bytes(sparsity: maxSparsity, int8: true, widths: widths) <= budget else { return nil }
-            if try sizer.bytes(sparsity: 0, int8: true, widths: widths) <= budget { return 0 }
-            var lo = 0.0, hi = maxSparsity
-            while hi - lo > resolution {
-                let mid = (lo + hi) / 2
-                if try sizer.bytes(sparsity: mid, int8: true, widths: widths) <= budget { hi = mid } else { lo = mid }
-            }
-            return hi
+            try leastFitting(upTo: maxSparsity) { try sizer.bytes(sparsity: $0, int8: true, widths: widths) }?.sparsity
         }
         events(.progress(stage: "prune", done: 0, total: 0, detail: "mixed widths: the sparsity range"))
         guard let low = try least(narrowest) else {
