@@ -53,7 +53,7 @@ struct CompressCommand: ParsableCommand {
             Examples:
               spruce compress model.onnx --data images/ --sparsity 0.9 --int8 -o model.spruce
               spruce compress model.onnx --data images/ --target-size 300KB -o model.spruce
-              spruce compress model.onnx --data images/ --target-size 260KB --bits 3 -o m3.spruce
+              spruce compress model.onnx --data images/ --target-size 260KB --bits mixed -o m.spruce
               spruce compress model.onnx --data images/ --sparsity 0.75 --bits 4 --calibrate calib/ -o m4.spruce
               spruce compress model.onnx --sparsity 0.5 -o quick.spruce --save-recipe quick.json
               spruce compress --recipe quick.json -o again.spruce
