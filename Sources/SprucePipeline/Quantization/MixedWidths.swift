@@ -37,14 +37,14 @@ public struct WidthSensitivity: Sendable, Equatable, Codable {
         return zip(a, b).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) } / Double(a.count)
     }
 
-    /// Measures each layer of `layers` (conv/Gemm node and its weight tensor in `model`'s training
-    /// form): rounded alone, per row as the writer stores it, to each of `widths`; `outputs` runs a
-    /// session on the validation images. `progress` is told each layer done.
-    public static func measure(model: Model, layers: [(node: String, tensor: String)], widths: [Int] = measured,
-                               outputs: (TrainingSession) throws -> [Float],
+    /// Measures each layer of `layers` (conv/Gemm node and its weight tensor in the session's
+    /// training-form model): rounded alone, per row as the writer stores it, to each of `widths`;
+    /// `outputs` runs the session on the validation images, `reference` is what it gave unrounded.
+    /// The session is left without rounding. `progress` is told each layer done.
+    public static func measure(session: TrainingSession, reference: [Float], layers: [(node: String, tensor: String)],
+                               widths: [Int] = measured, outputs: (TrainingSession) throws -> [Float],
                                progress: (Int, Int) -> Void = { _, _ in }) throws -> WidthSensitivity {
-        let session = try TrainingSession(model: model)
-        let reference = try outputs(session)
+        defer { try? session.setRoundedWeights([:]) }
         var changes: [String: [Double]] = [:]
         for (k, layer) in layers.enumerated() {
             changes[layer.node] = try widths.map { bits in

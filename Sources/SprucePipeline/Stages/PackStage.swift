@@ -63,7 +63,7 @@ enum ArtifactContents {
     static func writer(_ state: PipelineState, zstdLevel: Int, valueBits: Int) -> ArtifactWriter {
         var writer = ArtifactWriter(int8: state.int8, zstdLevel: zstdLevel)
         writer.valueBits = valueBits
-        if !state.valueWidths.isEmpty { writer.valueBitsByTensor = widths(state, valueBits: valueBits) }
+        writer.valueBitsByTensor = widths(state, valueBits: valueBits)
         return writer
     }
 

@@ -163,12 +163,13 @@ public struct PruneStage: Stage, Equatable {
                 return try session.predict(batch)
             }
         }
+        let session = try TrainingSession(model: start.model)
+        let reference = try outputs(session)
         let widths = try WidthSensitivity.measure(
-            model: start.model, layers: layers, outputs: outputs,
+            session: session, reference: reference, layers: layers, outputs: outputs,
             progress: { done, total in
                 context.events(.progress(stage: name, done: done, total: total, detail: "value-width sensitivity of layer \(done)/\(total)"))
             })
-        let reference = try outputs(try TrainingSession(model: start.model))
         let search = TargetSizeSearch(budget: targetBytes, options: options, int8: .always, zstdLevel: context.zstdLevel)
         return try search.runMixed(
             model: start.model, sourceName: start.sourceName, widths: widths, sensitivity: sensitivity,

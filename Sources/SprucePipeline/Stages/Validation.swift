@@ -10,11 +10,7 @@ import SpruceTrain
 enum Validation {
     /// Validation AUC of `model` (training form), on the trainer's inference path.
     static func auc(model: Model, data: PipelineData, cancellation: CancellationFlag) throws -> Double? {
-        try auc(session: try TrainingSession(model: model), data: data, cancellation: cancellation)
-    }
-
-    /// Validation AUC of a session's current weights (rounded as it rounds them), inference path.
-    static func auc(session: TrainingSession, data: PipelineData, cancellation: CancellationFlag) throws -> Double? {
+        let session = try TrainingSession(model: model)
         var scores: [Float] = [], labels: [Float] = []
         for k in 0..<data.validation.batchesPerEpoch {
             try cancellation.check()
